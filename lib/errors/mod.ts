@@ -1,0 +1,36 @@
+/**
+ * Typed errors shared by every part of gangplank, and the one place that maps them to exit
+ * codes. Errors carry data; callers branch on `instanceof`, never on message text.
+ *
+ * @module
+ */
+
+/** Base class of every error gangplank raises on purpose. */
+export class GangplankError extends Error {
+  /** Exit code a script should end with when this error reaches it. */
+  readonly exitCode: number = 1;
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad input from the user (a JobSpec, a flag, a config file): exit code 2. */
+export class UsageError extends GangplankError {
+  override readonly exitCode: number = 2;
+}
+
+/** The run was interrupted by a signal; exit code 128 + signal number (130, 143). */
+export class InterruptedError extends GangplankError {
+  override readonly exitCode: number;
+  constructor(readonly signal: "SIGINT" | "SIGTERM" | "SIGHUP") {
+    super(`interrupted by ${signal}`);
+    this.exitCode = signal === "SIGINT" ? 130 : signal === "SIGTERM" ? 143 : 129;
+  }
+}
+
+/** Maps any thrown value to the exit code a script should use. */
+export function exitCodeOf(err: unknown): number {
+  if (err instanceof GangplankError) return err.exitCode;
+  return 1;
+}

@@ -1,0 +1,6 @@
+/**
+ * Executors run stage workers: locally, with podman, or as Kubernetes pods.
+ *
+ * @module
+ */
+export type * from "./types.ts";

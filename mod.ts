@@ -1,0 +1,2 @@
+export * from "./lib/errors/mod.ts";
+export * from "./lib/executors/mod.ts";

@@ -1,0 +1,127 @@
+/**
+ * Shared test helpers: temp dirs that clean themselves up, running the project's scripts as
+ * subprocesses the way a user does, and polling with a deadline (tests never sleep to wait).
+ *
+ * @module
+ */
+
+/** Absolute path of the repository root. */
+export const ROOT: string = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+
+/** A temporary directory removed (recursively) when disposed. */
+export async function tempDir(prefix = "gp-test-"): Promise<AsyncDisposable & { path: string }> {
+  const path = await Deno.makeTempDir({ prefix });
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** Result of a finished subprocess. */
+export interface RunResult {
+  code: number;
+  signal: Deno.Signal | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options for {@link runScript}. */
+export interface RunOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Kill the process (SIGKILL) and fail after this long. Default 120 s. */
+  timeoutMs?: number;
+  stdin?: string;
+}
+
+/**
+ * Runs `scripts/<name>` with the current deno binary and collects its output. The process is
+ * killed if it outlives `timeoutMs`, and the test fails with the output so far.
+ */
+export async function runScript(
+  name: string,
+  args: string[],
+  opts: RunOptions = {},
+): Promise<RunResult> {
+  return await runCommand(Deno.execPath(), ["run", "-A", `${ROOT}/scripts/${name}`, ...args], opts);
+}
+
+/** Runs any command with a deadline and collects its output. */
+export async function runCommand(
+  cmd: string,
+  args: string[],
+  opts: RunOptions = {},
+): Promise<RunResult> {
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd: opts.cwd,
+    env: { NO_COLOR: "1", ...opts.env },
+    stdin: opts.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (opts.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(opts.stdin));
+    await w.close();
+  }
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }, timeoutMs);
+  try {
+    const out = await child.output();
+    const dec = new TextDecoder();
+    const result = {
+      code: out.code,
+      signal: out.signal,
+      stdout: dec.decode(out.stdout),
+      stderr: dec.decode(out.stderr),
+    };
+    if (timedOut) {
+      throw new Error(
+        `${cmd} ${args.join(" ")} did not finish within ${timeoutMs} ms\n` +
+          `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`,
+      );
+    }
+    return result;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `fn` until it returns a truthy value or `timeoutMs` passes (then throws). */
+export async function waitFor<T>(
+  fn: () => T | Promise<T>,
+  { timeoutMs = 10_000, intervalMs = 50, what = "condition" } = {},
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}` + (last ? `: ${last}` : ""),
+  );
+}
+
+/** sha256 of a file, hex. */
+export async function sha256File(path: string): Promise<string> {
+  const { createHash } = await import("node:crypto");
+  const { createReadStream } = await import("node:fs");
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path)) h.update(chunk as Uint8Array);
+  return h.digest("hex");
+}
