@@ -1,0 +1,39 @@
+/**
+ * Typed errors of a run: a stage that failed, a dependency that never appeared.
+ *
+ * @module
+ */
+
+import { GangplankError } from "../errors/mod.ts";
+
+/** A stage's worker ended with a non-zero exit code (or could not be run). */
+export class StageFailedError extends GangplankError {
+  /** Exit code of the coordinator: the worker's code when it is a plain 1..125, else 1. */
+  override readonly exitCode: number;
+  constructor(
+    readonly stageId: string,
+    /** The worker's exit code (128+n when killed by signal n; -1 when it never started). */
+    readonly workerExitCode: number,
+    readonly reason?: string,
+  ) {
+    super(
+      `stage "${stageId}" failed: exit code ${workerExitCode}` + (reason ? ` (${reason})` : ""),
+    );
+    this.exitCode = 1;
+  }
+}
+
+/** A stage's required artifacts or caches did not appear before the dependency timeout. */
+export class DependencyTimeoutError extends GangplankError {
+  constructor(
+    readonly stageId: string,
+    /** What was still missing, e.g. `artifact "qemu"`, `cache "cache.tar.gz"`. */
+    readonly missing: string[],
+    readonly timeoutMs: number,
+  ) {
+    super(
+      `stage "${stageId}": required ${missing.join(", ")} never appeared ` +
+        `(waited ${Math.round(timeoutMs / 1000)}s)`,
+    );
+  }
+}

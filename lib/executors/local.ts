@@ -1,0 +1,225 @@
+/**
+ * The local backend: each stage's worker is a subprocess of the coordinator (by default
+ * `deno run -A scripts/work.ts`) with its own scratch directory standing in for `/srv`
+ * (`COSA_SRV_DIR`), all under one temp dir per run. Workers run in their own process group
+ * (session), so an abort or a leftover grandchild is stopped as a whole: SIGTERM to the group,
+ * then SIGKILL after a grace period.
+ *
+ * @module
+ */
+
+import { forEachLine } from "../log/lines.ts";
+import { sanitizeStageId } from "../log/stage_log.ts";
+import type { Executor, RelayEndpoint, StageOutcome, WorkerLaunch } from "./types.ts";
+
+/** Options of {@link LocalExecutor}. */
+export interface LocalExecutorOptions {
+  /**
+   * argv that starts one worker. Default:
+   * `[Deno.execPath(), "run", "-A", "--config", <root>/deno.json, <root>/scripts/work.ts]`.
+   * Pass e.g. `[Deno.execPath(), "run", "-A", "dist/work.js"]` for a bundled worker.
+   */
+  workerCommand?: string[];
+  /** Repository root used by the default worker command. Default: this checkout. */
+  root?: string;
+  /**
+   * Environment every worker inherits before the launch's own (`PATH`, `HOME`, `DENO_DIR`,
+   * `TMPDIR`, ...). The library never reads the process environment itself: scripts pass it.
+   */
+  baseEnv?: Record<string, string>;
+  /** Directories put in front of the worker's PATH (e.g. `examples/fake-cosa`). */
+  pathPrefix?: string[];
+  /** Directories appended to the worker's PATH. */
+  pathSuffix?: string[];
+  /** Parent of the run's temp dir (default: the system temp dir). */
+  tempParent?: string;
+  /** Time between SIGTERM and SIGKILL when stopping a worker. Default 5000 ms. */
+  killGraceMs?: number;
+  /** Keep each stage's scratch dir after a normal end (always removed on abort). */
+  keepScratch?: boolean;
+  /** Architecture reported by {@link LocalExecutor.arch}; default: this machine's. */
+  arch?: string;
+}
+
+const DEFAULT_ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+
+/** Normalises Deno/Go/uname architecture names to cosa's (`x86_64`, `aarch64`, ...). */
+function localArch(): string {
+  const a: string = Deno.build.arch;
+  return a === "amd64" ? "x86_64" : a === "arm64" ? "aarch64" : a;
+}
+
+interface Live {
+  child: Deno.ChildProcess;
+  done: Promise<Deno.CommandStatus>;
+}
+
+/**
+ * Runs workers as local subprocesses.
+ *
+ * @example
+ * ```ts
+ * await using exec = new LocalExecutor({ baseEnv: { PATH: "/usr/bin:/bin" } });
+ * const endpoint = await exec.prepare({ host: "127.0.0.1", port: 9000 }, { runId, signal });
+ * const outcome = await exec.runStage(launch);
+ * ```
+ */
+export class LocalExecutor implements Executor {
+  readonly name = "local";
+  readonly #opts: LocalExecutorOptions;
+  readonly #cmd: string[];
+  readonly #live = new Set<Live>();
+  #tempRoot: string | null = null;
+  #tempRootPromise: Promise<string> | null = null;
+  #disposed = false;
+
+  constructor(opts: LocalExecutorOptions = {}) {
+    this.#opts = opts;
+    const root = opts.root ?? DEFAULT_ROOT;
+    this.#cmd = opts.workerCommand ?? [
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--quiet",
+      "--config",
+      `${root}/deno.json`,
+      `${root}/scripts/work.ts`,
+    ];
+  }
+
+  /** The run's temp dir (holding one scratch dir per stage), once created. */
+  get tempRoot(): string | null {
+    return this.#tempRoot;
+  }
+
+  /** Local workers reach the relay at the address it listens on. */
+  async prepare(
+    relay: RelayEndpoint,
+    opts: { runId: string; signal: AbortSignal },
+  ): Promise<RelayEndpoint> {
+    opts.signal.throwIfAborted();
+    await this.#ensureTempRoot(opts.runId);
+    return { ...relay };
+  }
+
+  /** This machine's architecture in cosa's naming. */
+  arch(opts: { signal: AbortSignal }): Promise<string> {
+    opts.signal.throwIfAborted();
+    return Promise.resolve(this.#opts.arch ?? localArch());
+  }
+
+  #ensureTempRoot(runId?: string): Promise<string> {
+    if (this.#disposed) return Promise.reject(new Error("LocalExecutor is disposed"));
+    this.#tempRootPromise ??= Deno.makeTempDir({
+      dir: this.#opts.tempParent,
+      prefix: `gangplank-local-${runId ? sanitizeStageId(runId).slice(0, 40) + "-" : ""}`,
+    }).then((p) => (this.#tempRoot = p));
+    return this.#tempRootPromise;
+  }
+
+  #env(launch: WorkerLaunch, scratch: string): Record<string, string> {
+    const base = { ...this.#opts.baseEnv };
+    const path = [
+      ...(this.#opts.pathPrefix ?? []),
+      ...(base.PATH ? [base.PATH] : ["/usr/local/bin:/usr/bin:/bin"]),
+      ...(this.#opts.pathSuffix ?? []),
+    ].join(":");
+    return {
+      ...base,
+      HOME: base.HOME ?? scratch,
+      ...launch.env,
+      ...launch.secretEnv,
+      PATH: path,
+      COSA_SRV_DIR: scratch,
+    };
+  }
+
+  /** Starts the worker, streams its lines, and resolves with its exit code. */
+  async runStage(launch: WorkerLaunch): Promise<StageOutcome> {
+    launch.signal.throwIfAborted();
+    const root = await this.#ensureTempRoot(launch.runId);
+    const scratch = `${root}/${launch.stageIndex}-${sanitizeStageId(launch.stageId)}`;
+    await Deno.mkdir(scratch, { recursive: true, mode: 0o700 });
+    let aborted = false;
+    try {
+      const [cmd, ...args] = this.#cmd;
+      const child = new Deno.Command(cmd, {
+        args,
+        cwd: scratch,
+        clearEnv: true,
+        env: this.#env(launch, scratch),
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        detached: true,
+      }).spawn();
+      const live: Live = { child, done: child.status };
+      this.#live.add(live);
+      const onAbort = () => {
+        aborted = true;
+        void this.#stop(live);
+      };
+      launch.signal.addEventListener("abort", onAbort, { once: true });
+      const pumps = Promise.all([
+        forEachLine(child.stdout, (l) => launch.onLine(l, "stdout")),
+        forEachLine(child.stderr, (l) => launch.onLine(l, "stderr")),
+      ]).catch(() => {});
+      try {
+        const status = await live.done;
+        // Whatever the worker left behind in its process group goes with it.
+        killGroup(child.pid, "SIGKILL");
+        const d = delay(2000);
+        await Promise.race([pumps, d.promise]);
+        d.cancel();
+        const outcome: StageOutcome = { exitCode: status.code };
+        if (aborted) outcome.reason = "cancelled";
+        else if (status.signal) outcome.reason = `killed by ${status.signal}`;
+        return outcome;
+      } finally {
+        launch.signal.removeEventListener("abort", onAbort);
+        this.#live.delete(live);
+      }
+    } finally {
+      if (aborted || !this.#opts.keepScratch) {
+        await Deno.remove(scratch, { recursive: true }).catch(() => {});
+      }
+    }
+  }
+
+  async #stop(live: Live): Promise<void> {
+    const pid = live.child.pid;
+    killGroup(pid, "SIGTERM");
+    const grace = this.#opts.killGraceMs ?? 5000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const killed = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        killGroup(pid, "SIGKILL");
+        resolve();
+      }, grace);
+    });
+    await Promise.race([live.done.then(() => {}), killed]);
+    clearTimeout(timer);
+    killGroup(pid, "SIGKILL");
+    await live.done;
+  }
+
+  /** Stops any worker still running and removes the run's temp dir. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#disposed = true;
+    await Promise.all([...this.#live].map((l) => this.#stop(l)));
+    const root = this.#tempRoot ?? (await this.#tempRootPromise?.catch(() => null));
+    if (root) await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+}
+
+function killGroup(pid: number, sig: Deno.Signal): void {
+  try {
+    Deno.kill(-pid, sig);
+  } catch { /* group already gone */ }
+}
+
+function delay(ms: number): { promise: Promise<void>; cancel(): void } {
+  let t: ReturnType<typeof setTimeout> | undefined;
+  const promise = new Promise<void>((r) => (t = setTimeout(r, ms)));
+  return { promise, cancel: () => clearTimeout(t) };
+}
