@@ -1,0 +1,116 @@
+import assert from "node:assert/strict";
+import { LocalExecutor } from "../../lib/executors/local.ts";
+import type { WorkerLaunch } from "../../lib/executors/types.ts";
+import { tempDir, waitFor } from "../_helpers/mod.ts";
+
+function launch(
+  over: Partial<WorkerLaunch> & { lines?: string[] } = {},
+): WorkerLaunch & { lines: string[] } {
+  const lines = over.lines ?? [];
+  return {
+    runId: "run-1",
+    stageId: "stage one",
+    stageIndex: 0,
+    env: { COSA_WORK_POD_JSON: "{}" },
+    secretEnv: { COSA_RELAY_SECRET_KEY: "s3cr3t" },
+    onLine: (l, s) => lines.push(`${s}:${l}`),
+    signal: new AbortController().signal,
+    ...over,
+    lines,
+  };
+}
+
+function alive(pid: number): boolean {
+  try {
+    const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return s.slice(s.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("local executor: env, secret env, scratch dir, lines, exit code", async () => {
+  await using tmp = await tempDir();
+  await using exec = new LocalExecutor({
+    workerCommand: [
+      "bash",
+      "-c",
+      'echo "srv=$COSA_SRV_DIR pwd=$PWD"; echo "key=$COSA_RELAY_SECRET_KEY" >&2; ' +
+      'echo "path=$PATH"; echo "json=$COSA_WORK_POD_JSON"; printf "no newline"; exit 7',
+    ],
+    baseEnv: { PATH: "/usr/bin:/bin", HOME: "/root" },
+    pathPrefix: ["/opt/fake"],
+    tempParent: tmp.path,
+  });
+  const ep = await exec.prepare({ host: "127.0.0.1", port: 1234 }, {
+    runId: "run-1",
+    signal: new AbortController().signal,
+  });
+  assert.deepEqual(ep, { host: "127.0.0.1", port: 1234 });
+  const l = launch();
+  const out = await exec.runStage(l);
+  assert.equal(out.exitCode, 7);
+  const srv = l.lines[0].match(/srv=(\S+) pwd=(\S+)/)!;
+  assert.equal(srv[1], srv[2]);
+  assert.ok(srv[1].startsWith(exec.tempRoot!));
+  assert.ok(l.lines.includes("stderr:key=s3cr3t"));
+  assert.ok(l.lines.includes("stdout:path=/opt/fake:/usr/bin:/bin"));
+  assert.ok(l.lines.includes("stdout:json={}"));
+  assert.ok(l.lines.includes("stdout:no newline"));
+  // scratch removed after the stage
+  assert.throws(() => Deno.statSync(srv[1]));
+  assert.equal(await exec.arch({ signal: new AbortController().signal }), "x86_64");
+});
+
+Deno.test("local executor: a worker killed by a signal reports 128+n", async () => {
+  await using tmp = await tempDir();
+  await using exec = new LocalExecutor({
+    workerCommand: ["bash", "-c", "kill -9 $$"],
+    tempParent: tmp.path,
+  });
+  const out = await exec.runStage(launch());
+  assert.equal(out.exitCode, 137);
+  assert.match(out.reason ?? "", /SIGKILL/);
+});
+
+Deno.test("local executor: abort stops the whole process group and removes scratch", async () => {
+  await using tmp = await tempDir();
+  const pidFile = `${tmp.path}/pids`;
+  await using exec = new LocalExecutor({
+    workerCommand: [
+      "bash",
+      "-c",
+      // a grandchild that ignores SIGTERM, and the worker itself
+      `(trap '' TERM; sleep 60) & echo "$! $$ $COSA_SRV_DIR" > ${pidFile}; wait`,
+    ],
+    tempParent: tmp.path,
+    killGraceMs: 300,
+  });
+  const ctl = new AbortController();
+  const p = exec.runStage(launch({ signal: ctl.signal }));
+  const text = await waitFor(() => Deno.readTextFileSync(pidFile).trim(), { what: "pid file" });
+  const [grand, worker, scratch] = text.split(" ");
+  assert.ok(alive(Number(grand)) && alive(Number(worker)));
+  ctl.abort();
+  const out = await p;
+  assert.equal(out.reason, "cancelled");
+  await waitFor(() => !alive(Number(grand)) && !alive(Number(worker)), { what: "group gone" });
+  assert.throws(() => Deno.statSync(scratch));
+});
+
+Deno.test("local executor: dispose kills leftovers and removes the temp root", async () => {
+  await using tmp = await tempDir();
+  const exec = new LocalExecutor({
+    workerCommand: ["bash", "-c", "sleep 60"],
+    tempParent: tmp.path,
+    killGraceMs: 200,
+  });
+  const p = exec.runStage(launch());
+  await waitFor(() => exec.tempRoot && [...Deno.readDirSync(exec.tempRoot)].length > 0);
+  const root = exec.tempRoot!;
+  await exec[Symbol.asyncDispose]();
+  const out = await p;
+  assert.notEqual(out.exitCode, 0);
+  assert.throws(() => Deno.statSync(root));
+  assert.deepEqual([...Deno.readDirSync(tmp.path)], []);
+});

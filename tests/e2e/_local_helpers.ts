@@ -1,0 +1,186 @@
+/**
+ * Helpers of the local-backend end-to-end tests: running `submit.ts` as a subprocess while
+ * tracking every process it starts (through /proc), so a test can assert that nothing it
+ * started outlives it.
+ *
+ * @module
+ */
+
+import { ROOT } from "../_helpers/mod.ts";
+
+/** A process seen while the submit ran: pid plus its start time (to survive pid reuse). */
+export interface SeenProcess {
+  pid: number;
+  start: string;
+  cmd: string;
+}
+
+function statOf(pid: number): { ppid: number; start: string } | null {
+  try {
+    const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const rest = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    // fields after comm: state(0) ppid(1) ... starttime is field 22 overall => index 19 here
+    return { ppid: Number(rest[1]), start: rest[19] };
+  } catch {
+    return null;
+  }
+}
+
+function cmdOf(pid: number): string {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).replaceAll("\0", " ").trim();
+  } catch {
+    return "";
+  }
+}
+
+/** All current descendants of `root`. */
+export function descendants(root: number): SeenProcess[] {
+  const children = new Map<number, number[]>();
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    const pid = Number(e.name);
+    const st = statOf(pid);
+    if (!st) continue;
+    const list = children.get(st.ppid) ?? [];
+    list.push(pid);
+    children.set(st.ppid, list);
+  }
+  const out: SeenProcess[] = [];
+  const stack = [...(children.get(root) ?? [])];
+  while (stack.length) {
+    const pid = stack.pop()!;
+    const st = statOf(pid);
+    if (st) out.push({ pid, start: st.start, cmd: cmdOf(pid) });
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+/** The processes of `seen` that still exist (same pid and start time). */
+export function stillAlive(seen: Iterable<SeenProcess>): SeenProcess[] {
+  return [...seen].filter((p) => {
+    const st = statOf(p.pid);
+    // A zombie no longer runs anything; treat it as gone.
+    if (!st || st.start !== p.start) return false;
+    try {
+      const state = Deno.readTextFileSync(`/proc/${p.pid}/stat`);
+      return state.slice(state.lastIndexOf(")") + 2)[0] !== "Z";
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Result of {@link runSubmit}. */
+export interface SubmitRun {
+  code: number;
+  signal: Deno.Signal | null;
+  stdout: string;
+  stderr: string;
+  /** Every descendant process seen while it ran. */
+  seen: SeenProcess[];
+}
+
+/** Options of {@link runSubmit}. */
+export interface SubmitOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  timeoutMs?: number;
+  /** Called with the combined output so far; return a signal to send it to submit. */
+  interruptWhen?: (output: string) => Deno.Signal | undefined;
+}
+
+/**
+ * Runs `scripts/submit.ts` with the given args, polling /proc every 20 ms for its
+ * descendants. Killed (SIGKILL, test fails) after `timeoutMs`.
+ */
+export async function runSubmit(args: string[], opts: SubmitOptions = {}): Promise<SubmitRun> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}/scripts/submit.ts`, ...args],
+    cwd: opts.cwd,
+    env: { NO_COLOR: "1", ...opts.env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const seen = new Map<string, SeenProcess>();
+  let out = "";
+  let err = "";
+  let interrupted = false;
+  const dec = new TextDecoder();
+  const pump = async (s: ReadableStream<Uint8Array>, which: "out" | "err") => {
+    for await (const c of s) {
+      const t = dec.decode(c, { stream: true });
+      if (which === "out") out += t;
+      else err += t;
+      if (opts.interruptWhen && !interrupted) {
+        const sig = opts.interruptWhen(out + err);
+        if (sig) {
+          interrupted = true;
+          try {
+            child.kill(sig);
+          } catch { /* gone */ }
+        }
+      }
+    }
+  };
+  const pumps = Promise.all([pump(child.stdout, "out"), pump(child.stderr, "err")]);
+  let finished = false;
+  const poller = (async () => {
+    while (!finished) {
+      for (const p of descendants(child.pid)) seen.set(`${p.pid}:${p.start}`, p);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+  }, timeoutMs);
+  const status = await child.status;
+  clearTimeout(timer);
+  finished = true;
+  await poller;
+  await pumps;
+  if (timedOut) {
+    throw new Error(`submit ${args.join(" ")} timed out after ${timeoutMs} ms\n${out}\n${err}`);
+  }
+  return {
+    code: status.code,
+    signal: status.signal,
+    stdout: out,
+    stderr: err,
+    seen: [...seen.values()],
+  };
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:`port`. */
+export async function portOpen(port: number): Promise<boolean> {
+  try {
+    const c = await Deno.connect({ hostname: "127.0.0.1", port });
+    c.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Lists every file under `dir` (relative paths, sorted). */
+export function listTree(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string, rel: string) => {
+    for (const e of Deno.readDirSync(d)) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory) walk(`${d}/${e.name}`, r);
+      else out.push(r);
+    }
+  };
+  try {
+    walk(dir, "");
+  } catch { /* missing */ }
+  return out.sort();
+}
