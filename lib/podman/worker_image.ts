@@ -1,0 +1,54 @@
+/**
+ * The worker command contract shared by every container backend (podman here and on remote
+ * hosts, Kubernetes pods): which image runs workers, and how the worker program is started
+ * inside it. An image is a valid worker image when it carries deno at {@link WORKER_DENO_PATH}
+ * and the bundled worker (`deno task bundle` → `dist/work.js`) at {@link WORKER_SCRIPT_PATH}.
+ *
+ * @module
+ */
+
+/** Image used when `--image` is not given (the image Gangplank used). */
+export const DEFAULT_WORKER_IMAGE = "quay.io/coreos-assembler/coreos-assembler:latest";
+
+/** Tag of the image the tests build with `podman import` (see `tests/_helpers/podman.ts`). */
+export const TEST_WORKER_IMAGE = "localhost/gangplank-worker:test";
+
+/** Where the deno binary lives inside a worker image. */
+export const WORKER_DENO_PATH = "/usr/local/bin/deno";
+
+/** Where the bundled worker (`dist/work.js`) lives inside a worker image. */
+export const WORKER_SCRIPT_PATH = "/usr/lib/gangplank/work.js";
+
+/** The worker's command (entrypoint + args) in every container backend. */
+export const WORKER_COMMAND: readonly string[] = Object.freeze([
+  WORKER_DENO_PATH,
+  "run",
+  "-A",
+  "--no-prompt",
+  WORKER_SCRIPT_PATH,
+]);
+
+/** The working directory of a worker container (cosa's scratch dir). */
+export const WORKER_WORKDIR = "/srv";
+
+/** Environment every worker container gets on top of the stage's own. */
+export const WORKER_ENV: Readonly<Record<string, string>> = Object.freeze({
+  DENO_DIR: "/tmp/deno",
+  COSA_SRV_DIR: "/srv",
+});
+
+/** Label carrying the run id on everything a container backend creates. */
+export const LABEL_RUN_ID = "gangplank.run-id";
+
+/** Label carrying the stage id on worker containers. */
+export const LABEL_STAGE_ID = "gangplank.stage-id";
+
+/**
+ * Directory inside the container where the relay secret key is mounted as a file, and the
+ * environment variable naming that file. The key never travels as plain environment in a
+ * container spec: podman 4.3 shows `secret_env` values in `podman inspect`.
+ */
+export const RELAY_SECRET_FILE = "/run/secrets/gangplank-relay-secret-key";
+
+/** Environment variable telling the worker where to read the relay secret key. */
+export const RELAY_SECRET_FILE_ENV = "COSA_RELAY_SECRET_FILE";
