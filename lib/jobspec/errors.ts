@@ -1,0 +1,67 @@
+/**
+ * Errors raised while reading, validating, templating and generating JobSpecs.
+ *
+ * @module
+ */
+import { UsageError } from "../errors/mod.ts";
+
+/** One problem found in a JobSpec, with where it is. `line`/`col` are 1-based (0 = unknown). */
+export interface JobSpecIssue {
+  /** File name as given by the caller (`<jobspec>` when parsing a string). */
+  file: string;
+  line: number;
+  col: number;
+  /** YAML path such as `stages[2].execution_order` (empty for the document itself). */
+  path: string;
+  message: string;
+}
+
+/** Formats an issue as `file:line:col: path: message`. */
+export function formatIssue(i: JobSpecIssue): string {
+  return `${i.file}:${i.line}:${i.col}: ${i.path ? `${i.path}: ` : ""}${i.message}`;
+}
+
+/**
+ * A JobSpec could not be accepted. Carries every problem found (never just the first); the
+ * message lists them one per line in `file:line:col: path: message` form.
+ */
+export class JobSpecError extends UsageError {
+  constructor(readonly issues: JobSpecIssue[]) {
+    super(issues.map(formatIssue).join("\n"));
+  }
+}
+
+/** A command template could not be parsed or executed (unknown field, bad syntax, nil Meta). */
+export class TemplateError extends UsageError {
+  constructor(message: string, readonly template: string) {
+    super(message);
+  }
+}
+
+/** A build-artifact shorthand, kola test or publish target that cannot be turned into commands. */
+export class ShorthandError extends UsageError {
+  constructor(message: string, readonly shorthand: string) {
+    super(message);
+  }
+}
+
+/** A cloud named in `publish_artifacts` has no (or an unusable) `clouds_cfgs` entry. */
+export class CloudConfigError extends UsageError {
+  constructor(message: string, readonly cloud: string) {
+    super(message);
+  }
+}
+
+/** An override whose write path cannot be computed (neither rpm nor tarball, bad type, ...). */
+export class OverrideError extends UsageError {
+  constructor(message: string, readonly uri: string) {
+    super(message);
+  }
+}
+
+/** A repo entry that cannot be written (bad name, no content, HTTP failure). */
+export class RepoError extends UsageError {
+  constructor(message: string, readonly path?: string) {
+    super(message);
+  }
+}

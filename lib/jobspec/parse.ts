@@ -1,0 +1,426 @@
+/**
+ * Strict JobSpec parsing: YAML (1.1, like Gangplank's yaml.v2) with node positions, type
+ * checks against the field table, unknown keys with did-you-mean hints, and semantic checks
+ * (stage ids, shorthands, kola tests, publish targets, repos, overrides, return files).
+ *
+ * @module
+ */
+import { readFile } from "node:fs/promises";
+import {
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node as YamlNode,
+  parseDocument,
+} from "yaml";
+import { JobSpecError, type JobSpecIssue } from "./errors.ts";
+import { closest } from "./suggest.ts";
+import {
+  buildArtifactCommand,
+  KOLA_TESTS,
+  kolaTestName,
+  META_ARTIFACTS,
+  PUBLISH_CLOUDS,
+} from "./shorthands.ts";
+import { DEFAULT_BUCKET, type FieldType, type JobSpec, JOBSPEC_TYPE } from "./types.ts";
+import { checkRepoName } from "./repo.ts";
+import { overrideWritePath } from "./override.ts";
+
+/** Options of {@link parseJobSpec}. */
+export interface ParseOptions {
+  /** Name used in issue locations. Default `<jobspec>`. */
+  file?: string;
+  /** Unknown keys become warnings instead of errors. */
+  lenient?: boolean;
+}
+
+/** Result of a successful parse. */
+export interface ParseResult {
+  spec: JobSpec;
+  /** Problems tolerated because of `lenient` (unknown keys). */
+  warnings: JobSpecIssue[];
+}
+
+/** Keys users plausibly write that Gangplank's JobSpec no longer (or never) had. */
+const KNOWN_STALE: Record<string, string> = {
+  oscontainer: "removed from the JobSpec; use publish_oscontainer",
+  force_version: "removed from the JobSpec",
+  command: "unknown key; did you mean commands?",
+  direct_execution: "unknown key; did you mean direct_exec?",
+  artifacts: "unknown key; did you mean build_artifacts?",
+};
+
+class Ctx {
+  readonly errors: JobSpecIssue[] = [];
+  readonly warnings: JobSpecIssue[] = [];
+  readonly pos = new Map<string, { line: number; col: number }>();
+  constructor(
+    readonly file: string,
+    readonly lc: LineCounter,
+    readonly lenient: boolean,
+    readonly resolve: (n: YamlNode) => YamlNode | undefined,
+  ) {}
+  at(node: YamlNode | undefined | null): { line: number; col: number } {
+    const off = node?.range?.[0];
+    if (off === undefined) return { line: 0, col: 0 };
+    return this.lc.linePos(off);
+  }
+  error(path: string, where: { line: number; col: number }, message: string) {
+    this.errors.push({ file: this.file, ...where, path, message });
+  }
+  warn(path: string, where: { line: number; col: number }, message: string) {
+    this.warnings.push({ file: this.file, ...where, path, message });
+  }
+  /** Position recorded for `path`, or the closest recorded parent. */
+  where(path: string): { line: number; col: number } {
+    let p = path;
+    for (;;) {
+      const w = this.pos.get(p);
+      if (w) return w;
+      const cut = Math.max(p.lastIndexOf("."), p.lastIndexOf("["));
+      if (cut <= 0) return this.pos.get("") ?? { line: 1, col: 1 };
+      p = p.slice(0, cut);
+    }
+  }
+}
+
+function describe(node: YamlNode | null | undefined): string {
+  if (node == null) return "nothing";
+  if (isMap(node)) return "a mapping";
+  if (isSeq(node)) return "a list";
+  if (isScalar(node)) {
+    const v = node.value;
+    if (v === null) return "null";
+    if (typeof v === "string") {
+      return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+    }
+    return String(v);
+  }
+  return "an unsupported node";
+}
+
+const KIND_NAMES: Record<FieldType["kind"], string> = {
+  string: "a string",
+  bool: "a boolean (true or false)",
+  int: "an integer",
+  number: "a number",
+  list: "a list",
+  object: "a mapping",
+  any: "a value",
+};
+
+/** Converts one YAML node to a value of `type`; records issues; returns undefined on error. */
+function convert(
+  ctx: Ctx,
+  raw: YamlNode | null | undefined,
+  type: FieldType,
+  path: string,
+  depth: number,
+): unknown {
+  let node: YamlNode | null | undefined = raw;
+  if (node && isAlias(node)) node = ctx.resolve(node);
+  const where = ctx.at(raw ?? undefined);
+  ctx.pos.set(path, where);
+  if (node == null) return undefined;
+  if (isScalar(node) && node.value === null) return undefined;
+  if (depth > 20) {
+    ctx.error(path, where, "nesting too deep");
+    return undefined;
+  }
+  const bad = () => {
+    ctx.error(path, where, `expected ${KIND_NAMES[type.kind]}, got ${describe(node)}`);
+    return undefined;
+  };
+  switch (type.kind) {
+    case "any":
+      return node.toJSON();
+    case "string": {
+      if (!isScalar(node)) return bad();
+      const v = node.value;
+      let s: string;
+      if (typeof v === "string") s = v;
+      else if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") {
+        // yaml.v2 decoded plain scalars such as 4.8 or yes into strings verbatim.
+        s = typeof node.source === "string" ? node.source : String(v);
+      } else return bad();
+      if (type.oneOf) {
+        const m = type.oneOf.find((o) => type.caseInsensitive ? o === s.toLowerCase() : o === s);
+        if (m === undefined) {
+          ctx.error(path, where, `expected one of ${type.oneOf.join(", ")}, got ${describe(node)}`);
+          return undefined;
+        }
+        return m;
+      }
+      return s;
+    }
+    case "bool":
+      if (!isScalar(node) || typeof node.value !== "boolean") return bad();
+      return node.value;
+    case "int":
+    case "number": {
+      if (!isScalar(node)) return bad();
+      const v = typeof node.value === "bigint" ? Number(node.value) : node.value;
+      if (typeof v !== "number" || !Number.isFinite(v)) return bad();
+      if (type.kind === "int") {
+        if (!Number.isSafeInteger(v)) return bad();
+        if (type.min !== undefined && v < type.min) {
+          ctx.error(path, where, `must be at least ${type.min}, got ${v}`);
+          return undefined;
+        }
+      }
+      return v;
+    }
+    case "list": {
+      if (!isSeq(node)) return bad();
+      const out: unknown[] = [];
+      node.items.forEach((item, i) => {
+        const v = convert(ctx, item as YamlNode, type.of, `${path}[${i}]`, depth + 1);
+        if (v !== undefined) out.push(v);
+      });
+      return out;
+    }
+    case "object": {
+      if (!isMap(node)) return bad();
+      const out: Record<string, unknown> = {};
+      const allowed = type.fields.map((f) => f.key);
+      const seen = new Set<string>();
+      for (const pair of node.items) {
+        const keyNode = pair.key as YamlNode | null;
+        const k = keyNode && isScalar(keyNode) ? keyNode.value : undefined;
+        const kw = ctx.at(keyNode ?? undefined);
+        if (typeof k !== "string") {
+          ctx.error(path, kw, `keys must be strings, got ${describe(keyNode)}`);
+          continue;
+        }
+        const sub = path ? `${path}.${k}` : k;
+        const field = type.fields.find((f) => f.key === k);
+        if (!field) {
+          const hint = KNOWN_STALE[k] ??
+            (closest(k, allowed)
+              ? `unknown key; did you mean ${closest(k, allowed)}?`
+              : undefined) ??
+            `unknown key (known keys: ${allowed.join(", ")})`;
+          if (ctx.lenient) ctx.warn(sub, kw, `${hint}; ignored`);
+          else ctx.error(sub, kw, hint);
+          continue;
+        }
+        seen.add(k);
+        const v = convert(ctx, pair.value as YamlNode | null, field.type, sub, depth + 1);
+        if (v !== undefined) out[k] = v;
+      }
+      for (const fd of type.fields) {
+        if (fd.required && !seen.has(fd.key)) {
+          ctx.error(path, where, `missing required key ${fd.key}`);
+        }
+      }
+      return out;
+    }
+  }
+}
+
+/** Semantic checks over the converted spec. */
+function checkSemantics(ctx: Ctx, spec: JobSpec) {
+  const err = (path: string, message: string) => ctx.error(path, ctx.where(path), message);
+  const ids = new Map<string, number>();
+  spec.stages.forEach((stage, i) => {
+    const p = `stages[${i}]`;
+    if (stage.id === undefined || stage.id.trim() === "") {
+      err(stage.id === undefined ? p : `${p}.id`, "stage id must not be empty");
+    } else if (ids.has(stage.id)) {
+      const first = ctx.where(`stages[${ids.get(stage.id)}].id`);
+      err(
+        `${p}.id`,
+        `duplicate stage id ${JSON.stringify(stage.id)} (first used at line ${first.line})`,
+      );
+    } else ids.set(stage.id, i);
+    (stage.build_artifacts ?? []).forEach((a, j) => {
+      try {
+        buildArtifactCommand(a, spec);
+      } catch (e) {
+        err(`${p}.build_artifacts[${j}]`, (e as Error).message);
+      }
+    });
+    for (const list of ["require_artifacts", "request_artifacts"] as const) {
+      (stage[list] ?? []).forEach((a, j) => {
+        if (META_ARTIFACTS.includes(a)) return;
+        const hint = a.toLowerCase() === "base"
+          ? "; base is a build shorthand, the artifacts it produces are ostree and qemu"
+          : closest(a, META_ARTIFACTS)
+          ? `; did you mean ${closest(a, META_ARTIFACTS)}?`
+          : "";
+        err(`${p}.${list}[${j}]`, `${JSON.stringify(a)} is not a known meta.json artifact${hint}`);
+      });
+    }
+    (stage.kola_tests ?? []).forEach((t, j) => {
+      if (!kolaTestName(t)) {
+        err(
+          `${p}.kola_tests[${j}]`,
+          `unknown kola test ${JSON.stringify(t)} (known: ${Object.keys(KOLA_TESTS).join(", ")})`,
+        );
+      }
+    });
+    (stage.publish_artifacts ?? []).forEach((c, j) => {
+      const name = c.toLowerCase();
+      if (!PUBLISH_CLOUDS.includes(name)) {
+        err(
+          `${p}.publish_artifacts[${j}]`,
+          `cannot publish ${JSON.stringify(c)} (publishable: ${PUBLISH_CLOUDS.join(", ")})`,
+        );
+      } else if (!spec.clouds_cfgs?.[name as "aws"]) {
+        err(`${p}.publish_artifacts[${j}]`, `clouds_cfgs.${name} is not configured`);
+      } else if (name === "aliyun" && spec.clouds_cfgs.aliyun?.public) {
+        err(`${p}.publish_artifacts[${j}]`, "aliyun cannot publish public images");
+      }
+    });
+    (stage.return_files ?? []).forEach((f, j) => {
+      const problem = relativePathProblem(f);
+      if (problem) err(`${p}.return_files[${j}]`, problem);
+    });
+    (stage.overrides ?? []).forEach((o, j) => {
+      if (o.uri === undefined) return; // already reported as missing
+      if (!/^(file|https?):\/\/./.test(o.uri)) {
+        err(`${p}.overrides[${j}].uri`, `uri must start with file://, http:// or https://`);
+        return;
+      }
+      if (o.rpm && o.tarball) {
+        err(`${p}.overrides[${j}]`, "an override is either rpm or tarball, not both");
+        return;
+      }
+      try {
+        overrideWritePath(o, "");
+      } catch (e) {
+        err(`${p}.overrides[${j}]`, (e as Error).message);
+      }
+    });
+    const nothing = !stage.build_artifacts?.length && !stage.commands?.length &&
+      !stage.prep_commands?.length && !stage.post_commands?.length &&
+      !stage.kola_tests?.length && !stage.publish_artifacts?.length;
+    if (nothing) {
+      err(
+        p,
+        "stage has nothing to run (no build_artifacts, commands, prep/post commands, kola_tests or publish_artifacts)",
+      );
+    }
+  });
+  (spec.recipe.repos ?? []).forEach((r, i) => {
+    const p = `recipe.repos[${i}]`;
+    if (r.name !== undefined) {
+      const problem = checkRepoName(r.name);
+      if (problem) err(`${p}.name`, problem);
+    }
+    if (r.url === undefined && r.inline === undefined) err(p, "a repo needs url or inline");
+    if (r.url !== undefined && r.inline !== undefined) {
+      err(p, "a repo has either url or inline, not both");
+    }
+    if (r.url !== undefined && !/^https?:\/\/./.test(r.url)) {
+      err(`${p}.url`, "url must start with http:// or https://");
+    }
+  });
+  if (spec.minio.key_prefix !== undefined && spec.minio.key_prefix !== "") {
+    const problem = relativePathProblem(spec.minio.key_prefix);
+    if (problem) err("minio.key_prefix", problem);
+  }
+}
+
+/** Why `p` is not a safe relative path, or undefined if it is. */
+export function relativePathProblem(p: string): string | undefined {
+  if (p === "") return "path must not be empty";
+  if (p.startsWith("/")) return `path ${JSON.stringify(p)} must be relative`;
+  if (p.includes("\0")) return "path must not contain NUL";
+  if (p.split("/").some((s) => s === "..")) return `path ${JSON.stringify(p)} must not contain ..`;
+  return undefined;
+}
+
+function cleanYamlMessage(m: string): string {
+  const first = m.split("\n")[0];
+  return first.replace(/ at line \d+, column \d+:?$/, "");
+}
+
+/**
+ * Parses and validates a JobSpec. Every problem is collected; if any is an error, one
+ * {@link JobSpecError} listing them all is thrown. Missing `job`, `recipe`, `minio` become `{}`
+ * (with `minio.bucket` defaulting to `builder`), missing `stages` becomes `[]`.
+ *
+ * @throws {JobSpecError}
+ * @example
+ * const { spec } = parseJobSpec("stages:\n- id: b\n  build_artifacts: [base]\n", {});
+ */
+export function parseJobSpec(text: string, opts: ParseOptions = {}): ParseResult {
+  const file = opts.file ?? "<jobspec>";
+  const lc = new LineCounter();
+  const doc = parseDocument(text, {
+    lineCounter: lc,
+    version: "1.1",
+    prettyErrors: true,
+    uniqueKeys: true,
+    keepSourceTokens: false,
+  });
+  const ctx = new Ctx(file, lc, !!opts.lenient, (n) => {
+    try {
+      return isAlias(n) ? (n.resolve(doc) as YamlNode | undefined) : n;
+    } catch {
+      return undefined;
+    }
+  });
+  for (const e of doc.errors) {
+    const lp = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
+    ctx.error("", { line: lp.line, col: lp.col }, cleanYamlMessage(e.message));
+  }
+  if (ctx.errors.length) throw new JobSpecError(ctx.errors);
+  const root = doc.contents as YamlNode | null;
+  ctx.pos.set("", { line: 1, col: 1 });
+  if (root == null || (isScalar(root) && root.value === null)) {
+    throw new JobSpecError([{ file, line: 1, col: 1, path: "", message: "the JobSpec is empty" }]);
+  }
+  const value = convert(ctx, root, JOBSPEC_TYPE, "", 0) as Partial<JobSpec> | undefined;
+  const spec: JobSpec = {
+    ...(value ?? {}),
+    job: value?.job ?? {},
+    recipe: value?.recipe ?? {},
+    minio: value?.minio ?? {},
+    stages: value?.stages ?? [],
+  };
+  if (spec.minio.bucket === undefined || spec.minio.bucket === "") {
+    spec.minio.bucket = DEFAULT_BUCKET;
+  }
+  if (value) checkSemantics(ctx, spec);
+  if (ctx.errors.length) {
+    ctx.errors.sort((a, b) => a.line - b.line || a.col - b.col);
+    throw new JobSpecError(ctx.errors);
+  }
+  return { spec, warnings: ctx.warnings };
+}
+
+/**
+ * Reads and parses a JobSpec file. Read errors (missing file, ...) become a JobSpecError at
+ * `path:0:0`.
+ *
+ * @throws {JobSpecError}
+ */
+export async function loadJobSpec(
+  path: string,
+  opts: { lenient?: boolean; signal?: AbortSignal } = {},
+): Promise<ParseResult> {
+  let text: string;
+  try {
+    text = await readFile(path, { encoding: "utf8", signal: opts.signal });
+  } catch (e) {
+    if (opts.signal?.aborted) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    const msg = code === "ENOENT"
+      ? "no such file"
+      : code === "EISDIR"
+      ? "is a directory"
+      : String((e as Error).message);
+    throw new JobSpecError([{
+      file: path,
+      line: 0,
+      col: 0,
+      path: "",
+      message: `cannot read JobSpec: ${msg}`,
+    }]);
+  }
+  return parseJobSpec(text, { file: path, lenient: opts.lenient });
+}
