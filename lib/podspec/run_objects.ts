@@ -1,0 +1,40 @@
+/**
+ * Everything a kube run would create, for `submit --dry-run --backend kube -o yaml`: the
+ * per-run Secret (values replaced by a placeholder) and one worker pod per stage (with its
+ * volumes).
+ *
+ * @module
+ */
+
+import type { V1Pod, V1Secret } from "@kubernetes/client-node";
+import { runSecretName } from "./names.ts";
+import { redactSecret, runSecret, workerPod, type WorkerPodOptions } from "./worker.ts";
+
+/** Options of {@link dryRunObjects}. */
+export interface DryRunOptions
+  extends Omit<WorkerPodOptions, "stageId" | "stageIndex" | "env" | "secretEnvFrom"> {
+  /** Stages in JobSpec order, with each worker's non-secret env. */
+  stages: { id: string; index: number; env: Record<string, string> }[];
+  /** Names of the secret env vars (their values are never known here). */
+  secretKeys: string[];
+}
+
+/** The redacted per-run Secret followed by every worker pod, in creation order. */
+export function dryRunObjects(opts: DryRunOptions): (V1Pod | V1Secret)[] {
+  const { stages, secretKeys, ...common } = opts;
+  const secret = redactSecret(
+    runSecret(opts.runId, Object.fromEntries(secretKeys.map((k) => [k, ""])), {
+      namespace: opts.namespace,
+    }),
+  );
+  const pods = stages.map((s) =>
+    workerPod({
+      ...common,
+      stageId: s.id,
+      stageIndex: s.index,
+      env: s.env,
+      secretEnvFrom: { secretName: runSecretName(opts.runId), keys: secretKeys },
+    })
+  );
+  return [secret, ...pods];
+}

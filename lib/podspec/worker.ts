@@ -1,0 +1,272 @@
+/**
+ * The worker pod (reference §7.1) and the per-run Secret, as pure functions returning fresh
+ * objects. Differences from Gangplank (§12.1.16, §12.1.26): the CA-trust init container writes
+ * the bundle into the `container-certs` volume that `SSL_CERT_FILE` points at, every mode is
+ * octal, `activeDeadlineSeconds` is never shorter than the coordinator's pod timeout, the s390x
+ * memory size applies, and secret values only ever appear in the Secret's `data`.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import type {
+  V1Container,
+  V1EnvVar,
+  V1Pod,
+  V1ResourceRequirements,
+  V1Secret,
+  V1SecurityContext,
+  V1Volume,
+  V1VolumeMount,
+} from "@kubernetes/client-node";
+import type { PodAdditions } from "../secrets/mod.ts";
+import { runLabels, runSecretName, STAGE_ID_ANNOTATION, workerPodName } from "./names.ts";
+
+/** The worker command in the gangplank worker image. */
+export const WORKER_COMMAND: readonly string[] = [
+  "/usr/local/bin/deno",
+  "run",
+  "-A",
+  "--no-prompt",
+  "/usr/lib/gangplank/work.js",
+];
+
+/** Environment the worker image expects. */
+export const WORKER_IMAGE_ENV: Readonly<Record<string, string>> = {
+  DENO_DIR: "/tmp/deno",
+  COSA_SRV_DIR: "/srv",
+};
+
+/** Where the CA-trust init container writes the combined CA bundle (a volume). */
+export const CERTS_DIR = "/etc/containers/certs.d";
+/** The combined CA bundle `SSL_CERT_FILE` points at. */
+export const CA_BUNDLE = `${CERTS_DIR}/ca.crt`;
+
+/** Extended resource requested when the cluster offers KVM (KubeVirt device plugin). */
+export const KVM_RESOURCE = "devices.kubevirt.io/kvm";
+
+/** Seconds added to the pod timeout for `activeDeadlineSeconds`. */
+export const DEADLINE_SLACK_SECONDS = 300;
+
+/** The four emptyDir volumes of every worker pod and where they are mounted. */
+export const BASE_VOLUMES: readonly { name: string; mountPath: string }[] = [
+  { name: "srv", mountPath: "/srv" },
+  { name: "pki-trust", mountPath: "/etc/pki/ca-trust/extracted" },
+  { name: "pki-anchors", mountPath: "/etc/pki/ca-trust/anchors" },
+  { name: "container-certs", mountPath: CERTS_DIR },
+];
+
+/** CPU/memory for the worker container (requests == limits). */
+export interface WorkerResources {
+  cpu?: string;
+  memory?: string;
+}
+
+/** Options of {@link workerPod}. */
+export interface WorkerPodOptions {
+  runId: string;
+  stageId: string;
+  stageIndex: number;
+  image: string;
+  serviceAccount?: string;
+  /** Non-secret env (`COSA_WORK_POD_JSON`, `COSA_FORCE_ARCH`, ...). */
+  env: Record<string, string>;
+  /** Secret env: each key of the per-run Secret becomes an env var via `secretKeyRef`. */
+  secretEnvFrom: { secretName: string; keys: string[] };
+  /** OpenShift 3.11: privileged root containers and `/dev/kvm` opened up by the init step. */
+  ocp3?: boolean;
+  /** Request one `devices.kubevirt.io/kvm` (only when the cluster's nodes offer it). */
+  kvm?: boolean;
+  /** Override the default `cpu: 2`, `memory: 4Gi` (12Gi on s390x). */
+  resources?: WorkerResources;
+  /** Architecture of the workers (s390x gets more memory by default). */
+  arch?: string;
+  /** Mount-ref volumes (§7.4), from `mountRefs()` of lib/secrets. */
+  mounts?: PodAdditions;
+  /** Secret mapping (§7.3), from `secretMaps()` of lib/secrets. */
+  secretMaps?: PodAdditions;
+  /** The coordinator's timeout for this pod; `activeDeadlineSeconds` is never shorter. */
+  timeoutSeconds: number;
+  /** Worker command (default {@link WORKER_COMMAND}). */
+  command?: readonly string[];
+  imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+  /** Namespace to put in metadata (omitted by default: the client's namespace is used). */
+  namespace?: string;
+}
+
+/** The shell script of the CA-trust init container (POSIX sh, every step tolerant). */
+export function caTrustScript(ocp3: boolean): string {
+  const lines = [
+    "set -x",
+    "mkdir -p /etc/pki/ca-trust/extracted/openssl /etc/pki/ca-trust/extracted/pem " +
+    `/etc/pki/ca-trust/extracted/java /etc/pki/ca-trust/extracted/edk2 /etc/pki/ca-trust/source/anchors ${CERTS_DIR}`,
+    "for f in /etc/pki/ca-trust/source/anchors2/*.crt /etc/pki/ca-trust/source/anchors2/*.pem; do " +
+    '[ -f "$f" ] && cp "$f" /etc/pki/ca-trust/anchors/; done',
+    "sa=/var/run/secrets/kubernetes.io/serviceaccount",
+    '[ -f "$sa/ca.crt" ] && cp "$sa/ca.crt" /etc/pki/ca-trust/anchors/cluster-ca.crt',
+    '[ -f "$sa/service-ca.crt" ] && cp "$sa/service-ca.crt" /etc/pki/ca-trust/anchors/service-ca.crt',
+    "for f in /etc/pki/ca-trust/anchors/*; do " +
+    '[ -f "$f" ] && cp "$f" /etc/pki/ca-trust/source/anchors/; done',
+    "command -v update-ca-trust >/dev/null 2>&1 && update-ca-trust extract",
+    `: > ${CA_BUNDLE}`,
+    "for f in /etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem /etc/ssl/certs/ca-certificates.crt; do " +
+    `[ -f "$f" ] && { cat "$f" >> ${CA_BUNDLE}; break; }; done`,
+    "for f in /etc/pki/ca-trust/anchors/*; do " +
+    `[ -f "$f" ] && cat "$f" >> ${CA_BUNDLE}; done`,
+  ];
+  if (ocp3) {
+    lines.push("chmod 0666 /dev/kvm || echo missing kvm", "stat /dev/kvm || :");
+  }
+  lines.push("exit 0");
+  return lines.join("\n") + "\n";
+}
+
+/** Security context of both containers. */
+export function securityContext(ocp3: boolean): V1SecurityContext | undefined {
+  return ocp3 ? { runAsUser: 0, runAsGroup: 1000, privileged: true } : undefined;
+}
+
+/** requests == limits for the worker. */
+export function workerResources(
+  opts: { resources?: WorkerResources; kvm?: boolean; arch?: string },
+): V1ResourceRequirements {
+  const list: Record<string, string> = {
+    cpu: opts.resources?.cpu ?? "2",
+    memory: opts.resources?.memory ?? (opts.arch === "s390x" ? "12Gi" : "4Gi"),
+  };
+  if (opts.kvm) list[KVM_RESOURCE] = "1";
+  return { requests: { ...list }, limits: { ...list } };
+}
+
+/** Env list with later entries replacing earlier ones of the same name. */
+function dedupeEnv(entries: V1EnvVar[]): V1EnvVar[] {
+  const m = new Map<string, V1EnvVar>();
+  for (const e of entries) {
+    m.delete(e.name);
+    m.set(e.name, e);
+  }
+  return [...m.values()];
+}
+
+function baseMounts(): V1VolumeMount[] {
+  return BASE_VOLUMES.map((v) => ({ name: v.name, mountPath: v.mountPath }));
+}
+
+/**
+ * The worker pod of one stage. Pure: a fresh object every call.
+ *
+ * @example
+ * ```ts
+ * const pod = workerPod({ runId, stageId: "build", stageIndex: 0, image, env: {},
+ *   secretEnvFrom: { secretName: runSecretName(runId), keys: ["COSA_RELAY_SECRET_KEY"] },
+ *   timeoutSeconds: 5400 });
+ * ```
+ */
+export function workerPod(opts: WorkerPodOptions): V1Pod {
+  const ocp3 = opts.ocp3 ?? false;
+  const sc = securityContext(ocp3);
+  const extras = [opts.mounts, opts.secretMaps].filter((x): x is PodAdditions => !!x);
+  const env = dedupeEnv([
+    { name: "SSL_CERT_FILE", value: CA_BUNDLE },
+    { name: "OSCONTAINER_CERT_DIR", value: CERTS_DIR },
+    { name: "XDG_RUNTIME_DIR", value: "/srv" },
+    ...Object.entries(WORKER_IMAGE_ENV).map(([name, value]) => ({ name, value })),
+    ...Object.entries(opts.env).map(([name, value]) => ({ name, value })),
+    ...extras.flatMap((x) => x.env.map((e) => structuredClone(e))),
+    // The relay secret last: nothing above can shadow it.
+    ...opts.secretEnvFrom.keys.map((key) => ({
+      name: key,
+      valueFrom: { secretKeyRef: { name: opts.secretEnvFrom.secretName, key } },
+    })),
+  ]);
+  const volumes: V1Volume[] = [
+    ...BASE_VOLUMES.map((v) => ({ name: v.name, emptyDir: {} })),
+    ...extras.flatMap((x) => x.volumes.map((v) => structuredClone(v))),
+  ];
+  const init: V1Container = {
+    name: "ca-trust",
+    image: opts.image,
+    command: ["/bin/sh", "-c", caTrustScript(ocp3)],
+    workingDir: "/srv",
+    volumeMounts: [
+      ...baseMounts(),
+      ...extras.flatMap((x) => x.initMounts.map((m) => ({ ...m }))),
+    ],
+    resources: { requests: { cpu: "100m", memory: "64Mi" }, limits: { cpu: "1", memory: "256Mi" } },
+  };
+  const main: V1Container = {
+    name: "worker",
+    image: opts.image,
+    command: [...(opts.command ?? WORKER_COMMAND)],
+    workingDir: "/srv",
+    env,
+    volumeMounts: [...baseMounts(), ...extras.flatMap((x) => x.mounts.map((m) => ({ ...m })))],
+    resources: workerResources(opts),
+  };
+  if (opts.imagePullPolicy) {
+    init.imagePullPolicy = opts.imagePullPolicy;
+    main.imagePullPolicy = opts.imagePullPolicy;
+  }
+  if (sc) {
+    init.securityContext = { ...sc };
+    main.securityContext = { ...sc };
+  }
+  const pod: V1Pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: workerPodName(opts.runId, opts.stageIndex, opts.stageId),
+      labels: runLabels(opts.runId, "worker", opts.stageId),
+      annotations: { [STAGE_ID_ANNOTATION]: opts.stageId },
+    },
+    spec: {
+      restartPolicy: "Never",
+      activeDeadlineSeconds: Math.max(1, Math.ceil(opts.timeoutSeconds)) + DEADLINE_SLACK_SECONDS,
+      terminationGracePeriodSeconds: 30,
+      automountServiceAccountToken: true,
+      initContainers: [init],
+      containers: [main],
+      volumes,
+    },
+  };
+  if (opts.namespace) pod.metadata!.namespace = opts.namespace;
+  if (opts.serviceAccount) pod.spec!.serviceAccountName = opts.serviceAccount;
+  return pod;
+}
+
+/**
+ * The per-run Secret holding the relay secret key (and any other secret env). Values are
+ * base64-encoded into `data`: the only place a secret value appears in any object.
+ */
+export function runSecret(
+  runId: string,
+  data: Record<string, string>,
+  opts: { namespace?: string } = {},
+): V1Secret {
+  const encoded: Record<string, string> = {};
+  for (const [k, v] of Object.entries(data)) encoded[k] = Buffer.from(v, "utf8").toString("base64");
+  const secret: V1Secret = {
+    apiVersion: "v1",
+    kind: "Secret",
+    type: "Opaque",
+    metadata: { name: runSecretName(runId), labels: runLabels(runId, "relay-secret") },
+    data: encoded,
+  };
+  if (opts.namespace) secret.metadata!.namespace = opts.namespace;
+  return secret;
+}
+
+/** Placeholder shown instead of a secret value in `--dry-run` output. */
+export const SECRET_PLACEHOLDER = "<generated at run time>";
+
+/**
+ * A copy of a Secret fit for printing: every value replaced by {@link SECRET_PLACEHOLDER}
+ * (in `stringData`, so the printed object stays a valid Secret).
+ */
+export function redactSecret(secret: V1Secret): V1Secret {
+  const keys = [...Object.keys(secret.data ?? {}), ...Object.keys(secret.stringData ?? {})];
+  const out: V1Secret = structuredClone({ ...secret, data: undefined, stringData: undefined });
+  delete out.data;
+  out.stringData = Object.fromEntries([...new Set(keys)].map((k) => [k, SECRET_PLACEHOLDER]));
+  return out;
+}
