@@ -11,12 +11,13 @@
 import { Buffer } from "node:buffer";
 import type { V1Pod, V1Secret } from "@kubernetes/client-node";
 import { UsageError } from "../errors/mod.ts";
+import { WORKER_DENO_PATH, WORKER_ENV } from "../podman/mod.ts";
 import { hopPodName, hopSecretName, runLabels } from "./names.ts";
 import { DEADLINE_SLACK_SECONDS, securityContext } from "./worker.ts";
 
-/** The coordinator command in the gangplank image. */
+/** The coordinator command in the gangplank image (`deno task bundle` → `submit.js`). */
 export const COORDINATOR_COMMAND: readonly string[] = [
-  "/usr/local/bin/deno",
+  WORKER_DENO_PATH,
   "run",
   "-A",
   "--no-prompt",
@@ -68,8 +69,7 @@ export function hopPod(opts: HopPodOptions): V1Pod {
         args: ["--spec", `${HOP_JOBSPEC_DIR}/${HOP_JOBSPEC_FILE}`, ...opts.args],
         workingDir: "/srv",
         env: [
-          { name: "DENO_DIR", value: "/tmp/deno" },
-          { name: "COSA_SRV_DIR", value: "/srv" },
+          ...Object.entries(WORKER_ENV).map(([name, value]) => ({ name, value })),
           {
             name: "POD_IP",
             valueFrom: { fieldRef: { fieldPath: "status.podIP" } },

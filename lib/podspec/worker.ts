@@ -19,23 +19,19 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from "@kubernetes/client-node";
+import {
+  WORKER_COMMAND as PODMAN_WORKER_COMMAND,
+  WORKER_ENV,
+  WORKER_WORKDIR,
+} from "../podman/mod.ts";
 import type { PodAdditions } from "../secrets/mod.ts";
 import { runLabels, runSecretName, STAGE_ID_ANNOTATION, workerPodName } from "./names.ts";
 
-/** The worker command in the gangplank worker image. */
-export const WORKER_COMMAND: readonly string[] = [
-  "/usr/local/bin/deno",
-  "run",
-  "-A",
-  "--no-prompt",
-  "/usr/lib/gangplank/work.js",
-];
+/** The worker command in the gangplank worker image (the contract of lib/podman). */
+export const WORKER_COMMAND: readonly string[] = PODMAN_WORKER_COMMAND;
 
-/** Environment the worker image expects. */
-export const WORKER_IMAGE_ENV: Readonly<Record<string, string>> = {
-  DENO_DIR: "/tmp/deno",
-  COSA_SRV_DIR: "/srv",
-};
+/** Environment the worker image expects (the contract of lib/podman). */
+export const WORKER_IMAGE_ENV: Readonly<Record<string, string>> = WORKER_ENV;
 
 /** Where the CA-trust init container writes the combined CA bundle (a volume). */
 export const CERTS_DIR = "/etc/containers/certs.d";
@@ -198,7 +194,7 @@ export function workerPod(opts: WorkerPodOptions): V1Pod {
     name: "worker",
     image: opts.image,
     command: [...(opts.command ?? WORKER_COMMAND)],
-    workingDir: "/srv",
+    workingDir: WORKER_WORKDIR,
     env,
     volumeMounts: [...baseMounts(), ...extras.flatMap((x) => x.mounts.map((m) => ({ ...m })))],
     resources: workerResources(opts),
