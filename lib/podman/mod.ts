@@ -5,3 +5,5 @@
  * @module
  */
 export * from "./worker_image.ts";
+export * from "./client.ts";
+export * from "./run.ts";
