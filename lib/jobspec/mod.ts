@@ -18,3 +18,5 @@ export type { ParseOptions, ParseResult } from "./parse.ts";
 export * from "./shorthands.ts";
 export * from "./repo.ts";
 export * from "./override.ts";
+export { checkTemplateSyntax, renderTemplate } from "./template.ts";
+export type { RenderData } from "./template.ts";

@@ -27,6 +27,7 @@ import {
 import { DEFAULT_BUCKET, type FieldType, type JobSpec, JOBSPEC_TYPE } from "./types.ts";
 import { checkRepoName } from "./repo.ts";
 import { overrideWritePath } from "./override.ts";
+import { checkTemplateSyntax } from "./template.ts";
 
 /** Options of {@link parseJobSpec}. */
 export interface ParseOptions {
@@ -294,6 +295,15 @@ function checkSemantics(ctx: Ctx, spec: JobSpec) {
         err(`${p}.overrides[${j}]`, (e as Error).message);
       }
     });
+    for (const list of ["prep_commands", "commands", "post_commands"] as const) {
+      (stage[list] ?? []).forEach((c, j) => {
+        try {
+          checkTemplateSyntax(c);
+        } catch (e) {
+          err(`${p}.${list}[${j}]`, (e as Error).message);
+        }
+      });
+    }
     const nothing = !stage.build_artifacts?.length && !stage.commands?.length &&
       !stage.prep_commands?.length && !stage.post_commands?.length &&
       !stage.kola_tests?.length && !stage.publish_artifacts?.length;
