@@ -62,7 +62,7 @@ export interface ScheduleOptions<S extends ScheduledStage, T> {
   /** Called when a stage is still waiting after a check (once per check). */
   onWaiting?(stage: S, missing: string[], waitedMs: number): void;
   /** Called when a stage ends, whatever the result. */
-  onStageEnd?(stage: S, record: StageRecord): void;
+  onStageEnd?(stage: S, record: StageRecord): void | Promise<void>;
   /** Called when a group starts. */
   onGroupStart?(group: ScheduledGroup<S>): void;
   dependencyTimeoutMs: number;
@@ -193,7 +193,7 @@ export async function schedule<S extends ScheduledStage, T>(
             fail(e, ctl);
           }
         } finally {
-          opts.onStageEnd?.(stage, rec);
+          await opts.onStageEnd?.(stage, rec);
         }
       }));
     } finally {

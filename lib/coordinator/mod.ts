@@ -1,0 +1,46 @@
+/**
+ * The coordinator: runs a planned JobSpec with any executor (local, podman, kube), the
+ * embedded relay or an external S3 endpoint, and reports the outcome.
+ *
+ * @example
+ * ```ts
+ * await using executor = new LocalExecutor({ baseEnv });
+ * const report = await runJob({ spec, plan, workDir, executor, log: console.log, signal });
+ * if (report.exitCode !== 0) Deno.exit(report.exitCode);
+ * ```
+ *
+ * @module
+ */
+export { DependencyTimeoutError, StageFailedError } from "./errors.ts";
+export {
+  type CoordinatorStore,
+  type ListedObject,
+  newRunId,
+  runJob,
+  type RunJobOptions,
+  type RunningRelay,
+  type RunResult,
+} from "./run.ts";
+export { formatBytes, type RunReport, type StageReport, summaryTable } from "./report.ts";
+export {
+  CACHE_TARBALL,
+  type InputFile,
+  type JobLocation,
+  REPO_TARBALL,
+  resolveStageInputs,
+  type StageInputs,
+  type StageNeeds,
+  type StoreReader,
+} from "./inputs.ts";
+export { type PlannedStage, stagesOf } from "./plan_view.ts";
+export {
+  abortableSleep,
+  type Readiness,
+  schedule,
+  type ScheduledGroup,
+  type ScheduledStage,
+  type ScheduleOptions,
+  type ScheduleResult,
+  type StageRecord,
+  type StageResult,
+} from "./schedule.ts";

@@ -1,0 +1,106 @@
+/**
+ * The run report (`--report run.json`) and the summary table printed at the end of a run.
+ *
+ * @module
+ */
+
+import { formatElapsed } from "../log/stage_log.ts";
+import type { StageResult } from "./schedule.ts";
+
+/** One stage in the report. */
+export interface StageReport {
+  id: string;
+  index: number;
+  /** Execution group. */
+  order: number;
+  result: StageResult;
+  /** Worker exit code; null when no worker ran. */
+  exitCode: number | null;
+  reason?: string;
+  /** Dependency wait plus worker run, ms. */
+  durationMs: number;
+  waitMs: number;
+  /** Bytes the relay sent while the stage's worker ran (its downloads). */
+  bytesIn: number;
+  /** Bytes the stage's worker returned (new or rewritten objects). */
+  bytesOut: number;
+  /** Object keys the stage returned (new or rewritten), sorted. */
+  artifacts: string[];
+  /** The stage's log file (absolute). */
+  logFile: string;
+}
+
+/** The serialisable outcome of a run. */
+export interface RunReport {
+  runId: string;
+  backend: string;
+  result: "succeeded" | "failed" | "interrupted";
+  /** Exit code the coordinator ends with: 0 only when every stage succeeded. */
+  exitCode: number;
+  /** Why the run failed: the error's class and message, and its data. */
+  error?: {
+    type: string;
+    message: string;
+    stageId?: string;
+    workerExitCode?: number;
+    missing?: string[];
+  };
+  workDir: string;
+  /** Where the builds landed (a directory, or an `s3://` location for an external relay). */
+  buildsLocation: string;
+  arch: string;
+  relay: {
+    external: boolean;
+    host: string;
+    port: number;
+    bucket: string;
+    keyPrefix: string;
+    /** Bytes the relay received (uploads) and sent (downloads) during the run, when known. */
+    bytesReceived?: number;
+    bytesSent?: number;
+  };
+  /** Latest build id for the arch at the end of the run. */
+  latestBuild?: string;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  stages: StageReport[];
+}
+
+/** Human-readable byte count (`1.5 MiB`). */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let u = -1;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(1)} ${units[u]}`;
+}
+
+/** The summary table: one row per stage (result, exit code, duration, bytes, artifacts). */
+export function summaryTable(report: RunReport): string[] {
+  const rows = [["STAGE", "RESULT", "EXIT", "DURATION", "IN", "OUT", "RETURNED"]];
+  for (const s of report.stages) {
+    const names = s.artifacts.map((k) => k.slice(k.lastIndexOf("/") + 1));
+    rows.push([
+      s.id,
+      s.result,
+      s.exitCode === null ? "-" : String(s.exitCode),
+      s.result === "not-run" ? "-" : formatElapsed(s.durationMs),
+      formatBytes(s.bytesIn),
+      formatBytes(s.bytesOut),
+      names.length === 0
+        ? "-"
+        : names.length <= 4
+        ? names.join(", ")
+        : `${names.slice(0, 3).join(", ")} +${names.length - 3} more`,
+    ]);
+  }
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) =>
+    r.map((cell, c) => c === r.length - 1 ? cell : cell.padEnd(widths[c])).join("  ")
+  );
+}

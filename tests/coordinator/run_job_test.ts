@@ -1,0 +1,194 @@
+import assert from "node:assert/strict";
+import { runJob } from "../../lib/coordinator/run.ts";
+import type { CoordinatorStore, ListedObject } from "../../lib/coordinator/run.ts";
+import type { Executor, StageOutcome, WorkerLaunch } from "../../lib/executors/types.ts";
+import type { JobSpec, Stage } from "../../lib/jobspec/mod.ts";
+import type { RelayConfig } from "../../lib/relay/config.ts";
+import { decodeWorkSpec } from "../../lib/workspec/mod.ts";
+import { tempDir } from "../_helpers/mod.ts";
+
+const SECRET = "sup3r-s3cret-key-value";
+const cfg: RelayConfig = {
+  accesskey: "AKIAFAKE",
+  secretkey: SECRET,
+  host: "127.0.0.1",
+  port: 9999,
+  region: "us-east-1",
+  external_server: true,
+  secure: false,
+};
+
+/** A store backed by a Map; the fake executor "uploads" into it. */
+class MemStore implements CoordinatorStore {
+  objects = new Map<string, { body: string; mtime: number }>();
+  tick = 0;
+  put(key: string, body: string) {
+    this.objects.set(key, { body, mtime: ++this.tick });
+  }
+  getJSON(_b: string, k: string) {
+    const o = this.objects.get(k);
+    return Promise.resolve(o ? JSON.parse(o.body) : undefined);
+  }
+  stat(_b: string, k: string) {
+    const o = this.objects.get(k);
+    return Promise.resolve(o ? { size: o.body.length } : undefined);
+  }
+  list(_b: string, p: string): Promise<ListedObject[]> {
+    return Promise.resolve(
+      [...this.objects].filter(([k]) => k.startsWith(p)).map(([key, o]) => ({
+        key,
+        size: o.body.length,
+        lastModified: o.mtime,
+      })),
+    );
+  }
+}
+
+/** Fake executor: per stage a behaviour; records launches. */
+class FakeExecutor implements Executor {
+  readonly name = "fake";
+  launches: WorkerLaunch[] = [];
+  constructor(
+    readonly behave: (l: WorkerLaunch) => Promise<StageOutcome>,
+  ) {}
+  prepare(relay: { host: string; port: number }) {
+    return Promise.resolve({ ...relay, host: "worker-side" });
+  }
+  arch() {
+    return Promise.resolve("amd64");
+  }
+  runStage(l: WorkerLaunch) {
+    this.launches.push(l);
+    return this.behave(l);
+  }
+  [Symbol.asyncDispose]() {
+    return Promise.resolve();
+  }
+}
+
+function spec(stages: Partial<Stage>[]): JobSpec {
+  return {
+    job: {},
+    recipe: {},
+    minio: { bucket: "builder" },
+    stages: stages.map((s, i) => ({ id: `s${i}`, ...s })),
+  } as JobSpec;
+}
+
+const builds = (id: string) =>
+  JSON.stringify({
+    "schema-version": "1.0.0",
+    builds: [{ id, arches: ["x86_64"] }],
+    timestamp: "2026-01-01T00:00:00Z",
+  });
+
+Deno.test("runJob: dispatch, WorkSpec, secret only in secretEnv, logs, report", async () => {
+  await using tmp = await tempDir();
+  const store = new MemStore();
+  const exec = new FakeExecutor((l) => {
+    l.onLine("hello from " + l.stageId, "stdout");
+    if (l.stageId === "base") {
+      store.put("builds.json", builds("1"));
+      store.put(
+        "1/x86_64/meta.json",
+        JSON.stringify({
+          buildid: "1",
+          images: { qemu: { path: "q.qcow2", sha256: "ab".repeat(32), size: 4 } },
+        }),
+      );
+      store.put("1/x86_64/q.qcow2", "qcow");
+    }
+    return Promise.resolve({ exitCode: 0 });
+  });
+  const lines: string[] = [];
+  const r = await runJob({
+    spec: spec([
+      { id: "base", execution_order: 1 },
+      { id: "needs qemu", require_artifacts: ["qemu"] },
+    ]),
+    plan: {} as never,
+    workDir: tmp.path,
+    executor: exec,
+    relay: cfg,
+    openStore: () => store,
+    log: (l) => lines.push(l),
+    signal: new AbortController().signal,
+    pollIntervalMs: 5,
+  });
+  assert.equal(r.exitCode, 0);
+  assert.equal(r.result, "succeeded");
+  assert.equal(r.arch, "x86_64");
+  assert.equal(r.latestBuild, "1");
+  assert.deepEqual(r.stages.map((s) => s.result), ["succeeded", "succeeded"]);
+  assert.deepEqual(r.stages[0].artifacts, [
+    "1/x86_64/meta.json",
+    "1/x86_64/q.qcow2",
+    "builds.json",
+  ]);
+  const l2 = exec.launches[1];
+  assert.equal(l2.env.COSA_FORCE_ARCH, "x86_64");
+  assert.equal(l2.secretEnv.COSA_RELAY_SECRET_KEY, SECRET);
+  assert.ok(!l2.env.COSA_WORK_POD_JSON.includes(SECRET));
+  const ws = decodeWorkSpec(l2.env.COSA_WORK_POD_JSON);
+  assert.deepEqual(ws.executeStages, ["needs qemu"]);
+  assert.equal(ws.relay.host, "worker-side");
+  const q = ws.remotefiles.find((f) => f.artifact)!;
+  assert.equal(q.force_path, "builds/1/x86_64/q.qcow2");
+  assert.equal(q.artifact!.sha256, "ab".repeat(32));
+  assert.ok(lines.some((l) => /^\[needs qemu \+\d+\.\ds\] hello from needs qemu$/.test(l)));
+  assert.ok(!lines.join("\n").includes(SECRET));
+  const log = Deno.readTextFileSync(`${tmp.path}/logs/needs_qemu.log`);
+  assert.match(log, /^gangplank: starting worker/m);
+  assert.match(log, /^hello from needs qemu$/m);
+  assert.ok(lines.some((l) => /^STAGE\s+RESULT\s+EXIT\s+DURATION/.test(l)));
+  assert.ok(JSON.stringify(r).length > 0 && !JSON.stringify(r).includes(SECRET));
+});
+
+Deno.test("runJob: a failing stage gives a non-zero exit naming it; later groups do not run", async () => {
+  await using tmp = await tempDir();
+  const exec = new FakeExecutor((l) => Promise.resolve({ exitCode: l.stageId === "bad" ? 3 : 0 }));
+  const lines: string[] = [];
+  const r = await runJob({
+    spec: spec([
+      { id: "ok", execution_order: 1 },
+      { id: "bad", execution_order: 2 },
+      { id: "later", execution_order: 3 },
+    ]),
+    plan: {} as never,
+    workDir: tmp.path,
+    executor: exec,
+    relay: cfg,
+    openStore: () => new MemStore(),
+    log: (l) => lines.push(l),
+    signal: new AbortController().signal,
+  });
+  assert.equal(r.exitCode, 1);
+  assert.equal(r.result, "failed");
+  assert.equal(r.error?.stageId, "bad");
+  assert.match(r.error!.message, /stage "bad" failed: exit code 3/);
+  assert.deepEqual(r.stages.map((s) => s.result), ["succeeded", "failed", "not-run"]);
+  assert.deepEqual(exec.launches.map((l) => l.stageId), ["ok", "bad"]);
+  assert.ok(lines.some((l) => l.includes('stage "bad" failed: exit code 3')));
+});
+
+Deno.test("runJob: a dependency never produced times out naming it", async () => {
+  await using tmp = await tempDir();
+  const exec = new FakeExecutor(() => Promise.resolve({ exitCode: 0 }));
+  const r = await runJob({
+    spec: spec([{ id: "wants-metal", require_artifacts: ["metal"] }]),
+    plan: {} as never,
+    workDir: tmp.path,
+    executor: exec,
+    relay: cfg,
+    openStore: () => new MemStore(),
+    log: () => {},
+    signal: new AbortController().signal,
+    dependencyTimeoutMs: 60,
+    pollIntervalMs: 10,
+  });
+  assert.equal(r.exitCode, 1);
+  assert.equal(r.error?.type, "DependencyTimeoutError");
+  assert.equal(r.error?.stageId, "wants-metal");
+  assert.match(r.error!.missing![0], /artifact "metal"/);
+  assert.equal(exec.launches.length, 0);
+});
