@@ -29,7 +29,10 @@ export interface LocalExecutorOptions {
   baseEnv?: Record<string, string>;
   /** Directories put in front of the worker's PATH (e.g. `examples/fake-cosa`). */
   pathPrefix?: string[];
-  /** Directories appended to the worker's PATH. */
+  /**
+   * Directories appended to the worker's PATH. The directory of the running deno is always
+   * appended (the worker and the stand-in cosa need `deno`).
+   */
   pathSuffix?: string[];
   /** Parent of the run's temp dir (default: the system temp dir). */
   tempParent?: string;
@@ -41,6 +44,7 @@ export interface LocalExecutorOptions {
   arch?: string;
 }
 
+const DENO_BIN_DIR = Deno.execPath().slice(0, Deno.execPath().lastIndexOf("/")) || "/";
 const DEFAULT_ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 
 /** Normalises Deno/Go/uname architecture names to cosa's (`x86_64`, `aarch64`, ...). */
@@ -123,6 +127,7 @@ export class LocalExecutor implements Executor {
       ...(this.#opts.pathPrefix ?? []),
       ...(base.PATH ? [base.PATH] : ["/usr/local/bin:/usr/bin:/bin"]),
       ...(this.#opts.pathSuffix ?? []),
+      DENO_BIN_DIR,
     ].join(":");
     return {
       ...base,
