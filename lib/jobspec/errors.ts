@@ -65,3 +65,10 @@ export class RepoError extends UsageError {
     super(message);
   }
 }
+
+/** `generate` (or a run without `--spec`) was given shorthands it cannot turn into stages. */
+export class GenerateError extends UsageError {
+  constructor(readonly problems: string[]) {
+    super(problems.join("\n"));
+  }
+}

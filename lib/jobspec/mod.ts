@@ -20,3 +20,5 @@ export * from "./repo.ts";
 export * from "./override.ts";
 export { checkTemplateSyntax, renderTemplate } from "./template.ts";
 export type { RenderData } from "./template.ts";
+export { generateJobSpec, jobSpecToYaml } from "./generate.ts";
+export type { GenerateOptions } from "./generate.ts";
