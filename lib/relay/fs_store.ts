@@ -1,0 +1,459 @@
+/**
+ * The relay's storage: buckets are directories, objects are plain files, and everything that
+ * is not an artifact (user metadata, tags, in-flight uploads and multipart parts) lives in a
+ * separate state directory. All writes go through a temp file and a rename.
+ *
+ * @module
+ */
+
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { createHash, randomBytes } from "node:crypto";
+import { GangplankError } from "../errors/mod.ts";
+
+/** An S3-level failure: HTTP status plus S3 error code. */
+export class S3Error extends GangplankError {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** What the relay remembers about an object besides its bytes. */
+export interface ObjectMeta {
+  key: string;
+  /** Identity of the file this record describes; a mismatch means the record is stale. */
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  /** ETag without quotes. */
+  etag: string;
+  contentType?: string;
+  /** Standard headers stored with the object (content-encoding, cache-control, ...). */
+  headers?: Record<string, string>;
+  /** User metadata, names lower-cased without the `x-amz-meta-` prefix. */
+  userMeta?: Record<string, string>;
+  tags?: Record<string, string>;
+}
+
+/** An object's file plus its (possibly synthesized) metadata. */
+export interface ObjectInfo {
+  path: string;
+  size: number;
+  mtime: Date;
+  meta: ObjectMeta;
+}
+
+const BUCKET_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const STRICT_BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const TMP_MARK = ".gp-relay-tmp-";
+
+/** Random hex id. */
+export function randomId(bytes = 16): string {
+  return randomBytes(bytes).toString("hex");
+}
+
+function isInside(parent: string, child: string): boolean {
+  return child === parent || child.startsWith(parent.endsWith("/") ? parent : parent + "/");
+}
+
+/**
+ * Validates an object key and returns its path segments. Refuses keys that are empty, too
+ * long, absolute, contain NUL or backslashes, empty / `.` / `..` segments, or a trailing `/`.
+ */
+export function keySegments(key: string): string[] {
+  const bad = (why: string): never => {
+    throw new S3Error(400, "InvalidArgument", `invalid object key: ${why}`);
+  };
+  if (key.length === 0) bad("empty");
+  if (Buffer.byteLength(key) > 1024) {
+    throw new S3Error(400, "KeyTooLongError", "object key is longer than 1024 bytes");
+  }
+  if (key.includes("\0")) bad("contains NUL");
+  if (key.includes("\\")) bad("contains a backslash");
+  if (key.startsWith("/")) bad("absolute path");
+  const segs = key.split("/");
+  for (const s of segs) {
+    if (s === "") bad("empty path segment (leading, trailing or double '/')");
+    if (s === "." || s === "..") bad("'.' or '..' segment");
+    if (Buffer.byteLength(s) > 255) bad("path segment longer than 255 bytes");
+    if (s.startsWith(TMP_MARK)) bad("reserved name");
+  }
+  return segs;
+}
+
+/** Options of {@link FsStore}. */
+export interface FsStoreOptions {
+  root: string;
+  stateDir?: string;
+  bucketDirs?: Record<string, string>;
+}
+
+/** The directory-backed object store. */
+export class FsStore {
+  readonly root: string;
+  readonly stateDir: string;
+  readonly tmpDir: string;
+  readonly metaDir: string;
+  readonly uploadsDir: string;
+  /** bucket name → absolute directory, for aliased buckets. */
+  readonly aliases: Map<string, string>;
+  /** absolute directory → bucket name (to hide aliased directories under their own name). */
+  readonly aliasedDirs: Map<string, string>;
+
+  constructor(opts: FsStoreOptions) {
+    this.root = fs.realpathSync(path.resolve(opts.root));
+    if (!fs.statSync(this.root).isDirectory()) {
+      throw new GangplankError(`relay root ${this.root} is not a directory`);
+    }
+    this.stateDir = path.resolve(opts.stateDir ?? path.join(this.root, ".gangplank-relay"));
+    this.tmpDir = path.join(this.stateDir, "tmp");
+    this.metaDir = path.join(this.stateDir, "meta");
+    this.uploadsDir = path.join(this.stateDir, "uploads");
+    this.aliases = new Map();
+    this.aliasedDirs = new Map();
+    for (const [name, dir] of Object.entries(opts.bucketDirs ?? {})) {
+      if (!BUCKET_RE.test(name)) throw new GangplankError(`invalid bucket name '${name}'`);
+      const abs = path.resolve(this.root, dir);
+      if (!isInside(this.root, abs) || abs === this.root) {
+        throw new GangplankError(`bucket directory '${dir}' must be below ${this.root}`);
+      }
+      if (isInside(abs, this.stateDir) || isInside(this.stateDir, abs)) {
+        throw new GangplankError(`bucket directory '${dir}' overlaps the relay state directory`);
+      }
+      this.aliases.set(name, abs);
+      this.aliasedDirs.set(abs, name);
+    }
+    for (const d of [this.stateDir, this.tmpDir, this.metaDir, this.uploadsDir]) {
+      fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+    }
+    // Leftovers of a crashed relay are never objects; remove them.
+    for (const f of fs.readdirSync(this.tmpDir)) {
+      fs.rmSync(path.join(this.tmpDir, f), { force: true, recursive: true });
+    }
+  }
+
+  // ---- buckets ---------------------------------------------------------------------------
+
+  /** Directory of a bucket (which may not exist yet); throws for invalid names. */
+  bucketDir(name: string): string {
+    const alias = this.aliases.get(name);
+    if (alias) return alias;
+    if (!BUCKET_RE.test(name)) {
+      throw new S3Error(400, "InvalidBucketName", `invalid bucket name '${name}'`);
+    }
+    const dir = path.join(this.root, name);
+    if (this.aliasedDirs.has(dir) || isInside(dir, this.stateDir)) {
+      throw new S3Error(404, "NoSuchBucket", `the bucket '${name}' does not exist`);
+    }
+    return dir;
+  }
+
+  /** The bucket's directory, resolved through symlinks; throws NoSuchBucket if missing. */
+  existingBucket(name: string): string {
+    const dir = this.bucketDir(name);
+    let real: string;
+    try {
+      real = fs.realpathSync(dir);
+      if (!fs.statSync(real).isDirectory()) throw new Error("not a directory");
+    } catch {
+      throw new S3Error(404, "NoSuchBucket", `the bucket '${name}' does not exist`);
+    }
+    if (!this.aliases.has(name) && !isInside(this.root, real)) {
+      throw new S3Error(403, "AccessDenied", `bucket '${name}' points outside the relay root`);
+    }
+    return real;
+  }
+
+  /** All buckets: top-level directories of the root (aliased ones under their bucket name). */
+  listBuckets(): { name: string; created: Date }[] {
+    const out: { name: string; created: Date }[] = [];
+    for (const e of fs.readdirSync(this.root, { withFileTypes: true })) {
+      if (!e.isDirectory() || e.name.startsWith(".")) continue;
+      const abs = path.join(this.root, e.name);
+      if (this.aliasedDirs.has(abs) || isInside(abs, this.stateDir)) continue;
+      if (!BUCKET_RE.test(e.name)) continue;
+      out.push({ name: e.name, created: fs.statSync(abs).birthtime ?? fs.statSync(abs).mtime });
+    }
+    for (const [name, dir] of this.aliases) {
+      try {
+        const st = fs.statSync(dir);
+        if (st.isDirectory()) out.push({ name, created: st.birthtime ?? st.mtime });
+      } catch { /* not created yet */ }
+    }
+    out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return out;
+  }
+
+  /** Creates a bucket directory. */
+  createBucket(name: string): void {
+    if (!this.aliases.has(name) && !STRICT_BUCKET_RE.test(name)) {
+      throw new S3Error(400, "InvalidBucketName", `invalid bucket name '${name}'`);
+    }
+    const dir = this.bucketDir(name);
+    try {
+      fs.mkdirSync(dir, { recursive: false, mode: 0o755 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EEXIST") {
+        throw new S3Error(
+          409,
+          "BucketAlreadyOwnedByYou",
+          "Your previous request to create the named bucket succeeded and you already own it.",
+        );
+      }
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") {
+        fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+        return;
+      }
+      throw e;
+    }
+  }
+
+  /** Removes an empty bucket (empty directories inside it do not count as content). */
+  deleteBucket(name: string): void {
+    const dir = this.existingBucket(name);
+    const hasFiles = (d: string): boolean => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        if (e.isDirectory()) {
+          if (hasFiles(path.join(d, e.name))) return true;
+        } else return true;
+      }
+      return false;
+    };
+    if (hasFiles(dir)) {
+      throw new S3Error(409, "BucketNotEmpty", "The bucket you tried to delete is not empty");
+    }
+    fs.rmSync(dir, { recursive: true });
+    fs.rmSync(path.join(this.metaDir, name), { recursive: true, force: true });
+  }
+
+  // ---- objects ---------------------------------------------------------------------------
+
+  /** Path of an object file, checked not to escape the bucket through symlinks. */
+  objectPath(bucket: string, key: string): { dir: string; file: string; segs: string[] } {
+    const segs = keySegments(key);
+    const dir = this.existingBucket(bucket);
+    return { dir, file: path.join(dir, ...segs), segs };
+  }
+
+  private checkContained(bucketDir: string, p: string): void {
+    let real: string;
+    try {
+      real = fs.realpathSync(p);
+    } catch {
+      return; // does not exist: nothing to follow
+    }
+    if (!isInside(bucketDir, real)) {
+      throw new S3Error(403, "AccessDenied", "object path leads outside the bucket");
+    }
+  }
+
+  /** Stats an existing object; throws NoSuchKey. */
+  statObject(bucket: string, key: string): ObjectInfo {
+    const { dir, file } = this.objectPath(bucket, key);
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(file);
+    } catch {
+      throw new S3Error(404, "NoSuchKey", "The specified key does not exist.");
+    }
+    if (!st.isFile()) throw new S3Error(404, "NoSuchKey", "The specified key does not exist.");
+    this.checkContained(dir, file);
+    return { path: file, size: st.size, mtime: st.mtime, meta: this.metaFor(bucket, key, st) };
+  }
+
+  private metaPath(bucket: string, key: string): string {
+    const h = createHash("sha256").update(key).digest("hex");
+    return path.join(this.metaDir, bucket, h.slice(0, 2), h + ".json");
+  }
+
+  /** Stored metadata if it still describes `st`, else a synthesized record. */
+  metaFor(bucket: string, key: string, st: fs.Stats): ObjectMeta {
+    try {
+      const m = JSON.parse(fs.readFileSync(this.metaPath(bucket, key), "utf8")) as ObjectMeta;
+      if (m.key === key && m.ino === st.ino && m.size === st.size && m.mtimeMs === st.mtimeMs) {
+        return m;
+      }
+    } catch { /* none or unreadable */ }
+    // A file the relay did not write (or changed behind its back): a stable pseudo ETag that
+    // is visibly not an MD5 (the "-1" suffix), so clients do not verify content against it.
+    const pseudo = createHash("md5").update(`${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`)
+      .digest("hex");
+    return { key, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, etag: `${pseudo}-1` };
+  }
+
+  /** Writes the metadata record for the file now at the object's path. */
+  writeMeta(bucket: string, meta: Omit<ObjectMeta, "ino" | "size" | "mtimeMs">): ObjectMeta {
+    const { file } = this.objectPath(bucket, meta.key);
+    const st = fs.statSync(file);
+    const full: ObjectMeta = { ...meta, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+    const mp = this.metaPath(bucket, meta.key);
+    fs.mkdirSync(path.dirname(mp), { recursive: true, mode: 0o700 });
+    const tmp = this.tempPath();
+    fs.writeFileSync(tmp, JSON.stringify(full), { mode: 0o600 });
+    fs.renameSync(tmp, mp);
+    return full;
+  }
+
+  /** Deletes an object (missing objects are not an error, as in S3). */
+  deleteObject(bucket: string, key: string): void {
+    const { dir, file } = this.objectPath(bucket, key);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(file);
+    } catch {
+      return;
+    }
+    if (st.isDirectory()) return;
+    fs.rmSync(file, { force: true });
+    fs.rmSync(this.metaPath(bucket, key), { force: true });
+    // Remove directories the object left empty, up to (not including) the bucket directory.
+    let d = path.dirname(file);
+    while (d !== dir && isInside(dir, d)) {
+      try {
+        fs.rmdirSync(d);
+      } catch {
+        break;
+      }
+      d = path.dirname(d);
+    }
+  }
+
+  /** A fresh temp file path in the state directory. */
+  tempPath(): string {
+    return path.join(this.tmpDir, randomId(12));
+  }
+
+  /**
+   * Moves a finished temp file into place as the object's file (atomic rename), creating
+   * parent directories without following symlinks out of the bucket.
+   */
+  commit(bucket: string, key: string, tmp: string): string {
+    const { dir, file, segs } = this.objectPath(bucket, key);
+    let cur = dir;
+    for (const s of segs.slice(0, -1)) {
+      cur = path.join(cur, s);
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.lstatSync(cur);
+      } catch { /* missing */ }
+      if (!st) {
+        try {
+          fs.mkdirSync(cur, { mode: 0o755 });
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+        }
+        continue;
+      }
+      if (st.isSymbolicLink()) this.checkContained(dir, cur);
+      const target = fs.statSync(cur);
+      if (!target.isDirectory()) {
+        throw new S3Error(
+          409,
+          "XMinioParentIsObject",
+          `object name conflicts with an existing object at '${path.relative(dir, cur)}'`,
+        );
+      }
+    }
+    try {
+      if (fs.statSync(file).isDirectory()) {
+        throw new S3Error(409, "XMinioObjectExistsAsDirectory", "a prefix of this name exists");
+      }
+    } catch (e) {
+      if (e instanceof S3Error) throw e;
+    }
+    try {
+      fs.renameSync(tmp, file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EXDEV") throw e;
+      // State dir on another filesystem: copy next to the target under a hidden name first.
+      const near = path.join(path.dirname(file), TMP_MARK + randomId(8));
+      try {
+        fs.copyFileSync(tmp, near);
+        fs.renameSync(near, file);
+      } finally {
+        fs.rmSync(near, { force: true });
+        fs.rmSync(tmp, { force: true });
+      }
+    }
+    return file;
+  }
+
+  // ---- listing ---------------------------------------------------------------------------
+
+  /**
+   * Yields object keys of a bucket in S3 (UTF-8 byte) order, restricted to `prefix`, after
+   * `after` (exclusive). With delimiter `/`, directories that do not match deeper are yielded
+   * as common prefixes without descending.
+   */
+  *walk(
+    bucket: string,
+    prefix: string,
+    after: string,
+    delimiter: string,
+  ): Generator<{ key: string; prefix?: boolean; stat?: fs.Stats }> {
+    const root = this.existingBucket(bucket);
+    const afterBuf = Buffer.from(after);
+    const stateDir = this.stateDir;
+    function* visit(dir: string, rel: string): Generator<{
+      key: string;
+      prefix?: boolean;
+      stat?: fs.Stats;
+    }> {
+      let entries: fs.Dirent[];
+      try {
+        entries = fs.readdirSync(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      const items: { name: string; sortKey: Buffer; isDir: boolean; stat?: fs.Stats }[] = [];
+      for (const e of entries) {
+        if (e.name.startsWith(TMP_MARK)) continue;
+        const abs = path.join(dir, e.name);
+        if (isInside(abs, stateDir)) continue;
+        let isDir = e.isDirectory();
+        let stat: fs.Stats | undefined;
+        if (e.isSymbolicLink()) {
+          try {
+            const real = fs.realpathSync(abs);
+            if (!isInside(root, real)) continue;
+            stat = fs.statSync(abs);
+            isDir = stat.isDirectory();
+            if (!isDir && !stat.isFile()) continue;
+          } catch {
+            continue;
+          }
+        } else if (!isDir && !e.isFile()) continue;
+        const key = rel + e.name + (isDir ? "/" : "");
+        items.push({ name: e.name, sortKey: Buffer.from(key), isDir, stat });
+      }
+      items.sort((a, b) => Buffer.compare(a.sortKey, b.sortKey));
+      for (const it of items) {
+        const key = it.sortKey.toString();
+        if (it.isDir) {
+          // Skip subtrees that cannot contain keys with the prefix, or that end before `after`.
+          if (!(key.startsWith(prefix) || prefix.startsWith(key))) continue;
+          if (
+            after !== "" && !after.startsWith(key) && Buffer.compare(Buffer.from(key), afterBuf) < 0
+          ) {
+            continue;
+          }
+          if (delimiter === "/" && key.startsWith(prefix)) {
+            if (Buffer.compare(it.sortKey, afterBuf) > 0) yield { key, prefix: true };
+            continue;
+          }
+          yield* visit(path.join(dir, it.name), key);
+        } else {
+          if (!key.startsWith(prefix)) continue;
+          if (Buffer.compare(it.sortKey, afterBuf) <= 0) continue;
+          yield { key, stat: it.stat };
+        }
+      }
+    }
+    yield* visit(root, "");
+  }
+}
