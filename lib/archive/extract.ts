@@ -1,0 +1,476 @@
+/**
+ * Safe streaming tar.gz extraction with npm:tar-stream and node:zlib.
+ *
+ * Everything is first written into a staging directory inside `root`, validating each entry
+ * as it arrives; only when the whole archive has been read and checked are the staged entries
+ * moved into place. A rejected archive therefore leaves nothing behind, inside or outside the
+ * root.
+ *
+ * @module
+ */
+import { createReadStream, createWriteStream } from "node:fs";
+import { posix } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { ReadableStream as NodeWebReadableStream } from "node:stream/web";
+import { createGunzip } from "node:zlib";
+import tarStream from "tar-stream";
+import { ArchiveError, UnsafeArchiveError } from "./errors.ts";
+
+/** Where an archive comes from: a file path, a web stream, or a Node.js readable. */
+export type ArchiveSource = string | ReadableStream<Uint8Array> | NodeJS.ReadableStream;
+
+/** Options for {@link extractTarGz}. */
+export interface ExtractOptions {
+  signal?: AbortSignal;
+  /**
+   * Leading directory removed from every entry name (and hard-link target): `"srv"` extracts
+   * Gangplank's `srv/cache/...` cache tarballs at root `/srv` as `/srv/cache/...`. Entries not
+   * below it are refused.
+   */
+  stripPrefix?: string;
+}
+
+/** What {@link extractTarGz} wrote. */
+export interface ExtractResult {
+  /** Entries extracted (files, directories, symlinks, hard links). */
+  entries: number;
+  /** Regular files (including hard links). */
+  files: number;
+  /** Bytes of file content written. */
+  bytes: number;
+}
+
+type Kind = "file" | "dir" | "symlink";
+interface Node {
+  kind: Kind;
+  /** Symlink target, for symlinks. */
+  target?: string;
+}
+interface DirMeta {
+  mode: number;
+  mtime: Date;
+}
+
+const MAX_LINK_DEPTH = 40;
+
+/**
+ * Extracts a gzip-compressed tar below `root` (created 0755 if missing), streaming.
+ *
+ * Refused with {@link UnsafeArchiveError} (and nothing written): absolute names, names with a
+ * `..` component or NUL, names that pass through a symlink (one in the archive or one already
+ * in `root`), symlinks whose target resolves outside `root` (following symlinks already
+ * extracted or present), hard links to anything but a regular file stored earlier in the same
+ * archive, device nodes and fifos, a non-directory replacing a directory or the reverse, and
+ * entries outside `stripPrefix`. Modes are kept without setuid/setgid; ownership is never
+ * changed; mtimes are kept. Existing files are replaced, existing directories merged.
+ *
+ * @example
+ * ```ts
+ * // A cache tarball holding srv/cache/... restored under /srv:
+ * await extractTarGz("/tmp/cache.tar.gz", "/srv", { stripPrefix: "srv", signal });
+ * ```
+ */
+export async function extractTarGz(
+  source: ArchiveSource,
+  root: string,
+  opts: ExtractOptions = {},
+): Promise<ExtractResult> {
+  const { signal } = opts;
+  signal?.throwIfAborted();
+  const label = typeof source === "string" ? source : "<stream>";
+  const strip = opts.stripPrefix
+    ? opts.stripPrefix.split("/").filter((p) => p !== "" && p !== ".")
+    : [];
+  await Deno.mkdir(root, { recursive: true, mode: 0o755 });
+  const realRoot = await Deno.realPath(root);
+  const staging = await Deno.makeTempDir({ dir: realRoot, prefix: ".gp-extract-" });
+  const stagingName = posix.basename(staging);
+
+  const nodes = new Map<string, Node>();
+  const dirMeta = new Map<string, DirMeta>();
+  const result: ExtractResult = { entries: 0, files: 0, bytes: 0 };
+
+  const input = toNodeReadable(source);
+  const gunzip = createGunzip();
+  const extract = tarStream.extract();
+  let inputError: unknown;
+  const noop = () => {};
+  input.on("error", noop);
+  gunzip.on("error", noop);
+  extract.on("error", noop);
+  const stop = (err?: Error) => {
+    input.destroy();
+    gunzip.destroy();
+    extract.destroy(err);
+  };
+  const onAbort = () => stop(signal?.reason ?? new Error("aborted"));
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const feeder = feed(input, gunzip, extract).catch((e) => {
+    inputError = e;
+    extract.destroy(e);
+  });
+
+  // --- checks --------------------------------------------------------------------------
+
+  const entryPath = (name: string, entry: string): string | null => {
+    if (name.includes("\0")) throw new UnsafeArchiveError(entry, "NUL in name");
+    if (name.startsWith("/")) throw new UnsafeArchiveError(entry, "absolute path");
+    const parts = name.split("/").filter((p) => p !== "" && p !== ".");
+    if (parts.includes("..")) throw new UnsafeArchiveError(entry, "'..' in path");
+    for (let i = 0; i < strip.length; i++) {
+      if (i >= parts.length) return null; // a parent of stripPrefix itself: nothing to do
+      if (parts[i] !== strip[i]) {
+        throw new UnsafeArchiveError(entry, `outside stripPrefix ${opts.stripPrefix}`);
+      }
+    }
+    const rest = parts.slice(strip.length);
+    if (rest.length === 0) return null; // the root itself ("./")
+    if (rest.length === 1 && rest[0] === stagingName) {
+      throw new UnsafeArchiveError(entry, "collides with the staging directory");
+    }
+    return rest.join("/");
+  };
+
+  /** Parents must be directories of this archive or not yet seen (created implicitly). */
+  const checkParents = (rel: string, entry: string) => {
+    const parts = rel.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const p = parts.slice(0, i).join("/");
+      const n = nodes.get(p);
+      if (n?.kind === "symlink") {
+        throw new UnsafeArchiveError(entry, `passes through symlink ${p}`);
+      }
+      if (n?.kind === "file") throw new UnsafeArchiveError(entry, `parent ${p} is a file`);
+    }
+  };
+
+  const checkReplace = (rel: string, kind: Kind, entry: string) => {
+    const old = nodes.get(rel);
+    if (!old) return;
+    if (old.kind === "dir" && kind !== "dir") {
+      throw new UnsafeArchiveError(entry, "replaces a directory with a non-directory");
+    }
+    if (old.kind !== "dir" && kind === "dir") {
+      throw new UnsafeArchiveError(entry, `replaces a ${old.kind} with a directory`);
+    }
+  };
+
+  /** The symlink target at absolute path `abs`, or null (archive entries shadow the disk). */
+  const linkAt = async (abs: string): Promise<string | null> => {
+    if (abs === realRoot || abs.startsWith(realRoot + "/") || realRoot === "/") {
+      const rel = abs === realRoot ? "" : realRoot === "/" ? abs.slice(1) : abs.slice(
+        realRoot.length + 1,
+      );
+      const n = rel ? nodes.get(rel) : undefined;
+      if (n) return n.kind === "symlink" ? n.target! : null;
+    }
+    try {
+      const st = await Deno.lstat(abs);
+      return st.isSymlink ? await Deno.readLink(abs) : null;
+    } catch {
+      return null;
+    }
+  };
+
+  /** Resolves `abs` (absolute, may hold `..` and symlinks) the way the kernel would. */
+  const resolve = async (abs: string, budget: { n: number }, entry: string): Promise<string> => {
+    const parts = abs.split("/").filter((p) => p !== "" && p !== ".");
+    let cur: string[] = [];
+    for (const p of parts) {
+      if (p === "..") {
+        cur.pop();
+        continue;
+      }
+      cur.push(p);
+      const here = "/" + cur.join("/");
+      const link = await linkAt(here);
+      if (link === null) continue;
+      if (--budget.n < 0) throw new UnsafeArchiveError(entry, "too many levels of symlinks");
+      const base = "/" + cur.slice(0, -1).join("/");
+      const next = link.startsWith("/") ? link : `${base}/${link}`;
+      cur = (await resolve(next, budget, entry)).split("/").filter((x) => x !== "");
+    }
+    return "/" + cur.join("/");
+  };
+
+  const inside = (abs: string) =>
+    realRoot === "/" || abs === realRoot || abs.startsWith(realRoot + "/");
+
+  // --- staging writes --------------------------------------------------------------------
+
+  const stagePath = (rel: string) => posix.join(staging, rel);
+
+  const ensureParents = async (rel: string) => {
+    const parts = rel.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const p = parts.slice(0, i).join("/");
+      if (!nodes.has(p)) {
+        await Deno.mkdir(stagePath(p), { mode: 0o700 });
+        nodes.set(p, { kind: "dir" });
+      }
+    }
+  };
+
+  const clearStaged = async (rel: string) => {
+    const old = nodes.get(rel);
+    if (old && old.kind !== "dir") await Deno.remove(stagePath(rel));
+  };
+
+  const drain = async (entry: AsyncIterable<unknown>) => {
+    for await (const _ of entry) { /* discard */ }
+  };
+
+  try {
+    for await (const entry of extract) {
+      signal?.throwIfAborted();
+      const h = entry.header;
+      const name = h.name;
+      const rel = entryPath(name, name);
+      if (rel === null) {
+        if (h.type !== "directory") {
+          throw new UnsafeArchiveError(name, "non-directory at the extraction root");
+        }
+        await drain(entry);
+        continue;
+      }
+      checkParents(rel, name);
+      switch (h.type) {
+        case "file":
+        case "contiguous-file": {
+          checkReplace(rel, "file", name);
+          await ensureParents(rel);
+          await clearStaged(rel);
+          const p = stagePath(rel);
+          await pipeline(entry, createWriteStream(p, { flags: "wx", mode: 0o600 }));
+          await Deno.chmod(p, h.mode & 0o1777);
+          await Deno.utime(p, h.mtime, h.mtime);
+          nodes.set(rel, { kind: "file" });
+          result.files++;
+          result.bytes += h.size;
+          break;
+        }
+        case "directory": {
+          checkReplace(rel, "dir", name);
+          await ensureParents(rel);
+          if (!nodes.has(rel)) {
+            await Deno.mkdir(stagePath(rel), { mode: 0o700 });
+            nodes.set(rel, { kind: "dir" });
+          }
+          dirMeta.set(rel, { mode: h.mode & 0o1777, mtime: h.mtime });
+          await drain(entry);
+          break;
+        }
+        case "symlink": {
+          const target = h.linkname ?? "";
+          if (target === "") throw new UnsafeArchiveError(name, "empty symlink target");
+          if (target.includes("\0")) throw new UnsafeArchiveError(name, "NUL in symlink target");
+          checkReplace(rel, "symlink", name);
+          const from = posix.dirname(posix.join(realRoot, rel));
+          const abs = target.startsWith("/") ? target : `${from}/${target}`;
+          // The new link itself is not in `nodes` yet: a link to itself resolves lexically.
+          const resolved = await resolve(abs, { n: MAX_LINK_DEPTH }, name);
+          if (!inside(resolved)) {
+            throw new UnsafeArchiveError(name, `symlink target ${target} is outside the root`);
+          }
+          await ensureParents(rel);
+          await clearStaged(rel);
+          await Deno.symlink(target, stagePath(rel));
+          nodes.set(rel, { kind: "symlink", target });
+          await drain(entry);
+          break;
+        }
+        case "link": {
+          const linkname = h.linkname ?? "";
+          const targetRel = entryPath(linkname, name);
+          if (targetRel === null) throw new UnsafeArchiveError(name, "hard link to the root");
+          const t = nodes.get(targetRel);
+          if (!t) {
+            throw new UnsafeArchiveError(
+              name,
+              `hard link target ${linkname} is not an earlier file of this archive`,
+            );
+          }
+          if (t.kind !== "file") {
+            throw new UnsafeArchiveError(name, `hard link target ${linkname} is a ${t.kind}`);
+          }
+          checkReplace(rel, "file", name);
+          if (targetRel === rel) {
+            await drain(entry);
+            break;
+          }
+          await ensureParents(rel);
+          await clearStaged(rel);
+          await Deno.link(stagePath(targetRel), stagePath(rel));
+          nodes.set(rel, { kind: "file" });
+          result.files++;
+          await drain(entry);
+          break;
+        }
+        case "character-device":
+        case "block-device":
+          throw new UnsafeArchiveError(name, "device nodes are not extracted");
+        case "fifo":
+          throw new UnsafeArchiveError(name, "fifos are not extracted");
+        default:
+          throw new UnsafeArchiveError(name, `unsupported entry type ${h.type}`);
+      }
+      result.entries++;
+    }
+    await feeder;
+    if (inputError) throw inputError;
+    signal?.throwIfAborted();
+    // A later entry may have changed what an earlier symlink resolves through: check all
+    // symlinks again against the final tree before anything is moved into the root.
+    for (const [rel, n] of nodes) {
+      if (n.kind !== "symlink") continue;
+      const from = posix.dirname(posix.join(realRoot, rel));
+      const abs = n.target!.startsWith("/") ? n.target! : `${from}/${n.target}`;
+      if (!inside(await resolve(abs, { n: MAX_LINK_DEPTH }, rel))) {
+        throw new UnsafeArchiveError(rel, `symlink target ${n.target} is outside the root`);
+      }
+    }
+    await commit(staging, realRoot, nodes, dirMeta);
+    return result;
+  } catch (e) {
+    stop();
+    await feeder;
+    if (signal?.aborted) throw signal.reason;
+    if (e instanceof UnsafeArchiveError || e instanceof ArchiveError) throw e;
+    throw new ArchiveError(label, `extraction failed: ${(e as Error)?.message ?? e}`, {
+      cause: e,
+    });
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+    await Deno.remove(staging, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Copies the decompressed input into the tar parser, honouring backpressure. */
+async function feed(
+  input: Readable,
+  gunzip: ReturnType<typeof createGunzip>,
+  extract: tarStream.Extract,
+): Promise<void> {
+  input.on("error", (e) => gunzip.destroy(e));
+  input.pipe(gunzip);
+  for await (const chunk of gunzip) {
+    if (extract.destroyed) return;
+    if (!extract.write(chunk as Uint8Array)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          extract.off("drain", done);
+          extract.off("close", done);
+          resolve();
+        };
+        extract.on("drain", done);
+        extract.on("close", done);
+      });
+    }
+  }
+  extract.end(undefined);
+}
+
+function toNodeReadable(source: ArchiveSource): Readable {
+  if (typeof source === "string") return createReadStream(source, { highWaterMark: 1 << 20 });
+  if (source instanceof ReadableStream) {
+    return Readable.fromWeb(source as unknown as NodeWebReadableStream<Uint8Array>);
+  }
+  if (source instanceof Readable) return source;
+  return Readable.from(source as AsyncIterable<Uint8Array>);
+}
+
+/**
+ * Moves the staged tree into `root`: first checks every destination (no symlink or type
+ * conflict in the way), then renames, then applies directory modes and mtimes deepest first.
+ */
+async function commit(
+  staging: string,
+  root: string,
+  nodes: Map<string, Node>,
+  dirMeta: Map<string, DirMeta>,
+): Promise<void> {
+  type Op = { rel: string; replace: boolean };
+  const ops: Op[] = [];
+  const created = new Set<string>();
+  const plan = async (dir: string) => {
+    const names: string[] = [];
+    for await (const e of Deno.readDir(dir ? posix.join(staging, dir) : staging)) {
+      names.push(e.name);
+    }
+    names.sort();
+    for (const n of names) {
+      const rel = dir ? `${dir}/${n}` : n;
+      const kind = nodes.get(rel)?.kind;
+      let existing: Deno.FileInfo | null = null;
+      try {
+        existing = await Deno.lstat(posix.join(root, rel));
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+      if (kind === "dir") {
+        if (existing === null) {
+          ops.push({ rel, replace: false });
+          for (const k of nodes.keys()) {
+            if (k === rel || k.startsWith(rel + "/")) created.add(k);
+          }
+        } else if (existing.isSymlink) {
+          throw new UnsafeArchiveError(rel, "an existing symlink in the root is in the way");
+        } else if (!existing.isDirectory) {
+          throw new UnsafeArchiveError(rel, "an existing non-directory in the root is in the way");
+        } else {
+          await plan(rel);
+        }
+      } else {
+        if (existing?.isDirectory) {
+          throw new UnsafeArchiveError(rel, "an existing directory in the root is in the way");
+        }
+        ops.push({ rel, replace: existing !== null });
+      }
+    }
+  };
+  await plan("");
+  for (const op of ops) {
+    await move(posix.join(staging, op.rel), posix.join(root, op.rel));
+  }
+  const dirs = [...nodes.entries()].filter(([, n]) => n.kind === "dir").map(([k]) => k);
+  dirs.sort((a, b) => b.split("/").length - a.split("/").length);
+  for (const rel of dirs) {
+    const meta = dirMeta.get(rel);
+    const p = posix.join(root, rel);
+    if (meta) {
+      await Deno.chmod(p, meta.mode);
+      await Deno.utime(p, meta.mtime, meta.mtime);
+    } else if (created.has(rel)) {
+      await Deno.chmod(p, 0o755);
+    }
+  }
+}
+
+/** rename(2), falling back to copy + remove across file systems (a mount inside root). */
+async function move(from: string, to: string): Promise<void> {
+  try {
+    await Deno.rename(from, to);
+    return;
+  } catch (e) {
+    if ((e as { code?: string })?.code !== "EXDEV") throw e;
+  }
+  const st = await Deno.lstat(from);
+  if (st.isSymlink) {
+    const target = await Deno.readLink(from);
+    await Deno.remove(to).catch(() => {});
+    await Deno.symlink(target, to);
+  } else if (st.isDirectory) {
+    await Deno.mkdir(to, { mode: 0o700 });
+    for await (const e of Deno.readDir(from)) {
+      await move(posix.join(from, e.name), posix.join(to, e.name));
+    }
+  } else {
+    const tmp = `${to}.gp-tmp-${crypto.randomUUID().slice(0, 8)}`;
+    await Deno.copyFile(from, tmp);
+    await Deno.chmod(tmp, (st.mode ?? 0o644) & 0o1777);
+    if (st.mtime) await Deno.utime(tmp, st.mtime, st.mtime);
+    await Deno.rename(tmp, to);
+  }
+  await Deno.remove(from, { recursive: true });
+}

@@ -1,0 +1,15 @@
+/**
+ * Streaming tar.gz archives (npm:tar-stream + node:zlib, no `tar` binary): packing cache
+ * tarballs and extracting them safely, only below a fixed root. Archives round-trip with GNU
+ * tar both ways.
+ *
+ * @module
+ */
+export { type PackOptions, type PackResult, packTarGz } from "./pack.ts";
+export {
+  type ArchiveSource,
+  type ExtractOptions,
+  type ExtractResult,
+  extractTarGz,
+} from "./extract.ts";
+export { ArchiveError, UnsafeArchiveError } from "./errors.ts";
