@@ -4,5 +4,3 @@ export * from "./lib/jobspec/mod.ts";
 export * from "./lib/plan/mod.ts";
 export * from "./lib/archive/mod.ts";
 export * from "./lib/progress/mod.ts";
-export * from "./lib/jobspec/mod.ts";
-export * from "./lib/plan/mod.ts";
