@@ -5,7 +5,6 @@
  * @module
  */
 
-import type { JobSpec } from "../jobspec/mod.ts";
 import type { Plan } from "../plan/mod.ts";
 import type { StageNeeds } from "./inputs.ts";
 
@@ -13,25 +12,26 @@ import type { StageNeeds } from "./inputs.ts";
 export interface PlannedStage {
   id: string;
   index: number;
-  /** Execution group (order 0 already mapped to 2). */
+  /** Execution group (order 0 already mapped to 2 by the planner). */
   order: number;
   needs: StageNeeds;
 }
 
-/** The plan's stages in JobSpec order. */
-export function stagesOf(plan: Plan, spec: JobSpec): PlannedStage[] {
-  void plan;
-  return spec.stages.map((s, index) => ({
-    id: s.id,
-    index,
-    order: s.execution_order || 2,
-    needs: {
-      requireArtifacts: [...(s.require_artifacts ?? [])],
-      requestArtifacts: [...(s.request_artifacts ?? [])],
-      requireCache: !!s.require_cache,
-      requestCache: !!s.request_cache,
-      requireCacheRepo: !!s.require_cache_repo,
-      requestCacheRepo: !!s.request_cache_repo,
-    },
-  }));
+/** The plan's stages, group by group (ascending), in JobSpec order within a group. */
+export function stagesOf(plan: Plan): PlannedStage[] {
+  return [...plan.groups].sort((a, b) => a.order - b.order).flatMap((g) =>
+    g.stages.map((s) => ({
+      id: s.id,
+      index: s.index,
+      order: g.order,
+      needs: {
+        requireArtifacts: [...s.requires.artifacts],
+        requestArtifacts: [...s.requests.artifacts],
+        requireCache: s.requires.cache,
+        requestCache: s.requests.cache,
+        requireCacheRepo: s.requires.cacheRepo,
+        requestCacheRepo: s.requests.cacheRepo,
+      },
+    }))
+  );
 }

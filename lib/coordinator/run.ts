@@ -142,7 +142,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
   const { log, signal, executor } = opts;
   const bucket = opts.spec.minio?.bucket || "builder";
   const keyPrefix = normalizeKeyPrefix(opts.spec.minio?.key_prefix ?? "") ?? "";
-  const stages = stagesOf(opts.plan, opts.spec);
+  const stages = stagesOf(opts.plan);
   const logDir = `${opts.workDir}/logs`;
   await Deno.mkdir(logDir, { recursive: true });
 

@@ -3,6 +3,7 @@ import { runJob } from "../../lib/coordinator/run.ts";
 import type { CoordinatorStore, ListedObject } from "../../lib/coordinator/run.ts";
 import type { Executor, StageOutcome, WorkerLaunch } from "../../lib/executors/types.ts";
 import type { JobSpec, Stage } from "../../lib/jobspec/mod.ts";
+import { planJob } from "../../lib/plan/mod.ts";
 import type { RelayConfig } from "../../lib/relay/config.ts";
 import { decodeWorkSpec } from "../../lib/workspec/mod.ts";
 import { tempDir } from "../_helpers/mod.ts";
@@ -101,12 +102,13 @@ Deno.test("runJob: dispatch, WorkSpec, secret only in secretEnv, logs, report", 
     return Promise.resolve({ exitCode: 0 });
   });
   const lines: string[] = [];
+  const sp = spec([
+    { id: "base", execution_order: 1 },
+    { id: "needs qemu", require_artifacts: ["qemu"] },
+  ]);
   const r = await runJob({
-    spec: spec([
-      { id: "base", execution_order: 1 },
-      { id: "needs qemu", require_artifacts: ["qemu"] },
-    ]),
-    plan: {} as never,
+    spec: sp,
+    plan: planJob(sp, { existing: { artifacts: ["qemu", "metal"] } }),
     workDir: tmp.path,
     executor: exec,
     relay: cfg,
@@ -148,13 +150,14 @@ Deno.test("runJob: a failing stage gives a non-zero exit naming it; later groups
   await using tmp = await tempDir();
   const exec = new FakeExecutor((l) => Promise.resolve({ exitCode: l.stageId === "bad" ? 3 : 0 }));
   const lines: string[] = [];
+  const sp = spec([
+    { id: "ok", execution_order: 1 },
+    { id: "bad", execution_order: 2 },
+    { id: "later", execution_order: 3 },
+  ]);
   const r = await runJob({
-    spec: spec([
-      { id: "ok", execution_order: 1 },
-      { id: "bad", execution_order: 2 },
-      { id: "later", execution_order: 3 },
-    ]),
-    plan: {} as never,
+    spec: sp,
+    plan: planJob(sp, { existing: { artifacts: ["qemu", "metal"] } }),
     workDir: tmp.path,
     executor: exec,
     relay: cfg,
@@ -174,9 +177,10 @@ Deno.test("runJob: a failing stage gives a non-zero exit naming it; later groups
 Deno.test("runJob: a dependency never produced times out naming it", async () => {
   await using tmp = await tempDir();
   const exec = new FakeExecutor(() => Promise.resolve({ exitCode: 0 }));
+  const sp = spec([{ id: "wants-metal", require_artifacts: ["metal"] }]);
   const r = await runJob({
-    spec: spec([{ id: "wants-metal", require_artifacts: ["metal"] }]),
-    plan: {} as never,
+    spec: sp,
+    plan: planJob(sp, { existing: { artifacts: ["qemu", "metal"] } }),
     workDir: tmp.path,
     executor: exec,
     relay: cfg,
