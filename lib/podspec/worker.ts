@@ -38,6 +38,12 @@ export const CERTS_DIR = "/etc/containers/certs.d";
 /** The combined CA bundle `SSL_CERT_FILE` points at. */
 export const CA_BUNDLE = `${CERTS_DIR}/ca.crt`;
 
+/**
+ * The CA anchors directory `update-ca-trust` reads (a volume; Gangplank mounted
+ * `/etc/pki/ca-trust/anchors`, which nothing reads).
+ */
+export const ANCHORS_DIR = "/etc/pki/ca-trust/source/anchors";
+
 /** Extended resource requested when the cluster offers KVM (KubeVirt device plugin). */
 export const KVM_RESOURCE = "devices.kubevirt.io/kvm";
 
@@ -48,7 +54,7 @@ export const DEADLINE_SLACK_SECONDS = 300;
 export const BASE_VOLUMES: readonly { name: string; mountPath: string }[] = [
   { name: "srv", mountPath: "/srv" },
   { name: "pki-trust", mountPath: "/etc/pki/ca-trust/extracted" },
-  { name: "pki-anchors", mountPath: "/etc/pki/ca-trust/anchors" },
+  { name: "pki-anchors", mountPath: ANCHORS_DIR },
   { name: "container-certs", mountPath: CERTS_DIR },
 ];
 
@@ -92,23 +98,21 @@ export interface WorkerPodOptions {
 
 /** The shell script of the CA-trust init container (POSIX sh, every step tolerant). */
 export function caTrustScript(ocp3: boolean): string {
+  // Writes only into the pod's volumes: the anchors, the extracted trust, and the bundle.
   const lines = [
     "set -x",
     "mkdir -p /etc/pki/ca-trust/extracted/openssl /etc/pki/ca-trust/extracted/pem " +
-    `/etc/pki/ca-trust/extracted/java /etc/pki/ca-trust/extracted/edk2 /etc/pki/ca-trust/source/anchors ${CERTS_DIR}`,
+    `/etc/pki/ca-trust/extracted/java /etc/pki/ca-trust/extracted/edk2 ${ANCHORS_DIR} ${CERTS_DIR}`,
     "for f in /etc/pki/ca-trust/source/anchors2/*.crt /etc/pki/ca-trust/source/anchors2/*.pem; do " +
-    '[ -f "$f" ] && cp "$f" /etc/pki/ca-trust/anchors/; done',
+    `[ -f "$f" ] && cp "$f" ${ANCHORS_DIR}/; done`,
     "sa=/var/run/secrets/kubernetes.io/serviceaccount",
-    '[ -f "$sa/ca.crt" ] && cp "$sa/ca.crt" /etc/pki/ca-trust/anchors/cluster-ca.crt',
-    '[ -f "$sa/service-ca.crt" ] && cp "$sa/service-ca.crt" /etc/pki/ca-trust/anchors/service-ca.crt',
-    "for f in /etc/pki/ca-trust/anchors/*; do " +
-    '[ -f "$f" ] && cp "$f" /etc/pki/ca-trust/source/anchors/; done',
+    `[ -f "$sa/ca.crt" ] && cp "$sa/ca.crt" ${ANCHORS_DIR}/cluster-ca.crt`,
+    `[ -f "$sa/service-ca.crt" ] && cp "$sa/service-ca.crt" ${ANCHORS_DIR}/service-ca.crt`,
     "command -v update-ca-trust >/dev/null 2>&1 && update-ca-trust extract",
     `: > ${CA_BUNDLE}`,
     "for f in /etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem /etc/ssl/certs/ca-certificates.crt; do " +
     `[ -f "$f" ] && { cat "$f" >> ${CA_BUNDLE}; break; }; done`,
-    "for f in /etc/pki/ca-trust/anchors/*; do " +
-    `[ -f "$f" ] && cat "$f" >> ${CA_BUNDLE}; done`,
+    `for f in ${ANCHORS_DIR}/*; do [ -f "$f" ] && cat "$f" >> ${CA_BUNDLE}; done`,
   ];
   if (ocp3) {
     lines.push("chmod 0666 /dev/kvm || echo missing kvm", "stat /dev/kvm || :");

@@ -1,0 +1,299 @@
+/**
+ * The Kubernetes / OpenShift backend: each stage's worker is a pod (reference §7.1, with the
+ * §12 fixes), the relay secret key travels in a per-run Secret referenced by `secretKeyRef`,
+ * labelled Secrets/ConfigMaps are mapped into workers by the §7.3/§7.4 tables (metadata only),
+ * pods are watched and their logs streamed, and everything created is deleted on success,
+ * failure, abort and dispose.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { arch as hostArch } from "node:os";
+import type { V1Secret } from "@kubernetes/client-node";
+import type { KubeOps } from "../kube/run_pod.ts";
+import { runPod } from "../kube/run_pod.ts";
+import { KubeApiError } from "../kube/retry.ts";
+import {
+  KVM_RESOURCE,
+  runSecret,
+  runSecretName,
+  runSelector,
+  workerPod,
+  type WorkerResources,
+} from "../podspec/mod.ts";
+import {
+  metadataOf,
+  MOUNT_REF_SELECTOR,
+  mountRefs,
+  type PodAdditions,
+  SECRET_SELECTOR,
+  secretMaps,
+} from "../secrets/mod.ts";
+import type { Executor, RelayEndpoint, StageOutcome, WorkerLaunch } from "./types.ts";
+
+/** Options of {@link KubeExecutor}. */
+export interface KubeExecutorOptions {
+  /** The API client (a `KubeClient` from lib/kube, or a fake in tests). */
+  client: KubeOps;
+  /** Worker image. */
+  image: string;
+  serviceAccount?: string;
+  /**
+   * Host workers use to reach the relay: in a cluster the coordinator pod's IP (scripts read
+   * it from the environment); default: the relay's own host.
+   */
+  relayHost?: string;
+  /** Worker architecture; default: the nodes' `kubernetes.io/arch`, else this machine's. */
+  arch?: string;
+  /** Force OpenShift 3.11 behaviour on/off (default: detected from the server version). */
+  ocp3?: boolean;
+  /** Force the KVM device request on/off (default: requested when a node offers it). */
+  kvm?: boolean;
+  resources?: WorkerResources;
+  /** Per-pod timeout in seconds (default 5400, Gangplank's 90 minutes). */
+  timeoutSeconds?: number;
+  /** How long a pod may stay Unschedulable (default 120 000 ms). */
+  unschedulableTimeoutMs?: number;
+  /** Bound on waiting for the logs after a pod ended (default 15 000 ms). */
+  drainTimeoutMs?: number;
+  /** Map labelled Secrets/ConfigMaps into workers (default true). */
+  mapSecrets?: boolean;
+  imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+  /** Diagnostics (never secret values). */
+  log?: (msg: string) => void;
+}
+
+/** Normalises Kubernetes/Go architecture names to cosa's (`amd64` → `x86_64`, ...). */
+export function normalizeArch(a: string): string {
+  switch (a) {
+    case "amd64":
+    case "x64":
+      return "x86_64";
+    case "arm64":
+      return "aarch64";
+    default:
+      return a;
+  }
+}
+
+/** OpenShift 3.11 is Kubernetes 1.11 (`minor` may carry a `+`). */
+export function isOpenShift3(version: { major?: string; minor?: string }): boolean {
+  return (version.major ?? "").replace(/\D/g, "") === "1" &&
+    (version.minor ?? "").replace(/\+.*$/, "") === "11";
+}
+
+/** Runs stages as Kubernetes pods. */
+export class KubeExecutor implements Executor {
+  readonly name = "kube";
+  readonly #o: KubeExecutorOptions;
+  readonly #log: (msg: string) => void;
+  #runId?: string;
+  #ocp3 = false;
+  #kvm = false;
+  #arch?: string;
+  #additions?: PodAdditions;
+  #mounts?: PodAdditions;
+  /** Secrets created, by content hash → name. */
+  readonly #secrets = new Map<string, Promise<string>>();
+  readonly #secretNames = new Set<string>();
+  readonly #pods = new Set<string>();
+  #disposed = false;
+
+  constructor(opts: KubeExecutorOptions) {
+    if (!opts.image) throw new TypeError("KubeExecutor: image is required");
+    this.#o = opts;
+    this.#log = opts.log ?? (() => {});
+  }
+
+  /** The namespace pods are created in. */
+  get namespace(): string {
+    return this.#o.client.namespace;
+  }
+
+  async prepare(
+    relay: RelayEndpoint,
+    opts: { runId: string; signal: AbortSignal },
+  ): Promise<RelayEndpoint> {
+    this.#runId = opts.runId;
+    const client = this.#o.client;
+    if (this.#o.ocp3 !== undefined) {
+      this.#ocp3 = this.#o.ocp3;
+    } else {
+      const v = await client.serverVersion({ signal: opts.signal });
+      this.#ocp3 = isOpenShift3(v);
+      this.#log(
+        `kube: server ${v.gitVersion ?? `${v.major}.${v.minor}`}` +
+          (this.#ocp3 ? " (OpenShift 3.11 mode)" : ""),
+      );
+    }
+    await this.#discoverNodes(opts.signal);
+    if (this.#o.mapSecrets ?? true) {
+      const secrets = await client.listSecretMetadata(SECRET_SELECTOR, opts);
+      const mountSecrets = await client.listSecretMetadata(MOUNT_REF_SELECTOR, opts);
+      const mountMaps = await client.listConfigMapMetadata(MOUNT_REF_SELECTOR, opts);
+      const sm = secretMaps(secrets.map((s) => metadataOf("Secret", s)));
+      const mr = mountRefs([
+        ...mountSecrets.map((s) => metadataOf("Secret", s)),
+        ...mountMaps.map((c) => metadataOf("ConfigMap", c)),
+      ]);
+      for (const w of [...sm.warnings, ...mr.warnings]) this.#log(`kube: ${w}`);
+      const names = [...sm.volumes, ...mr.volumes].map((v) =>
+        v.secret?.secretName ?? v.configMap?.name
+      );
+      if (names.length) this.#log(`kube: mapping ${names.join(", ")} into workers`);
+      this.#additions = { ...sm, warnings: [] };
+      this.#mounts = mr;
+    }
+    return { host: this.#o.relayHost ?? relay.host, port: relay.port };
+  }
+
+  async #discoverNodes(signal: AbortSignal): Promise<void> {
+    if (this.#o.kvm !== undefined && this.#o.arch !== undefined) {
+      this.#kvm = this.#o.kvm;
+      return;
+    }
+    let nodes: Awaited<ReturnType<KubeOps["listNodes"]>> = [];
+    try {
+      nodes = await this.#o.client.listNodes({ signal });
+    } catch (e) {
+      if (!(e instanceof KubeApiError) || (e.status !== 403 && e.status !== 401)) throw e;
+      this.#log("kube: cannot list nodes (forbidden); no KVM request, default architecture");
+    }
+    const ready = nodes.filter((n) => !n.spec?.unschedulable);
+    this.#kvm = this.#o.kvm ?? ready.some((n) => {
+      const q = n.status?.allocatable?.[KVM_RESOURCE];
+      return q !== undefined && q !== "0" && q !== "";
+    });
+    const arches = ready.map((n) => n.metadata?.labels?.["kubernetes.io/arch"]).filter(
+      (a): a is string => !!a,
+    );
+    if (arches.length) {
+      // The most common architecture among schedulable nodes.
+      const count = new Map<string, number>();
+      for (const a of arches) count.set(a, (count.get(a) ?? 0) + 1);
+      this.#arch = normalizeArch([...count.entries()].sort((a, b) => b[1] - a[1])[0][0]);
+    }
+  }
+
+  arch(opts: { signal: AbortSignal }): Promise<string> {
+    if (this.#o.arch) return Promise.resolve(normalizeArch(this.#o.arch));
+    if (this.#arch) return Promise.resolve(this.#arch);
+    return (async () => {
+      await this.#discoverNodes(opts.signal);
+      return this.#arch ?? normalizeArch(hostArch());
+    })();
+  }
+
+  /** Creates (once per distinct content) the Secret holding a stage's secret env. */
+  #ensureSecret(runId: string, env: Record<string, string>, signal: AbortSignal): Promise<string> {
+    const h = createHash("sha256");
+    for (const k of Object.keys(env).sort()) h.update(k).update("\0").update(env[k]).update("\0");
+    const digest = h.digest("hex");
+    let p = this.#secrets.get(digest);
+    if (!p) {
+      const base = runSecretName(runId);
+      const name = this.#secrets.size === 0 ? base : `${base}-${digest.slice(0, 8)}`;
+      const secret: V1Secret = runSecret(runId, env);
+      secret.metadata!.name = name;
+      p = this.#o.client.createSecret(secret, { signal }).then(() => {
+        this.#secretNames.add(name);
+        return name;
+      });
+      p.catch(() => this.#secrets.delete(digest));
+      this.#secrets.set(digest, p);
+    }
+    return p;
+  }
+
+  async runStage(launch: WorkerLaunch): Promise<StageOutcome> {
+    if (this.#disposed) throw new Error("KubeExecutor: already disposed");
+    const runId = this.#runId ?? launch.runId;
+    const secretKeys = Object.keys(launch.secretEnv);
+    const secretName = secretKeys.length
+      ? await this.#ensureSecret(runId, launch.secretEnv, launch.signal)
+      : runSecretName(runId);
+    const timeoutSeconds = this.#o.timeoutSeconds ?? 5400;
+    const pod = workerPod({
+      runId,
+      stageId: launch.stageId,
+      stageIndex: launch.stageIndex,
+      image: this.#o.image,
+      serviceAccount: this.#o.serviceAccount,
+      env: launch.env,
+      secretEnvFrom: { secretName, keys: secretKeys },
+      ocp3: this.#ocp3,
+      kvm: this.#kvm,
+      resources: this.#o.resources,
+      arch: this.#arch ?? this.#o.arch,
+      mounts: this.#mounts,
+      secretMaps: this.#additions,
+      timeoutSeconds,
+      imagePullPolicy: this.#o.imagePullPolicy,
+    });
+    const podName = pod.metadata!.name!;
+    this.#pods.add(podName);
+    const mainName = pod.spec!.containers[0].name;
+    try {
+      const out = await runPod(this.#o.client, pod, {
+        signal: launch.signal,
+        onLine: (line, container) =>
+          launch.onLine(container === mainName ? line : `${container}: ${line}`, "stdout"),
+        log: this.#log,
+        timeoutMs: timeoutSeconds * 1000,
+        unschedulableTimeoutMs: this.#o.unschedulableTimeoutMs,
+        drainTimeoutMs: this.#o.drainTimeoutMs,
+      });
+      return out.reason
+        ? { exitCode: out.exitCode, reason: out.reason }
+        : { exitCode: out.exitCode };
+    } finally {
+      this.#pods.delete(podName);
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    const signal = AbortSignal.timeout(60_000);
+    const client = this.#o.client;
+    // Secrets whose creation is still in flight are awaited so none is left behind.
+    await Promise.allSettled([...this.#secrets.values()]);
+    const errors: unknown[] = [];
+    for (const p of this.#pods) {
+      await client.deletePod(p, { signal }).catch((e) => errors.push(e));
+    }
+    for (const s of this.#secretNames) {
+      await client.deleteSecret(s, { signal }).catch((e) => errors.push(e));
+    }
+    this.#secretNames.clear();
+    for (const e of errors) this.#log(`kube: cleanup: ${e instanceof Error ? e.message : e}`);
+  }
+}
+
+/** What {@link cleanupKube} removed. */
+export interface CleanupResult {
+  pods: string[];
+  secrets: string[];
+}
+
+/**
+ * Deletes the pods and Secrets gangplank left behind (by label): those of one run, or of
+ * every run when `runId` is omitted (`submit --cleanup`).
+ */
+export async function cleanupKube(
+  client: KubeOps,
+  opts: { runId?: string; signal: AbortSignal },
+): Promise<CleanupResult> {
+  const selector = runSelector(opts.runId);
+  const out: CleanupResult = { pods: [], secrets: [] };
+  for (const p of await client.listPods(selector, opts)) {
+    const name = p.metadata?.name;
+    if (name && await client.deletePod(name, opts)) out.pods.push(name);
+  }
+  for (const s of await client.listSecretMetadata(selector, opts)) {
+    const name = s.metadata?.name;
+    if (name && await client.deleteSecret(name, opts)) out.secrets.push(name);
+  }
+  return out;
+}

@@ -1,0 +1,474 @@
+/**
+ * A thin adapter over npm:@kubernetes/client-node: configuration (kubeconfig file, default
+ * resolution, in-cluster service account), the few CoreV1 calls gangplank needs with bounded
+ * retries, a pod watch that survives dropped connections and `410 Gone`, and line-oriented
+ * log streaming.
+ *
+ * @module
+ */
+
+import { PassThrough } from "node:stream";
+import * as k8s from "@kubernetes/client-node";
+import type { V1ConfigMap, V1Node, V1Pod, V1Secret } from "@kubernetes/client-node";
+import {
+  DEFAULT_RETRY,
+  errorInfo,
+  KubeApiError,
+  type RetryPolicy,
+  sleep,
+  withRetry,
+} from "./retry.ts";
+
+/** Where the API server and credentials come from. */
+export type KubeTarget =
+  /** A kubeconfig file (its current context, or `context`). */
+  | { kind: "kubeconfig"; path: string; context?: string }
+  /** client-node's default resolution (`$KUBECONFIG`, `~/.kube/config`, in-cluster). */
+  | { kind: "default"; context?: string }
+  /** The pod's service account (`/var/run/secrets/kubernetes.io/serviceaccount`). */
+  | { kind: "in-cluster"; pathPrefix?: string };
+
+/** Options of {@link KubeClient.connect}. */
+export interface KubeClientOptions {
+  target: KubeTarget;
+  /** Namespace to work in; default: the context's namespace, else `default`. */
+  namespace?: string;
+  retry?: RetryPolicy;
+  /** Receives retry notices and other diagnostics (never secret values). */
+  log?: (msg: string) => void;
+}
+
+/** A watch event on one pod. `type` is ADDED, MODIFIED or DELETED. */
+export interface PodEvent {
+  type: "ADDED" | "MODIFIED" | "DELETED";
+  pod: V1Pod;
+}
+
+/** Tuning of {@link KubeClient.watchPod}. */
+export interface WatchOptions {
+  signal: AbortSignal;
+  /** Resume point (e.g. from the create response). */
+  resourceVersion?: string;
+  /** Consecutive failed (re)connections tolerated before giving up (default 6). */
+  maxReconnects?: number;
+  /** Server-side watch timeout per connection in seconds (default 300). */
+  timeoutSeconds?: number;
+}
+
+/** Loads a KubeConfig for a target (client-node does the file / env / token reading). */
+export function loadKubeConfig(target: KubeTarget): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  switch (target.kind) {
+    case "kubeconfig":
+      kc.loadFromFile(target.path);
+      if (target.context) kc.setCurrentContext(target.context);
+      break;
+    case "default":
+      kc.loadFromDefault();
+      if (target.context) kc.setCurrentContext(target.context);
+      break;
+    case "in-cluster":
+      kc.loadFromCluster(target.pathPrefix);
+      break;
+  }
+  return kc;
+}
+
+/** Per-call abort support: client-node takes an abort signal through a request middleware. */
+function callOptions(signal: AbortSignal) {
+  return {
+    middleware: [{
+      pre: (ctx: k8s.RequestContext) => {
+        ctx.setSignal(signal);
+        return new k8s.Observable(Promise.resolve(ctx));
+      },
+      post: (rsp: k8s.ResponseContext) => new k8s.Observable(Promise.resolve(rsp)),
+    }],
+    middlewareMergeStrategy: "append" as const,
+  };
+}
+
+/** Simple async queue feeding the watch generator. */
+class Queue<T> {
+  #items: T[] = [];
+  #wake?: () => void;
+  push(v: T) {
+    this.#items.push(v);
+    this.#wake?.();
+  }
+  async next(signal: AbortSignal): Promise<T> {
+    while (this.#items.length === 0) {
+      signal.throwIfAborted();
+      await new Promise<void>((resolve) => {
+        const onAbort = () => resolve();
+        signal.addEventListener("abort", onAbort, { once: true });
+        this.#wake = () => {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+    }
+    return this.#items.shift()!;
+  }
+}
+
+type WatchMsg =
+  | { kind: "event"; type: string; obj: unknown }
+  | { kind: "done"; err: unknown };
+
+/** The CoreV1 operations gangplank uses, bound to one namespace, with retries. */
+export class KubeClient {
+  readonly kc: k8s.KubeConfig;
+  readonly namespace: string;
+  readonly #core: k8s.CoreV1Api;
+  readonly #policy: RetryPolicy;
+  readonly #log: (msg: string) => void;
+
+  constructor(kc: k8s.KubeConfig, opts: Omit<KubeClientOptions, "target"> = {}) {
+    this.kc = kc;
+    this.namespace = opts.namespace || kc.getContextObject(kc.getCurrentContext())?.namespace ||
+      "default";
+    this.#core = kc.makeApiClient(k8s.CoreV1Api);
+    this.#policy = opts.retry ?? DEFAULT_RETRY;
+    this.#log = opts.log ?? (() => {});
+  }
+
+  /** Loads the configuration of `opts.target` and returns a client. */
+  static connect(opts: KubeClientOptions): KubeClient {
+    return new KubeClient(loadKubeConfig(opts.target), opts);
+  }
+
+  /** The API server URL (for messages). */
+  get server(): string {
+    return this.kc.getCurrentCluster()?.server ?? "";
+  }
+
+  #retry<T>(op: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    return withRetry(op, fn, { signal, policy: this.#policy, onRetry: this.#log });
+  }
+
+  /** The server's version (`major`, `minor`, `gitVersion`). */
+  serverVersion(opts: { signal: AbortSignal }): Promise<k8s.VersionInfo> {
+    const api = this.kc.makeApiClient(k8s.VersionApi);
+    return this.#retry(
+      "get server version",
+      opts.signal,
+      () => api.getCode(callOptions(opts.signal)),
+    );
+  }
+
+  createPod(pod: V1Pod, opts: { signal: AbortSignal }): Promise<V1Pod> {
+    return this.#retry(
+      `create pod ${pod.metadata?.name}`,
+      opts.signal,
+      () =>
+        this.#core.createNamespacedPod(
+          { namespace: this.namespace, body: pod },
+          callOptions(opts.signal),
+        ),
+    );
+  }
+
+  /** Reads a pod; `undefined` when it does not exist. */
+  async readPod(name: string, opts: { signal: AbortSignal }): Promise<V1Pod | undefined> {
+    try {
+      return await this.#retry(`read pod ${name}`, opts.signal, () =>
+        this.#core.readNamespacedPod(
+          { name, namespace: this.namespace },
+          callOptions(opts.signal),
+        ));
+    } catch (e) {
+      if (e instanceof KubeApiError && e.status === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /** Deletes a pod immediately (grace 0). Returns false when it was already gone. */
+  async deletePod(name: string, opts: { signal: AbortSignal }): Promise<boolean> {
+    try {
+      await this.#retry(`delete pod ${name}`, opts.signal, () =>
+        this.#core.deleteNamespacedPod(
+          { name, namespace: this.namespace, gracePeriodSeconds: 0 },
+          callOptions(opts.signal),
+        ));
+      return true;
+    } catch (e) {
+      if (e instanceof KubeApiError && e.status === 404) return false;
+      throw e;
+    }
+  }
+
+  listPods(selector: string, opts: { signal: AbortSignal }): Promise<V1Pod[]> {
+    return this.#retry(
+      `list pods ${selector}`,
+      opts.signal,
+      async () =>
+        (await this.#core.listNamespacedPod(
+          { namespace: this.namespace, labelSelector: selector },
+          callOptions(opts.signal),
+        )).items,
+    );
+  }
+
+  createSecret(secret: V1Secret, opts: { signal: AbortSignal }): Promise<V1Secret> {
+    return this.#retry(`create secret ${secret.metadata?.name}`, opts.signal, async () => {
+      const created = await this.#core.createNamespacedSecret(
+        { namespace: this.namespace, body: secret },
+        callOptions(opts.signal),
+      );
+      // Keep the values out of whatever the caller does with the answer.
+      return { ...created, data: undefined, stringData: undefined };
+    });
+  }
+
+  /** Deletes a Secret. Returns false when it was already gone. */
+  async deleteSecret(name: string, opts: { signal: AbortSignal }): Promise<boolean> {
+    try {
+      await this.#retry(
+        `delete secret ${name}`,
+        opts.signal,
+        () =>
+          this.#core.deleteNamespacedSecret(
+            { name, namespace: this.namespace },
+            callOptions(opts.signal),
+          ),
+      );
+      return true;
+    } catch (e) {
+      if (e instanceof KubeApiError && e.status === 404) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * Lists Secrets by label selector, following `continue` tokens. The values are dropped
+   * before this returns: callers get metadata and data keys only.
+   */
+  async listSecretMetadata(
+    selector: string,
+    opts: { signal: AbortSignal },
+  ): Promise<V1Secret[]> {
+    const out: V1Secret[] = [];
+    let cont: string | undefined;
+    do {
+      const page = await this.#retry(
+        `list secrets ${selector}`,
+        opts.signal,
+        () =>
+          this.#core.listNamespacedSecret(
+            { namespace: this.namespace, labelSelector: selector, limit: 100, _continue: cont },
+            callOptions(opts.signal),
+          ),
+      );
+      for (const s of page.items) {
+        const keys = Object.fromEntries(Object.keys(s.data ?? {}).map((k) => [k, ""]));
+        out.push({ kind: "Secret", apiVersion: "v1", metadata: s.metadata, data: keys });
+      }
+      cont = page.metadata?._continue || undefined;
+    } while (cont);
+    return out;
+  }
+
+  /** Lists ConfigMaps by label selector (values dropped, keys kept). */
+  async listConfigMapMetadata(
+    selector: string,
+    opts: { signal: AbortSignal },
+  ): Promise<V1ConfigMap[]> {
+    const out: V1ConfigMap[] = [];
+    let cont: string | undefined;
+    do {
+      const page = await this.#retry(
+        `list configmaps ${selector}`,
+        opts.signal,
+        () =>
+          this.#core.listNamespacedConfigMap(
+            { namespace: this.namespace, labelSelector: selector, limit: 100, _continue: cont },
+            callOptions(opts.signal),
+          ),
+      );
+      for (const c of page.items) {
+        const keys = [...Object.keys(c.data ?? {}), ...Object.keys(c.binaryData ?? {})];
+        out.push({
+          kind: "ConfigMap",
+          apiVersion: "v1",
+          metadata: c.metadata,
+          data: Object.fromEntries(keys.map((k) => [k, ""])),
+        });
+      }
+      cont = page.metadata?._continue || undefined;
+    } while (cont);
+    return out;
+  }
+
+  /** Lists Secrets (names and labels only) for cleanup. */
+  async listSecretNames(selector: string, opts: { signal: AbortSignal }): Promise<string[]> {
+    return (await this.listSecretMetadata(selector, opts)).map((s) => s.metadata?.name ?? "");
+  }
+
+  listNodes(opts: { signal: AbortSignal }): Promise<V1Node[]> {
+    return this.#retry(
+      "list nodes",
+      opts.signal,
+      async () => (await this.#core.listNode({}, callOptions(opts.signal))).items,
+    );
+  }
+
+  /**
+   * Watches one pod, yielding its events. A dropped connection resumes from the last seen
+   * `resourceVersion`; `410 Gone` re-reads the pod (yielding its current state, or DELETED
+   * when it no longer exists) and resumes from there. Gives up with {@link KubeApiError}
+   * after `maxReconnects` consecutive failed connections.
+   */
+  async *watchPod(name: string, opts: WatchOptions): AsyncGenerator<PodEvent> {
+    const maxReconnects = opts.maxReconnects ?? 6;
+    const path = `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/pods`;
+    let rv = opts.resourceVersion;
+    let failures = 0;
+    let delay = this.#policy.baseDelayMs;
+    const watch = new k8s.Watch(this.kc);
+    while (true) {
+      opts.signal.throwIfAborted();
+      const q = new Queue<WatchMsg>();
+      let ctl: AbortController | undefined;
+      let gone = false;
+      let lastErr: unknown;
+      let gotEvent = false;
+      try {
+        ctl = await watch.watch(
+          path,
+          {
+            fieldSelector: `metadata.name=${name}`,
+            resourceVersion: rv,
+            allowWatchBookmarks: true,
+            timeoutSeconds: opts.timeoutSeconds ?? 300,
+          },
+          (type, obj) => q.push({ kind: "event", type, obj }),
+          (err) => q.push({ kind: "done", err }),
+        );
+        const onAbort = () => ctl?.abort();
+        opts.signal.addEventListener("abort", onAbort, { once: true });
+        try {
+          while (true) {
+            const m = await q.next(opts.signal);
+            if (m.kind === "done") {
+              lastErr = m.err;
+              if (errorInfo(m.err).status === 410) gone = true;
+              break;
+            }
+            const obj = m.obj as { metadata?: { resourceVersion?: string }; code?: number };
+            if (m.type === "ERROR") {
+              if (obj?.code === 410) gone = true;
+              lastErr = obj;
+              break;
+            }
+            gotEvent = true;
+            if (obj?.metadata?.resourceVersion) rv = obj.metadata.resourceVersion;
+            if (m.type === "BOOKMARK") continue;
+            if (m.type === "ADDED" || m.type === "MODIFIED" || m.type === "DELETED") {
+              yield { type: m.type, pod: obj as V1Pod };
+              if (m.type === "DELETED") return;
+            }
+          }
+        } finally {
+          opts.signal.removeEventListener("abort", onAbort);
+          ctl?.abort();
+        }
+      } catch (e) {
+        if (opts.signal.aborted) throw opts.signal.reason;
+        lastErr = e;
+      }
+      opts.signal.throwIfAborted();
+      if (gone) {
+        // Our resourceVersion is too old: relist (read) and continue from the current state.
+        const pod = await this.readPod(name, { signal: opts.signal });
+        if (!pod) {
+          yield { type: "DELETED", pod: { metadata: { name } } };
+          return;
+        }
+        rv = pod.metadata?.resourceVersion;
+        yield { type: "MODIFIED", pod };
+        failures = 0;
+        continue;
+      }
+      if (gotEvent || lastErr === null || lastErr === undefined) {
+        // A normal server-side close (timeout) or a drop after progress: reconnect at once.
+        failures = 0;
+        delay = this.#policy.baseDelayMs;
+        continue;
+      }
+      failures++;
+      const info = errorInfo(lastErr);
+      if (
+        failures > maxReconnects || (info.status !== undefined && !(
+          info.status === 429 || info.status >= 500
+        ))
+      ) {
+        throw new KubeApiError(
+          `watch pod ${name}`,
+          info.status,
+          info.reason,
+          info.message,
+          failures,
+        );
+      }
+      this.#log(`watch pod ${name}: ${info.message}; reconnecting (${failures}/${maxReconnects})`);
+      await sleep(Math.min(this.#policy.maxDelayMs, info.retryAfterMs ?? delay), opts.signal);
+      delay = Math.min(this.#policy.maxDelayMs, delay * 2);
+    }
+  }
+
+  /**
+   * Streams one container's log, calling `onLine` for every complete line (no length limit)
+   * and, at the end, for a final line without newline. `skipLines` drops that many complete
+   * lines first (used to resume after a dropped stream without repeating output). Resolves
+   * with the number of complete lines seen (skipped included) when the server ends the stream.
+   */
+  async streamLog(
+    pod: string,
+    container: string,
+    onLine: (line: string) => void,
+    opts: { signal: AbortSignal; follow: boolean; skipLines?: number; flushPartial?: boolean },
+  ): Promise<{ lines: number; partial: string }> {
+    const log = new k8s.Log(this.kc);
+    const sink = new PassThrough();
+    let lines = 0;
+    let partial = "";
+    const skip = opts.skipLines ?? 0;
+    const decoder = new TextDecoder();
+    const done = new Promise<void>((resolve, reject) => {
+      sink.on("data", (chunk: Uint8Array) => {
+        const text = partial + decoder.decode(chunk, { stream: true });
+        const parts = text.split("\n");
+        partial = parts.pop() ?? "";
+        for (const p of parts) {
+          lines++;
+          if (lines > skip) onLine(p.endsWith("\r") ? p.slice(0, -1) : p);
+        }
+      });
+      sink.on("end", () => resolve());
+      sink.on("error", reject);
+    });
+    const ctl = await withRetry(
+      `log ${pod}/${container}`,
+      () => log.log(this.namespace, pod, container, sink, { follow: opts.follow }),
+      { signal: opts.signal, policy: this.#policy, onRetry: this.#log },
+    );
+    const onAbort = () => {
+      ctl.abort();
+      sink.end();
+    };
+    opts.signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      await done;
+    } finally {
+      opts.signal.removeEventListener("abort", onAbort);
+    }
+    partial += decoder.decode();
+    if (opts.flushPartial && partial) {
+      onLine(partial);
+      partial = "";
+    }
+    return { lines, partial };
+  }
+}

@@ -1,0 +1,307 @@
+/**
+ * Runs one pod to completion: create it, watch it (resuming dropped watches), stream the logs
+ * of its init and main containers in order without losing the tail, decide the outcome from
+ * the pod's status, fail promptly with the cluster's reason (unschedulable after a bounded
+ * time, image pull errors, eviction, OOM, deletion by someone else), and delete the pod
+ * (grace 0) whatever happens.
+ *
+ * @module
+ */
+
+import type { V1Pod } from "@kubernetes/client-node";
+import type { KubeClient } from "./client.ts";
+import { KubeApiError, sleep } from "./retry.ts";
+import { containerTerminated, type PodVerdict, podVerdict } from "./verdict.ts";
+
+/** The client operations {@link runPod} and the kube executor use (a fake implements these). */
+export type KubeOps = Pick<
+  KubeClient,
+  | "namespace"
+  | "createPod"
+  | "readPod"
+  | "deletePod"
+  | "listPods"
+  | "createSecret"
+  | "deleteSecret"
+  | "listSecretMetadata"
+  | "listConfigMapMetadata"
+  | "listNodes"
+  | "serverVersion"
+  | "watchPod"
+  | "streamLog"
+>;
+
+/** How a pod ended. `exitCode` -1 means the main container never ran. */
+export interface PodOutcome {
+  exitCode: number;
+  reason?: string;
+}
+
+/** Options of {@link runPod}. */
+export interface RunPodOptions {
+  signal: AbortSignal;
+  /** Receives every log line; `container` tells init output from the main container's. */
+  onLine: (line: string, container: string) => void;
+  /** Diagnostics (waiting, retries). */
+  log?: (msg: string) => void;
+  /** Give up after this long (ms). */
+  timeoutMs: number;
+  /** How long a pod may stay Unschedulable before the run fails (default 120 s). */
+  unschedulableTimeoutMs?: number;
+  /** How long to wait for the logs to drain after the pod ended (default 15 s). */
+  drainTimeoutMs?: number;
+  /** Delay between log stream attempts while a container is not ready (default 250 ms). */
+  logRetryMs?: number;
+}
+
+/** Wakes waiters when the pod state changes. */
+class Notifier {
+  #waiters: (() => void)[] = [];
+  notify() {
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const f of w) f();
+  }
+  wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.#waiters = this.#waiters.filter((x) => x !== done);
+        resolve();
+      };
+      const t = setTimeout(done, Math.max(0, ms));
+      this.#waiters.push(done);
+    });
+  }
+}
+
+interface State {
+  pod: V1Pod;
+  deleted: boolean;
+  watchError?: unknown;
+  /** Set when the outcome is known: log streamers stop waiting for containers to start. */
+  finished: boolean;
+}
+
+/**
+ * Creates `pod` and runs it to completion. Resolves with the outcome (also for failures the
+ * cluster reports); rejects on persistent API errors and with the signal's reason on abort.
+ * The pod is deleted (grace 0) before this settles.
+ */
+export async function runPod(
+  client: KubeOps,
+  pod: V1Pod,
+  opts: RunPodOptions,
+): Promise<PodOutcome> {
+  const log = opts.log ?? (() => {});
+  const name = pod.metadata!.name!;
+  const mainName = pod.spec!.containers[0].name;
+  const containers = [
+    ...(pod.spec!.initContainers ?? []).map((c) => c.name),
+    ...pod.spec!.containers.map((c) => c.name),
+  ];
+  opts.signal.throwIfAborted();
+  let created: V1Pod;
+  try {
+    created = await client.createPod(pod, { signal: opts.signal });
+  } catch (e) {
+    if (!(e instanceof KubeApiError && e.status === 409)) throw e;
+    // A leftover with the same (deterministic) name from an interrupted attempt.
+    log(`pod ${name} already exists; replacing it`);
+    await client.deletePod(name, { signal: opts.signal });
+    const gone = Date.now() + 30_000;
+    while (await client.readPod(name, { signal: opts.signal })) {
+      if (Date.now() > gone) throw e;
+      await sleep(200, opts.signal);
+    }
+    created = await client.createPod(pod, { signal: opts.signal });
+  }
+
+  const inner = new AbortController();
+  const onOuterAbort = () => inner.abort(opts.signal.reason);
+  opts.signal.addEventListener("abort", onOuterAbort, { once: true });
+  const state: State = { pod: created, deleted: false, finished: false };
+  const changed = new Notifier();
+  let ourDelete = false;
+
+  const watchTask = (async () => {
+    try {
+      for await (
+        const ev of client.watchPod(name, {
+          signal: inner.signal,
+          resourceVersion: created.metadata?.resourceVersion,
+        })
+      ) {
+        if (ev.type === "DELETED") state.deleted = true;
+        else state.pod = ev.pod;
+        changed.notify();
+        if (state.deleted) return;
+      }
+    } catch (e) {
+      if (!inner.signal.aborted) state.watchError = e;
+    }
+    changed.notify();
+  })();
+
+  const logTask = streamContainers(client, name, containers, state, changed, {
+    signal: inner.signal,
+    onLine: opts.onLine,
+    log,
+    retryMs: opts.logRetryMs ?? 250,
+  });
+
+  const started = Date.now();
+  let unschedSince: number | undefined;
+  const unschedLimit = opts.unschedulableTimeoutMs ?? 120_000;
+  let outcome: PodOutcome | undefined;
+  let lastNote = "";
+  try {
+    while (!outcome) {
+      if (opts.signal.aborted) throw opts.signal.reason;
+      if (state.watchError) throw state.watchError;
+      if (state.deleted && !ourDelete) {
+        const v = podVerdict(state.pod, mainName);
+        outcome = v.kind === "done" || v.kind === "failed"
+          ? verdictOutcome(v)
+          : { exitCode: -1, reason: `pod ${name} was deleted by someone else` };
+        if (outcome.exitCode === 0 || !outcome.reason) {
+          outcome = {
+            exitCode: outcome.exitCode === 0 ? -1 : outcome.exitCode,
+            reason: `pod ${name} was deleted by someone else`,
+          };
+        }
+        break;
+      }
+      const v = podVerdict(state.pod, mainName);
+      if (v.kind === "done" || v.kind === "failed") {
+        outcome = verdictOutcome(v);
+        break;
+      }
+      const now = Date.now();
+      if (v.kind === "pending" && v.unschedulable) {
+        unschedSince ??= now;
+        if (now - unschedSince >= unschedLimit) {
+          outcome = { exitCode: -1, reason: v.unschedulable };
+          break;
+        }
+      } else {
+        unschedSince = undefined;
+      }
+      if (now - started >= opts.timeoutMs) {
+        outcome = {
+          exitCode: -1,
+          reason: `pod ${name} did not complete work in time (${
+            Math.round(opts.timeoutMs / 1000)
+          } s)`,
+        };
+        break;
+      }
+      const note = v.kind === "pending"
+        ? `pending${v.unschedulable ? ` (${v.unschedulable})` : ""}`
+        : "";
+      if (note && note !== lastNote) log(`pod ${name}: ${note}`);
+      lastNote = note;
+      let wait = opts.timeoutMs - (now - started);
+      if (unschedSince !== undefined) wait = Math.min(wait, unschedLimit - (now - unschedSince));
+      await changed.wait(Math.min(wait, 1000));
+    }
+    // The pod ended: let the log streams drain (bounded).
+    state.finished = true;
+    changed.notify();
+    const drained = await Promise.race([
+      logTask.then(() => true),
+      sleep(opts.drainTimeoutMs ?? 15_000, opts.signal).then(() => false),
+    ]);
+    if (!drained) log(`pod ${name}: logs did not drain in time`);
+    return outcome;
+  } finally {
+    state.finished = true;
+    ourDelete = true;
+    inner.abort();
+    opts.signal.removeEventListener("abort", onOuterAbort);
+    changed.notify();
+    try {
+      await client.deletePod(name, { signal: AbortSignal.timeout(30_000) });
+    } catch (e) {
+      log(`pod ${name}: delete failed: ${e instanceof Error ? e.message : e}`);
+    }
+    await Promise.allSettled([watchTask, logTask]);
+  }
+}
+
+function verdictOutcome(v: PodVerdict): PodOutcome {
+  if (v.kind === "failed") return { exitCode: v.exitCode, reason: v.reason };
+  if (v.kind === "done") {
+    return v.reason ? { exitCode: v.exitCode, reason: v.reason } : { exitCode: v.exitCode };
+  }
+  return { exitCode: -1 };
+}
+
+/**
+ * Streams each container's log in order (init containers run one after another, then the
+ * main one). Each stream follows from the start; when it ends before the container has
+ * terminated (a dropped connection) it resumes after the lines already seen; once the
+ * container has terminated a last non-follow read drains whatever the follow missed.
+ */
+async function streamContainers(
+  client: KubeOps,
+  pod: string,
+  containers: string[],
+  state: State,
+  changed: Notifier,
+  opts: {
+    signal: AbortSignal;
+    onLine: (line: string, container: string) => void;
+    log: (msg: string) => void;
+    retryMs: number;
+  },
+): Promise<void> {
+  const started = (c: string) =>
+    [
+      ...(state.pod.status?.initContainerStatuses ?? []),
+      ...(state.pod.status?.containerStatuses ?? []),
+    ]
+      .some((s) => s.name === c && (s.state?.running || s.state?.terminated));
+  for (const c of containers) {
+    // Wait for the container to start (or the pod to be over without it).
+    while (!started(c)) {
+      if (opts.signal.aborted || state.deleted || state.finished) break;
+      await changed.wait(1000);
+    }
+    if (opts.signal.aborted) return;
+    if (!started(c)) continue;
+    let seen = 0;
+    let partial = "";
+    let failures = 0;
+    while (!opts.signal.aborted) {
+      const terminated = containerTerminated(state.pod, c) || state.deleted;
+      try {
+        const r = await client.streamLog(pod, c, (line) => opts.onLine(line, c), {
+          signal: opts.signal,
+          follow: !terminated,
+          skipLines: seen,
+        });
+        seen = r.lines;
+        partial = r.partial;
+        failures = 0;
+        if (terminated) break; // The final, complete read.
+        // The follow ended: either the container ended (drain once more) or the stream dropped.
+        const deadline = Date.now() + 5000;
+        while (!containerTerminated(state.pod, c) && !state.deleted && Date.now() < deadline) {
+          if (opts.signal.aborted) break;
+          await changed.wait(250);
+        }
+      } catch (e) {
+        if (opts.signal.aborted) break;
+        failures++;
+        const gone = e instanceof KubeApiError && e.status === 404;
+        if (gone || failures > 20) {
+          opts.log(`log ${pod}/${c}: ${e instanceof Error ? e.message : e}`);
+          break;
+        }
+        await changed.wait(opts.retryMs);
+      }
+    }
+    if (partial) opts.onLine(partial, c);
+  }
+}
