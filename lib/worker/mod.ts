@@ -1,0 +1,40 @@
+/**
+ * The worker (Gangplank's "gangway"): what runs inside every worker process, container or pod.
+ * `scripts/work.ts` reads the environment and calls {@link runWorker}.
+ *
+ * @example
+ * const result = await runWorker(decodeWorkSpec(json), {
+ *   srvDir: "/srv", env, secretKey, store, log: console.log, signal,
+ * });
+ * Deno.exit(result.exitCode);
+ *
+ * @module
+ */
+
+export {
+  CACHE_TARBALL_KEY,
+  parseSummaryLine,
+  PathEscapeError,
+  REPO_TARBALL_KEY,
+  runWorker,
+  SUMMARY_PREFIX,
+  summaryLine,
+  type WorkerDeps,
+  type WorkerResult,
+} from "./worker.ts";
+export {
+  BashRunner,
+  type BashRunnerOptions,
+  type CommandRunner,
+  type RunScriptOptions,
+  type RunScriptResult,
+} from "./runner.ts";
+export {
+  type CommandFailure,
+  commandLabel,
+  runStage,
+  type ScriptPart,
+  type StageDeps,
+  type StageRunOutcome,
+} from "./stage.ts";
+export type { ArtifactStoreLike, FetchExpect } from "./store.ts";

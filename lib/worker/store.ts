@@ -1,0 +1,45 @@
+/**
+ * The part of the artifact store (lib/relay's `ArtifactStore`) the worker uses; unit tests pass
+ * an in-memory fake.
+ *
+ * @module
+ */
+
+/** Expected content of a fetched object: verified after download. */
+export interface FetchExpect {
+  sha256: string;
+  size?: number;
+  name?: string;
+}
+
+/** What the worker needs from the object store. */
+export interface ArtifactStoreLike {
+  /** Creates the bucket if it does not exist. */
+  ensureBucket(bucket: string, opts: { signal: AbortSignal }): Promise<unknown>;
+  /**
+   * Downloads an object to `dest` atomically; verifies `expect` when given; skips the transfer
+   * when `dest` already has the expected sha256.
+   */
+  fetchFile(
+    bucket: string,
+    key: string,
+    dest: string,
+    opts: { signal: AbortSignal; expect?: FetchExpect },
+  ): Promise<{ bytes: number; skipped: boolean }>;
+  /** Uploads a local file. */
+  putFile(
+    bucket: string,
+    key: string,
+    path: string,
+    opts: { signal: AbortSignal },
+  ): Promise<unknown>;
+  /** Uploads a JSON document. */
+  putJSON(
+    bucket: string,
+    key: string,
+    value: unknown,
+    opts: { signal: AbortSignal },
+  ): Promise<unknown>;
+  /** Parsed JSON of an object, or `undefined`/`null` when it does not exist. */
+  getJSON(bucket: string, key: string, opts: { signal: AbortSignal }): Promise<unknown>;
+}
