@@ -38,6 +38,9 @@ export class TemplateError extends UsageError {
   }
 }
 
+/** A template used `.Meta` but no meta.json was given (e.g. in a dry run). */
+export class MetaUnavailableError extends TemplateError {}
+
 /** A build-artifact shorthand, kola test or publish target that cannot be turned into commands. */
 export class ShorthandError extends UsageError {
   constructor(message: string, readonly shorthand: string) {

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { TemplateError } from "./errors.ts";
+import { MetaUnavailableError, TemplateError } from "./errors.ts";
 import { type FieldType, type JobSpec, JOBSPEC_TYPE } from "./types.ts";
 
 /** Data a command template is rendered against. `Meta` is the parsed `meta.json`, if any. */
@@ -545,12 +545,14 @@ class Exec {
   field(tv: TV, name: string, path: string): TV {
     const t = tv.t;
     if (t.kind === "root") {
-      void path;
       if (name === "JobSpec") return { v: (tv.v as RenderData).JobSpec, t: JOBSPEC_TYPE };
       if (name === "Meta") {
         const m = (tv.v as RenderData).Meta;
         if (m === undefined || m === null) {
-          this.fail(".Meta is not available (no meta.json was read)");
+          throw new MetaUnavailableError(
+            "template: .Meta is not available (no meta.json was read)",
+            this.src,
+          );
         }
         return { v: m, t: META_TY };
       }

@@ -94,6 +94,11 @@ export class PlanError extends UsageError {
 export interface PlanOptions {
   /** What the store already holds from earlier runs (the coordinator fills this in). */
   existing?: { artifacts?: string[]; cache?: boolean; cacheRepo?: boolean };
+  /**
+   * The store's contents are not known yet (a real run checks them while waiting): a
+   * requirement no stage produces becomes a warning instead of a problem.
+   */
+  assumeExisting?: boolean;
 }
 
 const uniq = <T>(xs: T[]): T[] => [...new Set(xs)];
@@ -204,7 +209,12 @@ export function planJob(spec: JobSpec, opts: PlanOptions = {}): Plan {
       const same = others.filter((p) => p.order === s.order);
       if (earlier.length) s.after.push(...earlier.map((p) => p.id));
       else if (same.length) s.waitsFor.push(...same.map((p) => p.id));
-      else if (!n.exists) {
+      else if (!n.exists && opts.assumeExisting) {
+        warnings.push(
+          `stage ${JSON.stringify(s.id)} requires ${n.what}, which no stage of this JobSpec ` +
+            `produces before it: it must already be in the store`,
+        );
+      } else if (!n.exists) {
         const later = others.filter((p) => p.order > s.order);
         const hint = later.length
           ? `; ${
