@@ -6,8 +6,6 @@
  */
 export {
   createProgress,
-  formatBytes,
-  formatRate,
   type Progress,
   type ProgressFactory,
   progressFactory,

@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  createProgress,
-  formatBytes,
-  formatRate,
-  progressFactory,
-} from "../../lib/progress/mod.ts";
+import { createProgress, progressFactory } from "../../lib/progress/mod.ts";
+import { formatBytes, formatRate } from "../../lib/progress/progress.ts";
 
 const MiB = 1024 * 1024;
 

@@ -1,0 +1,876 @@
+/**
+ * The artifact store client: every transfer between workers, the coordinator and the relay
+ * (or any external S3 named by a minio config file) goes through {@link ArtifactStore}, built
+ * on npm:minio.
+ *
+ * - Uploads always have a known size (a file is stat'ed and streamed with it), so npm:minio
+ *   never buffers its ~525 MiB "unknown size" parts; parts are 16 MiB by default.
+ * - Downloads are atomic (temp file next to the destination, fsync, rename), verified against
+ *   the sha256/size the build metadata gives before the rename, and skipped entirely when the
+ *   destination already holds that content.
+ * - Transient failures (connection reset/refused, timeouts, 5xx, SlowDown, 429) are retried
+ *   with backoff; nothing else is. Every call takes `{ signal }`.
+ * - Gangplank's file stamps: upload time in UTC unix nanoseconds, in user metadata.
+ *
+ * @module
+ */
+import * as http from "node:http";
+import * as https from "node:https";
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import * as fsp from "node:fs/promises";
+import { posix } from "node:path";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { ReadableStream as NodeWebReadableStream } from "node:stream/web";
+import * as Minio from "minio";
+import type { RelayConfig } from "./config.ts";
+import type { ProgressFactory } from "../progress/mod.ts";
+import { isTransientError, type RetryOptions, withRetry } from "./retry.ts";
+import { IntegrityError, isTransientStatus, StoreError } from "./store_errors.ts";
+
+export { abortableDelay, isTransientError, type RetryOptions, withRetry } from "./retry.ts";
+export {
+  IntegrityError,
+  isTransientCode,
+  isTransientStatus,
+  StoreError,
+  TransientHttpError,
+} from "./store_errors.ts";
+
+/**
+ * User-metadata name of the upload stamp (`x-amz-meta-gangplank.coreos.com-cosa-stamp`).
+ * Gangplank kept the stamp in an object *tag* named `gangplank.coreos.com/cosa/stamp`; a `/`
+ * cannot appear in an HTTP header name, so as metadata the slashes become dashes.
+ */
+export const STAMP_METADATA_KEY = "gangplank.coreos.com-cosa-stamp";
+/** Gangplank's tag name for the stamp (read as a fallback for objects Gangplank wrote). */
+export const STAMP_TAG_KEY = "gangplank.coreos.com/cosa/stamp";
+
+/** Default multipart part size: 16 MiB (bounds client memory per upload). */
+export const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
+
+/** Options of {@link ArtifactStore.fromConfig}. */
+export interface ArtifactStoreOptions {
+  /** One line per retry and skipped transfer (never secrets). */
+  log?: (message: string) => void;
+  /** Creates a progress report per file transfer. */
+  progress?: ProgressFactory;
+  /** Retry policy (attempts, delays); `signal` comes from each call. */
+  retry?: Omit<RetryOptions, "signal">;
+  /** Multipart part size in bytes (>= 5 MiB). Default {@link DEFAULT_PART_SIZE}. */
+  partSize?: number;
+}
+
+/** What {@link ArtifactStore.stat} reports. */
+export interface ObjectStat {
+  size: number;
+  etag: string;
+  lastModified: Date;
+  /** User metadata (names lower-cased, without `x-amz-meta-`) and stored standard headers. */
+  metadata: Record<string, string>;
+}
+
+/** One listed object (or, when not recursive, one common prefix with `isPrefix`). */
+export interface ListEntry {
+  key: string;
+  size: number;
+  lastModified: Date;
+  etag?: string;
+  isPrefix?: boolean;
+}
+
+/** What a fetched artifact must be, from meta.json. */
+export interface ExpectedContent {
+  /** Hex sha256 of the content. */
+  sha256?: string;
+  /** Size in bytes. */
+  size?: number;
+  /** Name used in errors and logs (meta.json's artifact name); default the key. */
+  name?: string;
+}
+
+/** Where and how to reach the S3 endpoint, derived from a {@link RelayConfig}. */
+export interface Endpoint {
+  endPoint: string;
+  port: number;
+  useSSL: boolean;
+  region: string;
+  pathStyle: boolean;
+}
+
+/**
+ * Turns a minio config into connection settings: `secure` selects TLS; a host given with a
+ * scheme (`https://s3.example.com:8443`) is accepted, its scheme and port used when the config
+ * does not say otherwise; Amazon S3 hosts always use TLS and virtual-host style (as Gangplank
+ * did); the region defaults to `us-east-1`.
+ */
+export function resolveEndpoint(cfg: RelayConfig): Endpoint {
+  let host = cfg.host.trim();
+  let useSSL = cfg.secure === true;
+  let port = cfg.port;
+  const m = /^(https?):\/\/([^/]+?)(?::(\d+))?\/?$/i.exec(host);
+  if (m) {
+    if (m[1].toLowerCase() === "https") useSSL = true;
+    host = m[2];
+    if (!port && m[3]) port = Number(m[3]);
+  } else {
+    const hp = /^([^/:]+|\[[^\]]+\]):(\d+)$/.exec(host);
+    if (hp) {
+      host = hp[1];
+      if (!port) port = Number(hp[2]);
+    }
+  }
+  host = host.replace(/^\[(.*)\]$/, "$1");
+  const amazon = /(^|\.)amazonaws\.com(\.cn)?$/i.test(host);
+  if (amazon) useSSL = true;
+  if (!port) port = useSSL ? 443 : 80;
+  return { endPoint: host, port, useSSL, region: cfg.region || "us-east-1", pathStyle: !amazon };
+}
+
+/** Per-call transport state: the statuses seen, to classify npm:minio's plain errors. */
+interface CallState {
+  status?: number;
+  transient?: { status: number; code: string; message: string; body: Promise<void> };
+}
+
+const NOT_FOUND = new Set(["NoSuchKey", "NotFound", "NoSuchBucket"]);
+
+function nowNanos(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}
+
+function errMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * An S3 bucket store over npm:minio with integrity checks, stamps, retries and progress.
+ * Dispose it (or call {@link ArtifactStore.close}) to close pooled connections.
+ *
+ * @example
+ * ```ts
+ * await using store = ArtifactStore.fromConfig(await readRelayConfig(file), { log });
+ * await store.putFile("builder", "builds/36.1/x86_64/meta.json", "/srv/builds/.../meta.json", {
+ *   signal,
+ * });
+ * const r = await store.fetchFile("builder", key, dest, {
+ *   signal,
+ *   expect: { sha256: art.sha256, size: art.size, name: "qemu" },
+ * });
+ * ```
+ */
+export class ArtifactStore implements AsyncDisposable {
+  /** Payload bytes downloaded and uploaded, and transfers skipped as already present. */
+  readonly stats = { bytesIn: 0, bytesOut: 0, skipped: 0 };
+  readonly endpoint: Endpoint;
+  readonly #accessKey: string;
+  readonly #secretKey: string;
+  readonly #agent: http.Agent;
+  readonly #log: (m: string) => void;
+  readonly #progress?: ProgressFactory;
+  readonly #retry: Omit<RetryOptions, "signal">;
+  readonly #partSize: number;
+  readonly #buckets = new Set<string>();
+
+  private constructor(cfg: RelayConfig, opts: ArtifactStoreOptions) {
+    this.endpoint = resolveEndpoint(cfg);
+    this.#accessKey = cfg.accesskey;
+    this.#secretKey = cfg.secretkey;
+    this.#agent = this.endpoint.useSSL
+      ? new https.Agent({ keepAlive: true, maxSockets: 16 })
+      : new http.Agent({ keepAlive: true, maxSockets: 16 });
+    this.#log = opts.log ?? (() => {});
+    this.#progress = opts.progress;
+    this.#retry = opts.retry ?? {};
+    this.#partSize = opts.partSize ?? DEFAULT_PART_SIZE;
+  }
+
+  /** A store for the endpoint a minio config describes (the relay's or an external S3). */
+  static fromConfig(cfg: RelayConfig, opts: ArtifactStoreOptions = {}): ArtifactStore {
+    return new ArtifactStore(cfg, opts);
+  }
+
+  /** Closes pooled connections. Idempotent. */
+  close(): Promise<void> {
+    this.#agent.destroy();
+    return Promise.resolve();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---- plumbing ---------------------------------------------------------------------------
+
+  /** A transport that binds `signal` to each request and notes retryable statuses. */
+  #transport(signal: AbortSignal | undefined, state: CallState): Minio.ClientOptions["transport"] {
+    const base = this.endpoint.useSSL ? https : http;
+    const request = (opt: http.RequestOptions, cb?: (res: http.IncomingMessage) => void) => {
+      const req = base.request({ ...opt, agent: this.#agent, signal }, (res) => {
+        const status = res.statusCode ?? 0;
+        state.status = status;
+        if (isTransientStatus(status)) {
+          // npm:minio turns these into a plain Error without reading the body: read it here
+          // (for the S3 error code) so the connection is freed.
+          let text = "";
+          const t: NonNullable<CallState["transient"]> = {
+            status,
+            code: status === 503
+              ? "SlowDown"
+              : status === 429
+              ? "TooManyRequests"
+              : `HTTP${status}`,
+            message: http.STATUS_CODES[status] ?? "error",
+            body: new Promise<void>((resolve) => {
+              res.on("data", (c: Uint8Array) => {
+                if (text.length < 65536) text += new TextDecoder().decode(c);
+              });
+              res.on("end", () => {
+                const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
+                const msg = /<Message>([^<]*)<\/Message>/.exec(text)?.[1];
+                if (code) t.code = code;
+                if (msg) t.message = msg;
+                resolve();
+              });
+              res.on("error", () => resolve());
+              res.on("close", () => resolve());
+            }),
+          };
+          state.transient = t;
+        }
+        cb?.(res);
+      });
+      return req;
+    };
+    return { request } as unknown as Minio.ClientOptions["transport"];
+  }
+
+  #client(signal: AbortSignal | undefined, state: CallState): Minio.Client {
+    const e = this.endpoint;
+    return new Minio.Client({
+      endPoint: e.endPoint,
+      port: e.port,
+      useSSL: e.useSSL,
+      region: e.region,
+      pathStyle: e.pathStyle,
+      accessKey: this.#accessKey,
+      secretKey: this.#secretKey,
+      partSize: this.#partSize,
+      transport: this.#transport(signal, state),
+      transportAgent: this.#agent,
+      retryOptions: { disableRetry: true },
+    });
+  }
+
+  async #wrap(
+    op: string,
+    bucket: string,
+    key: string | undefined,
+    err: unknown,
+    state: CallState,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
+    if (signal?.aborted) return signal.reason;
+    if (err instanceof StoreError) return err;
+    if (state.transient) {
+      const t = state.transient;
+      await Promise.race([t.body, new Promise((r) => setTimeout(r, 1000))]);
+      return new StoreError(op, bucket, key, t.code, t.message, t.status, true, { cause: err });
+    }
+    const code = (err as { code?: unknown })?.code;
+    if (typeof code === "string" && code !== "") {
+      return new StoreError(op, bucket, key, code, errMessage(err), state.status, undefined, {
+        cause: err,
+      });
+    }
+    const transient = isTransientError(err);
+    const name = err instanceof Error ? err.name : "Error";
+    return new StoreError(op, bucket, key, name, errMessage(err), state.status, transient, {
+      cause: err,
+    });
+  }
+
+  /** Runs `fn` with a fresh signal-bound client, wrapping errors and retrying transient ones. */
+  #call<T>(
+    op: string,
+    bucket: string,
+    key: string | undefined,
+    signal: AbortSignal | undefined,
+    fn: (client: Minio.Client) => Promise<T>,
+    retry = true,
+  ): Promise<T> {
+    const once = async () => {
+      signal?.throwIfAborted();
+      const state: CallState = {};
+      try {
+        return await fn(this.#client(signal, state));
+      } catch (e) {
+        throw await this.#wrap(op, bucket, key, e, state, signal);
+      }
+    };
+    if (!retry) return once();
+    const where = `${bucket}${key !== undefined ? `/${key}` : ""}`;
+    return withRetry(once, {
+      ...this.#retry,
+      signal,
+      onRetry: ({ attempt, attempts, delayMs, error }) => {
+        this.#log(
+          `${op} ${where}: ${errMessage(error)}; retrying in ${delayMs} ms ` +
+            `(attempt ${attempt}/${attempts})`,
+        );
+        this.#retry.onRetry?.({ attempt, attempts, delayMs, error });
+      },
+    });
+  }
+
+  // ---- buckets ----------------------------------------------------------------------------
+
+  /** Creates `bucket` (in the configured region) unless it exists. Cached per store. */
+  async ensureBucket(bucket: string, { signal }: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.#buckets.has(bucket)) return;
+    await this.#call("ensureBucket", bucket, undefined, signal, async (c) => {
+      if (await c.bucketExists(bucket)) return;
+      try {
+        await c.makeBucket(bucket, this.endpoint.region);
+      } catch (e) {
+        const code = (e as { code?: string })?.code;
+        if (code !== "BucketAlreadyOwnedByYou" && code !== "BucketAlreadyExists") throw e;
+      }
+    });
+    this.#buckets.add(bucket);
+  }
+
+  // ---- uploads ----------------------------------------------------------------------------
+
+  /**
+   * Uploads the file at `path` (stat'ed, streamed with its size; multipart above the part
+   * size), stamped with the upload time unless `stamp: false`. Creates the bucket if needed.
+   * Retried as a whole on transient errors.
+   */
+  async putFile(
+    bucket: string,
+    key: string,
+    path: string,
+    opts: { signal?: AbortSignal; stamp?: boolean; contentType?: string } = {},
+  ): Promise<{ bytes: number }> {
+    const { signal } = opts;
+    let st: Awaited<ReturnType<typeof fsp.stat>>;
+    try {
+      st = await fsp.stat(path);
+    } catch (e) {
+      throw new StoreError(
+        "put",
+        bucket,
+        key,
+        (e as { code?: string }).code ?? "ENOENT",
+        errMessage(e),
+        undefined,
+        false,
+        { cause: e },
+      );
+    }
+    if (!st.isFile()) {
+      throw new StoreError(
+        "put",
+        bucket,
+        key,
+        "NotAFile",
+        `${path} is not a regular file`,
+        undefined,
+        false,
+      );
+    }
+    const size = Number(st.size);
+    await this.ensureBucket(bucket, { signal });
+    await this.#call("put", bucket, key, signal, async (c) => {
+      const progress = this.#progress?.(`${bucket}/${key}`, size);
+      const rs = size > 0
+        ? createReadStream(path, { start: 0, end: size - 1, highWaterMark: 1 << 20 })
+        : undefined;
+      const onAbort = () => rs?.destroy(signal?.reason);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      try {
+        const body = rs ? rs.pipe(counting(progress, rs)) : Buffer.alloc(0);
+        await c.putObject(bucket, key, body, size, this.#meta(opts));
+      } catch (e) {
+        if (size > this.#partSize) {
+          await c.removeIncompleteUpload(bucket, key).catch(() => {});
+        }
+        throw e;
+      } finally {
+        signal?.removeEventListener("abort", onAbort);
+        rs?.destroy();
+        progress?.done();
+      }
+    });
+    this.stats.bytesOut += size;
+    return { bytes: size };
+  }
+
+  /**
+   * Uploads a stream of known `size` bytes (never an unknown-size stream). Not retried: a
+   * stream cannot be replayed. Fails if the stream does not hold exactly `size` bytes.
+   */
+  async putStream(
+    bucket: string,
+    key: string,
+    stream: Readable | ReadableStream<Uint8Array>,
+    size: number,
+    opts: { signal?: AbortSignal; stamp?: boolean; contentType?: string } = {},
+  ): Promise<{ bytes: number }> {
+    const { signal } = opts;
+    if (!Number.isSafeInteger(size) || size < 0) {
+      throw new StoreError(
+        "put",
+        bucket,
+        key,
+        "InvalidSize",
+        `size must be known, got ${size}`,
+        undefined,
+        false,
+      );
+    }
+    await this.ensureBucket(bucket, { signal });
+    const src = stream instanceof Readable
+      ? stream
+      : Readable.fromWeb(stream as unknown as NodeWebReadableStream<Uint8Array>);
+    let seen = 0;
+    await this.#call("put", bucket, key, signal, async (c) => {
+      const progress = this.#progress?.(`${bucket}/${key}`, size);
+      const limiter = new Transform({
+        transform(chunk: Uint8Array, _enc, cb) {
+          seen += chunk.length;
+          progress?.update(chunk.length);
+          if (seen > size) cb(new Error(`stream is longer than the declared ${size} bytes`));
+          else cb(null, chunk);
+        },
+        flush(cb) {
+          cb(seen < size ? new Error(`stream ended after ${seen} of ${size} bytes`) : null);
+        },
+      });
+      src.on("error", (e) => limiter.destroy(e));
+      const onAbort = () => src.destroy(signal?.reason);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      try {
+        await c.putObject(bucket, key, src.pipe(limiter), size, this.#meta(opts));
+      } catch (e) {
+        if (size > this.#partSize) await c.removeIncompleteUpload(bucket, key).catch(() => {});
+        throw e;
+      } finally {
+        signal?.removeEventListener("abort", onAbort);
+        progress?.done();
+      }
+      if (seen !== size) throw new Error(`stream held ${seen} bytes, declared ${size}`);
+    }, false);
+    this.stats.bytesOut += size;
+    return { bytes: size };
+  }
+
+  /** Uploads bytes (stamped unless `stamp: false`). */
+  async putBytes(
+    bucket: string,
+    key: string,
+    value: Uint8Array,
+    opts: { signal?: AbortSignal; stamp?: boolean; contentType?: string } = {},
+  ): Promise<{ bytes: number }> {
+    const { signal } = opts;
+    await this.ensureBucket(bucket, { signal });
+    const buf = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    await this.#call("put", bucket, key, signal, async (c) => {
+      await c.putObject(bucket, key, buf, buf.length, this.#meta(opts));
+    });
+    this.stats.bytesOut += buf.length;
+    return { bytes: buf.length };
+  }
+
+  /** Uploads a UTF-8 string. */
+  putText(
+    bucket: string,
+    key: string,
+    value: string,
+    opts: { signal?: AbortSignal; stamp?: boolean; contentType?: string } = {},
+  ): Promise<{ bytes: number }> {
+    return this.putBytes(bucket, key, new TextEncoder().encode(value), {
+      contentType: "text/plain; charset=utf-8",
+      ...opts,
+    });
+  }
+
+  /** Uploads a value as indented JSON. */
+  putJSON(
+    bucket: string,
+    key: string,
+    value: unknown,
+    opts: { signal?: AbortSignal; stamp?: boolean } = {},
+  ): Promise<{ bytes: number }> {
+    return this.putBytes(bucket, key, new TextEncoder().encode(JSON.stringify(value, null, 2)), {
+      contentType: "application/json",
+      ...opts,
+    });
+  }
+
+  #meta(opts: { stamp?: boolean; contentType?: string }): Record<string, string> {
+    const meta: Record<string, string> = {
+      "Content-Type": opts.contentType ?? "application/octet-stream",
+    };
+    if (opts.stamp !== false) meta[STAMP_METADATA_KEY] = nowNanos().toString();
+    return meta;
+  }
+
+  // ---- downloads --------------------------------------------------------------------------
+
+  /**
+   * Downloads an object to `dest` atomically: into a temp file next to it (parents created
+   * 0755), fsync'ed, checked against `expect` (an {@link IntegrityError} naming the artifact on
+   * mismatch, nothing left behind), its mtime set to the object's LastModified, then renamed
+   * over `dest`. When `expect.sha256` is given and `dest` already holds that content (and
+   * size), nothing is transferred: `{ bytes: 0, skipped: true }`.
+   */
+  async fetchFile(
+    bucket: string,
+    key: string,
+    dest: string,
+    opts: { signal?: AbortSignal; expect?: ExpectedContent } = {},
+  ): Promise<{ bytes: number; skipped: boolean }> {
+    const { signal, expect } = opts;
+    const name = expect?.name ?? key;
+    const want = expect?.sha256?.toLowerCase();
+    if (want !== undefined && await hasContent(dest, want, expect?.size, signal)) {
+      this.stats.skipped++;
+      this.#log(`fetch ${bucket}/${key}: ${dest} already holds sha256 ${want}; skipped`);
+      return { bytes: 0, skipped: true };
+    }
+    const dir = posix.dirname(posix.resolve(dest));
+    await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
+    const bytes = await this.#call("fetch", bucket, key, signal, async (c) => {
+      const tmp = posix.join(
+        dir,
+        `.${posix.basename(dest)}.gp-tmp-${crypto.randomUUID().slice(0, 8)}`,
+      );
+      let progress: ReturnType<ProgressFactory> | undefined;
+      try {
+        const res = await c.getObject(bucket, key) as http.IncomingMessage;
+        const total = Number(res.headers?.["content-length"]);
+        const lm = res.headers?.["last-modified"];
+        const lastModified = lm ? new Date(lm) : undefined;
+        progress = this.#progress?.(`${bucket}/${key}`, Number.isFinite(total) ? total : undefined);
+        const hash = createHash("sha256");
+        let n = 0;
+        const tap = new Transform({
+          transform(chunk: Uint8Array, _enc, cb) {
+            hash.update(chunk);
+            n += chunk.length;
+            progress?.update(chunk.length);
+            cb(null, chunk);
+          },
+        });
+        const onAbort = () => res.destroy(signal?.reason);
+        signal?.addEventListener("abort", onAbort, { once: true });
+        try {
+          await pipeline(res, tap, createWriteStream(tmp, { flags: "wx", mode: 0o644 }));
+        } finally {
+          signal?.removeEventListener("abort", onAbort);
+        }
+        if (Number.isFinite(total) && n !== total) {
+          throw new StoreError(
+            "fetch",
+            bucket,
+            key,
+            "IncompleteBody",
+            `received ${n} of ${total} bytes`,
+            undefined,
+            true,
+          );
+        }
+        if (expect?.size !== undefined && n !== expect.size) {
+          throw new IntegrityError(name, bucket, key, "size", expect.size, n);
+        }
+        const got = hash.digest("hex");
+        if (want !== undefined && got !== want) {
+          throw new IntegrityError(name, bucket, key, "sha256", want, got);
+        }
+        const fh = await fsp.open(tmp, "r+");
+        try {
+          await fh.chmod(0o644);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        if (lastModified && !Number.isNaN(lastModified.getTime())) {
+          await fsp.utimes(tmp, lastModified, lastModified);
+        }
+        await fsp.rename(tmp, dest);
+        await syncDir(dir);
+        return n;
+      } catch (e) {
+        await fsp.rm(tmp, { force: true }).catch(() => {});
+        throw e;
+      } finally {
+        progress?.done();
+      }
+    });
+    this.stats.bytesIn += bytes;
+    return { bytes, skipped: false };
+  }
+
+  /** An object's bytes, or `undefined` when it (or its bucket) does not exist. */
+  async getBytes(
+    bucket: string,
+    key: string,
+    { signal }: { signal?: AbortSignal } = {},
+  ): Promise<Uint8Array | undefined> {
+    try {
+      const buf = await this.#call("get", bucket, key, signal, async (c) => {
+        const res = await c.getObject(bucket, key);
+        const chunks: Uint8Array[] = [];
+        for await (const chunk of res) chunks.push(chunk as Uint8Array);
+        return Buffer.concat(chunks);
+      });
+      this.stats.bytesIn += buf.length;
+      return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    } catch (e) {
+      if (e instanceof StoreError && NOT_FOUND.has(e.code)) return undefined;
+      throw e;
+    }
+  }
+
+  /** An object as UTF-8 text, or `undefined` when missing. */
+  async getText(
+    bucket: string,
+    key: string,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<string | undefined> {
+    const b = await this.getBytes(bucket, key, opts);
+    return b === undefined ? undefined : new TextDecoder().decode(b);
+  }
+
+  /** An object parsed as JSON, or `undefined` when missing (`InvalidJSON` StoreError if bad). */
+  async getJSON<T = unknown>(
+    bucket: string,
+    key: string,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<T | undefined> {
+    const text = await this.getText(bucket, key, opts);
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text) as T;
+    } catch (e) {
+      throw new StoreError("get", bucket, key, "InvalidJSON", errMessage(e), undefined, false, {
+        cause: e,
+      });
+    }
+  }
+
+  // ---- metadata, listing, removal ---------------------------------------------------------
+
+  /** Size, ETag, LastModified and metadata of an object, or `undefined` when missing. */
+  async stat(
+    bucket: string,
+    key: string,
+    { signal }: { signal?: AbortSignal } = {},
+  ): Promise<ObjectStat | undefined> {
+    try {
+      return await this.#call("stat", bucket, key, signal, async (c) => {
+        const s = await c.statObject(bucket, key);
+        const metadata: Record<string, string> = {};
+        for (const [k, v] of Object.entries(s.metaData ?? {})) {
+          metadata[k.toLowerCase()] = String(v);
+        }
+        return { size: s.size, etag: s.etag, lastModified: s.lastModified, metadata };
+      });
+    } catch (e) {
+      if (e instanceof StoreError && NOT_FOUND.has(e.code)) return undefined;
+      throw e;
+    }
+  }
+
+  /** Whether an object exists. */
+  async exists(
+    bucket: string,
+    key: string,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<boolean> {
+    return (await this.stat(bucket, key, opts)) !== undefined;
+  }
+
+  /**
+   * Lists objects under `prefix` (all levels when `recursive`, else one level with common
+   * prefixes marked `isPrefix`), page by page (each page retried). A missing bucket lists
+   * nothing.
+   */
+  async *list(
+    bucket: string,
+    prefix = "",
+    { recursive = true, signal }: { recursive?: boolean; signal?: AbortSignal } = {},
+  ): AsyncIterable<ListEntry> {
+    let token = "";
+    for (;;) {
+      let page: Awaited<ReturnType<Minio.Client["listObjectsV2Query"]>>;
+      try {
+        page = await this.#call(
+          "list",
+          bucket,
+          prefix,
+          signal,
+          (c) => c.listObjectsV2Query(bucket, prefix, token, recursive ? "" : "/", 1000, ""),
+        );
+      } catch (e) {
+        if (e instanceof StoreError && e.code === "NoSuchBucket") return;
+        throw e;
+      }
+      for (const o of page.objects) {
+        const item = o as {
+          name?: string;
+          prefix?: string;
+          size?: number;
+          lastModified?: Date;
+          etag?: string;
+        };
+        if (item.prefix !== undefined && item.name === undefined) {
+          yield { key: item.prefix, size: 0, lastModified: new Date(0), isPrefix: true };
+        } else {
+          yield {
+            key: item.name ?? "",
+            size: Number(item.size ?? 0),
+            lastModified: item.lastModified ?? new Date(0),
+            etag: item.etag,
+          };
+        }
+      }
+      if (!page.isTruncated || !page.nextContinuationToken) return;
+      token = page.nextContinuationToken;
+    }
+  }
+
+  /** Deletes an object (a missing one is not an error). */
+  async remove(bucket: string, key: string, { signal }: { signal?: AbortSignal } = {}) {
+    try {
+      await this.#call("remove", bucket, key, signal, (c) => c.removeObject(bucket, key));
+    } catch (e) {
+      if (e instanceof StoreError && NOT_FOUND.has(e.code)) return;
+      throw e;
+    }
+  }
+
+  // ---- stamps -----------------------------------------------------------------------------
+
+  /**
+   * The object's upload stamp in UTC unix nanoseconds: the stamp metadata, else Gangplank's
+   * stamp tag, else its LastModified; `0n` when the object does not exist. A stamp that does
+   * not parse is a `BadStamp` StoreError.
+   */
+  async getStamp(
+    bucket: string,
+    key: string,
+    { signal }: { signal?: AbortSignal } = {},
+  ): Promise<bigint> {
+    const s = await this.stat(bucket, key, { signal });
+    if (!s) return 0n;
+    return await this.#stampOf(bucket, key, s, signal);
+  }
+
+  async #stampOf(bucket: string, key: string, s: ObjectStat, signal?: AbortSignal) {
+    let raw: string | undefined = s.metadata[STAMP_METADATA_KEY];
+    if (raw === undefined) {
+      raw = await this.#call("stamp", bucket, key, signal, async (c) => {
+        const tags = await c.getObjectTagging(bucket, key);
+        const list = Array.isArray(tags) ? tags : [];
+        return list.find((t) => t.Key === STAMP_TAG_KEY)?.Value;
+      }, false).catch(() => undefined);
+    }
+    if (raw === undefined) return BigInt(s.lastModified.getTime()) * 1_000_000n;
+    if (!/^\d+$/.test(raw.trim())) {
+      throw new StoreError(
+        "stamp",
+        bucket,
+        key,
+        "BadStamp",
+        `stamp ${JSON.stringify(raw)} is not a number`,
+        undefined,
+        false,
+      );
+    }
+    return BigInt(raw.trim());
+  }
+
+  /**
+   * Whether the local file at `path` changed after the object was last uploaded (Gangplank's
+   * "only upload if newer", which never worked there): true when the object is missing, or
+   * when the file's mtime is later than both the object's stamp and its LastModified (a file
+   * fetched from the store gets the object's LastModified as mtime, so it is not "newer").
+   * A missing local file is an error (ENOENT StoreError).
+   */
+  async isLocalNewer(
+    bucket: string,
+    key: string,
+    path: string,
+    { signal }: { signal?: AbortSignal } = {},
+  ): Promise<boolean> {
+    let localNs: bigint;
+    try {
+      localNs = (await fsp.stat(path, { bigint: true })).mtimeNs;
+    } catch (e) {
+      throw new StoreError(
+        "isLocalNewer",
+        bucket,
+        key,
+        (e as { code?: string }).code ?? "ENOENT",
+        errMessage(e),
+        undefined,
+        false,
+        { cause: e },
+      );
+    }
+    const s = await this.stat(bucket, key, { signal });
+    if (!s) return true;
+    const stamp = await this.#stampOf(bucket, key, s, signal);
+    const lm = BigInt(s.lastModified.getTime()) * 1_000_000n;
+    return localNs > (stamp > lm ? stamp : lm);
+  }
+}
+
+/** A pass-through counting bytes into `progress`, forwarding errors of `src`. */
+function counting(progress: ReturnType<ProgressFactory> | undefined, src: Readable): Transform {
+  const t = new Transform({
+    transform(chunk: Uint8Array, _enc, cb) {
+      progress?.update(chunk.length);
+      cb(null, chunk);
+    },
+  });
+  src.on("error", (e) => t.destroy(e));
+  return t;
+}
+
+/** Whether `path` is a regular file with this sha256 (and size). */
+async function hasContent(
+  path: string,
+  sha256: string,
+  size: number | undefined,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  let st;
+  try {
+    st = await fsp.stat(path);
+  } catch {
+    return false;
+  }
+  if (!st.isFile()) return false;
+  if (size !== undefined && st.size !== size) return false;
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20, signal })) {
+    h.update(chunk as Uint8Array);
+  }
+  return h.digest("hex") === sha256;
+}
+
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const fh = await fsp.open(dir, "r");
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch { /* not supported everywhere; the rename itself is atomic */ }
+}
