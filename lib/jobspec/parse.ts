@@ -307,7 +307,9 @@ function checkSemantics(ctx: Ctx, spec: JobSpec) {
     const nothing = !stage.build_artifacts?.length && !stage.commands?.length &&
       !stage.prep_commands?.length && !stage.post_commands?.length &&
       !stage.kola_tests?.length && !stage.publish_artifacts?.length;
-    if (nothing) {
+    // A broken or misspelt key is the likelier cause: report only that.
+    const stageHasErrors = ctx.errors.some((e) => e.path.startsWith(`${p}.`));
+    if (nothing && !stageHasErrors) {
       err(
         p,
         "stage has nothing to run (no build_artifacts, commands, prep/post commands, kola_tests or publish_artifacts)",
