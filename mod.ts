@@ -5,3 +5,6 @@ export * from "./lib/plan/mod.ts";
 export * from "./lib/archive/mod.ts";
 export * from "./lib/progress/mod.ts";
 export * from "./lib/relay/mod.ts";
+export * from "./lib/cosa/mod.ts";
+export * from "./lib/workspec/mod.ts";
+export * from "./lib/worker/mod.ts";

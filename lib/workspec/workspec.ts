@@ -14,7 +14,7 @@
 
 import { posix } from "node:path";
 import { UsageError } from "../errors/mod.ts";
-import type { JobSpec } from "../jobspec/types.ts";
+import type { JobSpec } from "../jobspec/mod.ts";
 
 /** Env var holding the encoded {@link WorkSpec} (Gangplank's name). */
 export const ENV_WORK_POD_JSON = "COSA_WORK_POD_JSON";

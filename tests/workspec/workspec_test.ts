@@ -9,7 +9,7 @@ import {
   type WorkSpec,
   WorkSpecError,
 } from "../../lib/workspec/mod.ts";
-import type { JobSpec } from "../../lib/jobspec/types.ts";
+import type { JobSpec } from "../../lib/jobspec/mod.ts";
 
 const SHA = "a".repeat(64);
 
