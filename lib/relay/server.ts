@@ -24,7 +24,13 @@ import {
   verifyRequest,
 } from "./sigv4.ts";
 import { elements, errorDocument, text, xmlDocument, type XmlNode, xmlUnescape } from "./xml.ts";
-import { ClientAbortedError, receiveBody, receiveSmallBody } from "./server_body.ts";
+import {
+  ClientAbortedError,
+  gcNudge,
+  readRawBody,
+  receiveBody,
+  receiveSmallBody,
+} from "./server_body.ts";
 import type { RelayConfig } from "./config.ts";
 
 export type { Credentials } from "./sigv4.ts";
@@ -98,6 +104,8 @@ interface Ctx {
   resource: string;
   query: Map<string, string>;
   auth: AuthSuccess;
+  /** The body, when it had to be read before the signature could be checked. */
+  pre?: Buffer;
   bucket?: string;
   key?: string;
 }
@@ -218,11 +226,21 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     let bodyConsumed = false;
     try {
       if (!rawPath.startsWith("/")) throw new S3Error(400, "InvalidURI", "invalid request path");
-      const auth = verifyRequest(
+      let auth = verifyRequest(
         { method: req.method ?? "GET", rawUrl, rawHeaders: req.rawHeaders },
         credentials,
       );
-      if (!auth.ok) throw new S3Error(auth.status, auth.code, auth.message);
+      let pre: Buffer | undefined;
+      if (auth.ok === "deferred") {
+        // Signed over the body's hash without saying so (curl < 8 with --data): read the body
+        // (small requests only) and check the signature against its SHA-256.
+        pre = await readRawBody(req, 16 << 20);
+        bodyConsumed = true;
+        auth = pre === undefined
+          ? { ok: false, status: 403, code: "SignatureDoesNotMatch", message: "signature mismatch" }
+          : auth.verifyBody(createHash("sha256").update(pre).digest("hex"));
+      }
+      if (auth.ok !== true) throw new S3Error(auth.status, auth.code, auth.message);
       const pairs = parseQuery(qi < 0 ? "" : rawUrl.slice(qi + 1)) ?? [];
       const query = new Map(pairs);
       // Path: /bucket[/key...]; decode the bucket and the key separately.
@@ -235,7 +253,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       if (bucket === undefined || key === undefined) {
         throw new S3Error(400, "InvalidURI", "malformed percent-encoding in path");
       }
-      const ctx: Ctx = { req, res, requestId, resource, query, auth };
+      const ctx: Ctx = { req, res, requestId, resource, query, auth, pre };
       if (bucket !== "") ctx.bucket = bucket;
       if (key !== "") ctx.key = key;
       await route(ctx, () => (bodyConsumed = true));
@@ -286,7 +304,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           return sendEmpty(ctx, 200, { "x-amz-bucket-region": region });
         case "PUT":
           if (query.size > 0) throw notImplemented();
-          await receiveSmallBody(req, ctx.auth);
+          await receiveSmallBody(req, ctx.auth, undefined, ctx.pre);
           markConsumed();
           store.createBucket(ctx.bucket);
           return sendEmpty(ctx, 200, { location: `/${ctx.bucket}` });
@@ -296,7 +314,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           return sendEmpty(ctx, 204);
         case "POST":
           if (query.has("delete")) {
-            const body = await receiveSmallBody(req, ctx.auth);
+            const body = await receiveSmallBody(req, ctx.auth, undefined, ctx.pre);
             markConsumed();
             return deleteObjects(ctx, body.toString("utf8"));
           }
@@ -314,7 +332,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         return getObject(ctx, true);
       case "PUT":
         if (query.has("tagging")) {
-          const body = await receiveSmallBody(req, ctx.auth);
+          const body = await receiveSmallBody(req, ctx.auth, undefined, ctx.pre);
           markConsumed();
           return putTagging(ctx, body.toString("utf8"));
         }
@@ -325,7 +343,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           return;
         }
         if (req.headers["x-amz-copy-source"] !== undefined) {
-          await receiveSmallBody(req, ctx.auth, 0);
+          await receiveSmallBody(req, ctx.auth, 0, ctx.pre);
           markConsumed();
           return copyObject(ctx);
         }
@@ -341,7 +359,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       case "POST":
         if (query.has("uploads")) return initiateUpload(ctx);
         if (query.has("uploadId")) {
-          const body = await receiveSmallBody(req, ctx.auth);
+          const body = await receiveSmallBody(req, ctx.auth, undefined, ctx.pre);
           markConsumed();
           return completeUpload(ctx, body.toString("utf8"));
         }
@@ -560,6 +578,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           while (off < c.length) off += fs.writeSync(fd, c, off, c.length - off);
         },
         (n) => (stats.bytesIn += n),
+        ctx.pre,
       );
       fs.closeSync(fd);
       closed = true;
@@ -668,7 +687,15 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     });
     stream.once("open", () => {
       res.writeHead(status, headers);
-      stream.on("data", (c) => (stats.bytesOut += c.length));
+      let sinceNudge = 0;
+      stream.on("data", (c) => {
+        stats.bytesOut += c.length;
+        sinceNudge += c.length;
+        if (sinceNudge >= 1 << 20) {
+          sinceNudge = 0;
+          gcNudge();
+        }
+      });
       stream.pipe(res);
     });
     res.once("close", () => stream.destroy());
@@ -943,8 +970,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     const files: string[] = [];
     const md5s: Buffer[] = [];
     let prev = 0;
-    for (let i = 0; i < requested.length; i++) {
-      const r = requested[i];
+    for (const r of requested) {
       if (!Number.isInteger(r.n) || r.n <= prev) {
         throw new S3Error(
           400,
@@ -953,6 +979,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         );
       }
       prev = r.n;
+    }
+    for (let i = 0; i < requested.length; i++) {
+      const r = requested[i];
       const p = parts.get(r.n);
       if (!p || p.etag !== r.etag) {
         throw new S3Error(

@@ -34,6 +34,7 @@ export function receiveBody(
   auth: AuthSuccess,
   sink: (chunk: Uint8Array) => void,
   onBytes: (n: number) => void = () => {},
+  pre?: Buffer,
 ): Promise<BodyResult> {
   const h = req.headers;
   const declaredSha = auth.payloadHash;
@@ -79,6 +80,41 @@ export function receiveBody(
     sink(c);
   };
 
+  const finish = (): BodyResult => {
+    decoder?.end();
+    if (expectedLen !== undefined && size !== expectedLen) {
+      throw new S3Error(400, "IncompleteBody", `received ${size} bytes, expected ${expectedLen}`);
+    }
+    const digest = md5.digest();
+    if (md5Want && !md5Want.equals(digest)) {
+      throw new S3Error(
+        400,
+        "BadDigest",
+        "The Content-MD5 you specified did not match what we received.",
+      );
+    }
+    if (sha && sha.digest("hex") !== declaredSha.toLowerCase()) {
+      throw new S3Error(
+        400,
+        "XAmzContentSHA256Mismatch",
+        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+      );
+    }
+    return { size, md5: digest };
+  };
+
+  if (pre) {
+    // Body already read (and its signature checked) by the caller.
+    try {
+      onBytes(pre.length);
+      if (decoder) decoder.push(pre, take);
+      else take(pre);
+      return Promise.resolve(finish());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
   return new Promise<BodyResult>((resolve, reject) => {
     let settled = false;
     const done = (err: unknown, result?: BodyResult) => {
@@ -90,9 +126,15 @@ export function receiveBody(
         reject(err);
       } else resolve(result!);
     };
+    let sinceNudge = 0;
     const onData = (chunk: Buffer) => {
       if (settled) return;
       onBytes(chunk.length);
+      sinceNudge += chunk.length;
+      if (sinceNudge >= NUDGE_EVERY) {
+        sinceNudge = 0;
+        gcNudge();
+      }
       try {
         if (decoder) decoder.push(chunk, take);
         else take(chunk);
@@ -107,30 +149,7 @@ export function receiveBody(
     });
     req.on("end", () => {
       try {
-        decoder?.end();
-        if (expectedLen !== undefined && size !== expectedLen) {
-          throw new S3Error(
-            400,
-            "IncompleteBody",
-            `received ${size} bytes, expected ${expectedLen}`,
-          );
-        }
-        const digest = md5.digest();
-        if (md5Want && !md5Want.equals(digest)) {
-          throw new S3Error(
-            400,
-            "BadDigest",
-            "The Content-MD5 you specified did not match what we received.",
-          );
-        }
-        if (sha && sha.digest("hex") !== declaredSha.toLowerCase()) {
-          throw new S3Error(
-            400,
-            "XAmzContentSHA256Mismatch",
-            "The provided 'x-amz-content-sha256' header does not match what was computed.",
-          );
-        }
-        done(undefined, { size, md5: digest });
+        done(undefined, finish());
       } catch (e) {
         done(e);
       }
@@ -138,18 +157,57 @@ export function receiveBody(
   });
 }
 
+const NUDGE_EVERY = 256 * 1024;
+const nudgeHolder: { sink?: unknown } = {};
+
+/**
+ * Allocates a little short-lived heap garbage. Request chunks are off-heap buffers behind tiny
+ * on-heap objects, so V8's young generation rarely fills and their memory is reclaimed late
+ * (peak RSS > 300 MiB for a 1 GiB upload). A 32 KiB array per 256 KiB received makes the
+ * scavenger run regularly and keeps peak RSS near 100 MiB at no measurable cost.
+ */
+export function gcNudge(): void {
+  nudgeHolder.sink = new Array(4096);
+}
+
 /** Reads a small body (XML requests) into memory, refusing more than `limit` bytes. */
 export async function receiveSmallBody(
   req: IncomingMessage,
   auth: AuthSuccess,
   limit = 4 << 20,
+  pre?: Buffer,
 ): Promise<Buffer> {
   const parts: Uint8Array[] = [];
   let n = 0;
-  await receiveBody(req, auth, (c) => {
-    n += c.length;
-    if (n > limit) throw new S3Error(400, "MaxMessageLengthExceeded", "request body too large");
-    parts.push(Buffer.from(c));
-  });
+  await receiveBody(
+    req,
+    auth,
+    (c) => {
+      n += c.length;
+      if (n > limit) throw new S3Error(400, "MaxMessageLengthExceeded", "request body too large");
+      parts.push(Buffer.from(c));
+    },
+    undefined,
+    pre,
+  );
   return Buffer.concat(parts);
+}
+
+/** Reads a raw body of at most `limit` bytes (no checks), for deferred signature checks. */
+export function readRawBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let n = 0;
+    let over = false;
+    req.on("data", (c: Buffer) => {
+      n += c.length;
+      if (n > limit) over = true;
+      else parts.push(c);
+    });
+    req.on("end", () => resolve(over ? undefined : Buffer.concat(parts)));
+    req.on("error", () => reject(new ClientAbortedError()));
+    req.on("close", () => {
+      if (!req.complete) reject(new ClientAbortedError());
+    });
+  });
 }

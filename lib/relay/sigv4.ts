@@ -49,8 +49,17 @@ export interface ChunkSigner {
   seedSignature: string;
 }
 
+/**
+ * A request without `x-amz-content-sha256` whose signature may cover its body's hash: the
+ * caller must read the (small) body, then call `verifyBody` with its SHA-256 (hex).
+ */
+export interface AuthDeferred {
+  ok: "deferred";
+  verifyBody(bodySha256: string): AuthSuccess | AuthFailure;
+}
+
 /** Result of {@link verifyRequest}. */
-export type AuthResult = AuthFailure | AuthSuccess;
+export type AuthResult = AuthFailure | AuthSuccess | AuthDeferred;
 
 /** Payload hash of an empty body. */
 export const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -306,34 +315,56 @@ export function verifyRequest(
   }
   const scope = `${auth.date}/${auth.region}/${auth.service}/aws4_request`;
   const key = signingKey(creds.secretKey, auth.date, auth.region, auth.service);
-  const cq = canonicalQuery(queryForSigning);
-  for (const path of canonicalPaths(rawPath)) {
-    for (const ph of payloadCandidates ?? [payloadHash]) {
-      const canonical = [
-        req.method,
-        path,
-        cq,
-        canonHeaders.join("\n") + "\n",
-        auth.signedHeaders.join(";"),
-        ph,
-      ].join("\n");
-      const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, sha256Hex(canonical)].join("\n");
-      const expected = createHmac("sha256", key).update(toSign).digest("hex");
-      if (safeEqualHex(expected, auth.signature)) {
-        const result: AuthSuccess = { ok: true, payloadHash: declaredHash ?? payloadHash };
-        if (payloadHash === "STREAMING-AWS4-HMAC-SHA256-PAYLOAD") {
-          result.streaming = { signingKey: key, amzDate, scope, seedSignature: auth.signature };
+  // The standard canonical query, plus the query exactly as sent: curl before 8.x signs that.
+  const queries = [canonicalQuery(queryForSigning)];
+  if (authHeader !== undefined && rawQuery !== queries[0]) queries.push(rawQuery);
+  const check = (payloadOptions: string[]): AuthSuccess | undefined => {
+    for (const path of canonicalPaths(rawPath)) {
+      for (const [ph, cq] of cross(payloadOptions, queries)) {
+        const canonical = [
+          req.method,
+          path,
+          cq,
+          canonHeaders.join("\n") + "\n",
+          auth.signedHeaders.join(";"),
+          ph,
+        ].join("\n");
+        const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, sha256Hex(canonical)].join("\n");
+        const expected = createHmac("sha256", key).update(toSign).digest("hex");
+        if (safeEqualHex(expected, auth.signature)) {
+          const result: AuthSuccess = { ok: true, payloadHash: declaredHash ?? payloadHash };
+          if (payloadHash === "STREAMING-AWS4-HMAC-SHA256-PAYLOAD") {
+            result.streaming = { signingKey: key, amzDate, scope, seedSignature: auth.signature };
+          }
+          return result;
         }
-        return result;
       }
     }
-  }
-  return fail(
+    return undefined;
+  };
+  const mismatch = fail(
     403,
     "SignatureDoesNotMatch",
     "The request signature we calculated does not match the signature you provided. " +
       "Check your key and signing method.",
   );
+  const ok = check(payloadCandidates ?? [payloadHash]);
+  if (ok) return ok;
+  if (payloadCandidates) {
+    // No x-amz-content-sha256 header: the client may have signed the hash of its body.
+    return {
+      ok: "deferred",
+      verifyBody: (bodySha256: string) => {
+        const r = check([bodySha256]);
+        return r ? { ...r, payloadHash: bodySha256 } : mismatch;
+      },
+    };
+  }
+  return mismatch;
+}
+
+function cross<A, B>(as: A[], bs: B[]): [A, B][] {
+  return as.flatMap((a) => bs.map((b) => [a, b] as [A, B]));
 }
 
 /** Computes the expected signature of one `aws-chunked` chunk given its sha256 (hex). */
