@@ -37,6 +37,9 @@ import {
 import { type FaultName, Faults, type FaultSwitches } from "./faults.ts";
 import { Kubelet, type KubeletOptions } from "./kubelet.ts";
 import { logStream } from "./logs.ts";
+import * as https from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Buffer } from "node:buffer";
 
 export type { FaultName, FaultSwitches, PodFault, PodMatch } from "./faults.ts";
 export type { ContainerLaunch, KubeletOptions, MountSpec } from "./kubelet.ts";
@@ -70,7 +73,7 @@ export interface RequestRecord {
 
 /** A running test API server. */
 export interface KubeApi extends AsyncDisposable {
-  /** `http://127.0.0.1:<port>`. */
+  /** `https://127.0.0.1:<port>` (its CA is in the kubeconfig and in `caCert`). */
   readonly url: string;
   /** A kubeconfig (0600) whose current context points at this server with a token user. */
   readonly kubeconfigPath: string;
@@ -78,6 +81,8 @@ export interface KubeApi extends AsyncDisposable {
   readonly namespace: string;
   /** The bearer token. */
   readonly token: string;
+  /** PEM of the CA that signed the server's certificate. */
+  readonly caCert: string;
   /** Direct access to the objects (for assertions and setup without the API). */
   readonly store: ObjectStore;
   /** The simulated kubelet. */
@@ -510,6 +515,96 @@ function selects(sel: Selectors, o: KObj): boolean {
   return matchLabels(sel.labels, o.metadata.labels) && matchFields(sel.fields, o);
 }
 
+let certs: Promise<{ ca: string; cert: string; key: string }> | undefined;
+
+/**
+ * A throwaway CA and a server certificate for 127.0.0.1/localhost (EC P-256, made with the
+ * `openssl` CLI once per process). kubectl sends bearer tokens only over TLS, so the server
+ * speaks HTTPS and the kubeconfig carries the CA.
+ */
+export function testCertificates(): Promise<{ ca: string; cert: string; key: string }> {
+  certs ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "kube-sim-tls-" });
+    try {
+      const ssl = async (...args: string[]) => {
+        const o = await new Deno.Command("openssl", {
+          args,
+          cwd: dir,
+          stdout: "piped",
+          stderr: "piped",
+        })
+          .output();
+        if (!o.success) {
+          throw new Error(`openssl ${args[0]} failed: ${new TextDecoder().decode(o.stderr)}`);
+        }
+      };
+      const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+      await ssl(
+        "req",
+        "-x509",
+        ...ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "3",
+        "-subj",
+        "/CN=kube-sim-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+      );
+      await ssl(
+        "req",
+        ...ec,
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=kube-apiserver",
+      );
+      await Deno.writeTextFile(
+        `${dir}/ext.cnf`,
+        [
+          "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc",
+          "basicConstraints=critical,CA:FALSE",
+          "keyUsage=critical,digitalSignature,keyEncipherment",
+          "extendedKeyUsage=serverAuth",
+          "",
+        ].join("\n"),
+      );
+      await ssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "3",
+        "-extfile",
+        "ext.cnf",
+      );
+      return {
+        ca: await Deno.readTextFile(`${dir}/ca.crt`),
+        cert: await Deno.readTextFile(`${dir}/server.crt`),
+        key: await Deno.readTextFile(`${dir}/server.key`),
+      };
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  })();
+  return certs;
+}
+
 /** Starts the test API server (and its kubelet) on 127.0.0.1 with a random port. */
 export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<KubeApi> {
   const token = opts.token ?? crypto.randomUUID().replaceAll("-", "");
@@ -535,17 +630,8 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
   }
   kubelet.start();
 
-  let port = 0;
-  const ready = Promise.withResolvers<void>();
-  const server = Deno.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    onListen: (addr) => {
-      port = addr.port;
-      ready.resolve();
-    },
-  }, async (req) => {
-    const url = new URL(req.url);
+  const tls = await testCertificates();
+  const dispatch = async (req: Request, url: URL): Promise<Response> => {
     let res: Response;
     try {
       res = await handle(req, url);
@@ -567,9 +653,54 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
     });
     log(`${req.method} ${url.pathname}${url.search} ${res.status}`);
     return res;
+  };
+  // node:https rather than Deno.serve: it offers only HTTP/1.1, while an h2 offer makes
+  // client-node (undici) use Deno's node:http2 client, which crashes on the server's GOAWAY.
+  const server = https.createServer({ cert: tls.cert, key: tls.key }, (nreq, nres) => {
+    void serveNode(nreq, nres);
   });
-  await ready.promise;
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const sockets = new Set<import("node:net").Socket>();
+  server.on("secureConnection", (sock) => {
+    sockets.add(sock);
+    sock.on("close", () => sockets.delete(sock));
+  });
+  async function serveNode(nreq: IncomingMessage, nres: ServerResponse): Promise<void> {
+    const url = new URL(nreq.url ?? "/", `https://127.0.0.1:${port}`);
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(nreq.headers)) {
+      if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v);
+    }
+    const chunks: Uint8Array[] = [];
+    for await (const c of nreq) chunks.push(c as Uint8Array);
+    const hasBody = !["GET", "HEAD"].includes(nreq.method ?? "GET") && chunks.length > 0;
+    const request = new Request(url, {
+      method: nreq.method,
+      headers,
+      body: hasBody ? Buffer.concat(chunks) : undefined,
+    });
+    const res = await dispatch(request, url);
+    nres.writeHead(res.status, Object.fromEntries(res.headers));
+    nres.flushHeaders();
+    if (!res.body) return void nres.end();
+    const reader = res.body.getReader();
+    nres.on("close", () => void reader.cancel().catch(() => {}));
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (nres.destroyed) break;
+        nres.write(value);
+      }
+    } catch { /* client went away */ }
+    nres.end();
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const port = (server.address() as import("node:net").AddressInfo).port;
+  const baseUrl = `https://127.0.0.1:${port}`;
+  kubelet.setCluster({ host: "127.0.0.1", port, caCert: tls.ca, token });
 
   const kubeDir = await Deno.makeTempDir({ prefix: "kube-sim-" });
   const kubeconfigPath = `${kubeDir}/kubeconfig`;
@@ -580,8 +711,7 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
     "- name: kube-sim",
     "  cluster:",
     `    server: ${baseUrl}`,
-    // client-node refuses plain http unless TLS verification is (vacuously) skipped.
-    "    insecure-skip-tls-verify: true",
+    `    certificate-authority-data: ${btoa(tls.ca)}`,
     "users:",
     "- name: kube-sim-user",
     "  user:",
@@ -1306,7 +1436,7 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
       },
     });
     return new Response(stream, {
-      headers: { "content-type": "application/json", "transfer-encoding": "chunked" },
+      headers: { "content-type": "application/json" },
     });
   }
 
@@ -1320,7 +1450,10 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
     closing ??= (async () => {
       await kubelet.close();
       streamsClosed.abort();
-      await server.shutdown();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const sock of sockets) sock.destroy();
+      });
       await Deno.remove(kubeDir, { recursive: true }).catch(() => {});
     })();
     return closing;
@@ -1332,6 +1465,7 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
     kubeconfigPath,
     namespace: "default",
     token,
+    caCert: tls.ca,
     store,
     kubelet,
     requests,

@@ -67,9 +67,11 @@ Deno.test("kube api: non-zero exit → Failed with exitCode and reason Error", a
 Deno.test("kube api: Status errors 401, 404 (with details), 409, 422, 400", async () => {
   await using kube = await startKubeApiServer(opts);
   const { core } = clients(kube);
-  const anon = await fetch(`${kube.url}/api/v1/namespaces/${NS}/pods`);
+  const anon = await rawGet(kube, `/api/v1/namespaces/${NS}/pods`, { token: null });
   assert.equal(anon.status, 401);
-  assert.equal((await anon.json()).reason, "Unauthorized");
+  assert.equal(JSON.parse(anon.text).reason, "Unauthorized");
+  const wrong = await rawGet(kube, `/api/v1/namespaces/${NS}/pods`, { token: "wrong" });
+  assert.equal(wrong.status, 401);
   await assert.rejects(core.readNamespacedPod({ namespace: NS, name: "nope" }), (e) => {
     const s = statusOf(e);
     assert.equal(s.code, 404);
@@ -109,10 +111,15 @@ Deno.test("kube api: Status errors 401, 404 (with details), 409, 422, 400", asyn
   );
 });
 
-async function rawGet(kube: { url: string; token: string }, path: string, accept?: string) {
-  const r = await fetch(`${kube.url}${path}`, {
-    headers: { authorization: `Bearer ${kube.token}`, ...(accept ? { accept } : {}) },
-  });
+async function rawGet(
+  kube: { url: string; token: string; caCert: string },
+  path: string,
+  opts: { accept?: string; token?: string | null } = {},
+) {
+  using client = Deno.createHttpClient({ caCerts: [kube.caCert] });
+  const headers: Record<string, string> = opts.accept ? { accept: opts.accept } : {};
+  if (opts.token !== null) headers.authorization = `Bearer ${opts.token ?? kube.token}`;
+  const r = await fetch(`${kube.url}${path}`, { headers, client });
   return { status: r.status, text: await r.text(), type: r.headers.get("content-type") };
 }
 

@@ -130,7 +130,20 @@ interface PodRun {
   done: Promise<void>;
   mountRefs: string[];
   podmanNames: Set<string>;
+  /** Host dir of the service account token mount, when automounted. */
+  saDir?: string;
 }
+
+/** Where and how pods reach the API server (in-cluster config). */
+export interface ClusterInfo {
+  host: string;
+  port: number;
+  caCert: string;
+  token: string;
+}
+
+/** Mount path of the service account token, CA and namespace files. */
+export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 function now(): string {
   return new Date().toISOString().replace(/\.\d+Z$/, "Z");
@@ -177,6 +190,7 @@ export class Kubelet {
   #imageCache = new Map<string, Promise<boolean>>();
   #pending = new Set<Promise<unknown>>();
   #isRoot = Deno.uid() === 0;
+  #cluster?: ClusterInfo;
 
   constructor(store: ObjectStore, faults: Faults, opts: KubeletOptions = {}) {
     this.#store = store;
@@ -187,6 +201,15 @@ export class Kubelet {
 
   #log(msg: string): void {
     this.#opts.log?.(`kubelet: ${msg}`);
+  }
+
+  /**
+   * Tells the kubelet where the API server is: pods then get the service account files at
+   * {@link SERVICE_ACCOUNT_DIR} (unless `automountServiceAccountToken: false`) and the
+   * `KUBERNETES_SERVICE_HOST`/`_PORT` env, so in-cluster clients work.
+   */
+  setCluster(c: ClusterInfo): void {
+    this.#cluster = c;
   }
 
   /** Registers the node and starts handling pods. */
@@ -632,6 +655,13 @@ export class Kubelet {
       }
     }
     if (run.stopped || !mounts) return;
+    if (this.#cluster && pod.spec.automountServiceAccountToken !== false) {
+      run.saDir = `${run.tmp}/serviceaccount`;
+      await Deno.mkdir(run.saDir, { recursive: true });
+      await Deno.writeTextFile(`${run.saDir}/token`, this.#cluster.token, { mode: 0o644 });
+      await Deno.writeTextFile(`${run.saDir}/ca.crt`, this.#cluster.caCert, { mode: 0o644 });
+      await Deno.writeTextFile(`${run.saDir}/namespace`, run.ns, { mode: 0o644 });
+    }
     // --- init containers
     const inits = (pod.spec.initContainers ?? []) as KObj[];
     for (const c of inits) {
@@ -766,6 +796,21 @@ export class Kubelet {
         await Deno.mkdir(hostPath, { recursive: true }).catch(() => {});
       }
       mounts.push({ hostPath, mountPath: m.mountPath, readOnly: !!m.readOnly });
+    }
+    if (run.saDir && !mounts.some((m) => m.mountPath === SERVICE_ACCOUNT_DIR)) {
+      mounts.push({ hostPath: run.saDir, mountPath: SERVICE_ACCOUNT_DIR, readOnly: true });
+    }
+    if (this.#cluster) {
+      const { host, port } = this.#cluster;
+      const k8sEnv: Record<string, string> = {
+        KUBERNETES_SERVICE_HOST: host,
+        KUBERNETES_SERVICE_PORT: String(port),
+        KUBERNETES_SERVICE_PORT_HTTPS: String(port),
+        KUBERNETES_PORT: `tcp://${host}:${port}`,
+      };
+      for (const [k, v] of Object.entries(k8sEnv)) {
+        if (!(k in env.env) && !(k in env.secretEnv)) env.env[k] = v;
+      }
     }
     const expand = (s: string) =>
       s.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)|\$\$/g, (all, name) => {

@@ -128,6 +128,21 @@ export const SUPPORTED_FIELDS: Record<string, string[]> = {
     "status.podIP",
   ],
   secrets: ["metadata.name", "metadata.namespace", "type"],
+  events: [
+    "metadata.name",
+    "metadata.namespace",
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+  ],
   default: ["metadata.name", "metadata.namespace"],
 };
 
