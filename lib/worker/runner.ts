@@ -1,14 +1,14 @@
 /**
  * Running one rendered stage script: the {@link CommandRunner} seam (unit tests pass a fake)
- * and the real runner, which spawns `/bin/bash -xeu -o pipefail <script>` in its own process
- * group with exactly the environment given, streams its output line by line, and kills the
- * whole group when aborted.
+ * and the real runner, which spawns `/bin/bash -xeu -o pipefail <script>` with exactly the
+ * environment given, streams its output line by line, and kills the script and every process
+ * it started when aborted.
  *
  * @module
  */
 
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import process from "node:process";
 
 /** Options of {@link CommandRunner.run}. */
@@ -74,9 +74,9 @@ function lineSplitter(emit: (line: string) => void) {
 }
 
 /**
- * The real runner: `<shell> -xeu -o pipefail <script>`, in a new session/process group
- * (`detached`), stdout/stderr piped and split into lines. On abort the group gets SIGTERM, then
- * SIGKILL after the grace period; the promise resolves once the process is gone.
+ * The real runner: `<shell> -xeu -o pipefail <script>` with exactly the given environment,
+ * stdout/stderr piped and split into lines. On abort the script and all its descendants get
+ * SIGTERM, then SIGKILL after the grace period; the promise resolves once the script is gone.
  */
 export class BashRunner implements CommandRunner {
   readonly shell: string;
@@ -93,10 +93,11 @@ export class BashRunner implements CommandRunner {
         resolve({ code: 130, signal: "SIGINT" });
         return;
       }
+      // Not detached: the script stays in the worker's process group, so whoever kills the
+      // worker's group (an executor, a terminal's Ctrl-C) reaches the commands too.
       const child = spawn(this.shell, ["-xeu", "-o", "pipefail", script], {
         cwd: opts.cwd,
         env: opts.env,
-        detached: true,
         stdio: ["ignore", "pipe", "pipe"],
       });
       const out = lineSplitter((l) => opts.onLine(l, "stdout"));
@@ -104,19 +105,23 @@ export class BashRunner implements CommandRunner {
       child.stdout!.on("data", (c: Uint8Array) => out.push(c));
       child.stderr!.on("data", (c: Uint8Array) => err.push(c));
       let killTimer: ReturnType<typeof setTimeout> | undefined;
-      const killGroup = (sig: "SIGTERM" | "SIGKILL") => {
+      let closeTimer: ReturnType<typeof setTimeout> | undefined;
+      const victims = new Set<number>();
+      const killTree = (sig: "SIGTERM" | "SIGKILL") => {
         if (child.pid === undefined) return;
-        try {
-          process.kill(-child.pid, sig);
-        } catch {
+        for (const p of [child.pid, ...victims]) {
+          victims.add(p);
+          for (const d of descendants(p)) victims.add(d);
+        }
+        for (const p of victims) {
           try {
-            child.kill(sig);
+            process.kill(p, sig);
           } catch { /* already gone */ }
         }
       };
       const onAbort = () => {
-        killGroup("SIGTERM");
-        killTimer = setTimeout(() => killGroup("SIGKILL"), this.killGraceMs);
+        killTree("SIGTERM");
+        killTimer = setTimeout(() => killTree("SIGKILL"), this.killGraceMs);
       };
       opts.signal.addEventListener("abort", onAbort, { once: true });
       let spawnError: Error | undefined;
@@ -125,19 +130,13 @@ export class BashRunner implements CommandRunner {
       });
       let exitCode: number | null = null;
       let exitSignal: string | null = null;
-      child.on("exit", (code, sig) => {
-        exitCode = code;
-        exitSignal = sig;
-        // Whatever the script left running in its group goes with it (and releases the pipes).
-        if (child.pid !== undefined) {
-          try {
-            process.kill(-child.pid, "SIGKILL");
-          } catch { /* group already empty */ }
-        }
-      });
-      child.on("close", (code, sig) => {
+      let settled = false;
+      const finish = (code: number | null, sig: string | null) => {
+        if (settled) return;
+        settled = true;
         opts.signal.removeEventListener("abort", onAbort);
         if (killTimer) clearTimeout(killTimer);
+        if (closeTimer) clearTimeout(closeTimer);
         out.end();
         err.end();
         const c = exitCode ?? code;
@@ -148,7 +147,50 @@ export class BashRunner implements CommandRunner {
         }
         if (s) resolve({ code: 128 + (SIGNALS[s] ?? 0), signal: s });
         else resolve({ code: c ?? 1, signal: null });
+      };
+      child.on("exit", (code, sig) => {
+        exitCode = code;
+        exitSignal = sig;
+        // A background process may still hold the pipes: do not wait for it forever.
+        closeTimer = setTimeout(() => {
+          child.stdout?.destroy();
+          child.stderr?.destroy();
+          finish(code, sig);
+        }, 1000);
       });
+      child.on("close", (code, sig) => finish(code, sig));
     });
   }
+}
+
+/** Pids of all descendants of `pid` (Linux /proc; empty elsewhere). */
+export function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return [];
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(e));
+      children.set(ppid, list);
+    } catch { /* exited meanwhile */ }
+  }
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length) {
+    for (const c of children.get(queue.shift()!) ?? []) {
+      if (!out.includes(c)) {
+        out.push(c);
+        queue.push(c);
+      }
+    }
+  }
+  return out;
 }
