@@ -279,3 +279,69 @@ Deno.test("work.ts: SIGTERM stops the running command's whole process group, exi
     for (const p of await sleepers()) Deno.kill(Number(p), "SIGKILL");
   }
 });
+
+Deno.test("work.ts: delayed merge — parallel workers return fragments, finalize merges them", async () => {
+  await using root = await tempDir("gp-relay-");
+  await using srvBase = await tempDir("gp-srv-");
+  await using srvA = await tempDir("gp-srv-");
+  await using srvB = await tempDir("gp-srv-");
+  await using srvF = await tempDir("gp-srv-");
+  await using relay = await startRelay({ root: root.path, bucketDirs: { builder: "builds" } });
+  const stages: Stage[] = [
+    { id: "base", build_artifacts: ["base"], return_cache: true },
+    { id: "metal", build_artifacts: ["metal"], require_artifacts: ["ostree"] },
+    { id: "aws", build_artifacts: ["aws"], concurrent: true, commands: ["cosa kola run basic"] },
+    { id: "finalize", build_artifacts: ["finalize"] },
+  ];
+  const js = jobspec(stages, { delay_meta_merge: true });
+  const ws = (id: string, rf: RemoteFile[] = []) => ({
+    ...workspec(relay, js, rf),
+    executeStages: [id],
+  });
+  const r0 = await work(relay, ws("base"), srvBase.path);
+  assert.equal(r0.code, 0, r0.stdout + r0.stderr);
+  const id = latestBuild(await readBuilds(join(root.path, "builds")), "x86_64")!.id;
+  const dir = join(root.path, "builds", id, "x86_64");
+  assert.equal(
+    JSON.parse(
+      await readFile(join(dir, "meta.json"), "utf8"),
+    )["coreos-assembler.delayed-meta-merge"],
+    true,
+  );
+
+  const inputs = await inputsFor(root.path, ["ostree"]);
+  const [ra, rb] = await Promise.all([
+    work(relay, ws("metal", inputs), srvA.path),
+    work(relay, ws("aws", inputs), srvB.path),
+  ]);
+  assert.equal(ra.code, 0, ra.stdout + ra.stderr);
+  assert.equal(rb.code, 0, rb.stdout + rb.stderr);
+  const names = await readdir(dir);
+  assert.ok(names.includes("meta.metal.json") && names.includes("meta.aws.json"), names.join());
+  assert.ok(names.some((n) => n.includes("-metal.")) && names.some((n) => n.includes("-aws.")));
+  assert.ok((await readdir(join(dir, "logs"))).some((n) => /kola.*tar\.xz$/.test(n)));
+  // meta.json itself was not modified by the extend stages
+  assert.deepEqual(
+    Object.keys(JSON.parse(await readFile(join(dir, "meta.json"), "utf8")).images).sort(),
+    [
+      "ostree",
+      "qemu",
+    ],
+  );
+
+  // finalize receives meta.json and its fragments, merges them, returns meta.json.
+  const frags: RemoteFile[] = ["meta.metal.json", "meta.aws.json"].map((n) => ({
+    bucket: "builder",
+    object: `${id}/x86_64/${n}`,
+    force_path: `builds/${id}/x86_64/${n}`,
+  }));
+  const rf = await work(
+    relay,
+    ws("finalize", [...inputs.filter((f) => !f.artifact), ...frags]),
+    srvF.path,
+  );
+  assert.equal(rf.code, 0, rf.stdout + rf.stderr);
+  assert.match(rf.stdout, /merged 2 fragment/);
+  const meta = await checkStoredBuild(root.path, id);
+  assert.deepEqual(artifactsOf(meta).map((a) => a.name).sort(), ["aws", "metal", "ostree", "qemu"]);
+});
