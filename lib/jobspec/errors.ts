@@ -16,9 +16,23 @@ export interface JobSpecIssue {
   message: string;
 }
 
-/** Formats an issue as `file:line:col: path: message`. */
+/** Escapes control characters (newlines, NUL, ...) so an issue stays on one line. */
+export function oneLine(s: string): string {
+  // deno-lint-ignore no-control-regex
+  return s.replace(
+    /[\u0000-\u001f\u007f\u2028\u2029]/g,
+    (c) =>
+      c === "\n"
+        ? "\\n"
+        : c === "\t"
+        ? "\\t"
+        : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/** Formats an issue as `file:line:col: path: message` (always a single line). */
 export function formatIssue(i: JobSpecIssue): string {
-  return `${i.file}:${i.line}:${i.col}: ${i.path ? `${i.path}: ` : ""}${i.message}`;
+  return oneLine(`${i.file}:${i.line}:${i.col}: ${i.path ? `${i.path}: ` : ""}${i.message}`);
 }
 
 /**

@@ -195,7 +195,7 @@ function convert(
           ctx.error(path, kw, `keys must be strings, got ${describe(keyNode)}`);
           continue;
         }
-        const sub = path ? `${path}.${k}` : k;
+        const sub = path ? `${path}.${safeKey(k)}` : safeKey(k);
         const field = type.fields.find((f) => f.key === k);
         if (!field) {
           const hint = KNOWN_STALE[k] ??
@@ -345,7 +345,34 @@ export function relativePathProblem(p: string): string | undefined {
   return undefined;
 }
 
+const MAX_ISSUES = 100;
+
+/** Drops exact duplicates and caps the list (the last entry says how many were left out). */
+function limitIssues(issues: JobSpecIssue[]): JobSpecIssue[] {
+  const seen = new Set<string>();
+  const out = issues.filter((i) => {
+    const k = `${i.line}:${i.col}:${i.path}:${i.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+  if (out.length <= MAX_ISSUES) return out;
+  const rest = out.length - MAX_ISSUES;
+  const last = out[MAX_ISSUES];
+  return [...out.slice(0, MAX_ISSUES), {
+    ...last,
+    path: "",
+    message: `... and ${rest} more problems`,
+  }];
+}
+
+/** A key as shown in a path: plain when simple, JSON-quoted otherwise. */
+function safeKey(k: string): string {
+  return /^[A-Za-z0-9_-]+$/.test(k) ? k : JSON.stringify(k.length > 60 ? `${k.slice(0, 60)}…` : k);
+}
+
 function cleanYamlMessage(m: string): string {
+  if (m.includes("Maximum call stack")) return "the document is nested too deeply";
   const first = m.split("\n")[0];
   return first.replace(/ at line \d+, column \d+:?$/, "");
 }
@@ -362,13 +389,22 @@ function cleanYamlMessage(m: string): string {
 export function parseJobSpec(text: string, opts: ParseOptions = {}): ParseResult {
   const file = opts.file ?? "<jobspec>";
   const lc = new LineCounter();
-  const doc = parseDocument(text, {
-    lineCounter: lc,
-    version: "1.1",
-    prettyErrors: true,
-    uniqueKeys: true,
-    keepSourceTokens: false,
-  });
+  let doc: ReturnType<typeof parseDocument>;
+  try {
+    doc = parseDocument(text, {
+      lineCounter: lc,
+      version: "1.1",
+      prettyErrors: true,
+      uniqueKeys: true,
+      keepSourceTokens: false,
+    });
+  } catch (e) {
+    // The YAML library reports problems as errors; this is a last resort (e.g. stack exhaustion).
+    const message = e instanceof RangeError
+      ? "the document is nested too deeply"
+      : `unreadable YAML: ${String((e as Error)?.message ?? e).split("\n")[0]}`;
+    throw new JobSpecError([{ file, line: 1, col: 1, path: "", message }]);
+  }
   const ctx = new Ctx(file, lc, !!opts.lenient, (n) => {
     try {
       return isAlias(n) ? (n.resolve(doc) as YamlNode | undefined) : n;
@@ -380,7 +416,7 @@ export function parseJobSpec(text: string, opts: ParseOptions = {}): ParseResult
     const lp = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
     ctx.error("", { line: lp.line, col: lp.col }, cleanYamlMessage(e.message));
   }
-  if (ctx.errors.length) throw new JobSpecError(ctx.errors);
+  if (ctx.errors.length) throw new JobSpecError(limitIssues(ctx.errors));
   const root = doc.contents as YamlNode | null;
   ctx.pos.set("", { line: 1, col: 1 });
   if (root == null || (isScalar(root) && root.value === null)) {
@@ -400,7 +436,7 @@ export function parseJobSpec(text: string, opts: ParseOptions = {}): ParseResult
   if (value) checkSemantics(ctx, spec);
   if (ctx.errors.length) {
     ctx.errors.sort((a, b) => a.line - b.line || a.col - b.col);
-    throw new JobSpecError(ctx.errors);
+    throw new JobSpecError(limitIssues(ctx.errors));
   }
   return { spec, warnings: ctx.warnings };
 }
