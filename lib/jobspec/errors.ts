@@ -18,8 +18,8 @@ export interface JobSpecIssue {
 
 /** Escapes control characters (newlines, NUL, ...) so an issue stays on one line. */
 export function oneLine(s: string): string {
-  // deno-lint-ignore no-control-regex
   return s.replace(
+    // deno-lint-ignore no-control-regex
     /[\u0000-\u001f\u007f\u2028\u2029]/g,
     (c) =>
       c === "\n"
