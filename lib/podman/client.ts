@@ -342,6 +342,29 @@ export class PodmanClient {
     return r.status === 204;
   }
 
+  /**
+   * Pulls an image onto the podman host. libpod streams JSON progress lines and reports a
+   * failed pull inside a 200 response (`{"error": ...}`), which becomes a {@link PodmanError}.
+   */
+  async pullImage(reference: string, opts: { signal: AbortSignal }): Promise<void> {
+    let text = "";
+    await this.#request("/images/pull", {
+      signal: opts.signal,
+      method: "POST",
+      query: { reference, quiet: "true" },
+      onChunk: (c) => (text += new TextDecoder().decode(c)),
+    });
+    for (const line of text.split("\n")) {
+      if (!line.trim()) continue;
+      try {
+        const j = JSON.parse(line);
+        if (j.error) throw new PodmanError(`podman pull ${reference}: ${j.error}`, 500, j.error);
+      } catch (e) {
+        if (e instanceof PodmanError) throw e;
+      }
+    }
+  }
+
   /** `GET /images/{name}/json` (image inspect). */
   async inspectImage(
     name: string,
@@ -439,7 +462,7 @@ export class PodmanClient {
 
   /** Lists containers (running or not) carrying every given label (`key=value`). */
   async listContainers(
-    opts: { signal: AbortSignal; labels: Record<string, string> },
+    opts: { signal: AbortSignal; labels: Record<string, string | undefined> },
   ): Promise<ContainerSummary[]> {
     const filters = JSON.stringify({ label: labelFilter(opts.labels) });
     return await this.#json("/containers/json", {
@@ -472,7 +495,7 @@ export class PodmanClient {
 
   /** Lists volumes carrying every given label. */
   async listVolumes(
-    opts: { signal: AbortSignal; labels: Record<string, string> },
+    opts: { signal: AbortSignal; labels: Record<string, string | undefined> },
   ): Promise<VolumeSummary[]> {
     const filters = JSON.stringify({ label: labelFilter(opts.labels) });
     return await this.#json("/volumes/json", { signal: opts.signal, query: { filters } }) ?? [];
@@ -508,6 +531,6 @@ export class PodmanClient {
   }
 }
 
-function labelFilter(labels: Record<string, string>): string[] {
-  return Object.entries(labels).map(([k, v]) => `${k}=${v}`);
+function labelFilter(labels: Record<string, string | undefined>): string[] {
+  return Object.entries(labels).map(([k, v]) => (v === undefined ? k : `${k}=${v}`));
 }

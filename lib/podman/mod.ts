@@ -7,3 +7,4 @@
 export * from "./worker_image.ts";
 export * from "./client.ts";
 export * from "./run.ts";
+export * from "./spec.ts";

@@ -98,11 +98,11 @@ export interface RemovedResources {
 
 /**
  * Removes every container and volume carrying all the given labels (e.g. one run's
- * `gangplank.run-id`, or only `gangplank.run-id` present via the caller's choice).
+ * `gangplank.run-id`). A label whose value is `undefined` matches any value of that key.
  */
 export async function removeByLabels(
   client: PodmanClient,
-  labels: Record<string, string>,
+  labels: Record<string, string | undefined>,
   opts: { signal: AbortSignal },
 ): Promise<RemovedResources> {
   const containers = await client.listContainers({ signal: opts.signal, labels });

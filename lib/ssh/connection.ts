@@ -8,9 +8,13 @@
  */
 import net from "node:net";
 import type { Duplex } from "node:stream";
-// @deno-types="@types/ssh2"
-import { Client, utils } from "ssh2";
-import type { ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from "ssh2";
+import {
+  type ClientChannel,
+  type ConnectConfig,
+  newSsh2Client,
+  parseSshKey,
+  type ServerHostKeyAlgorithm,
+} from "./ssh2_types.ts";
 import { GangplankError, UsageError } from "../errors/mod.ts";
 import { hostForKnownHosts } from "./container_host.ts";
 import {
@@ -120,7 +124,7 @@ export async function connectSsh(opts: SshConnectOptions): Promise<SshConnection
   const { host, port, signal } = opts;
   signal.throwIfAborted();
   if (opts.privateKey !== undefined) {
-    const parsed = utils.parseKey(opts.privateKey);
+    const parsed = parseSshKey(opts.privateKey);
     if (parsed instanceof Error) {
       throw new SshKeyError(
         `${opts.privateKeySource ?? "SSH key"}: ${parsed.message}` +
@@ -136,7 +140,7 @@ export async function connectSsh(opts: SshConnectOptions): Promise<SshConnection
         `(give --sshkey / CONTAINER_SSHKEY, or run an ssh-agent with SSH_AUTH_SOCK)`,
     );
   }
-  const client = new Client();
+  const client = newSsh2Client();
   // Late errors (after a failed handshake, or during shutdown) must never become uncaught.
   client.on("error", () => {});
   let hostKeyError: HostKeyError | undefined;
@@ -157,7 +161,7 @@ export async function connectSsh(opts: SshConnectOptions): Promise<SshConnection
     keepaliveCountMax: opts.keepaliveCountMax ?? 3,
     tryKeyboard: false,
     algorithms: { serverHostKey: algos },
-    hostVerifier: (key: Buffer) => {
+    hostVerifier: (key: Uint8Array) => {
       if (policy.kind === "insecure-ignore") return true;
       const blob = new Uint8Array(key);
       const verdict = checkHostKey(policy.entries, host, port, blob);

@@ -7,7 +7,7 @@
  * The image holds busybox (as `sh` and its applets), `/bin/bash`, the glibc libraries bash and
  * deno need (copied from the host through `ldd`), deno at {@link WORKER_DENO_PATH}, the bundled
  * worker at {@link WORKER_SCRIPT_PATH}, the stand-in cosa from `examples/fake-cosa/` (when it
- * exists) at `/usr/lib/gangplank/fake-cosa/` with `/usr/local/bin/cosa` pointing at it, `/tmp`,
+ * exists) at `/usr/lib/gangplank/fake-cosa/` with a `/usr/local/bin/cosa` wrapper running it, `/tmp`,
  * `/srv` (owned by `builder`), and `/etc/passwd` with `root` and `builder` (uid 1000). It is
  * rebuilt only when an input changed (label `gangplank.test-image-hash`).
  *
@@ -195,7 +195,7 @@ export async function ensureTestImage(opts: TestImageOptions = {}): Promise<stri
   const libs = [...new Set((await Promise.all(exes.map((e) => sharedLibs(e, signal)))).flat())];
 
   const h = createHash("sha256");
-  h.update(`v1\0${image}\0${minimal}\0`);
+  h.update(`v2\0${image}\0${minimal}\0`);
   for (const f of [busybox, ...exes, ...libs, ...(workJs ? [workJs] : []), ...fakeCosa]) {
     await fileDigest(f, h);
   }
@@ -229,10 +229,13 @@ export async function ensureTestImage(opts: TestImageOptions = {}): Promise<stri
         await copyFile(f, join(cosaRoot, rel), basename(f) === "cosa" ? 0o755 : 0o644);
       }
       if (fakeCosa.some((f) => basename(f) === "cosa")) {
-        await Deno.symlink(
-          "/usr/lib/gangplank/fake-cosa/cosa",
-          join(rootfs, "usr/local/bin/cosa"),
+        // A wrapper, not a symlink: the stand-in finds cosa.ts next to its own $0.
+        const wrapper = join(rootfs, "usr/local/bin/cosa");
+        await Deno.writeTextFile(
+          wrapper,
+          '#!/bin/sh\nexec /usr/lib/gangplank/fake-cosa/cosa "$@"\n',
         );
+        await Deno.chmod(wrapper, 0o755);
       }
     }
     await Deno.writeTextFile(

@@ -1,0 +1,476 @@
+/**
+ * The podman backend: each stage's worker runs in a podman container, on this host (libpod
+ * API over a unix socket) or on a remote host (`CONTAINER_HOST=ssh://...`: the API over an
+ * SSH connection, the relay reached through an SSH remote forward the remote side picks the
+ * port of). Containers, volumes and secrets are labelled/named with the run id and removed on
+ * success, failure, abort and dispose; {@link PodmanExecutor.cleanup} removes what an
+ * interrupted run left.
+ *
+ * @module
+ */
+import { existsSync } from "node:fs";
+import { GangplankError } from "../errors/mod.ts";
+import {
+  LABEL_RUN_ID,
+  PodmanClient,
+  PodmanError,
+  RELAY_SECRET_FILE_ENV,
+  RELAY_SECRET_TARGET,
+  removeByLabels,
+  runContainer,
+  type SecretMount,
+  unixConnector,
+  WORKER_DENO_PATH,
+  WORKER_SCRIPT_PATH,
+  workerContainerName,
+  workerContainerSpec,
+} from "../podman/mod.ts";
+import {
+  connectSsh,
+  type ContainerHost,
+  type HostKeyPolicy,
+  type RemoteForward,
+  type SshConnection,
+  SshConnectionError,
+  sshSocketConnector,
+} from "../ssh/mod.ts";
+import type { Executor, RelayEndpoint, StageOutcome, WorkerLaunch } from "./types.ts";
+
+/** The worker image cannot be used (missing, or lacking deno/the worker on a remote host). */
+export class WorkerImageError extends GangplankError {
+  constructor(readonly image: string, readonly host: string, message: string) {
+    super(message);
+  }
+}
+
+/** SSH settings for `ssh://` container hosts. */
+export interface PodmanSshOptions {
+  /** Private key text (`--sshkey` / `CONTAINER_SSHKEY`, read by the script). */
+  privateKey?: string;
+  privateKeySource?: string;
+  /** `SSH_AUTH_SOCK`. */
+  agentSocket?: string;
+  hostKeys: HostKeyPolicy;
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
+}
+
+/** Options of {@link PodmanExecutor}. */
+export interface PodmanExecutorOptions {
+  /** Where the podman API is (see `parseContainerHost`). */
+  host: ContainerHost;
+  ssh?: PodmanSshOptions;
+  /** Worker image. */
+  image: string;
+  /** `/srv` as a bind mount of this path on the podman host; default: an ephemeral volume. */
+  srvDir?: string;
+  /** Default true (Gangplank's podman mode). */
+  privileged?: boolean;
+  /** Devices to pass through when the host has them. Default `/dev/kvm`, `/dev/fuse`. */
+  devices?: string[];
+  /** Container user. Default `builder`. */
+  user?: string;
+  /** Network namespace mode. Default `host` (workers reach the relay on 127.0.0.1). */
+  network?: string;
+  /**
+   * Local hosts: host paths of deno and the bundled worker, bound read-only at the contract
+   * paths so any glibc base image works. Default: this deno and `<root>/dist/work.js`.
+   * `false`: the image must carry them (always so for remote hosts).
+   */
+  mountWorker?: { deno: string; worker: string } | false;
+  /** Pull the image when the host lacks it. Default true. */
+  pull?: boolean;
+  /** Extra SpecGenerator fields merged into every worker container. */
+  extraSpec?: Record<string, unknown>;
+  /** Coordinator messages (warnings, what was removed); never secrets. */
+  log?: (line: string) => void;
+  /** Seams for tests. */
+  connectSsh?: typeof connectSsh;
+}
+
+const DEFAULT_DEVICES = ["/dev/kvm", "/dev/fuse"];
+const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+
+function safeName(s: string): string {
+  return s.replace(/[^a-zA-Z0-9_.-]/g, "-");
+}
+
+/**
+ * Runs workers as podman containers (local or over SSH).
+ *
+ * @example
+ * ```ts
+ * await using exec = new PodmanExecutor({
+ *   host: parseContainerHost(env.CONTAINER_HOST ?? "unix:///run/podman/podman.sock", user),
+ *   image: DEFAULT_WORKER_IMAGE,
+ *   log: console.error,
+ * });
+ * ```
+ */
+export class PodmanExecutor implements Executor {
+  readonly name = "podman";
+  readonly #o: PodmanExecutorOptions;
+  readonly #log: (line: string) => void;
+  #client: PodmanClient | undefined;
+  #ssh: SshConnection | undefined;
+  #connecting: Promise<PodmanClient> | undefined;
+  #forward: RemoteForward | undefined;
+  #reaper: { end(): void } | undefined;
+  #devices: string[] | undefined;
+  #runId: string | undefined;
+  readonly #live = new Set<string>();
+  readonly #volumes = new Set<string>();
+  readonly #secrets = new Set<string>();
+  #disposed = false;
+
+  constructor(opts: PodmanExecutorOptions) {
+    this.#o = opts;
+    this.#log = opts.log ?? (() => {});
+  }
+
+  /** Where the API is, for messages: the socket path or `ssh://user@host:port/socket`. */
+  get where(): string {
+    const h = this.#o.host;
+    return h.kind === "unix"
+      ? h.socketPath
+      : `ssh://${h.user}@${h.host.includes(":") ? `[${h.host}]` : h.host}:${h.port}${h.socketPath}`;
+  }
+
+  get #remote(): boolean {
+    return this.#o.host.kind === "ssh";
+  }
+
+  /** Connects (once) and returns the API client. */
+  client(opts: { signal: AbortSignal }): Promise<PodmanClient> {
+    if (this.#disposed) return Promise.reject(new Error("PodmanExecutor is disposed"));
+    if (this.#client) return Promise.resolve(this.#client);
+    this.#connecting ??= this.#connect(opts.signal).then((c) => (this.#client = c));
+    // A failed attempt may be retried.
+    this.#connecting.catch(() => (this.#connecting = undefined));
+    return this.#connecting;
+  }
+
+  async #connect(signal: AbortSignal): Promise<PodmanClient> {
+    const h = this.#o.host;
+    let client: PodmanClient;
+    if (h.kind === "unix") {
+      client = new PodmanClient({ connect: unixConnector(h.socketPath), describe: h.socketPath });
+    } else {
+      if (!this.#o.ssh) throw new Error("PodmanExecutor: ssh options are required for ssh://");
+      const ssh = await (this.#o.connectSsh ?? connectSsh)({
+        host: h.host,
+        port: h.port,
+        user: h.user,
+        privateKey: this.#o.ssh.privateKey,
+        privateKeySource: this.#o.ssh.privateKeySource,
+        agentSocket: this.#o.ssh.agentSocket,
+        hostKeys: this.#o.ssh.hostKeys,
+        keepaliveIntervalMs: this.#o.ssh.keepaliveIntervalMs,
+        keepaliveCountMax: this.#o.ssh.keepaliveCountMax,
+        signal,
+        log: this.#log,
+      });
+      this.#ssh = ssh;
+      ssh.lost.addEventListener("abort", () => {
+        if (!this.#disposed) this.#log(`podman: ${(ssh.lost.reason as Error).message}`);
+      }, { once: true });
+      client = new PodmanClient({
+        connect: sshSocketConnector(ssh, h.socketPath),
+        describe: this.where,
+      });
+    }
+    try {
+      await client.ping({ signal });
+    } catch (e) {
+      throw new PodmanError(
+        `podman API at ${this.where} does not answer: ${(e as Error).message}` +
+          (h.kind === "unix" ? " (is `podman system service` running?)" : ""),
+        e instanceof PodmanError ? e.status : 0,
+        e,
+      );
+    }
+    return client;
+  }
+
+  /** Architecture of the podman host (from `podman info`; remote hosts report their own). */
+  async arch(opts: { signal: AbortSignal }): Promise<string> {
+    return await (await this.client(opts)).arch(opts);
+  }
+
+  /**
+   * Connects, checks the image, and for remote hosts opens the SSH remote forward to the
+   * relay: workers (host network) then use `127.0.0.1:<port the remote picked>`.
+   */
+  async prepare(
+    relay: RelayEndpoint,
+    opts: { runId: string; signal: AbortSignal },
+  ): Promise<RelayEndpoint> {
+    const { signal } = opts;
+    this.#runId = opts.runId;
+    const client = await this.client({ signal });
+    await this.#ensureImage(client, signal);
+    this.#devices = await this.#hostDevices(signal);
+    if (this.#o.privileged !== false) {
+      for (const d of this.#o.devices ?? DEFAULT_DEVICES) {
+        if (!this.#devices.includes(d)) {
+          this.#log(
+            `warning: ${d} is not present on the podman host ${this.#hostLabel()}: ` +
+              `not passed to workers` +
+              (d === "/dev/kvm" ? " (qemu/kola will be slow or fail)" : ""),
+          );
+        }
+      }
+    }
+    if (!this.#remote) return { ...relay };
+    this.#forward = await this.#ssh!.forwardRemote(relay, { signal });
+    this.#startReaper(opts.runId);
+    this.#log(
+      `podman: relay forwarded to ${this.#hostLabel()} 127.0.0.1:${this.#forward.remotePort} ` +
+        `over SSH`,
+    );
+    return { host: this.#forward.remoteHost, port: this.#forward.remotePort };
+  }
+
+  /** Traffic through the SSH forward (remote hosts), e.g. to show the relay went through it. */
+  get forwardStats(): RemoteForward["stats"] | undefined {
+    return this.#forward?.stats;
+  }
+
+  #hostLabel(): string {
+    const h = this.#o.host;
+    return h.kind === "unix" ? "(local)" : h.host;
+  }
+
+  async #hostDevices(signal: AbortSignal): Promise<string[]> {
+    const wanted = this.#o.devices ?? DEFAULT_DEVICES;
+    if (!this.#remote) return wanted.filter((d) => existsSync(d));
+    try {
+      const quoted = wanted.map((d) => `'${d.replace(/'/g, "")}'`).join(" ");
+      const r = await this.#ssh!.exec(`for d in ${quoted}; do [ -e "$d" ] && echo "$d"; done`, {
+        signal: AbortSignal.any([signal, AbortSignal.timeout(15_000)]),
+      });
+      return r.stdout.split("\n").filter((l) => wanted.includes(l));
+    } catch {
+      this.#log(`warning: cannot check devices on ${this.#hostLabel()}; passing none`);
+      return [];
+    }
+  }
+
+  #mountWorker(): { deno: string; worker: string } | undefined {
+    if (this.#remote || this.#o.mountWorker === false) return undefined;
+    return this.#o.mountWorker ?? {
+      deno: Deno.realPathSync(Deno.execPath()),
+      worker: `${ROOT}/dist/work.js`,
+    };
+  }
+
+  async #ensureImage(client: PodmanClient, signal: AbortSignal): Promise<void> {
+    const image = this.#o.image;
+    if (!(await client.imageExists(image, { signal }))) {
+      if (this.#o.pull === false) {
+        throw new WorkerImageError(image, this.where, `image ${image} is not on ${this.where}`);
+      }
+      this.#log(`podman: pulling ${image} on ${this.#hostLabel()}`);
+      try {
+        await client.pullImage(image, { signal });
+      } catch (e) {
+        throw new WorkerImageError(
+          image,
+          this.where,
+          `image ${image} is not on ${this.where} and cannot be pulled: ${(e as Error).message}`,
+        );
+      }
+    }
+    const mount = this.#mountWorker();
+    if (mount) {
+      if (!existsSync(mount.worker)) {
+        throw new WorkerImageError(
+          image,
+          this.where,
+          `the bundled worker ${mount.worker} does not exist (run \`deno task bundle\`)`,
+        );
+      }
+      return;
+    }
+    // Remote (or no mount): the image itself must carry deno and the worker.
+    const out: string[] = [];
+    const probe = `try { Deno.statSync(${JSON.stringify(WORKER_SCRIPT_PATH)}); } ` +
+      `catch { console.log("missing ${WORKER_SCRIPT_PATH}"); Deno.exit(3); }`;
+    let code: number;
+    try {
+      ({ exitCode: code } = await runContainer(client, {
+        name: `gangplank-${safeName(this.#runId ?? "probe")}-image-check`,
+        image,
+        entrypoint: [WORKER_DENO_PATH],
+        command: ["eval", probe],
+        labels: this.#runId ? { [LABEL_RUN_ID]: this.#runId } : {},
+        env: { DENO_DIR: "/tmp/deno", NO_COLOR: "1" },
+        netns: { nsmode: "host" },
+      }, { signal, onLine: (l) => out.push(l) }));
+    } catch (e) {
+      if (e instanceof PodmanError && !signal.aborted) {
+        code = -1;
+        out.push(e.message);
+      } else throw e;
+    }
+    if (code !== 0) {
+      throw new WorkerImageError(
+        image,
+        this.where,
+        `image ${image} on ${this.where} cannot run the worker: it needs deno at ` +
+          `${WORKER_DENO_PATH} and the bundled worker at ${WORKER_SCRIPT_PATH} ` +
+          `(build one with the Containerfile: podman build --build-arg BASE=... .)` +
+          (out.length ? `; probe said: ${out.slice(-3).join(" | ")}` : ""),
+      );
+    }
+  }
+
+  /**
+   * A "dead man's switch" on the remote host: a shell that waits on its stdin and, if the SSH
+   * connection dies before we say `done`, removes the run's containers, volumes and secrets
+   * with the podman CLI against the same socket. Best effort: hosts without a shell or the
+   * podman CLI still have `podman-run --cleanup`.
+   */
+  #startReaper(runId: string): void {
+    const h = this.#o.host;
+    if (h.kind !== "ssh" || !this.#ssh) return;
+    const rid = safeName(runId);
+    const sock = h.socketPath.replace(/'/g, "");
+    const script = [
+      `read -r line; [ "$line" = done ] && exit 0`,
+      `P="podman --remote --url unix://${sock}"`,
+      `ids=$($P ps -aq --filter label=${LABEL_RUN_ID}=${rid}); ` +
+      `[ -n "$ids" ] && $P rm -f -t 0 -v $ids`,
+      `vols=$($P volume ls -q --filter label=${LABEL_RUN_ID}=${rid}); ` +
+      `[ -n "$vols" ] && $P volume rm -f $vols`,
+      `secs=$($P secret ls --format '{{.Name}}' | grep '^gangplank-${rid}-'); ` +
+      `[ -n "$secs" ] && $P secret rm $secs`,
+      `exit 0`,
+    ].join("\n");
+    this.#ssh.execChannel(`sh -c '${script.replace(/'/g, `'"'"'`)}'`, {
+      signal: AbortSignal.timeout(15_000),
+    }).then((ch) => {
+      ch.on("error", () => {});
+      ch.stderr.on("data", () => {});
+      ch.on("data", () => {});
+      this.#reaper = { end: () => ch.end("done\n") };
+    }, () => this.#log(`warning: no cleanup guard on ${this.#hostLabel()} (exec refused)`));
+  }
+
+  /** Runs one stage's worker container to completion. */
+  async runStage(launch: WorkerLaunch): Promise<StageOutcome> {
+    launch.signal.throwIfAborted();
+    const client = await this.client({ signal: launch.signal });
+    const lost = this.#ssh?.lost;
+    const signal = lost ? AbortSignal.any([launch.signal, lost]) : launch.signal;
+    const rid = safeName(launch.runId);
+    const base = `gangplank-${rid}-${launch.stageIndex}`;
+    const labels = { [LABEL_RUN_ID]: launch.runId };
+    const secrets: SecretMount[] = [];
+    let volume: string | undefined;
+    try {
+      for (const [k, v] of Object.entries(launch.secretEnv)) {
+        const name = `${base}-${k.toLowerCase().replace(/[^a-z0-9]/g, "-")}`;
+        this.#secrets.add(name);
+        await client.removeSecret(name, { signal });
+        await client.createSecret(name, v, { signal });
+        const isRelayKey = k === "COSA_RELAY_SECRET_KEY";
+        secrets.push({
+          name,
+          target: isRelayKey ? RELAY_SECRET_TARGET : `gangplank-${k.toLowerCase()}`,
+          env: isRelayKey ? RELAY_SECRET_FILE_ENV : `${k}_FILE`,
+        });
+      }
+      if (!this.#o.srvDir) {
+        volume = `${base}-srv`;
+        this.#volumes.add(volume);
+        await client.createVolume(volume, { signal, labels });
+      }
+      const spec = workerContainerSpec({
+        runId: launch.runId,
+        stageId: launch.stageId,
+        stageIndex: launch.stageIndex,
+        image: this.#o.image,
+        env: launch.env,
+        secrets,
+        srvDir: this.#o.srvDir,
+        volume,
+        privileged: this.#o.privileged,
+        devices: this.#devices ??
+          (this.#o.devices ?? DEFAULT_DEVICES).filter((d) => !this.#remote && existsSync(d)),
+        user: this.#o.user,
+        network: this.#o.network,
+        mountWorker: this.#mountWorker(),
+        extra: this.#o.extraSpec,
+      });
+      // A container of the same name left by an earlier attempt would block creation.
+      await client.removeContainer(workerContainerName(launch.runId, launch.stageIndex), {
+        signal,
+      });
+      let cid: string | undefined;
+      const res = await runContainer(client, spec, {
+        signal,
+        onLine: launch.onLine,
+        onCreated: (id) => this.#live.add(cid = id),
+      }).finally(() => {
+        if (cid) this.#live.delete(cid);
+      });
+      return { exitCode: res.exitCode };
+    } catch (e) {
+      if (lost?.aborted) throw lost.reason as SshConnectionError;
+      if (launch.signal.aborted) return { exitCode: 137, reason: "cancelled" };
+      throw e;
+    } finally {
+      if (!lost?.aborted) {
+        const s = AbortSignal.timeout(30_000);
+        if (volume) {
+          await client.removeVolume(volume, { signal: s }).catch(() => {});
+          this.#volumes.delete(volume);
+        }
+        for (const sec of secrets) {
+          await client.removeSecret(sec.name, { signal: s }).catch(() => {});
+          this.#secrets.delete(sec.name);
+        }
+      }
+    }
+  }
+
+  /**
+   * Removes containers and volumes labelled with `runId` (or with any gangplank run id), and
+   * the run's secrets. Returns what was removed.
+   */
+  async cleanup(
+    opts: { runId?: string; signal: AbortSignal },
+  ): Promise<{ containers: string[]; volumes: string[]; secrets: string[] }> {
+    const client = await this.client(opts);
+    const labels: Record<string, string | undefined> = { [LABEL_RUN_ID]: opts.runId };
+    const removed = await removeByLabels(client, labels, { signal: opts.signal });
+    const prefix = opts.runId ? `gangplank-${safeName(opts.runId)}-` : "gangplank-";
+    const secrets = (await client.listSecrets({ signal: opts.signal }))
+      .map((s) => s.Spec.Name).filter((n) => n.startsWith(prefix));
+    for (const s of secrets) await client.removeSecret(s, { signal: opts.signal });
+    return { ...removed, secrets };
+  }
+
+  /** Removes what is still held (containers, volumes, secrets), closes the forward and SSH. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#disposed) return;
+    const client = this.#client;
+    const usable = client && !(this.#ssh?.lost.aborted);
+    if (usable) {
+      const s = AbortSignal.timeout(30_000);
+      for (const id of this.#live) await client.removeContainer(id, { signal: s }).catch(() => {});
+      for (const v of this.#volumes) await client.removeVolume(v, { signal: s }).catch(() => {});
+      for (const n of this.#secrets) await client.removeSecret(n, { signal: s }).catch(() => {});
+    } else if (this.#live.size || this.#volumes.size || this.#secrets.size) {
+      this.#log(
+        `warning: lost the podman host ${this.#hostLabel()}: run ${this.#runId ?? ""} may ` +
+          `have left containers there (the cleanup guard removes them; else run --cleanup)`,
+      );
+    }
+    this.#disposed = true;
+    this.#reaper?.end();
+    if (this.#forward) await Promise.resolve(this.#forward[Symbol.asyncDispose]()).catch(() => {});
+    if (this.#ssh) await Promise.resolve(this.#ssh[Symbol.asyncDispose]()).catch(() => {});
+  }
+}
