@@ -242,7 +242,8 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       }
       if (auth.ok !== true) throw new S3Error(auth.status, auth.code, auth.message);
       const pairs = parseQuery(qi < 0 ? "" : rawUrl.slice(qi + 1)) ?? [];
-      const query = new Map(pairs);
+      // Presigned-URL parameters are authentication, not sub-resources.
+      const query = new Map(pairs.filter(([k]) => !/^x-amz-/i.test(k)));
       // Path: /bucket[/key...]; decode the bucket and the key separately.
       const rest = rawPath.slice(1);
       const slash = rest.indexOf("/");

@@ -11,6 +11,9 @@ export const S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/";
 
 /** Escapes text for XML content and attribute values. */
 export function xmlEscape(s: string): string {
+  // Characters XML 1.0 cannot carry at all become U+FFFD.
+  // deno-lint-ignore no-control-regex
+  s = s.replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/g, "\ufffd");
   return s.replace(
     /[&<>"']/g,
     (c) =>
