@@ -8,7 +8,8 @@
  *
  * Environment: `COSA_WORK_POD_JSON` (the WorkSpec, required), `COSA_RELAY_SECRET_KEY` or
  * `COSA_RELAY_SECRET_FILE` (the relay's secret key, or a 0600 file holding it; neither is
- * passed on to the stage's commands), `COSA_SRV_DIR` (default `/srv`), `COSA_FORCE_ARCH`.
+ * passed on to the stage's commands), `COSA_SRV_DIR` (default `/srv`), `COSA_FORCE_ARCH`,
+ * `COSA_TERMINATION_LOG` (default `/dev/termination-log`, written only if it exists).
  * The stage's commands get this process's environment minus the secret variables and the
  * WorkSpec.
  *
@@ -18,10 +19,15 @@
  * @module
  */
 
-import { readFile, stat } from "node:fs/promises";
+import { readFile, stat, writeFile } from "node:fs/promises";
 import { exitCodeOf, InterruptedError, UsageError } from "../lib/errors/mod.ts";
 import { ArtifactStore } from "../lib/relay/client.ts";
-import { runWorker, summaryLine } from "../lib/worker/mod.ts";
+import {
+  runWorker,
+  summaryLine,
+  terminationMessage,
+  type WorkerResult,
+} from "../lib/worker/mod.ts";
 import {
   decodeWorkSpec,
   DEFAULT_SRV_DIR,
@@ -56,6 +62,28 @@ async function readSecret(env: Record<string, string>): Promise<string> {
   const secret = (await readFile(file, "utf8")).trim();
   if (!secret) throw new UsageError(`${ENV_RELAY_SECRET_FILE}: ${file} is empty`);
   return secret;
+}
+
+/** Env var overriding where the Kubernetes termination message is written. */
+const ENV_TERMINATION_LOG = "COSA_TERMINATION_LOG";
+const DEFAULT_TERMINATION_LOG = "/dev/termination-log";
+
+/**
+ * Writes the outcome (exit code, build id, artifacts, message) where Kubernetes shows it in the
+ * pod status. Gangplank meant to (its condition was inverted, §12.1.17). Only when the file
+ * already exists (Kubernetes creates it); at most 4 KiB.
+ */
+async function writeTerminationLog(path: string, result: WorkerResult): Promise<void> {
+  try {
+    await stat(path);
+  } catch {
+    return;
+  }
+  try {
+    await writeFile(path, terminationMessage(result));
+  } catch (e) {
+    console.error(`work: cannot write ${path}: ${(e as Error).message}`);
+  }
 }
 
 async function main(): Promise<number> {
@@ -109,6 +137,7 @@ async function main(): Promise<number> {
       ...(env[ENV_FORCE_ARCH] ? { arch: env[ENV_FORCE_ARCH] } : {}),
     });
     log(summaryLine(result));
+    await writeTerminationLog(env[ENV_TERMINATION_LOG] || DEFAULT_TERMINATION_LOG, result);
     if (interrupted) return interrupted.exitCode;
     if (result.exitCode !== 0) console.error(`work: ${result.message ?? "failed"}`);
     else log(`gangway: finished execution`);

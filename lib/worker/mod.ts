@@ -19,6 +19,7 @@ export {
   runWorker,
   SUMMARY_PREFIX,
   summaryLine,
+  terminationMessage,
   type WorkerDeps,
   type WorkerResult,
 } from "./worker.ts";

@@ -119,6 +119,29 @@ export function summaryLine(r: WorkerResult): string {
   });
 }
 
+/**
+ * A compact JSON outcome for a Kubernetes termination log (at most 4096 bytes: the artifact
+ * list and message are shortened to fit).
+ */
+export function terminationMessage(r: WorkerResult): string {
+  const msg = {
+    exitCode: r.exitCode,
+    ...(r.buildId ? { buildId: r.buildId } : {}),
+    artifactsReturned: [...r.artifactsReturned],
+    ...(r.message ? { message: r.message } : {}),
+  };
+  let text = JSON.stringify(msg);
+  while (text.length > 4096 && msg.artifactsReturned.length) {
+    msg.artifactsReturned.pop();
+    text = JSON.stringify(msg);
+  }
+  if (text.length > 4096 && msg.message) {
+    msg.message = msg.message.slice(0, 3500) + "...";
+    text = JSON.stringify(msg);
+  }
+  return text;
+}
+
 /** Parses a {@link summaryLine}; `undefined` for any other line. */
 export function parseSummaryLine(line: string): Record<string, unknown> | undefined {
   const i = line.indexOf(SUMMARY_PREFIX);

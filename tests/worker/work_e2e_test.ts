@@ -174,10 +174,18 @@ Deno.test("work.ts: a failing command gives its exit code and names stage and co
     post_commands: ["echo post-ran-$((40+2))"],
     post_always: true,
   }]);
+  await using tl = await tempDir("gp-tl-");
+  const termLog = join(tl.path, "termination-log");
+  await writeFile(termLog, "");
   const r = await work(relay, workspec(relay, js), srv.path, {
     FAKE_COSA_FAIL: "buildextend-metal",
+    COSA_TERMINATION_LOG: termLog,
   });
   assert.equal(r.code, 3, r.stdout + r.stderr);
+  const term = JSON.parse(await readFile(termLog, "utf8"));
+  assert.equal(term.exitCode, 3);
+  assert.match(term.message, /stage "build-metal": main command 2/);
+  assert.deepEqual(term.artifactsReturned, ["ostree", "qemu"]);
   assert.match(
     r.stderr,
     /stage "build-metal": main command 2 \(cosa buildextend-metal\) exited with code 3/,
