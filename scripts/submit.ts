@@ -13,9 +13,13 @@
  */
 import { Command, Option } from "@commander-js/extra-typings";
 import { rename, rm, writeFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { stringify as toYaml } from "yaml";
-import { exitCodeOf, UsageError } from "../lib/errors/mod.ts";
+import { exitCodeOf, InterruptedError, UsageError } from "../lib/errors/mod.ts";
+import { runJob as runCoordinator } from "../lib/coordinator/mod.ts";
+import type { Executor } from "../lib/executors/types.ts";
+import { LocalExecutor } from "../lib/executors/local.ts";
+import { readRelayConfig } from "../lib/relay/config.ts";
 import {
   formatIssue,
   GenerateError,
@@ -87,6 +91,10 @@ export interface SubmitOptions {
   report?: string;
   /** `--timeout`: how long a stage may wait for its dependencies (ms; default 1 h). */
   timeoutMs: number;
+  /** `--poll-interval`: how often a waiting stage re-checks its dependencies (ms; 15 s). */
+  pollIntervalMs: number;
+  /** `--worker-path`: directories put first on local workers' PATH (e.g. a stand-in cosa). */
+  workerPath: string[];
   /** `--cleanup`: remove what earlier runs left behind (containers, pods) and exit. */
   cleanup: boolean;
   /** Dry run only: requirements nothing produces are assumed to be in the store. */
@@ -182,6 +190,12 @@ function addCommonOptions<C extends Command<[], Record<string, unknown>>>(
     .option("-m, --minio-config <file>", "external S3/MinIO config JSON instead of the relay")
     .option("--report <file>", "write a JSON run report")
     .option("--timeout <duration>", "how long a stage waits for its dependencies", "1h")
+    .option("--poll-interval <duration>", "how often a waiting stage re-checks", "15s")
+    .option(
+      "--worker-path <dir>",
+      "directory put first on local workers' PATH, e.g. examples/fake-cosa (repeatable)",
+      collect,
+    )
     .option("--cleanup", "remove containers/pods left by earlier runs, then exit");
   return cmd;
 }
@@ -226,6 +240,8 @@ function toOptions(
     minioConfig: str("minioConfig"),
     report: str("report"),
     timeoutMs: parseDuration(str("timeout") ?? "1h"),
+    pollIntervalMs: parseDuration(str("pollInterval") ?? "15s"),
+    workerPath: list("workerPath"),
     cleanup: !!o.cleanup,
     assumeExisting: !!o.assumeExisting,
   };
@@ -537,11 +553,101 @@ async function dryRunResources(
 }
 
 // --- run: implemented by the coordinator (lib/coordinator) ---
-/** Runs the plan for real; returns the exit code. */
-// deno-lint-ignore require-await
-async function runJob(_opts: SubmitOptions, _plan: Plan, _spec: JobSpec): Promise<number> {
-  console.error("running is not implemented yet");
-  return 1;
+
+/**
+ * The environment a local worker starts from: what deno, the worker and cosa need, never the
+ * whole coordinator environment (`FAKE_COSA_*` are the stand-in cosa's test switches).
+ */
+export function workerBaseEnv(env: Record<string, string | undefined>): Record<string, string> {
+  const keep = ["PATH", "HOME", "DENO_DIR", "TMPDIR", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME"];
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v !== undefined && (keep.includes(k) || k.startsWith("FAKE_COSA_"))) out[k] = v;
+  }
+  return out;
+}
+
+/** Creates the executor for `--backend`. Other backends add their case here. */
+export function createExecutor(
+  opts: SubmitOptions,
+  env: Record<string, string | undefined>,
+): Executor {
+  switch (opts.backend) {
+    case "local":
+      return new LocalExecutor({
+        baseEnv: workerBaseEnv(env),
+        pathPrefix: opts.workerPath.map((p) => resolve(p)),
+      });
+    default:
+      throw new UsageError(`--backend ${opts.backend}: not available in this build`);
+  }
+}
+
+/** A new work dir `./gangplank-run-<yyyymmdd-hhmmss>[-n]`, or `--work-dir` (created if missing). */
+async function prepareWorkDir(given: string | undefined, now = new Date()): Promise<string> {
+  if (given) {
+    const dir = resolve(given);
+    await Deno.mkdir(dir, { recursive: true });
+    return dir;
+  }
+  const stamp = now.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+  for (let i = 1; i < 100; i++) {
+    const dir = resolve(`gangplank-run-${stamp}${i > 1 ? `-${i}` : ""}`);
+    try {
+      await Deno.mkdir(dir);
+      return dir;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+  }
+  throw new UsageError("cannot create a fresh work dir in the current directory");
+}
+
+/**
+ * Runs the plan for real; returns the exit code. SIGINT/SIGTERM/SIGHUP abort the run: workers
+ * are stopped, the relay closed, temp dirs removed, exit 130/143/129.
+ */
+async function runJob(opts: SubmitOptions, plan: Plan, spec: JobSpec): Promise<number> {
+  const env = Deno.env.toObject();
+  const ctl = new AbortController();
+  const onSignal = (sig: "SIGINT" | "SIGTERM" | "SIGHUP") => () => {
+    if (ctl.signal.aborted) return;
+    console.error(`submit: ${sig} received: stopping workers and the relay`);
+    ctl.abort(new InterruptedError(sig));
+  };
+  const handlers = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((s) => [s, onSignal(s)] as const);
+  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  try {
+    const relay = opts.minioConfig
+      ? await readRelayConfig(opts.minioConfig, { signal: ctl.signal })
+      : undefined;
+    const workDir = await prepareWorkDir(opts.workDir);
+    console.log(`submit: work dir ${workDir}`);
+    await using executor = createExecutor(opts, env);
+    const report = await runCoordinator({
+      spec,
+      plan,
+      workDir,
+      executor,
+      ...(relay ? { relay } : {}),
+      arch: opts.arch,
+      dependencyTimeoutMs: opts.timeoutMs,
+      pollIntervalMs: opts.pollIntervalMs,
+      log: (line) => console.log(line),
+      signal: ctl.signal,
+    });
+    if (opts.report) await writeAtomically(opts.report, JSON.stringify(report, null, 2) + "\n");
+    if (report.exitCode !== 0 && report.error) console.error(`submit: ${report.error.message}`);
+    return report.exitCode;
+  } catch (e) {
+    if (ctl.signal.aborted) {
+      console.error(`submit: interrupted`);
+      return exitCodeOf(ctl.signal.reason);
+    }
+    throw e;
+  } finally {
+    for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -20,12 +20,23 @@ export interface StageReport {
   /** Dependency wait plus worker run, ms. */
   durationMs: number;
   waitMs: number;
-  /** Bytes the relay sent while the stage's worker ran (its downloads). */
+  /**
+   * Bytes the worker downloaded (its own account; transfers skipped because the file was
+   * already there count 0), or the size of its inputs when the worker gave no account.
+   */
   bytesIn: number;
-  /** Bytes the stage's worker returned (new or rewritten objects). */
+  /**
+   * Bytes the worker uploaded (its own account), or the size of the objects written while it
+   * ran when the worker gave no account.
+   */
   bytesOut: number;
-  /** Object keys the stage returned (new or rewritten), sorted. */
+  /** Artifact names (meta.json `images` keys) the worker returned, sorted. */
   artifacts: string[];
+  /**
+   * Object keys new or rewritten in the store when the stage ended, since the previous stage
+   * ended (exact for a stage alone in its group; parallel stages may list each other's).
+   */
+  objects: string[];
   /** The stage's log file (absolute). */
   logFile: string;
 }
@@ -84,7 +95,9 @@ export function formatBytes(n: number): string {
 export function summaryTable(report: RunReport): string[] {
   const rows = [["STAGE", "RESULT", "EXIT", "DURATION", "IN", "OUT", "RETURNED"]];
   for (const s of report.stages) {
-    const names = s.artifacts.map((k) => k.slice(k.lastIndexOf("/") + 1));
+    const names = s.artifacts.length > 0
+      ? s.artifacts
+      : s.objects.map((k) => k.slice(k.lastIndexOf("/") + 1));
     rows.push([
       s.id,
       s.result,

@@ -23,6 +23,9 @@ import {
   type WorkSpec,
 } from "../workspec/mod.ts";
 import type { RelayConfig } from "../relay/config.ts";
+import { ArtifactStore } from "../relay/client.ts";
+import { parseSummaryLine } from "../worker/mod.ts";
+import { generateCredentials, startRelay } from "../relay/server.ts";
 import { DependencyTimeoutError, StageFailedError } from "./errors.ts";
 import {
   type InputFile,
@@ -168,6 +171,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
   }
   signal.throwIfAborted();
   const store = await (opts.openStore ?? defaultOpenStore)(cfg);
+  if (Symbol.asyncDispose in store) stack.use(store as CoordinatorStore & AsyncDisposable);
   const endpoint: RelayEndpoint = await executor.prepare(
     { host: cfg.host, port: cfg.port },
     { runId, signal },
@@ -211,6 +215,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
       bytesIn: 0,
       bytesOut: 0,
       artifacts: [],
+      objects: [],
       logFile: `${logDir}/${names[i]}.log`,
     });
   });
@@ -226,6 +231,8 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
     for (const l of logs.values()) l.close();
   });
   const lastMissing = new Map<PlannedStage, string>();
+  /** The worker's own account (`gangway-summary:` line): exact bytes and artifacts. */
+  const summaries = new Map<PlannedStage, Record<string, unknown>>();
 
   const groups = [...new Set(stages.map((s) => s.order))].sort((a, b) => a - b).map((order) => ({
     order,
@@ -275,7 +282,11 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
         stageIndex: s.index,
         env: { [ENV_WORK_POD_JSON]: encodeWorkSpec(ws), [ENV_FORCE_ARCH]: arch },
         secretEnv: { [ENV_RELAY_SECRET_KEY]: cfg.secretkey },
-        onLine: (line) => sl.line(line),
+        onLine: (line) => {
+          sl.line(line);
+          const sum = parseSummaryLine(line);
+          if (sum) summaries.set(s, sum);
+        },
         signal,
       });
     },
@@ -298,17 +309,25 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
       } else if (rec.result === "dependency-timeout") {
         stageLog(s).line(`gangplank: gave up waiting: ${rec.reason}`);
       }
+      const sum = summaries.get(s);
+      if (sum) {
+        if (typeof sum.bytesIn === "number") rep.bytesIn = sum.bytesIn;
+        if (typeof sum.bytesOut === "number") rep.bytesOut = sum.bytesOut;
+        if (Array.isArray(sum.artifactsReturned)) {
+          rep.artifacts = sum.artifactsReturned.map(String).sort();
+        }
+      }
       if (rec.exitCode !== null) {
         try {
           const cur = await snapshot();
           for (const [k, o] of cur) {
             const before = known.get(k);
             if (!before || stampOf(before) !== stampOf(o)) {
-              rep.artifacts.push(k);
-              rep.bytesOut += o.size;
+              rep.objects.push(k);
+              if (!sum) rep.bytesOut += o.size;
             }
           }
-          rep.artifacts.sort();
+          rep.objects.sort();
           known = cur;
         } catch { /* the listing is informational */ }
       }
@@ -398,7 +417,10 @@ async function defaultStartRelay(o: {
   bucket: string;
   signal: AbortSignal;
 }): Promise<RunningRelay> {
-  const { startRelay, generateCredentials } = await import("../relay/server.ts");
+  // The job bucket exists from the start: workers and the coordinator read it before any upload.
+  await Deno.mkdir(`${o.root}/${o.bucket === "builder" ? "builds" : o.bucket}`, {
+    recursive: true,
+  });
   return await startRelay({
     root: o.root,
     hostname: o.hostname,
@@ -410,7 +432,21 @@ async function defaultStartRelay(o: {
   });
 }
 
-async function defaultOpenStore(cfg: RelayConfig): Promise<CoordinatorStore> {
-  const { ArtifactStore } = await import("../relay/client.ts");
-  return ArtifactStore.fromConfig(cfg) as unknown as CoordinatorStore;
+/** The coordinator's store over {@link ArtifactStore} (closed when the run ends). */
+function defaultOpenStore(cfg: RelayConfig): CoordinatorStore & AsyncDisposable {
+  const store = ArtifactStore.fromConfig(cfg);
+  return {
+    getJSON: (b, k, { signal }) => store.getJSON(b, k, { signal }),
+    stat: (b, k, { signal }) => store.stat(b, k, { signal }),
+    list: async (b, prefix, { signal }) => {
+      const out: ListedObject[] = [];
+      for await (const o of store.list(b, prefix, { recursive: true, signal })) {
+        if (!o.isPrefix) {
+          out.push({ key: o.key, size: o.size, lastModified: o.lastModified, etag: o.etag });
+        }
+      }
+      return out;
+    },
+    [Symbol.asyncDispose]: () => store.close(),
+  };
 }
