@@ -5,8 +5,8 @@
  * carry `dist/work.js` (see `Containerfile`).
  *
  * npm:ssh2 probes for optional native bindings (`*.node`); they are left external (the
- * pure-JS fallback is used) and a `__dirname`/`__filename` shim is prepended for the CommonJS
- * code that still reads them.
+ * pure-JS fallback is used). A shim is prepended for the CommonJS code inside npm packages:
+ * `require` (for `node:` built-ins required at run time), `__dirname` and `__filename`.
  *
  * @module
  */
@@ -16,7 +16,9 @@ import { existsSync } from "node:fs";
 /** Scripts bundled by default (`scripts/<name>.ts` → `dist/<name>.js`); missing ones skipped. */
 export const BUNDLE_ENTRIES: readonly string[] = ["work", "submit", "relay", "podman_run"];
 
-const SHIM = "const __filename = import.meta.filename ?? import.meta.url;\n" +
+const SHIM = 'import { createRequire as __gpCreateRequire } from "node:module";\n' +
+  "const require = __gpCreateRequire(import.meta.url);\n" +
+  "const __filename = import.meta.filename ?? import.meta.url;\n" +
   "const __dirname = import.meta.dirname ?? new URL('.', import.meta.url).pathname;\n";
 
 /** Options for {@link bundle}. */
