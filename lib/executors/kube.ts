@@ -60,6 +60,8 @@ export interface KubeExecutorOptions {
   /** Map labelled Secrets/ConfigMaps into workers (default true). */
   mapSecrets?: boolean;
   imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+  /** Worker command (default: lib/podman's `WORKER_COMMAND`). */
+  command?: readonly string[];
   /** Diagnostics (never secret values). */
   log?: (msg: string) => void;
 }
@@ -230,6 +232,7 @@ export class KubeExecutor implements Executor {
       secretMaps: this.#additions,
       timeoutSeconds,
       imagePullPolicy: this.#o.imagePullPolicy,
+      command: this.#o.command,
     });
     const podName = pod.metadata!.name!;
     this.#pods.add(podName);

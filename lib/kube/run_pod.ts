@@ -50,6 +50,8 @@ export interface RunPodOptions {
   unschedulableTimeoutMs?: number;
   /** How long to wait for the logs to drain after the pod ended (default 15 s). */
   drainTimeoutMs?: number;
+  /** How long to wait for a terminal pod phase after the main container ended (default 3 s). */
+  settleMs?: number;
   /** Delay between log stream attempts while a container is not ready (default 250 ms). */
   logRetryMs?: number;
 }
@@ -155,6 +157,7 @@ export async function runPod(
   const unschedLimit = opts.unschedulableTimeoutMs ?? 120_000;
   let outcome: PodOutcome | undefined;
   let lastNote = "";
+  let settleSince: number | undefined;
   try {
     while (!outcome) {
       if (opts.signal.aborted) throw opts.signal.reason;
@@ -172,8 +175,31 @@ export async function runPod(
         }
         break;
       }
+      if (state.pod.metadata?.deletionTimestamp) {
+        // Being deleted, and not by us: someone else (an operator, a controller, eviction API).
+        const v = podVerdict(state.pod, mainName);
+        const code = v.kind === "done" || v.kind === "failed"
+          ? (v.exitCode === 0 ? -1 : v.exitCode)
+          : v.kind === "running"
+          ? 143
+          : -1;
+        outcome = { exitCode: code, reason: `pod ${name} was deleted by someone else` };
+        break;
+      }
       const v = podVerdict(state.pod, mainName);
       if (v.kind === "done" || v.kind === "failed") {
+        const phase = state.pod.status?.phase;
+        if (
+          phase !== "Succeeded" && phase !== "Failed" && containerTerminated(state.pod, mainName)
+        ) {
+          // The container ended before the pod's phase: give the pod-level reason (Evicted,
+          // DeadlineExceeded, deletion) a moment to arrive before deciding.
+          settleSince ??= Date.now();
+          if (Date.now() - settleSince < (opts.settleMs ?? 3000)) {
+            await changed.wait(Math.max(1, (opts.settleMs ?? 3000) - (Date.now() - settleSince)));
+            continue;
+          }
+        }
         outcome = verdictOutcome(v);
         break;
       }
@@ -208,11 +234,17 @@ export async function runPod(
     // The pod ended: let the log streams drain (bounded).
     state.finished = true;
     changed.notify();
-    const drained = await Promise.race([
-      logTask.then(() => true),
-      sleep(opts.drainTimeoutMs ?? 15_000, opts.signal).then(() => false),
-    ]);
-    if (!drained) log(`pod ${name}: logs did not drain in time`);
+    const ended = podVerdict(state.pod, mainName);
+    if (ended.kind === "done" || ended.kind === "failed" || state.deleted) {
+      const timer = new AbortController();
+      const drained = await Promise.race([
+        logTask.then(() => true),
+        sleep(opts.drainTimeoutMs ?? 15_000, AbortSignal.any([opts.signal, timer.signal]))
+          .then(() => false, () => false),
+      ]);
+      timer.abort();
+      if (!drained) log(`pod ${name}: logs did not drain in time`);
+    }
     return outcome;
   } finally {
     state.finished = true;
