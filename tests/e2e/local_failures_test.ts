@@ -144,7 +144,7 @@ stages:
 `;
   const t0 = Date.now();
   const run = await submitJob(tmp.path, yaml, [
-    "--dependency-timeout",
+    "--timeout",
     "2s",
     "--poll-interval",
     "200ms",

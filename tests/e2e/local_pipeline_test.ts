@@ -4,6 +4,7 @@
  * tree, logs, report and exit code are checked file by file.
  */
 import assert from "node:assert/strict";
+import type { RunReport } from "../../lib/coordinator/mod.ts";
 import { tempDir } from "../_helpers/mod.ts";
 import { listTree, portOpen, stillAlive } from "./_local_helpers.ts";
 import { checkBuildsTree, linesWith, PIPELINE, submitJob } from "./_local_jobs.ts";
@@ -13,22 +14,8 @@ Deno.test("local e2e: a whole pipeline succeeds and lands in <workDir>/builds", 
   const run = await submitJob(tmp.path, PIPELINE);
   const out = run.stdout + run.stderr;
   assert.equal(run.code, 0, out);
-  const report = run.report as {
-    exitCode: number;
-    result: string;
-    arch: string;
-    buildsLocation: string;
-    latestBuild: string;
-    relay: { port: number; bytesReceived: number };
-    stages: {
-      id: string;
-      result: string;
-      exitCode: number;
-      artifacts: string[];
-      bytesOut: number;
-      logFile: string;
-    }[];
-  };
+  const report = run.report as unknown as RunReport;
+
   assert.equal(report.exitCode, 0);
   assert.equal(report.result, "succeeded");
   assert.equal(report.buildsLocation, `${run.workDir}/builds`);
@@ -65,27 +52,25 @@ Deno.test("local e2e: a whole pipeline succeeds and lands in <workDir>/builds", 
   assert.match(out, /STAGE\s+RESULT\s+EXIT\s+DURATION/);
   assert.ok(out.includes(`builds are in ${builds}`));
 
-  // artifacts already present at the destination are not transferred again: each image file
-  // is returned exactly once (by the stage that built it), finalize re-sends none of them.
-  const images = Object.values(meta.images as Record<string, { path: string; size: number }>);
-  for (const img of images) {
-    const key = `${id}/${report.arch}/${img.path}`;
-    const by = report.stages.filter((s) => s.artifacts.includes(key)).map((s) => s.id);
-    assert.equal(by.length, 1, `${key} returned by ${by.join(", ")}`);
-  }
-  const fin = report.stages.find((s) => s.id === "finalize")!;
-  assert.ok(!fin.artifacts.some((k) => images.some((i) => k.endsWith(`/${i.path}`))));
-  // bytes moved: the image bytes uploaded over the whole run equal the images' sizes, once
-  const imageBytes = images.reduce((n, i) => n + i.size, 0);
-  let movedImageBytes = 0;
-  for (const s of report.stages) {
-    for (const k of s.artifacts) {
-      const img = images.find((i) => k === `${id}/${report.arch}/${i.path}`);
-      if (img) movedImageBytes += img.size;
-    }
-  }
-  assert.equal(movedImageBytes, imageBytes);
-  assert.ok(report.relay.bytesReceived >= imageBytes);
+  // artifacts already present at the destination are not transferred again: the stages that
+  // fetched an image (metal, metal4k, finalize) upload only what they made, and finalize, alone
+  // in its group, writes no image object.
+  const images = meta.images as Record<string, { path: string; size: number }>;
+  const by = Object.fromEntries(report.stages.map((s) => [s.id, s]));
+  assert.deepEqual(by.base.artifacts, ["ostree"]);
+  assert.deepEqual(by.metal.artifacts, ["metal"]);
+  assert.deepEqual(by.metal4k.artifacts, ["metal4k"]);
+  assert.deepEqual(by.finalize.artifacts, []);
+  assert.ok(by.metal.bytesOut < images.metal.size + images.ostree.size, `${by.metal.bytesOut}`);
+  assert.ok(by.metal.bytesOut >= images.metal.size);
+  assert.ok(by.metal4k.bytesOut < images.metal4k.size + images.ostree.size);
+  assert.ok(by.finalize.bytesOut < Math.min(...Object.values(images).map((i) => i.size)));
+  assert.ok(
+    !by.finalize.objects.some((k) => Object.values(images).some((i) => k.endsWith(i.path))),
+  );
+  assert.ok(by.finalize.objects.includes(`${id}/${report.arch}/meta.json`));
+  // each image was downloaded where required: metal and metal4k fetched the ostree
+  assert.ok(by.metal.bytesIn >= images.ostree.size);
 
   // nothing left running, relay closed, temp dirs gone
   assert.deepEqual(stillAlive(run.seen), []);
