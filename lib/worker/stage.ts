@@ -10,7 +10,11 @@
 
 import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type JobSpec, renderTemplate, type Stage, stageCommands } from "../jobspec/mod.ts";
+// Direct module imports (not mod.ts): a worker starts for every stage, and the YAML parser and
+// the JSON-schema validator behind the mod.ts files cost a third of a second to load.
+import type { JobSpec, Stage } from "../jobspec/mod.ts";
+import { stageCommands } from "../jobspec/shorthands.ts";
+import { renderTemplate } from "../jobspec/template.ts";
 import type { CosaMeta } from "../cosa/mod.ts";
 import type { CommandRunner } from "./runner.ts";
 

@@ -27,19 +27,18 @@ import { arch as hostArch, tmpdir } from "node:os";
 import { dirname, join, relative, sep } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { extractTarGz, packTarGz } from "../archive/mod.ts";
+// Direct module imports (not mod.ts): see stage.ts (start-up time of every worker).
+import { mergeBuilds, normalizeArch, parseBuilds, readBuilds } from "../cosa/builds.ts";
 import {
   type BuildInfo,
   type CosaMeta,
   deepMerge,
   isArtifactFile,
   isKnownBuildMeta,
-  mergeBuilds,
-  normalizeArch,
-  parseBuilds,
-  readBuilds,
   readLatestBuild,
-} from "../cosa/mod.ts";
-import { type FetchLike, repoFileName, type Stage, writeRepoFile } from "../jobspec/mod.ts";
+} from "../cosa/meta.ts";
+import type { FetchLike, Stage } from "../jobspec/mod.ts";
+import { repoFileName, writeRepoFile } from "../jobspec/repo.ts";
 import { ENV_FORCE_ARCH, remoteFileTarget, srvRelative, type WorkSpec } from "../workspec/mod.ts";
 import { BashRunner, type CommandRunner } from "./runner.ts";
 import { type CommandFailure, runScriptFile, runStage, type StageDeps } from "./stage.ts";
