@@ -592,16 +592,33 @@ async function returnBuild(ctx: Ctx): Promise<void> {
     !(await unchangedSinceFetch(ctx, "builds/builds.json", join(buildsDir, "builds.json")))
   ) {
     const key = keyOf(ws, "builds.json");
+    const readRemote = async () => {
+      const raw = await store.getJSON(bucket, key, { signal });
+      return raw === undefined || raw === null ? undefined : parseBuilds(raw);
+    };
     try {
-      const remoteRaw = await store.getJSON(bucket, key, { signal });
-      const remote = remoteRaw === undefined || remoteRaw === null
-        ? undefined
-        : parseBuilds(remoteRaw);
-      const merged = mergeBuilds(remote, localBuilds);
-      await store.putJSON(bucket, key, merged, { signal });
-      ctx.result.bytesOut += JSON.stringify(merged).length;
-      ctx.result.uploaded.push(key);
-      ctx.log(`gangway: uploaded ${key} (${merged.builds.length} build(s), merged)`);
+      // A parallel worker may write between our read and our write: check afterwards that
+      // every build we know is there, and merge again if not (bounded).
+      for (let attempt = 1;; attempt++) {
+        const merged = mergeBuilds(await readRemote(), localBuilds);
+        await store.putJSON(bucket, key, merged, { signal });
+        ctx.result.bytesOut += JSON.stringify(merged).length;
+        const after = await readRemote();
+        const missing = merged.builds.filter((b) =>
+          !b.arches.every((a) => after?.builds.some((x) => x.id === b.id && x.arches.includes(a)))
+        );
+        if (missing.length === 0) {
+          ctx.result.uploaded.push(key);
+          ctx.log(`gangway: uploaded ${key} (${merged.builds.length} build(s), merged)`);
+          break;
+        }
+        if (attempt >= 5) {
+          throw new Error(
+            `concurrent writers keep dropping ${missing.map((b) => b.id).join(", ")}`,
+          );
+        }
+        ctx.log(`gangway: ${key} was rewritten concurrently, merging again`);
+      }
     } catch (e) {
       ctx.result.uploadErrors.push(`${key}: ${(e as Error).message}`);
       ctx.log(`gangway: upload of ${key} failed: ${(e as Error).message}`);

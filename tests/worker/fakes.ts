@@ -25,8 +25,8 @@ export class MemStore implements ArtifactStoreLike {
   puts: string[] = [];
   /** Keys whose upload fails. */
   failPut = new Set<string>();
-  /** Called right before putJSON writes (to simulate a concurrent writer). */
-  beforePutJSON?: (bucket: string, key: string) => void;
+  /** Called right after putJSON wrote (to simulate a concurrent writer). */
+  afterPutJSON?: (bucket: string, key: string) => void;
 
   put(bucket: string, key: string, data: Uint8Array | string) {
     this.buckets.add(bucket);
@@ -76,10 +76,10 @@ export class MemStore implements ArtifactStoreLike {
     this.put(bucket, key, await readFile(path));
   }
   putJSON(bucket: string, key: string, value: unknown): Promise<void> {
-    this.beforePutJSON?.(bucket, key);
     if (this.failPut.has(key)) return Promise.reject(new Error("simulated upload failure"));
     this.puts.push(key);
     this.put(bucket, key, JSON.stringify(value));
+    this.afterPutJSON?.(bucket, key);
     return Promise.resolve();
   }
   getJSON(bucket: string, key: string): Promise<unknown> {

@@ -535,3 +535,26 @@ Deno.test("abort: the running command sees the signal and the worker reports it"
   assert.notEqual(r.exitCode, 0);
   assert.equal(e.runner.seen.length, 1);
 });
+
+Deno.test("return: builds.json rewritten concurrently right after our write is merged again", async () => {
+  await using e = await setup(async (_t, o) => {
+    await fakeBuild(o.cwd, "b.2", ["ostree"]);
+    return 0;
+  });
+  const other = JSON.stringify({
+    "schema-version": "1.0.0",
+    builds: [{ id: "b.1", arches: ["x86_64"] }],
+    timestamp: "",
+  });
+  let clobbers = 0;
+  e.store.afterPutJSON = (bucket, key) => {
+    // A parallel worker that read builds.json before our write now writes its stale merge.
+    if (key === "builds.json" && clobbers++ < 2) e.store.put(bucket, key, other);
+  };
+  const r = await e.run(workspec([{ id: "s", commands: ["x"] }]));
+  assert.equal(r.exitCode, 0, r.message);
+  assert.equal(clobbers, 3);
+  const ids = JSON.parse(e.store.text(B, "builds.json")!).builds.map((b: { id: string }) => b.id);
+  assert.deepEqual(ids.sort(), ["b.1", "b.2"]);
+  assert.ok(e.lines.some((l) => l.includes("rewritten concurrently")));
+});
