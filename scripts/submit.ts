@@ -274,7 +274,9 @@ export function parseSubmitArgs(
         "Run a JobSpec's stages in workers (local processes, podman, Kubernetes) and gather " +
           "their artifacts in <work-dir>/builds.",
       )
-      .allowExcessArguments(false),
+      .allowExcessArguments(false)
+      // options after a subcommand's name belong to the subcommand
+      .enablePositionalOptions(),
     env,
   )).action((_o, cmd) => {
     result = toOptions("run", cmd.opts() as RawOpts, env, false);
