@@ -16,9 +16,16 @@ import { rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { stringify as toYaml } from "yaml";
 import { exitCodeOf, InterruptedError, UsageError } from "../lib/errors/mod.ts";
-import { runJob as runCoordinator } from "../lib/coordinator/mod.ts";
+import { newRunId, runJob as runCoordinator } from "../lib/coordinator/mod.ts";
 import type { Executor } from "../lib/executors/types.ts";
 import { LocalExecutor } from "../lib/executors/local.ts";
+import {
+  createKubeExecutor,
+  kubeCleanup,
+  kubeDryRunResources,
+  runHopFromCli,
+  runningInCluster,
+} from "../lib/executors/kube_cli.ts";
 import { readRelayConfig } from "../lib/relay/config.ts";
 import {
   formatIssue,
@@ -99,6 +106,16 @@ export interface SubmitOptions {
   cleanup: boolean;
   /** Dry run only: requirements nothing produces are assumed to be in the store. */
   assumeExisting: boolean;
+  /** `--image`: worker image (podman, kube) and the hop pod's image. */
+  image?: string;
+  /** `--kubeconfig` (kube backend; default `$KUBECONFIG`, or the pod's service account). */
+  kubeconfig?: string;
+  /** `--namespace` (kube backend). */
+  namespace?: string;
+  /** `--serviceaccount` (kube backend: worker pods' and the hop pod's service account). */
+  serviceAccount?: string;
+  /** `--remote-kubeconfig`: run the coordinator itself in a pod of that cluster (hop). */
+  remoteKubeconfig?: string;
 }
 
 /** `--help` (or `--version`) was asked for: print `text` to stdout and exit 0. */
@@ -196,7 +213,15 @@ function addCommonOptions<C extends Command<[], Record<string, unknown>>>(
       "directory put first on local workers' PATH, e.g. examples/fake-cosa (repeatable)",
       collect,
     )
-    .option("--cleanup", "remove containers/pods left by earlier runs, then exit");
+    .option("--cleanup", "remove containers/pods left by earlier runs, then exit")
+    .option("--image <image>", "worker image (podman, kube; also the hop pod's)")
+    .option("--kubeconfig <file>", "kube: kubeconfig (default $KUBECONFIG or in-cluster)")
+    .option("--namespace <ns>", "kube: namespace (default: the kubeconfig context's)")
+    .option("--serviceaccount <sa>", "kube: service account of the worker/hop pods")
+    .option(
+      "--remote-kubeconfig <file>",
+      "kube: run the coordinator itself in a pod of that cluster (hop) and follow it",
+    );
   return cmd;
 }
 
@@ -244,6 +269,11 @@ function toOptions(
     workerPath: list("workerPath"),
     cleanup: !!o.cleanup,
     assumeExisting: !!o.assumeExisting,
+    image: str("image"),
+    kubeconfig: str("kubeconfig"),
+    namespace: str("namespace"),
+    serviceAccount: str("serviceaccount"),
+    remoteKubeconfig: str("remoteKubeconfig"),
   };
 }
 
@@ -547,10 +577,16 @@ export function dryRunTable(doc: DryRunDocument): string {
 /** What the chosen backend would create for this plan; `undefined` when nothing to show. */
 // deno-lint-ignore require-await
 async function dryRunResources(
-  _opts: SubmitOptions,
-  _plan: Plan,
+  opts: SubmitOptions,
+  plan: Plan,
   _spec: JobSpec,
 ): Promise<unknown | undefined> {
+  if (opts.backend === "kube") {
+    return kubeDryRunResources(
+      { ...opts, arch: opts.arch },
+      plan.groups.flatMap((g) => g.stages).map((s) => ({ id: s.id, index: s.index })),
+    );
+  }
   return undefined;
 }
 
@@ -580,6 +616,12 @@ export function createExecutor(
         baseEnv: workerBaseEnv(env),
         pathPrefix: opts.workerPath.map((p) => resolve(p)),
       });
+    case "kube":
+      return createKubeExecutor(
+        { ...opts, relayHost: env.POD_IP || undefined },
+        env,
+        (m) => console.error(m),
+      );
     default:
       throw new UsageError(`--backend ${opts.backend}: not available in this build`);
   }
@@ -632,6 +674,8 @@ async function runJob(opts: SubmitOptions, plan: Plan, spec: JobSpec): Promise<n
       workDir,
       executor,
       ...(relay ? { relay } : {}),
+      // In a cluster, worker pods reach the embedded relay at this pod's IP.
+      ...(opts.backend === "kube" && runningInCluster(env) ? { relayHost: "0.0.0.0" } : {}),
       arch: opts.arch,
       dependencyTimeoutMs: opts.timeoutMs,
       pollIntervalMs: opts.pollIntervalMs,
@@ -646,6 +690,38 @@ async function runJob(opts: SubmitOptions, plan: Plan, spec: JobSpec): Promise<n
       console.error(`submit: interrupted`);
       return exitCodeOf(ctl.signal.reason);
     }
+    throw e;
+  } finally {
+    for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+  }
+}
+
+/**
+ * Hop mode (`--remote-kubeconfig`): the coordinator runs in a pod of that cluster; its log is
+ * followed here and its exit code is ours. Ctrl-C deletes the pod and its JobSpec Secret.
+ */
+async function runHop(opts: SubmitOptions, spec: JobSpec): Promise<number> {
+  const ctl = new AbortController();
+  const onSignal = (sig: "SIGINT" | "SIGTERM" | "SIGHUP") => () => {
+    if (!ctl.signal.aborted) ctl.abort(new InterruptedError(sig));
+  };
+  const handlers = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((s) => [s, onSignal(s)] as const);
+  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  try {
+    const args = ["--backend", "kube", "--image", opts.image ?? "", "-a", opts.arch];
+    if (opts.serviceAccount) args.push("--serviceaccount", opts.serviceAccount);
+    return await runHopFromCli({
+      ...opts,
+      runId: newRunId(),
+      jobspecYaml: jobSpecToYaml(spec, { header: false }),
+      args,
+      timeoutSeconds: 6 * 3600,
+      signal: ctl.signal,
+      onLine: (line) => console.log(`[hop] ${line}`),
+      log: (m) => console.error(`submit: ${m}`),
+    });
+  } catch (e) {
+    if (ctl.signal.aborted) return exitCodeOf(ctl.signal.reason);
     throw e;
   } finally {
     for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
@@ -683,7 +759,18 @@ export async function main(
     err(`submit: ${(e as Error).message}`);
     return exitCodeOf(e);
   }
+  // In a pod with a service account and no explicit --backend, workers are pods too.
+  if (
+    opts.backend === "local" && runningInCluster(env) &&
+    !argv.some((a) => a === "--backend" || a.startsWith("--backend="))
+  ) {
+    opts.backend = "kube";
+  }
   try {
+    if (opts.cleanup && opts.backend === "kube") {
+      await kubeCleanup(opts, env, AbortSignal.timeout(120_000), (m) => console.log(m));
+      return 0;
+    }
     const spec = await resolveSpec(opts, err);
     if (opts.command === "generate") {
       const text = jobSpecToYaml(spec);
@@ -711,6 +798,7 @@ export async function main(
     }
     const plan = planJob(spec, { assumeExisting: true });
     for (const w of plan.warnings) err(`warning: ${w}`);
+    if (opts.remoteKubeconfig) return await runHop(opts, spec);
     return await runJob(opts, plan, spec);
   } catch (e) {
     if (e instanceof UsageError) {

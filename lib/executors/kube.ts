@@ -11,6 +11,7 @@
 import { createHash } from "node:crypto";
 import { arch as hostArch } from "node:os";
 import type { V1Secret } from "@kubernetes/client-node";
+import { UsageError } from "../errors/mod.ts";
 import type { KubeOps } from "../kube/run_pod.ts";
 import { runPod } from "../kube/run_pod.ts";
 import { KubeApiError } from "../kube/retry.ts";
@@ -44,6 +45,11 @@ export interface KubeExecutorOptions {
    * it from the environment); default: the relay's own host.
    */
   relayHost?: string;
+  /**
+   * In a cluster without `relayHost`: the coordinator's own pod name (`$HOSTNAME`), whose
+   * `status.podIP` workers use to reach the relay.
+   */
+  selfPod?: string;
   /** Worker architecture; default: the nodes' `kubernetes.io/arch`, else this machine's. */
   arch?: string;
   /** Force OpenShift 3.11 behaviour on/off (default: detected from the server version). */
@@ -147,7 +153,17 @@ export class KubeExecutor implements Executor {
       this.#additions = { ...sm, warnings: [] };
       this.#mounts = mr;
     }
-    return { host: this.#o.relayHost ?? relay.host, port: relay.port };
+    let host = this.#o.relayHost;
+    if (!host && this.#o.selfPod) {
+      const me = await client.readPod(this.#o.selfPod, opts);
+      host = me?.status?.podIP;
+      if (!host) {
+        throw new UsageError(
+          `cannot find the IP of pod ${this.#o.selfPod} (set POD_IP or run without a cluster)`,
+        );
+      }
+    }
+    return { host: host ?? relay.host, port: relay.port };
   }
 
   async #discoverNodes(signal: AbortSignal): Promise<void> {

@@ -1,0 +1,199 @@
+/**
+ * Glue between `scripts/submit.ts` and the Kubernetes backend: which cluster to talk to
+ * (`--kubeconfig`, `$KUBECONFIG`, or the pod's service account when running in a cluster),
+ * the executor for `--backend kube`, the objects `--dry-run -o yaml` shows, `--cleanup`, and
+ * hop mode (`--remote-kubeconfig`). The environment is passed in by the script; nothing here
+ * reads `Deno.env` or exits.
+ *
+ * @module
+ */
+
+import { existsSync, readFileSync } from "node:fs";
+import { UsageError } from "../errors/mod.ts";
+import { KubeClient, type KubeTarget, runHop } from "../kube/mod.ts";
+import { DEFAULT_WORKER_IMAGE } from "../podman/mod.ts";
+import { dryRunObjects } from "../podspec/mod.ts";
+import { cleanupKube, KubeExecutor } from "./kube.ts";
+
+/** Where a pod's service account is mounted. */
+export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/** The kube-related flags of `submit`. */
+export interface KubeCliOptions {
+  /** `--kubeconfig`. */
+  kubeconfig?: string;
+  /** `--namespace`. */
+  namespace?: string;
+  /** `--image`: worker image (and the hop pod's). */
+  image?: string;
+  /** `--serviceaccount`. */
+  serviceAccount?: string;
+  /** `--remote-kubeconfig`: run the coordinator itself in that cluster (hop pod). */
+  remoteKubeconfig?: string;
+}
+
+/**
+ * True when this process runs in a pod with a service account: `KUBERNETES_SERVICE_HOST` is
+ * set and the token file exists.
+ */
+export function runningInCluster(
+  env: Record<string, string | undefined>,
+  exists: (p: string) => boolean = existsSync,
+): boolean {
+  return !!env.KUBERNETES_SERVICE_HOST && exists(`${SERVICE_ACCOUNT_DIR}/token`);
+}
+
+/** The cluster target and namespace for the flags and environment. */
+export function kubeTargetFor(
+  opts: KubeCliOptions,
+  env: Record<string, string | undefined>,
+  exists: (p: string) => boolean = existsSync,
+): { target: KubeTarget; namespace?: string; inCluster: boolean } {
+  if (opts.kubeconfig) {
+    if (!exists(opts.kubeconfig)) {
+      throw new UsageError(`--kubeconfig ${opts.kubeconfig}: no such file`);
+    }
+    return {
+      target: { kind: "kubeconfig", path: opts.kubeconfig },
+      namespace: opts.namespace,
+      inCluster: false,
+    };
+  }
+  if (!env.KUBECONFIG && runningInCluster(env, exists)) {
+    let ns = opts.namespace;
+    if (!ns) {
+      try {
+        ns = readFileSync(`${SERVICE_ACCOUNT_DIR}/namespace`, "utf8").trim() || undefined;
+      } catch { /* default namespace */ }
+    }
+    return { target: { kind: "in-cluster" }, namespace: ns, inCluster: true };
+  }
+  if (env.KUBECONFIG) {
+    const first = env.KUBECONFIG.split(":")[0];
+    return {
+      target: { kind: "kubeconfig", path: first },
+      namespace: opts.namespace,
+      inCluster: false,
+    };
+  }
+  return { target: { kind: "default" }, namespace: opts.namespace, inCluster: false };
+}
+
+/** A client for the flags and environment. */
+export function kubeClientFor(
+  opts: KubeCliOptions,
+  env: Record<string, string | undefined>,
+  log?: (msg: string) => void,
+): KubeClient {
+  const t = kubeTargetFor(opts, env);
+  try {
+    return KubeClient.connect({ target: t.target, namespace: t.namespace, log });
+  } catch (e) {
+    throw new UsageError(`kubernetes configuration: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The executor for `--backend kube`. Workers reach the relay at `relayHost` (in a cluster:
+ * the coordinator pod's IP, `$POD_IP`).
+ */
+export function createKubeExecutor(
+  opts: KubeCliOptions & { relayHost?: string; timeoutSeconds?: number },
+  env: Record<string, string | undefined>,
+  log?: (msg: string) => void,
+): KubeExecutor {
+  const t = kubeTargetFor(opts, env);
+  const client = kubeClientFor(opts, env, log);
+  return new KubeExecutor({
+    client,
+    selfPod: t.inCluster && !opts.relayHost ? env.HOSTNAME : undefined,
+    image: opts.image || DEFAULT_WORKER_IMAGE,
+    serviceAccount: opts.serviceAccount,
+    relayHost: opts.relayHost,
+    timeoutSeconds: opts.timeoutSeconds,
+    log,
+  });
+}
+
+/** The objects a kube run would create, for `--dry-run -o yaml|json` (no API call). */
+export function kubeDryRunResources(
+  opts: KubeCliOptions & { runId?: string; arch?: string },
+  stages: { id: string; index: number }[],
+): unknown[] {
+  return dryRunObjects({
+    runId: opts.runId ?? "dry-run",
+    image: opts.image || DEFAULT_WORKER_IMAGE,
+    serviceAccount: opts.serviceAccount,
+    namespace: opts.namespace,
+    arch: opts.arch,
+    timeoutSeconds: 5400,
+    stages: stages.map((s) => ({
+      id: s.id,
+      index: s.index,
+      env: {
+        COSA_WORK_POD_JSON: "<built at run time>",
+        ...(opts.arch ? { COSA_FORCE_ARCH: opts.arch } : {}),
+      },
+    })),
+    secretKeys: ["COSA_RELAY_SECRET_KEY"],
+  });
+}
+
+/** `submit --cleanup --backend kube`: deletes every gangplank pod and Secret (by label). */
+export async function kubeCleanup(
+  opts: KubeCliOptions & { runId?: string },
+  env: Record<string, string | undefined>,
+  signal: AbortSignal,
+  log: (msg: string) => void,
+): Promise<{ pods: string[]; secrets: string[] }> {
+  const client = kubeClientFor(opts, env, log);
+  const r = await cleanupKube(client, { runId: opts.runId, signal });
+  for (const p of r.pods) log(`deleted pod ${p}`);
+  for (const s of r.secrets) log(`deleted secret ${s}`);
+  log(
+    `cleanup: ${r.pods.length} pod(s), ${r.secrets.length} secret(s) removed from namespace ` +
+      client.namespace,
+  );
+  return r;
+}
+
+/**
+ * Hop mode: runs the coordinator in a pod of the `--remote-kubeconfig` cluster with the given
+ * JobSpec text and arguments, streams its log, and returns its exit code (1 with the cluster's
+ * reason on stderr when it never ran).
+ */
+export async function runHopFromCli(
+  opts: KubeCliOptions & {
+    runId: string;
+    jobspecYaml: string;
+    args: string[];
+    timeoutSeconds: number;
+    /** The coordinator command in the image (default: lib/podspec's COORDINATOR_COMMAND). */
+    hopCommand?: readonly string[];
+    signal: AbortSignal;
+    onLine: (line: string) => void;
+    log: (msg: string) => void;
+  },
+): Promise<number> {
+  if (!opts.remoteKubeconfig) throw new UsageError("hop mode needs --remote-kubeconfig");
+  if (!opts.image) throw new UsageError("--remote-kubeconfig needs --image");
+  if (!opts.serviceAccount) throw new UsageError("--remote-kubeconfig needs --serviceaccount");
+  const client = kubeClientFor(
+    { kubeconfig: opts.remoteKubeconfig, namespace: opts.namespace },
+    {},
+  );
+  const out = await runHop(client, {
+    runId: opts.runId,
+    image: opts.image,
+    serviceAccount: opts.serviceAccount,
+    args: opts.args,
+    timeoutSeconds: opts.timeoutSeconds,
+    command: opts.hopCommand,
+    jobspecYaml: opts.jobspecYaml,
+    onLine: opts.onLine,
+    log: opts.log,
+    signal: opts.signal,
+  });
+  if (out.reason) opts.log(`hop pod: ${out.reason}`);
+  return out.exitCode < 0 ? 1 : out.exitCode;
+}
