@@ -112,6 +112,7 @@ export function summaryLine(r: WorkerResult): string {
     filesSkipped,
     artifactsReturned: r.artifactsReturned,
     uploaded: r.uploaded.length,
+    uploadedKeys: r.uploaded,
     uploadErrors: r.uploadErrors.length,
     ...(r.buildId ? { buildId: r.buildId } : {}),
     ...(r.message ? { message: r.message } : {}),

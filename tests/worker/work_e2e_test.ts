@@ -150,6 +150,11 @@ Deno.test("work.ts: base returns builds.json, meta, artifacts, caches; metal sta
   const meta2 = await checkStoredBuild(root.path, id);
   assert.deepEqual(artifactsOf(meta2).map((a) => a.name).sort(), ["metal", "ostree", "qemu"]);
   assert.deepEqual(r2.summary?.artifactsReturned, ["metal"]);
+  const metalPath = artifactsOf(meta2).find((a) => a.name === "metal")!.path;
+  assert.deepEqual(r2.summary?.uploadedKeys, [
+    `${id}/x86_64/${metalPath}`,
+    `${id}/x86_64/meta.json`,
+  ]);
   assert.equal((await stat(storedOstree)).mtimeMs, before, "unchanged artifact not re-uploaded");
   assert.equal(r2.summary?.filesFetched, rf.length);
   assert.ok((r2.summary?.bytesIn as number) > 0);
