@@ -116,6 +116,8 @@ export interface SubmitOptions {
   serviceAccount?: string;
   /** `--remote-kubeconfig`: run the coordinator itself in a pod of that cluster (hop). */
   remoteKubeconfig?: string;
+  /** `--unschedulable-timeout`: how long a worker pod may stay Unschedulable (ms; 2 min). */
+  unschedulableTimeoutMs: number;
 }
 
 /** `--help` (or `--version`) was asked for: print `text` to stdout and exit 0. */
@@ -221,7 +223,8 @@ function addCommonOptions<C extends Command<[], Record<string, unknown>>>(
     .option(
       "--remote-kubeconfig <file>",
       "kube: run the coordinator itself in a pod of that cluster (hop) and follow it",
-    );
+    )
+    .option("--unschedulable-timeout <duration>", "kube: fail a pod Unschedulable this long", "2m");
   return cmd;
 }
 
@@ -274,6 +277,7 @@ function toOptions(
     namespace: str("namespace"),
     serviceAccount: str("serviceaccount"),
     remoteKubeconfig: str("remoteKubeconfig"),
+    unschedulableTimeoutMs: parseDuration(str("unschedulableTimeout") ?? "2m"),
   };
 }
 

@@ -98,7 +98,11 @@ export function kubeClientFor(
  * the coordinator pod's IP, `$POD_IP`).
  */
 export function createKubeExecutor(
-  opts: KubeCliOptions & { relayHost?: string; timeoutSeconds?: number },
+  opts: KubeCliOptions & {
+    relayHost?: string;
+    timeoutSeconds?: number;
+    unschedulableTimeoutMs?: number;
+  },
   env: Record<string, string | undefined>,
   log?: (msg: string) => void,
 ): KubeExecutor {
@@ -111,6 +115,7 @@ export function createKubeExecutor(
     serviceAccount: opts.serviceAccount,
     relayHost: opts.relayHost,
     timeoutSeconds: opts.timeoutSeconds,
+    unschedulableTimeoutMs: opts.unschedulableTimeoutMs,
     log,
   });
 }
