@@ -80,6 +80,8 @@ export interface PodmanExecutorOptions {
   mountWorker?: { deno: string; worker: string } | false;
   /** Pull the image when the host lacks it. Default true. */
   pull?: boolean;
+  /** Extra environment of every worker (under the stage's own). */
+  env?: Record<string, string>;
   /** Extra SpecGenerator fields merged into every worker container. */
   extraSpec?: Record<string, unknown>;
   /** Coordinator messages (warnings, what was removed); never secrets. */
@@ -391,7 +393,7 @@ export class PodmanExecutor implements Executor {
         stageId: launch.stageId,
         stageIndex: launch.stageIndex,
         image: this.#o.image,
-        env: launch.env,
+        env: { ...this.#o.env, ...launch.env },
         secrets,
         srvDir: this.#o.srvDir,
         volume,

@@ -34,6 +34,11 @@ export interface TestSshd extends AsyncDisposable {
   descendants(): number[];
   /** Kills sshd and every descendant (SIGKILL): every connection drops at once. */
   killAll(): Promise<void>;
+  /**
+   * Kills (SIGKILL) only the sshd processes (listener and per-connection), as when sshd dies:
+   * commands started over SSH survive and see EOF. Returns the PIDs of those survivors.
+   */
+  killSshdOnly(): Promise<number[]>;
   /** Stops (SIGSTOP) the per-connection processes: peers see a silent, dead connection. */
   freezeSessions(): void;
 }
@@ -184,6 +189,28 @@ export async function startSshd(): Promise<TestSshd> {
       knownHostsPath,
       hostFingerprint,
       descendants: () => descendantsOf(pid),
+      async killSshdOnly() {
+        const all = descendantsOf(pid);
+        const comm = (p: number) => {
+          try {
+            return Deno.readTextFileSync(`/proc/${p}/comm`).trim();
+          } catch {
+            return "";
+          }
+        };
+        const sshds = all.filter((p) => comm(p) === "sshd");
+        const others = all.filter((p) => !sshds.includes(p));
+        for (const p of sshds.reverse()) {
+          try {
+            Deno.kill(p, "SIGKILL");
+          } catch { /* gone */ }
+        }
+        try {
+          child.kill("SIGKILL");
+        } catch { /* gone */ }
+        await child.status;
+        return others;
+      },
       killAll,
       freezeSessions() {
         for (const p of descendantsOf(pid)) {

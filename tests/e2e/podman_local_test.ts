@@ -1,0 +1,194 @@
+/**
+ * End to end, podman backend on this host: `podman-run` as a subprocess against a disposable
+ * `podman system service`, with the worker test image built by `podman import`.
+ */
+import assert from "node:assert/strict";
+import { PodmanClient } from "../../lib/podman/mod.ts";
+import { ROOT, runScript, tempDir, waitFor } from "../_helpers/mod.ts";
+import {
+  ensureTestImage,
+  podmanMissing,
+  startPodmanService,
+  TEST_WORKER_IMAGE,
+} from "../_helpers/podman.ts";
+import { assertSameBuilds, leftovers, scriptEnv, spawnScript, within } from "./_podman_helpers.ts";
+
+const missing = podmanMissing();
+if (missing) console.log(`SKIP tests/e2e/podman_local_test.ts: ${missing}`);
+
+const FAILING = `
+job: { strict: true }
+recipe: { git_url: https://example.com/fake-config.git, git_ref: main }
+stages:
+  - id: base
+    execution_order: 1
+    build_artifacts: [base]
+  - id: broken
+    execution_order: 2
+    require_artifacts: [ostree]
+    commands: ["echo about to fail; exit 7"]
+  - id: never
+    execution_order: 3
+    commands: ["echo must not run"]
+`;
+
+const SLOW = `
+job: { strict: true }
+recipe: { git_url: https://example.com/fake-config.git, git_ref: main }
+stages:
+  - id: slow
+    execution_order: 1
+    commands: ["echo slow-stage-started; sleep 120"]
+`;
+
+Deno.test({
+  name: "podman e2e (local socket)",
+  ignore: missing !== undefined,
+}, async (t) => {
+  await ensureTestImage();
+  await using svc = await startPodmanService();
+  const podman = PodmanClient.unix(svc.socketPath);
+  const remote = `unix://${svc.socketPath}`;
+  const common = ["--remote", remote, "-i", TEST_WORKER_IMAGE];
+
+  await t.step(
+    "demo JobSpec: same builds/ tree and artifact sha256s as the local backend",
+    async () => {
+      await using tmp = await tempDir("gp-e2e-podman-");
+      const pw = `${tmp.path}/podman`;
+      const lw = `${tmp.path}/local`;
+      const spec = `${ROOT}/examples/demo.jobspec.yaml`;
+      const [p, l] = await Promise.all([
+        runScript("podman_run.ts", [
+          "-s",
+          spec,
+          ...common,
+          "-w",
+          pw,
+          "--report",
+          `${tmp.path}/podman.json`,
+        ], { env: scriptEnv(), cwd: tmp.path, timeoutMs: 300_000 }),
+        runScript("submit.ts", ["-s", spec, "-w", lw, "--report", `${tmp.path}/local.json`], {
+          env: scriptEnv(),
+          cwd: tmp.path,
+          timeoutMs: 300_000,
+        }),
+      ]);
+      assert.equal(p.code, 0, `podman-run:\n${p.stdout}\n${p.stderr}`);
+      assert.equal(l.code, 0, `submit (local):\n${l.stdout}\n${l.stderr}`);
+      const pr = JSON.parse(await Deno.readTextFile(`${tmp.path}/podman.json`));
+      const lr = JSON.parse(await Deno.readTextFile(`${tmp.path}/local.json`));
+      assert.equal(pr.backend, "podman");
+      assert.equal(lr.backend, "local");
+      assert.equal(pr.arch, lr.arch);
+      assert.deepEqual(
+        pr.stages.map((s: { id: string; result: string }) => [s.id, s.result]),
+        lr.stages.map((s: { id: string; result: string }) => [s.id, s.result]),
+      );
+      const names = await assertSameBuilds(`${pw}/builds`, `${lw}/builds`, pr.arch);
+      assert.ok(names.includes("metal") && names.includes("aws"), names.join(","));
+      // Worker output came through the logs API, prefixed per stage.
+      assert.match(p.stdout, /\[base [^\]]*\] .*fake-cosa/);
+      // Nothing left on the podman host.
+      assert.deepEqual(await leftovers(podman, pr.runId), {
+        containers: [],
+        volumes: [],
+        secrets: [],
+      });
+      // The work dir holds only what the run created (the relay keeps its state in a dot dir).
+      assert.deepEqual(
+        [...Deno.readDirSync(pw)].map((e) => e.name).filter((n) => n !== ".gangplank-relay").sort(),
+        ["builds", "logs"],
+      );
+    },
+  );
+
+  await t.step("a failing stage: same exit behaviour as the local backend", async () => {
+    await using tmp = await tempDir("gp-e2e-podman-fail-");
+    await Deno.writeTextFile(`${tmp.path}/job.yaml`, FAILING);
+    const run = (script: string, dir: string, extra: string[]) =>
+      runScript(script, [
+        "-s",
+        `${tmp.path}/job.yaml`,
+        "-w",
+        `${tmp.path}/${dir}`,
+        "--report",
+        `${tmp.path}/${dir}.json`,
+        ...extra,
+      ], { env: scriptEnv(), cwd: tmp.path, timeoutMs: 300_000 });
+    const [p, l] = await Promise.all([
+      run("podman_run.ts", "podman", common),
+      run("submit.ts", "local", []),
+    ]);
+    assert.notEqual(p.code, 0, p.stdout + p.stderr);
+    assert.equal(p.code, l.code, `podman:\n${p.stdout}${p.stderr}\nlocal:\n${l.stdout}${l.stderr}`);
+    const pr = JSON.parse(await Deno.readTextFile(`${tmp.path}/podman.json`));
+    const lr = JSON.parse(await Deno.readTextFile(`${tmp.path}/local.json`));
+    const shape = (r: { stages: { id: string; result: string; exitCode: number | null }[] }) =>
+      r.stages.map((s) => [s.id, s.result, s.exitCode]);
+    assert.deepEqual(shape(pr), shape(lr));
+    assert.deepEqual(shape(pr)[1], ["broken", "failed", 7]);
+    assert.equal(pr.error?.stageId, "broken");
+    assert.match(p.stdout, /about to fail/);
+    assert.doesNotMatch(p.stdout, /must not run/);
+    assert.deepEqual(await leftovers(podman, pr.runId), {
+      containers: [],
+      volumes: [],
+      secrets: [],
+    });
+  });
+
+  await t.step("SIGINT mid-run: exit 130 and no container, volume or secret left", async () => {
+    await using tmp = await tempDir("gp-e2e-podman-int-");
+    await Deno.writeTextFile(`${tmp.path}/job.yaml`, SLOW);
+    const before = await leftovers(podman);
+    const s = spawnScript(
+      "podman_run.ts",
+      ["-s", `${tmp.path}/job.yaml`, "-w", `${tmp.path}/w`, ...common],
+      scriptEnv(),
+      tmp.path,
+    );
+    try {
+      await waitFor(() => s.output().includes("slow-stage-started"), {
+        timeoutMs: 120_000,
+        what: "the slow stage to start",
+      });
+      const running = await leftovers(podman);
+      assert.equal(running.containers.length, before.containers.length + 1, s.output());
+      const t0 = Date.now();
+      s.child.kill("SIGINT");
+      const r = await within(s, 30_000, "podman-run after SIGINT");
+      assert.equal(r.code, 130, r.out);
+      assert.ok(Date.now() - t0 < 30_000);
+      assert.deepEqual(await leftovers(podman), before, r.out);
+    } finally {
+      try {
+        s.child.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await s.done;
+    }
+  });
+
+  await t.step("--cleanup removes what an interrupted run left (by label)", async () => {
+    // Simulate a run killed -9 mid-stage: its container and volume stay behind.
+    const runId = `gp-test-${crypto.randomUUID().slice(0, 6)}`;
+    const signal = AbortSignal.timeout(30_000);
+    const labels = { "gangplank.run-id": runId };
+    await podman.createVolume(`gangplank-${runId}-0-srv`, { signal, labels });
+    const id = await podman.createContainer({
+      image: TEST_WORKER_IMAGE,
+      name: `gangplank-${runId}-worker-0`,
+      command: ["/bin/sleep", "120"],
+      labels,
+    }, { signal });
+    await podman.startContainer(id, { signal });
+    await podman.createSecret(`gangplank-${runId}-0-cosa-relay-secret-key`, "x", { signal });
+    const r = await runScript("podman_run.ts", ["--cleanup", "--run-id", runId, ...common], {
+      env: scriptEnv(),
+      timeoutMs: 60_000,
+    });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /removed 1 container\(s\), 1 volume\(s\), 1 secret\(s\)/);
+    assert.deepEqual(await leftovers(podman, runId), { containers: [], volumes: [], secrets: [] });
+  });
+});
