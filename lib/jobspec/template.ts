@@ -350,6 +350,8 @@ class Parser {
       } else if (c === ",") {
         toks.push({ t: "," });
         i++;
+      } else if (c === "[") {
+        this.fail('unexpected "[" in action: index with {{index .X 0}}, not .X[0]');
       } else this.fail(`unexpected ${JSON.stringify(c)} in action`);
     }
     return toks;

@@ -88,6 +88,13 @@ Deno.test("control flow, functions, variables, trimming, comments", () => {
   assert.equal(r("{{ .JobSpec.CloudsCfgs.Aws.Public }}"), "false");
 });
 
+Deno.test("the usage guide's Regions[0] example gets a hint to use index", () => {
+  assert.throws(
+    () => r("{{.JobSpec.CloudsCfgs.Aws.Regions[0]}}"),
+    (e) => e instanceof TemplateError && /\{\{index \.X 0\}\}/.test(e.message),
+  );
+});
+
 Deno.test("template errors are TemplateErrors, never crashes", () => {
   for (
     const t of [
