@@ -128,9 +128,8 @@ export async function within(
   ms: number,
   what: string,
 ): Promise<{ code: number; out: string }> {
-  let t: ReturnType<typeof setTimeout> | undefined;
   let timedOut = false;
-  t = setTimeout(() => {
+  const t = setTimeout(() => {
     timedOut = true;
     try {
       s.child.kill("SIGKILL");
