@@ -67,6 +67,12 @@ Deno.test("fake cosa: init, fetch, build, buildextend, kola; meta valid against 
   ]);
   await checkArtifacts(b.dir, b.meta);
   await ok(srv, ["kola", "run", "basic"]);
+  const k = await runCommand(`${ROOT}/examples/fake-cosa/kola`, ["testiso", "-S"], { cwd: srv });
+  assert.equal(k.code, 0, k.stderr);
+  assert.deepEqual(
+    (await readdir(join(srv, "tmp"))).filter((n) => /^kola-\d+\.tar\.xz$/.test(n)).length,
+    2,
+  );
   assert.ok((await readdir(join(srv, "tmp"))).some((n) => /kola.*tar\.xz$/.test(n)));
   // A second build is newer and comes first
   await ok(srv, ["build", "ostree"]);
