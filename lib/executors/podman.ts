@@ -472,6 +472,13 @@ export class PodmanExecutor implements Executor {
     }
     this.#disposed = true;
     this.#reaper?.end();
+    if (this.#forward) {
+      const st = this.#forward.stats;
+      this.#log(
+        `podman: the SSH forward carried ${st.connections} connection(s): ` +
+          `${st.bytesIn} bytes to the relay, ${st.bytesOut} bytes back`,
+      );
+    }
     if (this.#forward) await Promise.resolve(this.#forward[Symbol.asyncDispose]()).catch(() => {});
     if (this.#ssh) await Promise.resolve(this.#ssh[Symbol.asyncDispose]()).catch(() => {});
   }
