@@ -1,7 +1,7 @@
 /**
  * The local backend: each stage's worker is a subprocess of the coordinator (by default
  * `deno run -A scripts/work.ts`) with its own scratch directory standing in for `/srv`
- * (`COSA_SRV_DIR`), all under one temp dir per run. Workers run in their own process group
+ * (`COSA_SRV_DIR`) and its own `TMPDIR`, all under one temp dir per run. Workers run in their own process group
  * (session), so an abort or a leftover grandchild is stopped as a whole: SIGTERM to the group,
  * then SIGKILL after a grace period.
  *
@@ -121,7 +121,7 @@ export class LocalExecutor implements Executor {
     return this.#tempRootPromise;
   }
 
-  #env(launch: WorkerLaunch, scratch: string): Record<string, string> {
+  #env(launch: WorkerLaunch, scratch: string, tmp: string): Record<string, string> {
     const base = { ...this.#opts.baseEnv };
     const path = [
       ...(this.#opts.pathPrefix ?? []),
@@ -132,6 +132,9 @@ export class LocalExecutor implements Executor {
     return {
       ...base,
       HOME: base.HOME ?? scratch,
+      // The worker's own temp files live with its scratch dir, so they go when it goes (even
+      // when the worker is killed and cannot clean up).
+      TMPDIR: tmp,
       ...launch.env,
       ...launch.secretEnv,
       PATH: path,
@@ -143,8 +146,11 @@ export class LocalExecutor implements Executor {
   async runStage(launch: WorkerLaunch): Promise<StageOutcome> {
     launch.signal.throwIfAborted();
     const root = await this.#ensureTempRoot(launch.runId);
-    const scratch = `${root}/${launch.stageIndex}-${sanitizeStageId(launch.stageId)}`;
+    const stageDir = `${root}/${launch.stageIndex}-${sanitizeStageId(launch.stageId)}`;
+    const scratch = `${stageDir}/srv`;
+    const tmp = `${stageDir}/tmp`;
     await Deno.mkdir(scratch, { recursive: true, mode: 0o700 });
+    await Deno.mkdir(tmp, { recursive: true, mode: 0o700 });
     let aborted = false;
     try {
       const [cmd, ...args] = this.#cmd;
@@ -152,7 +158,7 @@ export class LocalExecutor implements Executor {
         args,
         cwd: scratch,
         clearEnv: true,
-        env: this.#env(launch, scratch),
+        env: this.#env(launch, scratch, tmp),
         stdin: "null",
         stdout: "piped",
         stderr: "piped",
@@ -186,7 +192,9 @@ export class LocalExecutor implements Executor {
       }
     } finally {
       if (aborted || !this.#opts.keepScratch) {
-        await Deno.remove(scratch, { recursive: true }).catch(() => {});
+        await Deno.remove(stageDir, { recursive: true }).catch(() => {});
+      } else {
+        await Deno.remove(tmp, { recursive: true }).catch(() => {});
       }
     }
   }

@@ -118,12 +118,17 @@ Deno.test("local e2e: post_always runs after a failing main command; the stage s
 Deno.test("local e2e: a worker killed by a signal fails its stage", async () => {
   await using tmp = await tempDir("gp-e2e-fail-");
   // Find the worker process (the ancestor running work.ts) and SIGKILL it.
-  const killer = `p=$PPID; while [ "$p" -gt 1 ]; do ` +
-    `if tr '\\\\0' ' ' < /proc/$p/cmdline | grep -q work.ts; then kill -9 $p; sleep 5; fi; ` +
-    `p=$(awk '{print $4}' /proc/$p/stat); done; exit 0`;
-  const { report } = await checkFailed(tmp.path, job(`    commands: ["${killer}"]`), {
-    exit: 137,
-  });
+  const killer = [
+    "    commands:",
+    "      - |",
+    "        p=$PPID",
+    '        while [ "$p" -gt 1 ]; do',
+    "          if tr '\\0' ' ' < /proc/$p/cmdline | grep -q work.ts; then kill -9 $p; sleep 5; fi",
+    "          p=$(awk '{print $4}' /proc/$p/stat)",
+    "        done",
+    "        exit 0",
+  ].join("\n");
+  const { report } = await checkFailed(tmp.path, job(killer), { exit: 137 });
   assert.match(report.stages.find((s) => s.id === "bad")!.reason ?? "", /SIGKILL/);
 });
 
