@@ -187,6 +187,8 @@ export async function connectSsh(opts: SshConnectOptions): Promise<SshConnection
     signal.addEventListener("abort", onAbort, { once: true });
     client.once("ready", () => {
       signal.removeEventListener("abort", onAbort);
+      // Small request/response exchanges (S3, libpod) must not wait on Nagle + delayed ACKs.
+      client.setNoDelay(true);
       resolve();
     });
     client.once("error", (err: Error & { level?: string }) => {
@@ -239,6 +241,7 @@ export async function connectSsh(opts: SshConnectOptions): Promise<SshConnection
     const ch = accept();
     fwd.stats.connections++;
     const sock = net.connect(fwd.target.port, fwd.target.host);
+    sock.setNoDelay(true);
     sockets.add(sock);
     ch.on("data", (d: Uint8Array) => (fwd.stats.bytesIn += d.length));
     sock.on("data", (d: Uint8Array) => (fwd.stats.bytesOut += d.length));

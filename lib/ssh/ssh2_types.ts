@@ -62,6 +62,7 @@ export interface Ssh2Client {
   connect(config: ConnectConfig): this;
   end(): this;
   destroy(): this;
+  setNoDelay(noDelay: boolean): this;
   exec(command: string, cb: (err: Error | undefined, ch: ClientChannel) => void): this;
   forwardIn(addr: string, port: number, cb: (err: Error | undefined, port: number) => void): this;
   unforwardIn(addr: string, port: number, cb?: (err: Error | undefined) => void): this;
