@@ -123,7 +123,10 @@ interface PodRun {
   override?: { phase: string; reason: string; message: string };
   handles: Set<Handle>;
   graceMs: number;
-  cstate: Map<string, { state: CState; ready: boolean; started: boolean; init: boolean }>;
+  cstate: Map<
+    string,
+    { state: CState; ready: boolean; started: boolean; init: boolean; containerID?: string }
+  >;
   logs: Map<string, LogBuffer>;
   timers: Set<ReturnType<typeof setTimeout>>;
   wake: Set<() => void>;
@@ -382,7 +385,7 @@ export class Kubelet {
         started: s?.started ?? false,
         state: s?.state ?? { waiting: { reason: init ? "PodInitializing" : "ContainerCreating" } },
       } as unknown as KObj;
-      if (s && "terminated" in s.state) st.containerID = s.state.terminated.containerID;
+      if (s?.containerID) st.containerID = s.containerID;
       return st;
     };
     const inits = (o.spec?.initContainers ?? []) as KObj[];
@@ -874,6 +877,7 @@ export class Kubelet {
       ready: !init,
       started: true,
       init,
+      containerID,
     });
     this.#event(pod, "Normal", "Started", `Started container ${c.name}`);
     this.#status(run, () => {});
@@ -904,6 +908,7 @@ export class Kubelet {
       ready: false,
       started: false,
       init,
+      containerID,
     });
     this.#status(run, () => {});
     return t;
