@@ -32,6 +32,7 @@ import {
   receiveSmallBody,
 } from "./server_body.ts";
 import type { RelayConfig } from "./config.ts";
+import { HashPool } from "./server_hash.ts";
 
 export type { Credentials } from "./sigv4.ts";
 
@@ -157,6 +158,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   });
   const stats = { bytesIn: 0, bytesOut: 0 };
   const sockets = new Set<Socket>();
+  const hashPool = new HashPool();
 
   const server = http.createServer((req, res) => {
     handle(req, res).catch((e) => {
@@ -580,6 +582,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         },
         (n) => (stats.bytesIn += n),
         ctx.pre,
+        (algs) => hashPool.session(algs),
       );
       fs.closeSync(fd);
       closed = true;
@@ -679,7 +682,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       res.end();
       return;
     }
-    const stream = fs.createReadStream(info.path, { start, end, highWaterMark: 1 << 20 });
+    const stream = fs.createReadStream(info.path, { start, end, highWaterMark: 512 << 10 });
     stream.once("error", () => {
       if (!res.headersSent) {
         res.statusCode = 500;
@@ -688,14 +691,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     });
     stream.once("open", () => {
       res.writeHead(status, headers);
-      let sinceNudge = 0;
       stream.on("data", (c) => {
         stats.bytesOut += c.length;
-        sinceNudge += c.length;
-        if (sinceNudge >= 1 << 20) {
-          sinceNudge = 0;
-          gcNudge();
-        }
+        gcNudge(c.length);
       });
       stream.pipe(res);
     });
@@ -1169,6 +1167,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     closing ??= new Promise<void>((resolve) => {
       opts.signal?.removeEventListener("abort", onAbort);
       server.close(() => resolve());
+      hashPool.close();
       for (const s of sockets) s.destroy();
     });
     return closing;
