@@ -11,6 +11,7 @@
 
 import { relayBench } from "./relay_bench.ts";
 import { localBench } from "./local_bench.ts";
+import { podmanBench } from "./podman_bench.ts";
 
 /** One benchmark section: prints its own lines through `print`. */
 export interface BenchSection {
@@ -23,6 +24,7 @@ export interface BenchSection {
 export const SECTIONS: BenchSection[] = [
   { name: "relay", description: "relay PUT/GET of 1 GiB vs bare node:http", run: relayBench },
   { name: "local", description: "local dispatch overhead, relay bytes/artifact", run: localBench },
+  { name: "podman", description: "podman per-stage overhead vs bare podman run", run: podmanBench },
 ];
 
 async function main(args: string[]): Promise<number> {

@@ -1,0 +1,55 @@
+/**
+ * The Containerfile builds a worker image that runs the worker command contract. No image can
+ * be pulled here, so BASE and the deno source image are the locally built test image.
+ */
+import assert from "node:assert/strict";
+import { WORKER_COMMAND } from "../../lib/podman/mod.ts";
+import { ROOT, runCommand } from "../_helpers/mod.ts";
+import { ensureTestImage, podmanMissing } from "../_helpers/podman.ts";
+
+const missing = podmanMissing();
+if (missing) console.log(`SKIP tests/podman/containerfile_test.ts: ${missing}`);
+
+Deno.test({
+  name: "Containerfile: deno + the bundled worker on a base image; CMD is the worker",
+  ignore: missing !== undefined,
+}, async () => {
+  const base = await ensureTestImage(); // also bundles dist/work.js
+  const tag = `localhost/gangplank-containerfile-test:${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    const build = await runCommand("podman", [
+      "build",
+      "--network",
+      "host",
+      "--pull=never",
+      "--build-arg",
+      `BASE=${base}`,
+      "--build-arg",
+      `DENO_IMAGE=${base}`,
+      "--build-arg",
+      "DENO_PATH=/usr/local/bin/deno",
+      "-t",
+      tag,
+      "-f",
+      `${ROOT}/Containerfile`,
+      ROOT,
+    ], { timeoutMs: 300_000 });
+    assert.equal(build.code, 0, build.stdout + build.stderr);
+    const cmd = await runCommand("podman", [
+      "image",
+      "inspect",
+      "--format",
+      "{{json .Config.Cmd}} {{.Config.User}} {{.Config.WorkingDir}}",
+      tag,
+    ]);
+    assert.equal(cmd.stdout.trim(), `${JSON.stringify(WORKER_COMMAND)} builder /srv`);
+    // Run with the image's own CMD: the worker starts and refuses to run without a WorkSpec.
+    const run = await runCommand("podman", ["run", "--rm", "--network", "host", tag], {
+      timeoutMs: 60_000,
+    });
+    assert.equal(run.code, 2, run.stdout + run.stderr);
+    assert.match(run.stderr, /COSA_WORK_POD_JSON is not set/);
+  } finally {
+    await runCommand("podman", ["rmi", "-f", tag]);
+  }
+});
