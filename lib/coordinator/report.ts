@@ -33,8 +33,8 @@ export interface StageReport {
   /** Artifact names (meta.json `images` keys) the worker returned, sorted. */
   artifacts: string[];
   /**
-   * Object keys new or rewritten in the store when the stage ended, since the previous stage
-   * ended (exact for a stage alone in its group; parallel stages may list each other's).
+   * Object keys the worker uploaded (its own account), sorted. When the worker gave no account
+   * (it died), the keys new or rewritten in the store since the previous stage ended.
    */
   objects: string[];
   /** The stage's log file (absolute). */

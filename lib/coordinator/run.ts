@@ -193,7 +193,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
   const listPrefix = keyPrefix ? `${keyPrefix}/` : "";
   const snapshot = async (): Promise<Map<string, ListedObject>> => {
     const m = new Map<string, ListedObject>();
-    for (const o of await store.list(bucket, listPrefix, { signal: AbortSignal.timeout(60_000) })) {
+    for (const o of await store.list(bucket, listPrefix, { signal: AbortSignal.timeout(15_000) })) {
       m.set(o.key, o);
     }
     return m;
@@ -316,15 +316,16 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
         if (Array.isArray(sum.artifactsReturned)) {
           rep.artifacts = sum.artifactsReturned.map(String).sort();
         }
+        if (Array.isArray(sum.uploadedKeys)) rep.objects = sum.uploadedKeys.map(String).sort();
       }
-      if (rec.exitCode !== null) {
+      if (rec.exitCode !== null && !signal.aborted) {
         try {
           const cur = await snapshot();
           for (const [k, o] of cur) {
             const before = known.get(k);
-            if (!before || stampOf(before) !== stampOf(o)) {
+            if (!sum && (!before || stampOf(before) !== stampOf(o))) {
               rep.objects.push(k);
-              if (!sum) rep.bytesOut += o.size;
+              rep.bytesOut += o.size;
             }
           }
           rep.objects.sort();
@@ -342,12 +343,14 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
     exitCode = failure instanceof GangplankError ? failure.exitCode : 1;
   }
   let latest: string | undefined;
-  try {
-    const b = await store.getJSON(bucket, keyOf(loc, "builds.json"), {
-      signal: AbortSignal.timeout(30_000),
-    });
-    if (b) latest = latestBuild(parseBuilds(b), arch)?.id;
-  } catch { /* informational */ }
+  if (!signal.aborted) {
+    try {
+      const b = await store.getJSON(bucket, keyOf(loc, "builds.json"), {
+        signal: AbortSignal.timeout(15_000),
+      });
+      if (b) latest = latestBuild(parseBuilds(b), arch)?.id;
+    } catch { /* informational */ }
+  }
   const buildsLocation = opts.relay
     ? `s3://${cfg.host}:${cfg.port}/${bucket}${keyPrefix ? `/${keyPrefix}` : ""}`
     : `${opts.workDir}/${bucket === "builder" ? "builds" : bucket}${
@@ -417,6 +420,7 @@ async function defaultStartRelay(o: {
   bucket: string;
   signal: AbortSignal;
 }): Promise<RunningRelay> {
+  o.signal.throwIfAborted();
   // The job bucket exists from the start: workers and the coordinator read it before any upload.
   await Deno.mkdir(`${o.root}/${o.bucket === "builder" ? "builds" : o.bucket}`, {
     recursive: true,
@@ -428,7 +432,8 @@ async function defaultStartRelay(o: {
     credentials: generateCredentials(),
     region: "us-east-1",
     ...(o.bucket === "builder" ? { bucketDirs: { builder: "builds" } } : {}),
-    signal: o.signal,
+    // No signal: the run closes the relay itself, after its workers have stopped (closing it
+    // on abort would make the workers' and the coordinator's last requests fail and retry).
   });
 }
 

@@ -69,6 +69,12 @@ Deno.test("local e2e: a whole pipeline succeeds and lands in <workDir>/builds", 
     !by.finalize.objects.some((k) => Object.values(images).some((i) => k.endsWith(i.path))),
   );
   assert.ok(by.finalize.objects.includes(`${id}/${report.arch}/meta.json`));
+  // every image object was uploaded exactly once over the whole run
+  for (const img of Object.values(images)) {
+    const key = `${id}/${report.arch}/${img.path}`;
+    const uploaders = report.stages.filter((s) => s.objects.includes(key)).map((s) => s.id);
+    assert.equal(uploaders.length, 1, `${key} uploaded by ${uploaders.join(", ")}`);
+  }
   // each image was downloaded where required: metal and metal4k fetched the ostree
   assert.ok(by.metal.bytesIn >= images.ostree.size);
 
