@@ -272,7 +272,7 @@ Deno.test("kube api: secretKeyRef env, secret volume (items, 0600), configMap, e
     `echo "pwd=$(pwd)"`,
     `echo "file=$(cat /kube-sim-test/sec/dir/key.txt)"`,
     `echo "mode=$(stat -c %a /kube-sim-test/sec/dir/key.txt)"`,
-    `echo "cm=$(cat /kube-sim-test/cm/conf)"`,
+    `echo "cm=$(cat /etc/kube-sim-test/cm/conf)"`,
     `echo "shared=$(cat /kube-sim-test/work/from-init)"`,
   ].join("; ");
   const pod: k8s.V1Pod = shPod("vol", script, {
@@ -304,7 +304,7 @@ Deno.test("kube api: secretKeyRef env, secret volume (items, 0600), configMap, e
   pod.spec!.containers[0].workingDir = "/kube-sim-test/work";
   pod.spec!.containers[0].volumeMounts = [
     { name: "sec", mountPath: "/kube-sim-test/sec", readOnly: true },
-    { name: "cm", mountPath: "/kube-sim-test/cm" },
+    { name: "cm", mountPath: "/etc/kube-sim-test/cm" },
     { name: "work", mountPath: "/kube-sim-test/work" },
   ];
   await core.createNamespacedConfigMap({
@@ -341,7 +341,9 @@ Deno.test("kube api: secretKeyRef env, secret volume (items, 0600), configMap, e
   }
   await core.deleteNamespacedPod({ namespace: NS, name: "vol" });
   await waitFor(() => kube.pods().length === 0, { what: "pod removed" });
-  // mount points created for the pod are gone again
+  // mount points under an existing host dir (/etc) were made in a private overlay; those
+  // right under / were created on the host and are gone again
+  assert.equal(await exists("/etc/kube-sim-test"), false);
   await waitFor(async () => !(await exists("/kube-sim-test")), { what: "mount points removed" });
 });
 

@@ -13,8 +13,10 @@
  * - **process** (otherwise): `command + args` run on the host (command[0] resolved through
  *   the container's PATH, else the host's). When the container has volume mounts, it runs
  *   under `unshare --mount` with each volume's host dir bind-mounted at its mountPath in a
- *   private mount namespace (needs root; mount points that do not exist on the host are
- *   created, and removed again when no pod uses them). Without root, mountPaths are rewritten
+ *   private mount namespace (needs root). Mount points missing on the host are made inside an
+ *   overlay of their nearest existing ancestor, private to the container (so `/etc/pki/...`
+ *   never appears on the host); only ones right under `/` are created on the host, and
+ *   removed again when no pod of this process uses them. Without root, mountPaths are rewritten
  *   instead: the env var `KUBE_SIM_MOUNTS` holds a JSON map `{mountPath: hostDir}`, and a
  *   workingDir under a mountPath is rewritten to the host dir. The environment is exactly the
  *   container's env plus PATH/HOME/DENO_DIR from the host (and `processEnv`). The default
@@ -1136,8 +1138,24 @@ export class Kubelet {
     if (useNs) {
       const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
       const lines = ["set -e"];
-      for (const m of l.mounts) {
-        this.#refMountPoint(run, m.mountPath);
+      const plan = planMountPoints(l.mounts.map((m) => m.mountPath), l.workingDir);
+      for (const p of plan.hostCreate) this.#refMountPoint(run, p);
+      if (plan.overlays.length) {
+        // Missing mount points are made in overlays private to this container, so the host's
+        // directories stay untouched.
+        const t = `${run.tmp}/ov-${l.container}`;
+        await Deno.mkdir(t, { recursive: true });
+        lines.push(`mount -t tmpfs kube-sim ${q(t)}`);
+        plan.overlays.forEach((dir, i) => {
+          lines.push(`mkdir ${q(`${t}/u${i}`)} ${q(`${t}/w${i}`)}`);
+          lines.push(
+            `mount -t overlay kube-sim -o ${
+              q(`lowerdir=${dir},upperdir=${t}/u${i},workdir=${t}/w${i}`)
+            } ${q(dir)}`,
+          );
+        });
+      }
+      for (const m of [...l.mounts].sort((a, b) => a.mountPath.length - b.mountPath.length)) {
         lines.push(`mkdir -p ${q(m.mountPath)}`);
         lines.push(`mount --bind ${q(m.hostPath)} ${q(m.mountPath)}`);
         if (m.readOnly) lines.push(`mount -o remount,bind,ro ${q(m.mountPath)}`);
@@ -1341,6 +1359,44 @@ export class Kubelet {
     run.mountRefs = [];
     if (run.tmp) await Deno.remove(run.tmp, { recursive: true }).catch(() => {});
   }
+}
+
+function existsOnHost(p: string): boolean {
+  try {
+    Deno.statSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Decides how the missing directories a container needs (mount points, workingDir) come to
+ * exist: under another mount of the container they are made inside that volume; otherwise
+ * the nearest existing host ancestor is overlaid (in the container's mount namespace); only
+ * directories right under `/` are created on the host (reference counted, removed later).
+ */
+export function planMountPoints(
+  mountPaths: string[],
+  workingDir?: string,
+  exists: (p: string) => boolean = existsOnHost,
+): { overlays: string[]; hostCreate: string[] } {
+  const norm = (p: string) => "/" + p.split("/").filter(Boolean).join("/");
+  const mounts = mountPaths.map(norm);
+  const under = (p: string, dir: string) => dir === "/" || p === dir || p.startsWith(`${dir}/`);
+  const ancestors = new Set<string>();
+  const hostCreate: string[] = [];
+  for (const p of [...mounts, ...(workingDir ? [norm(workingDir)] : [])]) {
+    if (p === "/" || exists(p)) continue;
+    if (mounts.some((m) => m !== p && under(p, m))) continue;
+    let a = p.slice(0, p.lastIndexOf("/")) || "/";
+    while (a !== "/" && !exists(a)) a = a.slice(0, a.lastIndexOf("/")) || "/";
+    if (a === "/") hostCreate.push(p);
+    else ancestors.add(a);
+  }
+  const overlays = [...ancestors].filter((a) => ![...ancestors].some((b) => b !== a && under(a, b)))
+    .sort((x, y) => x.length - y.length);
+  return { overlays, hostCreate };
 }
 
 const SIGNALS: Partial<Record<Deno.Signal, number>> = {
