@@ -106,6 +106,7 @@ export async function main(
       executor,
       ...(podman.archGiven ? { arch: opts.arch } : {}),
       dependencyTimeoutMs: opts.timeoutMs,
+      pollIntervalMs: opts.pollIntervalMs,
       log: out,
       signal,
       runId,

@@ -26,6 +26,7 @@ import {
   runHopFromCli,
   runningInCluster,
 } from "../lib/executors/kube_cli.ts";
+import { createPodmanExecutor, parsePodmanRunArgs } from "../lib/executors/podman_cli.ts";
 import { readRelayConfig } from "../lib/relay/config.ts";
 import {
   formatIssue,
@@ -626,6 +627,9 @@ export function createExecutor(
         env,
         (m) => console.error(m),
       );
+    case "podman":
+      // CONTAINER_HOST / CONTAINER_SSHKEY and the defaults; `podman-run` has the podman flags.
+      return createPodmanExecutor(parsePodmanRunArgs([], env).podman, env, (m) => console.error(m));
     default:
       throw new UsageError(`--backend ${opts.backend}: not available in this build`);
   }
