@@ -216,7 +216,7 @@ export class PodmanExecutor implements Executor {
       for (const d of this.#o.devices ?? DEFAULT_DEVICES) {
         if (!this.#devices.includes(d)) {
           this.#log(
-            `warning: ${d} is not present on the podman host ${this.#hostLabel()}: ` +
+            `warning: ${d} is not present on ${this.#hostLabel()} (podman host): ` +
               `not passed to workers` +
               (d === "/dev/kvm" ? " (qemu/kola will be slow or fail)" : ""),
           );
@@ -240,7 +240,7 @@ export class PodmanExecutor implements Executor {
 
   #hostLabel(): string {
     const h = this.#o.host;
-    return h.kind === "unix" ? "(local)" : h.host;
+    return h.kind === "unix" ? "this host" : h.host;
   }
 
   async #hostDevices(signal: AbortSignal): Promise<string[]> {
@@ -466,7 +466,7 @@ export class PodmanExecutor implements Executor {
       for (const n of this.#secrets) await client.removeSecret(n, { signal: s }).catch(() => {});
     } else if (this.#live.size || this.#volumes.size || this.#secrets.size) {
       this.#log(
-        `warning: lost the podman host ${this.#hostLabel()}: run ${this.#runId ?? ""} may ` +
+        `warning: lost the connection to ${this.#hostLabel()}: run ${this.#runId ?? ""} may ` +
           `have left containers there (the cleanup guard removes them; else run --cleanup)`,
       );
     }
