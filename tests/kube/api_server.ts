@@ -470,6 +470,21 @@ function tableFor(resource: string, objs: KObj[], rv: string, includeObject: str
   } else if (resource === "namespaces") {
     columns.push(col("Status", "string", "The status of the namespace"));
     cells = (o) => [o.metadata.name, o.status?.phase ?? "Active"];
+  } else if (resource === "events") {
+    columns = [
+      col("Last Seen", "string", "Time of the last occurrence"),
+      col("Type", "string", "Type of this event (Normal, Warning)"),
+      col("Reason", "string", "Why the action was taken"),
+      col("Object", "string", "The object this event is about"),
+      col("Message", "string", "A human-readable description of the status of this operation"),
+    ];
+    cells = (o) => [
+      age(o.lastTimestamp ?? o.metadata.creationTimestamp),
+      o.type ?? "",
+      o.reason ?? "",
+      `${String(o.involvedObject?.kind ?? "").toLowerCase()}/${o.involvedObject?.name ?? ""}`,
+      o.message ?? "",
+    ];
   } else if (resource === "nodes") {
     columns.push(
       col("Status", "string", "The status of the node"),
@@ -479,7 +494,7 @@ function tableFor(resource: string, objs: KObj[], rv: string, includeObject: str
     cells = (o) => [o.metadata.name, "Ready", "<none>", o.status?.nodeInfo?.kubeletVersion ?? ""];
   }
   columns.push(
-    ...(resource === "pods" ? [] : [
+    ...(resource === "pods" || resource === "events" ? [] : [
       col(
         "Age",
         "string",
@@ -487,7 +502,7 @@ function tableFor(resource: string, objs: KObj[], rv: string, includeObject: str
       ),
     ]),
   );
-  const fullCells = resource === "pods"
+  const fullCells = resource === "pods" || resource === "events"
     ? cells
     : (o: KObj) => [...cells(o), age(o.metadata.creationTimestamp)];
   return {
@@ -513,6 +528,41 @@ interface Selectors {
 
 function selects(sel: Selectors, o: KObj): boolean {
   return matchLabels(sel.labels, o.metadata.labels) && matchFields(sel.fields, o);
+}
+
+const OPENAPI_HASH = "4B1D0C0FFEE0KUBESIM";
+
+/**
+ * A minimal OpenAPI v3 document of core/v1: paths with the operations and query parameters
+ * kubectl probes (`fieldValidation` on POST/PUT/PATCH, with `x-kubernetes-group-version-kind`)
+ * so `kubectl create -f`/`apply` use server-side field validation; no schemas.
+ */
+function openApiV3CoreV1(): Record<string, unknown> {
+  const params = ["fieldValidation", "dryRun", "fieldManager", "pretty"].map((name) => ({
+    name,
+    in: "query",
+    schema: { type: "string", uniqueItems: true },
+  }));
+  const paths: Record<string, unknown> = {};
+  for (const r of RESOURCES) {
+    const gvk = { group: "", version: "v1", kind: r.kind };
+    const op = (action: string, id: string) => ({
+      operationId: `${id}CoreV1${r.namespaced ? "Namespaced" : ""}${r.kind}`,
+      parameters: params,
+      responses: { "200": { description: "OK" } },
+      "x-kubernetes-action": action,
+      "x-kubernetes-group-version-kind": gvk,
+    });
+    const base = r.namespaced ? `/api/v1/namespaces/{namespace}/${r.name}` : `/api/v1/${r.name}`;
+    paths[base] = { post: op("post", "create") };
+    paths[`${base}/{name}`] = { put: op("put", "replace"), patch: op("patch", "patch") };
+  }
+  return {
+    openapi: "3.0.0",
+    info: { title: "Kubernetes", version: "v1.32.0" },
+    paths,
+    components: { schemas: {} },
+  };
 }
 
 let certs: Promise<{ ca: string; cert: string; key: string }> | undefined;
@@ -787,6 +837,12 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
       }
       return json({ kind: "APIResourceList", groupVersion: "v1", resources });
     }
+    if (path === "/openapi/v3") {
+      return json({
+        paths: { "api/v1": { serverRelativeURL: `/openapi/v3/api/v1?hash=${OPENAPI_HASH}` } },
+      });
+    }
+    if (path === "/openapi/v3/api/v1") return json(openApiV3CoreV1());
     if (segs[0] === "openapi") {
       throw new ApiError(404, "NotFound", "the server could not find the requested resource");
     }
@@ -842,7 +898,9 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
     if (name === undefined) {
       switch (req.method) {
         case "GET":
-          if (q.get("watch") === "true" || q.get("watch") === "1") return watch(resource, ns, q);
+          if (q.get("watch") === "true" || q.get("watch") === "1") {
+            return watch(req, resource, ns, q);
+          }
           return list(req, resource, ns, q);
         case "POST":
           if (!ns && info.namespaced) {
@@ -1348,7 +1406,14 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
     return new Response(stream, { headers: { "content-type": "text/plain" } });
   }
 
-  function watch(resource: string, ns: string | undefined, q: URLSearchParams): Response {
+  function watch(
+    req: Request,
+    resource: string,
+    ns: string | undefined,
+    q: URLSearchParams,
+  ): Response {
+    const asTable = wantsTable(req);
+    const includeObject = q.get("includeObject") ?? "Metadata";
     const sel = selectorsOf(resource, q);
     const rvParam = q.get("resourceVersion");
     const timeoutS = q.get("timeoutSeconds")
@@ -1379,7 +1444,11 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
         cleanup = close;
         const send = (type: string, object: KObj) => {
           if (closed) return;
-          const obj = type === "ERROR" || type === "BOOKMARK" ? object : withKind(resource, object);
+          const obj = type === "ERROR" || type === "BOOKMARK"
+            ? object
+            : asTable
+            ? tableFor(resource, [object], object.metadata.resourceVersion ?? "", includeObject)
+            : withKind(resource, object);
           controller.enqueue(enc.encode(JSON.stringify({ type, object: obj }) + "\n"));
           if (type !== "BOOKMARK") sent++;
           if (drop?.afterEvents !== undefined && sent >= drop.afterEvents) close();

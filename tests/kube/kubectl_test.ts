@@ -161,3 +161,49 @@ Deno.test({
     assert.equal(tail.stdout, "err-line\nlast-no-newline");
   },
 });
+
+Deno.test({
+  name: `kubectl: create -f, wait, label, get events, delete --wait${skipNote}`,
+  ignore,
+  async fn() {
+    await using kube = await startKubeApiServer({ kubelet: { mode: "process" } });
+    await using dir = await tempDir("kubectl-cache-");
+    const file = `${dir.path}/pod.yaml`;
+    await Deno.writeTextFile(
+      file,
+      [
+        "apiVersion: v1",
+        "kind: Pod",
+        "metadata:",
+        "  name: from-yaml",
+        "  labels: {run: r9}",
+        "spec:",
+        "  restartPolicy: Never",
+        "  containers:",
+        "  - name: main",
+        "    image: kube-sim/none:latest",
+        "    command: [sh, -c, 'echo from-yaml']",
+        "",
+      ].join("\n"),
+    );
+    const k = (...a: string[]) => kubectl(kube.kubeconfigPath, `${dir.path}/cache`, ...a);
+    const created = await k("create", "-f", file);
+    assert.equal(created.code, 0, created.stderr);
+    assert.equal(created.stdout, "pod/from-yaml created\n");
+    const waited = await k(
+      "wait",
+      "--for=jsonpath={.status.phase}=Succeeded",
+      "pod/from-yaml",
+      "--timeout=20s",
+    );
+    assert.equal(waited.code, 0, waited.stderr);
+    assert.equal((await k("label", "pod", "from-yaml", "extra=yes")).code, 0);
+    assert.equal(kube.store.get("pods", NS, "from-yaml")?.metadata.labels?.extra, "yes");
+    const ev = parseTable((await k("get", "events")).stdout);
+    assert.ok(ev.some((e) => e.REASON === "Scheduled" && e.OBJECT === "pod/from-yaml"));
+    assert.equal((await k("logs", "from-yaml")).stdout, "from-yaml\n");
+    const del = await k("delete", "-f", file, "--timeout=20s");
+    assert.equal(del.code, 0, del.stderr);
+    assert.equal(kube.pods().length, 0);
+  },
+});
