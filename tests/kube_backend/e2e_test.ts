@@ -225,6 +225,7 @@ Deno.test({
     apiVersion: "v1",
     kind: "Pod",
     metadata: {
+      namespace: "default",
       name: "gp-old-w0-x",
       labels: { [RUN_ID_LABEL]: "old", "app.kubernetes.io/managed-by": "gangplank" },
     },
@@ -234,6 +235,7 @@ Deno.test({
     apiVersion: "v1",
     kind: "Secret",
     metadata: {
+      namespace: "default",
       name: "gp-old-relay",
       labels: { [RUN_ID_LABEL]: "old", "app.kubernetes.io/managed-by": "gangplank" },
     },
