@@ -178,8 +178,10 @@ export class ArtifactStore implements AsyncDisposable {
     this.#accessKey = cfg.accesskey;
     this.#secretKey = cfg.secretkey;
     this.#agent = this.endpoint.useSSL
-      ? new https.Agent({ keepAlive: true, maxSockets: 16 })
-      : new http.Agent({ keepAlive: true, maxSockets: 16 });
+      // No keep-alive: Deno's node:http silently re-sends a request whose pooled connection
+      // fails, which defeats aborts (and must never happen to a streamed PUT).
+      ? new https.Agent({ keepAlive: false, maxSockets: 16 })
+      : new http.Agent({ keepAlive: false, maxSockets: 16 });
     this.#log = opts.log ?? (() => {});
     this.#progress = opts.progress;
     this.#retry = opts.retry ?? {};
@@ -207,7 +209,7 @@ export class ArtifactStore implements AsyncDisposable {
   #transport(signal: AbortSignal | undefined, state: CallState): Minio.ClientOptions["transport"] {
     const base = this.endpoint.useSSL ? https : http;
     const request = (opt: http.RequestOptions, cb?: (res: http.IncomingMessage) => void) => {
-      const req = base.request({ ...opt, agent: this.#agent, signal }, (res) => {
+      const req = base.request({ ...opt, agent: this.#agent }, (res) => {
         const status = res.statusCode ?? 0;
         state.status = status;
         if (isTransientStatus(status)) {
@@ -241,6 +243,16 @@ export class ArtifactStore implements AsyncDisposable {
         }
         cb?.(res);
       });
+      if (signal) {
+        // Destroy the request (and its response) on abort; Deno's node:http does not act on
+        // a `signal` request option.
+        const onAbort = () => req.destroy(signal.reason);
+        if (signal.aborted) onAbort();
+        else {
+          signal.addEventListener("abort", onAbort, { once: true });
+          req.on("close", () => signal.removeEventListener("abort", onAbort));
+        }
+      }
       return req;
     };
     return { request } as unknown as Minio.ClientOptions["transport"];
@@ -298,13 +310,14 @@ export class ArtifactStore implements AsyncDisposable {
     key: string | undefined,
     signal: AbortSignal | undefined,
     fn: (client: Minio.Client) => Promise<T>,
-    retry = true,
+    { retry = true, race = true }: { retry?: boolean; race?: boolean } = {},
   ): Promise<T> {
     const once = async () => {
       signal?.throwIfAborted();
       const state: CallState = {};
       try {
-        return await fn(this.#client(signal, state));
+        const p = fn(this.#client(signal, state));
+        return await (race ? raceAbort(p, signal) : p);
       } catch (e) {
         throw await this.#wrap(op, bucket, key, e, state, signal);
       }
@@ -315,10 +328,10 @@ export class ArtifactStore implements AsyncDisposable {
       ...this.#retry,
       signal,
       onRetry: ({ attempt, attempts, delayMs, error }) => {
-        this.#log(
-          `${op} ${where}: ${errMessage(error)}; retrying in ${delayMs} ms ` +
-            `(attempt ${attempt}/${attempts})`,
-        );
+        const what = error instanceof StoreError
+          ? error.message
+          : `${op} ${where}: ${errMessage(error)}`;
+        this.#log(`${what}; retrying in ${delayMs} ms (attempt ${attempt}/${attempts})`);
         this.#retry.onRetry?.({ attempt, attempts, delayMs, error });
       },
     });
@@ -462,7 +475,7 @@ export class ArtifactStore implements AsyncDisposable {
         progress?.done();
       }
       if (seen !== size) throw new Error(`stream held ${seen} bytes, declared ${size}`);
-    }, false);
+    }, { retry: false });
     this.stats.bytesOut += size;
     return { bytes: size };
   }
@@ -550,7 +563,7 @@ export class ArtifactStore implements AsyncDisposable {
       );
       let progress: ReturnType<ProgressFactory> | undefined;
       try {
-        const res = await c.getObject(bucket, key) as http.IncomingMessage;
+        const res = await raceAbort(c.getObject(bucket, key), signal) as http.IncomingMessage;
         const total = Number(res.headers?.["content-length"]);
         const lm = res.headers?.["last-modified"];
         const lastModified = lm ? new Date(lm) : undefined;
@@ -609,7 +622,7 @@ export class ArtifactStore implements AsyncDisposable {
       } finally {
         progress?.done();
       }
-    });
+    }, { race: false });
     this.stats.bytesIn += bytes;
     return { bytes, skipped: false };
   }
@@ -777,7 +790,7 @@ export class ArtifactStore implements AsyncDisposable {
         const tags = await c.getObjectTagging(bucket, key);
         const list = Array.isArray(tags) ? tags : [];
         return list.find((t) => t.Key === STAMP_TAG_KEY)?.Value;
-      }, false).catch(() => undefined);
+      }, { retry: false }).catch(() => undefined);
     }
     if (raw === undefined) return BigInt(s.lastModified.getTime()) * 1_000_000n;
     if (!/^\d+$/.test(raw.trim())) {
@@ -828,6 +841,21 @@ export class ArtifactStore implements AsyncDisposable {
     const lm = BigInt(s.lastModified.getTime()) * 1_000_000n;
     return localNs > (stamp > lm ? stamp : lm);
   }
+}
+
+/** `p`, or a rejection with the signal's reason as soon as it aborts. */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) {
+      p.catch(() => {});
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /** A pass-through counting bytes into `progress`, forwarding errors of `src`. */
