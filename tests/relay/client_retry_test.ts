@@ -331,6 +331,22 @@ Deno.test("ArtifactStore retries transient failures and nothing else", async (t)
     assert.deepEqual(left, []);
   });
 
+  await t.step("abort while a PUT hangs: rejects with the reason, no object stored", async () => {
+    proxy.seen.length = 0;
+    proxy.plan = (m, url) => (m === "PUT" && url.startsWith("/flaky/hang") ? "hang" : "pass");
+    const ac = new AbortController();
+    const reason = new Error("cancelled upload");
+    const p = store.putFile("flaky", "hang.bin", src, { signal: ac.signal });
+    await waitFor(() => proxy.hanging.length === 2, { what: "the PUT to hang" });
+    ac.abort(reason);
+    await assert.rejects(p, (e) => e === reason);
+    assert.equal(await store.exists("flaky", "hang.bin"), false);
+    await assert.rejects(
+      store.putFile("flaky", "x", `${tmp.path}/no-such-file`),
+      (e) => e instanceof StoreError && e.code === "ENOENT" && !e.transient,
+    );
+  });
+
   await t.step("abort during backoff stops the retries", async () => {
     proxy.seen.length = 0;
     proxy.plan = () => "503";
