@@ -1376,6 +1376,10 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
     if (!containers.includes(container) && !inits.includes(container)) {
       throw badRequest(`container ${container} is not valid for pod ${name}`);
     }
+    if (q.get("previous") === "true") {
+      // containers are never restarted here, so there is no previous instance
+      throw badRequest(`previous terminated container "${container}" in pod "${name}" not found`);
+    }
     const buf = kubelet.logBuffer(pod.metadata.uid!, container);
     if (!buf) {
       const statuses = [

@@ -347,6 +347,17 @@ Deno.test("kube api: secretKeyRef env, secret volume (items, 0600), configMap, e
   await waitFor(async () => !(await exists("/kube-sim-test")), { what: "mount points removed" });
 });
 
+/** Whether any process's argv contains `needle`. */
+async function inAnyArgv(needle: string): Promise<boolean> {
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name) || e.name === String(Deno.pid)) continue;
+    try {
+      if ((await Deno.readTextFile(`/proc/${e.name}/cmdline`)).includes(needle)) return true;
+    } catch { /* gone */ }
+  }
+  return false;
+}
+
 async function exists(p: string): Promise<boolean> {
   try {
     await Deno.stat(p);
@@ -385,11 +396,12 @@ Deno.test("kube api: graceful delete sets deletionTimestamp, SIGTERMs, then DELE
   await using w = await record(kc, `/api/v1/namespaces/${NS}/pods`, {
     fieldSelector: "metadata.name=long",
   });
+  const marker = `marker-${crypto.randomUUID()}`;
   await core.createNamespacedPod({
     namespace: NS,
     body: shPod(
       "long",
-      "trap 'echo got-term; exit 143' TERM; echo started; while :; do sleep 0.1; done",
+      `trap 'echo got-term; exit 143' TERM; echo started; while :; do sleep 0.1; done # ${marker}`,
     ),
   });
   await waitPhase(kube, "long", ["Running"]);
@@ -410,6 +422,37 @@ Deno.test("kube api: graceful delete sets deletionTimestamp, SIGTERMs, then DELE
     core.readNamespacedPod({ namespace: NS, name: "long" }),
     (e) => statusOf(e).code === 404,
   );
+  assert.equal(await inAnyArgv(marker), false, "container process left behind");
+});
+
+Deno.test("kube api: close() kills running containers (no process left)", async () => {
+  const marker = `marker-${crypto.randomUUID()}`;
+  const kube = await startKubeApiServer(opts);
+  try {
+    const { core } = clients(kube);
+    await core.createNamespacedPod({ namespace: NS, body: shPod("bg", `sleep 30 # ${marker}`) });
+    await waitPhase(kube, "bg", ["Running"]);
+    assert.equal(await inAnyArgv(marker), true);
+  } finally {
+    await kube.close();
+  }
+  assert.equal(await inAnyArgv(marker), false, "container process left behind");
+});
+
+Deno.test("kube api: a follow started while running gets a burst written right before exit", async () => {
+  await using kube = await startKubeApiServer(opts);
+  const { kc, core } = clients(kube);
+  await core.createNamespacedPod({
+    namespace: NS,
+    body: shPod("burst", "echo begin; sleep 0.5; seq 1 3000; printf end"),
+  });
+  await waitFor(() => kube.podLog(NS, "burst", "main")?.includes("begin"), { what: "begin" });
+  const log = await followLog(kc, NS, "burst", "main");
+  const lines = log.split("\n");
+  assert.equal(lines[0], "begin");
+  assert.equal(lines.length, 3002);
+  assert.equal(lines[3000], "3000");
+  assert.equal(lines[3001], "end");
 });
 
 Deno.test("kube api: deletecollection by label selector; pods/log tailLines and timestamps", async () => {
