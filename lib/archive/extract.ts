@@ -55,7 +55,9 @@ interface DirMeta {
 const MAX_LINK_DEPTH = 40;
 
 /**
- * Extracts a gzip-compressed tar below `root` (created 0755 if missing), streaming.
+ * Extracts a tar below `root` (created 0755 if missing), streaming; gzip-compressed (the
+ * usual case) or plain, told apart by the gzip magic (xz, bzip2, zstd and zip are refused with
+ * an {@link ArchiveError}).
  *
  * Refused with {@link UnsafeArchiveError} (and nothing written): absolute names, names with a
  * `..` component or NUL, names that pass through a symlink (one in the archive or one already
@@ -106,7 +108,7 @@ export async function extractTarGz(
   };
   const onAbort = () => stop(signal?.reason ?? new Error("aborted"));
   signal?.addEventListener("abort", onAbort, { once: true });
-  const feeder = feed(input, gunzip, extract).catch((e) => {
+  const feeder = feed(input, gunzip, extract, label).catch((e) => {
     inputError = e;
     extract.destroy(e);
   });
@@ -346,17 +348,59 @@ export async function extractTarGz(
   }
 }
 
-/** Copies the decompressed input into the tar parser, honouring backpressure. */
+/** Magic numbers of compressions node:zlib cannot undo here. */
+const UNSUPPORTED: [string, number[]][] = [
+  ["xz", [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
+  ["bzip2", [0x42, 0x5a, 0x68]],
+  ["zstd", [0x28, 0xb5, 0x2f, 0xfd]],
+  ["zip", [0x50, 0x4b, 0x03, 0x04]],
+];
+
+/**
+ * Copies the input into the tar parser, honouring backpressure: through gunzip when it starts
+ * with the gzip magic, as is when it is a plain tar.
+ */
 async function feed(
   input: Readable,
   gunzip: ReturnType<typeof createGunzip>,
   extract: tarStream.Extract,
+  label: string,
 ): Promise<void> {
-  input.on("error", (e) => gunzip.destroy(e));
-  input.pipe(gunzip);
-  for await (const chunk of gunzip) {
+  const it = input[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
+  let head = new Uint8Array(0);
+  let ended = false;
+  while (head.length < 6) {
+    const r = await it.next();
+    if (r.done) {
+      ended = true;
+      break;
+    }
+    head = Buffer.concat([head, r.value]);
+  }
+  async function* all(): AsyncGenerator<Uint8Array> {
+    if (head.length) yield head;
+    if (ended) return;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  }
+  for (const [name, magic] of UNSUPPORTED) {
+    if (magic.every((b, i) => head[i] === b)) {
+      throw new ArchiveError(label, `${name}-compressed archives are not supported (gzip or tar)`);
+    }
+  }
+  let source: AsyncIterable<Uint8Array> = all();
+  if (head[0] === 0x1f && head[1] === 0x8b) {
+    const raw = Readable.from(all());
+    raw.on("error", (e) => gunzip.destroy(e));
+    raw.pipe(gunzip);
+    source = gunzip;
+  }
+  for await (const chunk of source) {
     if (extract.destroyed) return;
-    if (!extract.write(chunk as Uint8Array)) {
+    if (!extract.write(chunk)) {
       await new Promise<void>((resolve) => {
         const done = () => {
           extract.off("drain", done);

@@ -182,3 +182,25 @@ Deno.test("abort stops pack and extract, leaving no temp files or partial tree",
   await assert.rejects(extracting, (e) => e === reason);
   assert.deepEqual(await listDir(dst), []);
 });
+
+Deno.test("a plain (uncompressed) GNU tar extracts too; xz/bzip2/zstd are refused", async () => {
+  await using tmp = await tempDir();
+  const src = `${tmp.path}/src`;
+  await Deno.mkdir(src);
+  await makeSampleTree(src);
+  await tar(["-cf", `${tmp.path}/plain.tar`, "-C", src, "."]);
+  await extractTarGz(`${tmp.path}/plain.tar`, `${tmp.path}/dst`);
+  assert.deepEqual(
+    normalizeTree(await readTree(`${tmp.path}/dst`)),
+    normalizeTree(await readTree(src)),
+  );
+  for (const flag of ["-J", "-j", "--zstd"]) {
+    const archive = `${tmp.path}/x${flag}.tar`;
+    await tar(["-c", flag, "-f", archive, "-C", src, "."]);
+    const dst = `${tmp.path}/dst${flag}`;
+    const err = await extractTarGz(archive, dst).then(() => null, (e) => e);
+    assert.ok(err instanceof ArchiveError, `${flag}: ${err}`);
+    assert.match(err.message, /not supported/);
+    assert.deepEqual(await listDir(dst), []);
+  }
+});
