@@ -176,9 +176,20 @@ export async function relayBench(print: (line: string) => void = console.log): P
     await Deno.remove(`${tmp}/srv/bench/curl.bin`);
     const client = (op: string, extra: string[] = []) =>
       timedClient(["--client", op, cfgPath, src, ...extra]);
+    const phases: string[] = [];
+    const phase = (name: string) => phases.push(`${name} ${(hwmOf(relay.pid) / 1024).toFixed(0)}`);
+    phase("curl");
     const relayPutMinio = await client("put");
+    phase("minio-put");
     const relayGetMinio = await client("get");
+    phase("minio-get");
     const relayPutMinioUnsigned = await client("put", ["unsigned"]);
+    phase("minio-put-unsigned");
+    await Deno.remove(`${tmp}/srv/bench/minio.bin`);
+    const relayPutStore = await client("store-put");
+    phase("store-put");
+    const relayGetStore = await client("store-get", [`${tmp}/fetched.bin`]);
+    phase("store-get");
     const relayHwm = hwmOf(relay.pid);
     relay.kill("SIGTERM");
     await relay.status;
@@ -198,6 +209,8 @@ export async function relayBench(print: (line: string) => void = console.log): P
         ceilPutDiscard.ms,
         ceilPutFile.ms,
       ],
+      ["relay PUT ArtifactStore.putFile", relayPutStore, ceilPutDiscard.ms, ceilPutFile.ms],
+      ["relay GET ArtifactStore.fetchFile (to file)", relayGetStore, ceilGet.ms, NaN],
     ];
     const load = Deno.loadavg().map((x) => x.toFixed(1)).join(" ");
     print(`file: 1 GiB random; machine: ${navigator.hardwareConcurrency} CPUs, load ${load}`);
@@ -214,7 +227,10 @@ export async function relayBench(print: (line: string) => void = console.log): P
           `${(m.hwmKiB / 1024).toFixed(0).padStart(14)}`,
       );
     }
-    print(`relay peak RSS (VmHWM, whole run): ${(relayHwm / 1024).toFixed(0)} MiB`);
+    print(
+      `relay peak RSS (VmHWM, whole run): ${(relayHwm / 1024).toFixed(0)} MiB; ` +
+        `VmHWM MiB after each phase: ${phases.join(", ")}`,
+    );
     print(
       "ratio = ceiling time / relay time against the discarding sink (PUT) or the bare source " +
         "(GET); ratio/f = against a sink that writes the body to a file like the relay must.",
@@ -260,6 +276,21 @@ async function timedClient(args: string[]): Promise<Measure> {
 async function clientMain(op: string, cfgPath: string, src: string, mode?: string) {
   const Minio = await import("minio");
   const cfg = JSON.parse(await Deno.readTextFile(cfgPath));
+  if (op.startsWith("store-")) {
+    // The project's own client helpers (lib/relay/client.ts, over npm:minio).
+    const { ArtifactStore } = await import(`${ROOT}/lib/relay/mod.ts`);
+    const store = ArtifactStore.fromConfig(cfg);
+    try {
+      const t0 = performance.now();
+      if (op === "store-put") await store.putFile("bench", "store.bin", src);
+      else await store.fetchFile("bench", "store.bin", mode!);
+      const ms = performance.now() - t0;
+      console.log(JSON.stringify({ ms, hwmKiB: hwmOf(Deno.pid) }));
+    } finally {
+      await store.close();
+    }
+    return;
+  }
   const mc = new Minio.Client({
     endPoint: cfg.host,
     port: cfg.port,

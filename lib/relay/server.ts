@@ -24,13 +24,7 @@ import {
   verifyRequest,
 } from "./sigv4.ts";
 import { elements, errorDocument, text, xmlDocument, type XmlNode, xmlUnescape } from "./xml.ts";
-import {
-  ClientAbortedError,
-  gcNudge,
-  readRawBody,
-  receiveBody,
-  receiveSmallBody,
-} from "./server_body.ts";
+import { ClientAbortedError, readRawBody, receiveBody, receiveSmallBody } from "./server_body.ts";
 import type { RelayConfig } from "./config.ts";
 import { HashPool } from "./server_hash.ts";
 
@@ -682,22 +676,62 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       res.end();
       return;
     }
-    const stream = fs.createReadStream(info.path, { start, end, highWaterMark: 512 << 10 });
-    stream.once("error", () => {
-      if (!res.headersSent) {
-        res.statusCode = 500;
+    let fd: number;
+    try {
+      fd = fs.openSync(info.path, "r");
+    } catch {
+      throw new S3Error(404, "NoSuchKey", "The specified key does not exist.");
+    }
+    res.writeHead(status, headers);
+    sendFileRange(fd, start, end, res);
+  }
+
+  /**
+   * Streams bytes [start, end] of `fd` to `res` through a few reused buffers: each buffer is
+   * refilled only after its write completed, so a GET allocates nothing per chunk and memory
+   * stays bounded whatever the client's speed. Closes `fd`.
+   */
+  function sendFileRange(fd: number, start: number, end: number, res: http.ServerResponse) {
+    const CHUNK = 256 << 10;
+    const pool = [0, 1, 2, 3].map(() => Buffer.allocUnsafe(CHUNK));
+    let pos = start;
+    let inFlight = 0;
+    let closed = false;
+    const closeFd = () => {
+      if (!closed) {
+        closed = true;
+        fs.closeSync(fd);
+      }
+    };
+    res.once("close", closeFd);
+    const pump = () => {
+      if (closed) return;
+      try {
+        while (pool.length > 0 && pos <= end && !res.destroyed) {
+          const buf = pool.pop()!;
+          const n = fs.readSync(fd, buf, 0, Math.min(CHUNK, end - pos + 1), pos);
+          if (n === 0) throw new Error("file shrank while being sent");
+          pos += n;
+          inFlight++;
+          stats.bytesOut += n;
+          res.write(n === CHUNK ? buf : buf.subarray(0, n), (err) => {
+            inFlight--;
+            pool.push(buf);
+            if (err) res.destroy();
+            else pump();
+          });
+        }
+      } catch {
+        closeFd();
+        res.destroy();
+        return;
+      }
+      if (pos > end && inFlight === 0) {
+        closeFd();
         res.end();
-      } else res.destroy();
-    });
-    stream.once("open", () => {
-      res.writeHead(status, headers);
-      stream.on("data", (c) => {
-        stats.bytesOut += c.length;
-        gcNudge(c.length);
-      });
-      stream.pipe(res);
-    });
-    res.once("close", () => stream.destroy());
+      }
+    };
+    pump();
   }
 
   async function copyObject(ctx: Ctx) {
@@ -756,8 +790,8 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     } else {
       const tmp = store.tempPath();
       try {
-        const r = await copyFiles([info.path], tmp);
-        etag = r.md5.toString("hex");
+        const r = await copyFiles([info.path], tmp, { hash: true });
+        etag = r.md5!.toString("hex");
         store.commit(dstBucket, dstKey, tmp);
       } finally {
         fs.rmSync(tmp, { force: true });
@@ -774,27 +808,28 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     );
   }
 
-  /** Concatenates files into `dst`, hashing (MD5) on the way, yielding between chunks. */
+  /**
+   * Appends files to `dst` (created unless `append`), yielding to the event loop between
+   * chunks; with `hash`, returns the MD5 of what was written.
+   */
   async function copyFiles(
     sources: string[],
     dst: string,
-    perFile?: (i: number, md5: Buffer) => void,
-  ): Promise<{ md5: Buffer; size: number }> {
-    const out = fs.openSync(dst, "wx", 0o644);
+    opts: { hash: boolean; append?: boolean },
+  ): Promise<{ md5?: Buffer; size: number }> {
+    const out = fs.openSync(dst, opts.append ? "a" : "wx", 0o644);
     const buf = Buffer.allocUnsafe(4 << 20);
-    const md5 = createHash("md5");
+    const md5 = opts.hash ? createHash("md5") : undefined;
     let size = 0;
     try {
-      for (let i = 0; i < sources.length; i++) {
-        const inp = fs.openSync(sources[i], "r");
-        const fileMd5 = perFile ? createHash("md5") : undefined;
+      for (const src of sources) {
+        const inp = fs.openSync(src, "r");
         try {
           for (;;) {
             const n = fs.readSync(inp, buf, 0, buf.length, null);
             if (n === 0) break;
             const c = buf.subarray(0, n);
-            md5.update(c);
-            fileMd5?.update(c);
+            md5?.update(c);
             let off = 0;
             while (off < n) off += fs.writeSync(out, c, off, n - off);
             size += n;
@@ -803,12 +838,11 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         } finally {
           fs.closeSync(inp);
         }
-        if (perFile && fileMd5) perFile(i, fileMd5.digest());
       }
     } finally {
       fs.closeSync(out);
     }
-    return { md5: md5.digest(), size };
+    return { md5: md5?.digest(), size };
   }
 
   // ---- tagging ---------------------------------------------------------------------------
@@ -1001,10 +1035,20 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       md5s.push(Buffer.from(p.etag, "hex"));
     }
     const etag = createHash("md5").update(Buffer.concat(md5s)).digest("hex") + `-${files.length}`;
+    // The first part becomes the object file (a rename, not a copy); the others are appended.
     const tmp = store.tempPath();
+    const firstSize = fs.statSync(files[0]).size;
+    fs.renameSync(files[0], tmp);
     try {
-      await copyFiles(files, tmp);
+      await copyFiles(files.slice(1), tmp, { hash: false, append: true });
       store.commit(info.bucket, info.key, tmp);
+    } catch (e) {
+      // Put part 1 back so the client can retry the completion.
+      try {
+        fs.truncateSync(tmp, firstSize);
+        fs.renameSync(tmp, files[0]);
+      } catch { /* upload is lost; the client gets the original error */ }
+      throw e;
     } finally {
       fs.rmSync(tmp, { force: true });
     }

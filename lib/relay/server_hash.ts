@@ -37,7 +37,7 @@ self.onmessage = (ev) => {
 /** Bytes per batch posted to a worker. */
 const BATCH = 1 << 20;
 /** In-flight bytes per session above which the producer should pause. */
-export const HIGH_WATER = 16 << 20;
+export const HIGH_WATER = 8 << 20;
 
 /** One upload's running hashes. */
 export interface HashSession {
@@ -85,10 +85,21 @@ export class HashPool {
   private blobUrl: string | undefined;
   private broken = false;
 
-  constructor(private readonly size = 2) {}
+  constructor(private readonly size = 1) {}
 
   /** Starts hashing one body with the given algorithms (`md5`, `sha256`). */
   session(algs: string[]): HashSession {
+    if (algs.length > 1 && this.size > 1) {
+      // One algorithm per worker: MD5 and SHA-256 run in parallel.
+      const parts = algs.map((a) => this.single([a]));
+      if (parts.every((p) => p instanceof WorkerSession)) return new FanOut(parts);
+      parts.forEach((p) => p.drop());
+      return new InlineSession(algs);
+    }
+    return this.single(algs);
+  }
+
+  private single(algs: string[]): HashSession {
     const w = this.broken ? undefined : this.worker();
     if (!w) return new InlineSession(algs);
     const id = this.nextId++;
@@ -129,6 +140,27 @@ export class HashPool {
     this.workers = [];
     if (this.blobUrl) URL.revokeObjectURL(this.blobUrl);
     this.blobUrl = undefined;
+  }
+}
+
+/** Feeds several single-algorithm sessions; digests come back in session order. */
+class FanOut implements HashSession {
+  constructor(private readonly parts: HashSession[]) {}
+  get congested(): boolean {
+    return this.parts.some((p) => p.congested);
+  }
+  update(chunk: Uint8Array): void {
+    for (const p of this.parts) p.update(chunk);
+  }
+  onDrain(cb: () => void): void {
+    let left = this.parts.length;
+    for (const p of this.parts) p.onDrain(() => --left === 0 && cb());
+  }
+  async digest(): Promise<string[]> {
+    return (await Promise.all(this.parts.map((p) => p.digest()))).flat();
+  }
+  drop(): void {
+    for (const p of this.parts) p.drop();
   }
 }
 
