@@ -7,54 +7,20 @@
 import assert from "node:assert/strict";
 import { startKubeApiServer } from "./api_server.ts";
 import { clients, shPod, waitPhase } from "./_client.ts";
-import { runCommand, tempDir, waitFor } from "../_helpers/mod.ts";
+import { tempDir, waitFor } from "../_helpers/mod.ts";
+import { haveKubectl, kubectl as kubectlRun, parseTable } from "./kubectl.ts";
 
-const haveKubectl = await new Deno.Command("kubectl", {
-  args: ["version", "--client"],
-  stdout: "null",
-  stderr: "null",
-}).output().then((o) => o.success).catch(() => false);
-if (!haveKubectl) console.warn("kubectl not found on PATH: skipping tests/kube/kubectl_test.ts");
-const ignore = !haveKubectl;
-const skipNote = haveKubectl ? "" : " (SKIPPED: kubectl not installed)";
+const ignore = !(await haveKubectl());
+if (ignore) console.warn("kubectl not found on PATH: skipping tests/kube/kubectl_test.ts");
+const skipNote = ignore ? " (SKIPPED: kubectl not installed)" : "";
 const NS = "default";
-
-async function kubectl(kubeconfig: string, cacheDir: string, ...args: string[]) {
-  const r = await runCommand("kubectl", [
-    "--kubeconfig",
-    kubeconfig,
-    "--cache-dir",
-    cacheDir,
-    ...args,
-  ], {
-    timeoutMs: 30_000,
-  });
-  return r;
-}
-
-/** Parses kubectl's table output into rows keyed by the header's column names. */
-function parseTable(out: string): Record<string, string>[] {
-  const lines = out.trimEnd().split("\n").filter((l) => l.trim());
-  if (!lines.length) return [];
-  const header = lines[0];
-  const cols: { name: string; start: number }[] = [];
-  for (const m of header.matchAll(/\S+(?: \S+)*/g)) cols.push({ name: m[0], start: m.index! });
-  return lines.slice(1).map((l) => {
-    const row: Record<string, string> = {};
-    cols.forEach((c, i) => {
-      const end = i + 1 < cols.length ? cols[i + 1].start : undefined;
-      row[c.name] = l.slice(c.start, end).trim();
-    });
-    return row;
-  });
-}
 
 Deno.test({
   name: `kubectl: get pods -l <selector> lists the selected pods with their status${skipNote}`,
   ignore,
   async fn() {
     await using kube = await startKubeApiServer({ kubelet: { mode: "process" } });
-    await using cache = await tempDir("kubectl-cache-");
+    const k = (...a: string[]) => kubectlRun(kube, a);
     const { core } = clients(kube);
     await core.createNamespacedPod({
       namespace: NS,
@@ -71,7 +37,7 @@ Deno.test({
     await waitPhase(kube, "run1-worker-0");
     await waitPhase(kube, "run1-worker-1");
     await waitPhase(kube, "run2-worker-0", ["Running"]);
-    const r = await kubectl(kube.kubeconfigPath, cache.path, "get", "pods", "-l", "run=r1");
+    const r = await k("get", "pods", "-l", "run=r1");
     assert.equal(r.code, 0, r.stderr);
     const rows = parseTable(r.stdout);
     assert.deepEqual(Object.keys(rows[0]), ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
@@ -80,54 +46,27 @@ Deno.test({
       [["run1-worker-0", "0/1", "Completed", "0"], ["run1-worker-1", "0/1", "Error", "0"]],
     );
     const all = parseTable(
-      (await kubectl(kube.kubeconfigPath, cache.path, "get", "pods", "-l", "run in (r1,r2)"))
+      (await k("get", "pods", "-l", "run in (r1,r2)"))
         .stdout,
     );
     assert.deepEqual(all.map((x) => x.NAME), ["run1-worker-0", "run1-worker-1", "run2-worker-0"]);
     assert.equal(all[2].STATUS, "Running");
     assert.equal(all[2].READY, "1/1");
-    const names = await kubectl(
-      kube.kubeconfigPath,
-      cache.path,
-      "get",
-      "po",
-      "-l",
-      "stage",
-      "-o",
-      "name",
-    );
+    const names = await k("get", "po", "-l", "stage", "-o", "name");
     assert.equal(names.stdout, "pod/run1-worker-0\npod/run1-worker-1\n");
-    const js = await kubectl(
-      kube.kubeconfigPath,
-      cache.path,
-      "get",
-      "pods",
-      "-l",
-      "run=r2",
-      "-o",
-      "json",
-    );
+    const js = await k("get", "pods", "-l", "run=r2", "-o", "json");
     const list = JSON.parse(js.stdout);
     assert.equal(list.items[0].status.phase, "Running");
-    const desc = await kubectl(kube.kubeconfigPath, cache.path, "describe", "pod", "run1-worker-1");
+    const desc = await k("describe", "pod", "run1-worker-1");
     assert.equal(desc.code, 0, desc.stderr);
     assert.match(desc.stdout, /Exit Code:\s+2/);
-    const del = await kubectl(
-      kube.kubeconfigPath,
-      cache.path,
-      "delete",
-      "pods",
-      "-l",
-      "run=r2",
-      "--grace-period=1",
-      "--timeout=20s",
-    );
+    const del = await k("delete", "pods", "-l", "run=r2", "--grace-period=1", "--timeout=20s");
     assert.equal(del.code, 0, del.stderr);
     assert.match(del.stdout, /pod "run2-worker-0" deleted/);
     await waitFor(() => kube.pods({ labelSelector: "run=r2" }).length === 0, {
       what: "r2 deleted",
     });
-    const none = await kubectl(kube.kubeconfigPath, cache.path, "get", "pods", "-l", "run=nope");
+    const none = await k("get", "pods", "-l", "run=nope");
     assert.equal(none.code, 0);
     assert.match(none.stderr, /No resources found in default namespace/);
   },
@@ -138,7 +77,7 @@ Deno.test({
   ignore,
   async fn() {
     await using kube = await startKubeApiServer({ kubelet: { mode: "process" } });
-    await using cache = await tempDir("kubectl-cache-");
+    const k = (...a: string[]) => kubectlRun(kube, a);
     const { core } = clients(kube);
     const script = "for i in 1 2 3 4 5 6; do echo step $i; sleep 0.2; done; echo err-line >&2; " +
       "printf 'last-no-newline'";
@@ -149,7 +88,7 @@ Deno.test({
     await waitFor(() => kube.podLog(NS, "worker", "main")?.includes("step 1"), {
       what: "worker running",
     });
-    const r = await kubectl(kube.kubeconfigPath, cache.path, "logs", "-f", "worker");
+    const r = await k("logs", "-f", "worker");
     assert.equal(r.code, 0, r.stderr);
     assert.equal(
       r.stdout,
@@ -157,7 +96,7 @@ Deno.test({
     );
     const pod = await waitPhase(kube, "worker");
     assert.equal(pod.status?.phase, "Succeeded");
-    const tail = await kubectl(kube.kubeconfigPath, cache.path, "logs", "worker", "--tail=2");
+    const tail = await k("logs", "worker", "--tail=2");
     assert.equal(tail.stdout, "err-line\nlast-no-newline");
   },
 });
@@ -167,6 +106,7 @@ Deno.test({
   ignore,
   async fn() {
     await using kube = await startKubeApiServer({ kubelet: { mode: "process" } });
+    const k = (...a: string[]) => kubectlRun(kube, a);
     await using dir = await tempDir("kubectl-cache-");
     const file = `${dir.path}/pod.yaml`;
     await Deno.writeTextFile(
@@ -186,7 +126,7 @@ Deno.test({
         "",
       ].join("\n"),
     );
-    const k = (...a: string[]) => kubectl(kube.kubeconfigPath, `${dir.path}/cache`, ...a);
+
     const created = await k("create", "-f", file);
     assert.equal(created.code, 0, created.stderr);
     assert.equal(created.stdout, "pod/from-yaml created\n");
