@@ -60,6 +60,8 @@ export interface ArtifactStoreOptions {
   retry?: Omit<RetryOptions, "signal">;
   /** Multipart part size in bytes (>= 5 MiB). Default {@link DEFAULT_PART_SIZE}. */
   partSize?: number;
+  /** PEM CA certificate(s) to trust for a `secure` endpoint with a private CA. */
+  ca?: string | string[];
 }
 
 /** What {@link ArtifactStore.stat} reports. */
@@ -180,7 +182,7 @@ export class ArtifactStore implements AsyncDisposable {
     this.#agent = this.endpoint.useSSL
       // No keep-alive: Deno's node:http silently re-sends a request whose pooled connection
       // fails, which defeats aborts (and must never happen to a streamed PUT).
-      ? new https.Agent({ keepAlive: false, maxSockets: 16 })
+      ? new https.Agent({ keepAlive: false, maxSockets: 16, ca: opts.ca })
       : new http.Agent({ keepAlive: false, maxSockets: 16 });
     this.#log = opts.log ?? (() => {});
     this.#progress = opts.progress;

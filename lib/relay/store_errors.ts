@@ -35,8 +35,6 @@ const TRANSIENT_NET_CODES = new Set([
   "EHOSTDOWN",
   "UND_ERR_SOCKET",
   "ERR_STREAM_PREMATURE_CLOSE",
-  "HPE_INVALID_CONSTANT",
-  "ECONNRESETBYPEER",
 ]);
 
 /** Whether an HTTP status is worth retrying (408, 429, 5xx except 501/505). */
