@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
-import { LABEL_RUN_ID, PodmanClient } from "../../lib/podman/mod.ts";
+import { LABEL_RUN_ID, PodmanClient, removeByLabels } from "../../lib/podman/mod.ts";
 import { ROOT, sha256File } from "../_helpers/mod.ts";
 
 /** Environment for scripts: the stand-in cosa on PATH (local backend), no colours. */
@@ -83,6 +83,17 @@ export async function leftovers(
   const secrets = (await podman.listSecrets({ signal })).map((s) => s.Spec.Name)
     .filter((n) => n.startsWith(runId ? `gangplank-${runId}-` : "gangplank-"));
   return { containers, volumes, secrets };
+}
+
+/** Removes whatever a (failed) test run left on the podman host. */
+export async function removeRun(podman: PodmanClient, runId: string): Promise<void> {
+  const signal = AbortSignal.timeout(30_000);
+  await removeByLabels(podman, { [LABEL_RUN_ID]: runId }, { signal }).catch(() => {});
+  for (const s of await podman.listSecrets({ signal }).catch(() => [])) {
+    if (s.Spec.Name.startsWith(`gangplank-${runId}-`)) {
+      await podman.removeSecret(s.Spec.Name, { signal }).catch(() => {});
+    }
+  }
 }
 
 /** A spawned script whose output is collected; kill it by PID, await `done`. */

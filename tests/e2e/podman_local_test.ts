@@ -11,7 +11,14 @@ import {
   startPodmanService,
   TEST_WORKER_IMAGE,
 } from "../_helpers/podman.ts";
-import { assertSameBuilds, leftovers, scriptEnv, spawnScript, within } from "./_podman_helpers.ts";
+import {
+  assertSameBuilds,
+  leftovers,
+  removeRun,
+  scriptEnv,
+  spawnScript,
+  within,
+} from "./_podman_helpers.ts";
 
 const missing = podmanMissing();
 if (missing) console.log(`SKIP tests/e2e/podman_local_test.ts: ${missing}`);
@@ -141,32 +148,113 @@ Deno.test({
   await t.step("SIGINT mid-run: exit 130 and no container, volume or secret left", async () => {
     await using tmp = await tempDir("gp-e2e-podman-int-");
     await Deno.writeTextFile(`${tmp.path}/job.yaml`, SLOW);
-    const before = await leftovers(podman);
     const s = spawnScript(
       "podman_run.ts",
       ["-s", `${tmp.path}/job.yaml`, "-w", `${tmp.path}/w`, ...common],
       scriptEnv(),
       tmp.path,
     );
+    let runId: string | undefined;
     try {
       await waitFor(() => s.output().includes("slow-stage-started"), {
         timeoutMs: 120_000,
         what: "the slow stage to start",
       });
-      const running = await leftovers(podman);
-      assert.equal(running.containers.length, before.containers.length + 1, s.output());
+      // Other tests on this machine may run containers too: look at this run's only.
+      runId = s.output().match(/run (gp-[0-9a-f-]+):/)?.[1];
+      assert.ok(runId, s.output());
+      const running = await leftovers(podman, runId);
+      assert.equal(running.containers.length, 1, s.output());
+      assert.equal(running.volumes.length, 1, s.output());
+      assert.equal(running.secrets.length, 1, s.output());
       const t0 = Date.now();
       s.child.kill("SIGINT");
       const r = await within(s, 30_000, "podman-run after SIGINT");
       assert.equal(r.code, 130, r.out);
       assert.ok(Date.now() - t0 < 30_000);
-      assert.deepEqual(await leftovers(podman), before, r.out);
+      assert.deepEqual(
+        await leftovers(podman, runId),
+        { containers: [], volumes: [], secrets: [] },
+        r.out,
+      );
     } finally {
       try {
         s.child.kill("SIGKILL");
       } catch { /* already gone */ }
       await s.done;
+      if (runId) await removeRun(podman, runId);
     }
+  });
+
+  await t.step(
+    "-S bind-mounts the srv dir; nothing the run did not create is deleted",
+    async () => {
+      await using tmp = await tempDir("gp-e2e-podman-srv-");
+      const srv = `${tmp.path}/srv`;
+      const work = `${tmp.path}/work`;
+      await Deno.mkdir(srv);
+      await Deno.mkdir(`${work}/source`, { recursive: true });
+      await Deno.writeTextFile(`${srv}/keep-me.txt`, "mine\n");
+      await Deno.writeTextFile(`${work}/source/keep-me-too.txt`, "mine too\n");
+      await Deno.writeTextFile(
+        `${tmp.path}/job.yaml`,
+        `
+job: { strict: true }
+recipe: { git_url: https://example.com/fake-config.git, git_ref: main }
+stages:
+  - id: one
+    execution_order: 1
+    commands: ["echo from-stage > from-stage.txt; cat keep-me.txt"]
+`,
+      );
+      const r = await runScript("podman_run.ts", [
+        "-s",
+        `${tmp.path}/job.yaml`,
+        "-w",
+        work,
+        "-S",
+        srv,
+        "--user",
+        "root",
+        ...common,
+      ], { env: scriptEnv(), cwd: tmp.path, timeoutMs: 180_000 });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /\[one [^\]]*\] mine$/m);
+      assert.equal(await Deno.readTextFile(`${srv}/from-stage.txt`), "from-stage\n");
+      assert.equal(await Deno.readTextFile(`${srv}/keep-me.txt`), "mine\n");
+      assert.equal(await Deno.readTextFile(`${work}/source/keep-me-too.txt`), "mine too\n");
+    },
+  );
+
+  await t.step("without -w a NEW work dir is created, never the current directory", async () => {
+    await using tmp = await tempDir("gp-e2e-podman-cwd-");
+    await Deno.writeTextFile(`${tmp.path}/precious.txt`, "x");
+    await Deno.writeTextFile(
+      `${tmp.path}/job.yaml`,
+      `
+job: { strict: true }
+recipe: { git_url: https://example.com/fake-config.git, git_ref: main }
+stages:
+  - id: one
+    execution_order: 1
+    commands: ["true"]
+`,
+    );
+    const r = await runScript("podman_run.ts", ["-s", "job.yaml", ...common], {
+      env: scriptEnv(),
+      cwd: tmp.path,
+      timeoutMs: 180_000,
+    });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const m = (r.stdout + r.stderr).match(/work dir (\S+)/);
+    assert.ok(m, r.stderr);
+    assert.ok(m[1].startsWith(`${tmp.path}/gangplank-work-`), m[1]);
+    assert.ok((await Deno.stat(`${m[1]}/logs`)).isDirectory);
+    const top = [...Deno.readDirSync(tmp.path)].map((e) => e.name).sort();
+    assert.deepEqual(top.filter((n) => !n.startsWith("gangplank-work-")), [
+      "job.yaml",
+      "precious.txt",
+    ]);
   });
 
   await t.step("--cleanup removes what an interrupted run left (by label)", async () => {
