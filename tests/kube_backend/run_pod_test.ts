@@ -192,3 +192,18 @@ Deno.test("runPod: timeout ends with a reason", async () => {
   assert.ok(ms < 10_000);
   assert.equal(kube.pods().length, 0);
 });
+
+Deno.test("runPod: a resume answered 410 Gone relists and carries on", async () => {
+  await using kube = await startKubeApiServer({ kubelet: { mode: "process" }, historySize: 1 });
+  kube.setFault("watchDrop", { afterEvents: 1 });
+  const { out, lines } = await run(
+    kube,
+    shPod("gone", "for i in $(seq 1 20); do echo g$i; sleep 0.02; done; exit 6", "echo i"),
+  );
+  assert.deepEqual(out, { exitCode: 6 });
+  assert.equal(lines.filter((l) => l.startsWith("main|")).length, 20);
+  assert.ok(
+    kube.requests.some((r) => r.method === "GET" && /\/pods\/gone$/.test(r.path)),
+    "the pod was re-read after 410",
+  );
+});

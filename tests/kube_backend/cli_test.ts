@@ -1,0 +1,77 @@
+/**
+ * The kube parts of `submit`: `--dry-run --backend kube -o yaml` prints every Secret (value
+ * replaced by a placeholder) and pod (with its volumes) the run would create, all valid
+ * Kubernetes objects; cluster target selection (kubeconfig, $KUBECONFIG, in-cluster).
+ */
+import assert from "node:assert/strict";
+import { parse } from "yaml";
+import { Pod, Secret } from "kubernetes-models/v1";
+import { ROOT, runScript } from "../_helpers/mod.ts";
+import {
+  kubeTargetFor,
+  runningInCluster,
+  SERVICE_ACCOUNT_DIR,
+} from "../../lib/executors/kube_cli.ts";
+import { SECRET_PLACEHOLDER } from "../../lib/podspec/mod.ts";
+import { UsageError } from "../../lib/errors/mod.ts";
+
+Deno.test("submit --dry-run --backend kube -o yaml: every object, valid, no secret value", async () => {
+  const r = await runScript("submit.ts", [
+    "--spec",
+    `${ROOT}/examples/demo.jobspec.yaml`,
+    "--dry-run",
+    "--backend",
+    "kube",
+    "-o",
+    "yaml",
+    "--image",
+    "quay.io/example/gangplank:1",
+    "--serviceaccount",
+    "builder",
+    "--namespace",
+    "builds",
+  ], { timeoutMs: 120_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const doc = parse(r.stdout);
+  const stages = doc.plan.groups.flatMap((g: { stages: unknown[] }) => g.stages);
+  const res = doc.resources as { kind: string; metadata: { name: string; namespace?: string } }[];
+  assert.equal(res.filter((o) => o.kind === "Pod").length, stages.length);
+  assert.equal(res.filter((o) => o.kind === "Secret").length, 1);
+  for (const o of res) {
+    assert.equal(o.metadata.namespace, "builds");
+    if (o.kind === "Pod") {
+      new Pod(o as never).validate();
+      const spec = (o as unknown as Pod).spec!;
+      assert.equal(spec.serviceAccountName, "builder");
+      assert.equal(spec.containers[0].image, "quay.io/example/gangplank:1");
+      assert.ok((spec.volumes ?? []).some((v) => v.name === "srv" && v.emptyDir));
+    } else {
+      new Secret(o as never).validate();
+      assert.deepEqual((o as unknown as Secret).stringData, {
+        COSA_RELAY_SECRET_KEY: SECRET_PLACEHOLDER,
+      });
+      assert.equal((o as unknown as Secret).data, undefined);
+    }
+  }
+});
+
+Deno.test("kubeTargetFor: --kubeconfig, $KUBECONFIG, in-cluster, default", () => {
+  const yes = (p: string) => p === `${SERVICE_ACCOUNT_DIR}/token` || p === "/k/config";
+  const no = () => false;
+  assert.deepEqual(kubeTargetFor({ kubeconfig: "/k/config", namespace: "n" }, {}, yes), {
+    target: { kind: "kubeconfig", path: "/k/config" },
+    namespace: "n",
+    inCluster: false,
+  });
+  assert.throws(() => kubeTargetFor({ kubeconfig: "/missing" }, {}, no), UsageError);
+  assert.equal(runningInCluster({ KUBERNETES_SERVICE_HOST: "10.0.0.1" }, yes), true);
+  assert.equal(runningInCluster({ KUBERNETES_SERVICE_HOST: "10.0.0.1" }, no), false);
+  assert.equal(runningInCluster({}, yes), false);
+  const ic = kubeTargetFor({ namespace: "ns" }, { KUBERNETES_SERVICE_HOST: "10.0.0.1" }, yes);
+  assert.deepEqual(ic, { target: { kind: "in-cluster" }, namespace: "ns", inCluster: true });
+  assert.deepEqual(kubeTargetFor({}, { KUBECONFIG: "/a:/b" }, no).target, {
+    kind: "kubeconfig",
+    path: "/a",
+  });
+  assert.deepEqual(kubeTargetFor({}, {}, no).target, { kind: "default" });
+});
