@@ -491,23 +491,30 @@ async function commit(
   }
 }
 
-/** rename(2), falling back to copy + remove across file systems (a mount inside root). */
-async function move(from: string, to: string): Promise<void> {
+/**
+ * rename(2), falling back to copy + remove across file systems (a mount inside root). Internal
+ * (exported for tests, with `rename` as the seam).
+ */
+export async function move(
+  from: string,
+  to: string,
+  rename: (from: string, to: string) => Promise<void> = Deno.rename,
+): Promise<void> {
   try {
-    await Deno.rename(from, to);
+    await rename(from, to);
     return;
   } catch (e) {
     if ((e as { code?: string })?.code !== "EXDEV") throw e;
   }
   const st = await Deno.lstat(from);
   if (st.isSymlink) {
-    const target = await Deno.readLink(from);
-    await Deno.remove(to).catch(() => {});
-    await Deno.symlink(target, to);
+    const tmp = `${to}.gp-tmp-${crypto.randomUUID().slice(0, 8)}`;
+    await Deno.symlink(await Deno.readLink(from), tmp);
+    await Deno.rename(tmp, to);
   } else if (st.isDirectory) {
     await Deno.mkdir(to, { mode: 0o700 });
     for await (const e of Deno.readDir(from)) {
-      await move(posix.join(from, e.name), posix.join(to, e.name));
+      await move(posix.join(from, e.name), posix.join(to, e.name), rename);
     }
   } else {
     const tmp = `${to}.gp-tmp-${crypto.randomUUID().slice(0, 8)}`;

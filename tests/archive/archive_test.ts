@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createReadStream } from "node:fs";
 import { ArchiveError, extractTarGz, packTarGz } from "../../lib/archive/mod.ts";
+import { move } from "../../lib/archive/extract.ts";
 import { runCommand, tempDir, waitFor } from "../_helpers/mod.ts";
 import { handTarGz, listDir, makeSampleTree, normalizeTree, readTree } from "./_util.ts";
 
@@ -210,4 +211,37 @@ Deno.test("a plain (uncompressed) GNU tar extracts too; xz/bzip2/zstd are refuse
     assert.match(err.message, new RegExp(`${name}-compressed archives are not supported`));
     assert.deepEqual(await listDir(dst), []);
   }
+});
+
+Deno.test("committing across file systems (EXDEV) copies with modes, mtimes and links", async () => {
+  await using tmp = await tempDir();
+  const from = `${tmp.path}/staging`;
+  const to = `${tmp.path}/root`;
+  const t0 = new Date("2020-01-02T03:04:05Z");
+  await Deno.mkdir(`${from}/d`, { recursive: true });
+  await Deno.mkdir(to);
+  await Deno.writeTextFile(`${from}/d/f`, "data");
+  await Deno.chmod(`${from}/d/f`, 0o640);
+  await Deno.utime(`${from}/d/f`, t0, t0);
+  await Deno.symlink("f", `${from}/d/l`);
+  await Deno.writeTextFile(`${from}/g`, "new");
+  await Deno.writeTextFile(`${to}/g`, "old");
+  let renames = 0;
+  const exdev = () => {
+    renames++;
+    return Promise.reject(Object.assign(new Error("cross-device link"), { code: "EXDEV" }));
+  };
+  await move(`${from}/d`, `${to}/d`, exdev);
+  await move(`${from}/g`, `${to}/g`, exdev);
+  assert.ok(renames >= 4, "every level went through the seam");
+  assert.equal(await Deno.readTextFile(`${to}/d/f`), "data");
+  assert.equal((await Deno.stat(`${to}/d/f`)).mode! & 0o777, 0o640);
+  assert.equal((await Deno.stat(`${to}/d/f`)).mtime!.getTime(), t0.getTime());
+  assert.equal(await Deno.readLink(`${to}/d/l`), "f");
+  assert.equal(await Deno.readTextFile(`${to}/g`), "new");
+  assert.deepEqual(await listDir(from), [], "sources removed");
+  assert.deepEqual(await listDir(to), ["d", "g"], "no temp files");
+  const other = () => Promise.reject(Object.assign(new Error("denied"), { code: "EACCES" }));
+  await Deno.writeTextFile(`${from}/h`, "x");
+  await assert.rejects(move(`${from}/h`, `${to}/h`, other), /denied/);
 });
