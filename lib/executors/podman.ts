@@ -19,6 +19,7 @@ import {
   removeByLabels,
   runContainer,
   type SecretMount,
+  uidOf,
   unixConnector,
   WORKER_DENO_PATH,
   WORKER_SCRIPT_PATH,
@@ -223,6 +224,7 @@ export class PodmanExecutor implements Executor {
         }
       }
     }
+    if (!this.#remote && this.#o.srvDir) this.#checkSrvDir(this.#o.srvDir);
     if (!this.#remote) return { ...relay };
     this.#forward = await this.#ssh!.forwardRemote(relay, { signal });
     this.#startReaper(opts.runId);
@@ -231,6 +233,29 @@ export class PodmanExecutor implements Executor {
         `over SSH`,
     );
     return { host: this.#forward.remoteHost, port: this.#forward.remotePort };
+  }
+
+  /** Warns when a local `--srv-dir` is not writable by the container user. */
+  #checkSrvDir(dir: string): void {
+    let st: Deno.FileInfo;
+    try {
+      st = Deno.statSync(dir);
+    } catch {
+      throw new WorkerImageError(this.#o.image, this.where, `--srv-dir ${dir} does not exist`);
+    }
+    if (!st.isDirectory) {
+      throw new WorkerImageError(this.#o.image, this.where, `--srv-dir ${dir} is not a directory`);
+    }
+    const user = this.#o.user ?? "builder";
+    const uid = uidOf(user);
+    if (uid === 0 || uid === undefined) return;
+    const mode = st.mode ?? 0;
+    if (st.uid !== uid && (mode & 0o002) === 0) {
+      this.#log(
+        `warning: --srv-dir ${dir} belongs to uid ${st.uid} and is not writable by the ` +
+          `container user ${user} (uid ${uid}): chown ${uid} ${dir}, or use --user root`,
+      );
+    }
   }
 
   /** Traffic through the SSH forward (remote hosts), e.g. to show the relay went through it. */
