@@ -8,6 +8,7 @@ import { posix } from "node:path";
 import {
   ArtifactStore,
   IntegrityError,
+  readRelayConfig,
   STAMP_METADATA_KEY,
   StoreError,
 } from "../../lib/relay/mod.ts";
@@ -47,7 +48,10 @@ Deno.test("ArtifactStore against the relay subprocess", async (t) => {
   await Deno.mkdir(served);
   await using relay = await startRelayProcess(served, `${tmp.path}/minio.json`);
   const logs: string[] = [];
-  await using store = ArtifactStore.fromConfig(relay.cfg, { log: (m) => logs.push(m) });
+  // Through the real config loader, the way workers get it (`--minio-config`).
+  const cfg = await readRelayConfig(`${tmp.path}/minio.json`);
+  assert.equal((await Deno.stat(`${tmp.path}/minio.json`)).mode! & 0o777, 0o600);
+  await using store = ArtifactStore.fromConfig(cfg, { log: (m) => logs.push(m) });
   const work = `${tmp.path}/work`;
   await Deno.mkdir(work);
 
@@ -167,7 +171,7 @@ Deno.test("ArtifactStore against the relay subprocess", async (t) => {
 
   await t.step("multipart upload (5 MiB parts) of the 12 MiB file, with progress", async () => {
     const lines: string[] = [];
-    await using mp = ArtifactStore.fromConfig(relay.cfg, {
+    await using mp = ArtifactStore.fromConfig(cfg, {
       partSize: 5 * MiB,
       progress: (label, total) =>
         createProgress({ label, total, isTTY: false, write: (s) => lines.push(s), intervalMs: 0 }),
