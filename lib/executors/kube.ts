@@ -66,6 +66,8 @@ export interface KubeExecutorOptions {
   /** Map labelled Secrets/ConfigMaps into workers (default true). */
   mapSecrets?: boolean;
   imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+  /** Pod `fsGroup` (plain Kubernetes with a non-root worker image; see lib/podspec). */
+  fsGroup?: number;
   /** Worker command (default: lib/podman's `WORKER_COMMAND`). */
   command?: readonly string[];
   /** Diagnostics (never secret values). */
@@ -249,6 +251,7 @@ export class KubeExecutor implements Executor {
       timeoutSeconds,
       imagePullPolicy: this.#o.imagePullPolicy,
       command: this.#o.command,
+      fsGroup: this.#o.fsGroup,
     });
     const podName = pod.metadata!.name!;
     this.#pods.add(podName);

@@ -92,6 +92,11 @@ export interface WorkerPodOptions {
   /** Worker command (default {@link WORKER_COMMAND}). */
   command?: readonly string[];
   imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+  /**
+   * Pod `securityContext.fsGroup`: needed on plain Kubernetes when the image runs as a non-root
+   * user (the 0600 secret files then get that group and group-read). OpenShift assigns one.
+   */
+  fsGroup?: number;
   /** Namespace to put in metadata (omitted by default: the client's namespace is used). */
   namespace?: string;
 }
@@ -231,6 +236,7 @@ export function workerPod(opts: WorkerPodOptions): V1Pod {
   };
   if (opts.namespace) pod.metadata!.namespace = opts.namespace;
   if (opts.serviceAccount) pod.spec!.serviceAccountName = opts.serviceAccount;
+  if (opts.fsGroup !== undefined) pod.spec!.securityContext = { fsGroup: opts.fsGroup };
   return pod;
 }
 

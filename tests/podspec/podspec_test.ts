@@ -120,6 +120,10 @@ Deno.test("workerPod: OpenShift 3 vs 4, KVM, s390x memory, resource overrides", 
     workerPod(opts({ arch: "s390x" })).spec!.containers[0].resources!.limits!.memory,
     "12Gi",
   );
+  const fs = workerPod(opts({ fsGroup: 1000 }));
+  validatePod(fs);
+  assert.deepEqual(fs.spec!.securityContext, { fsGroup: 1000 });
+  assert.equal(workerPod(opts()).spec!.securityContext, undefined);
   const custom = workerPod(opts({ resources: { cpu: "500m", memory: "1Gi" } }));
   assert.deepEqual(custom.spec!.containers[0].resources!.requests, { cpu: "500m", memory: "1Gi" });
 });
