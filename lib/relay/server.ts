@@ -122,6 +122,22 @@ interface PartInfo {
   ino: number;
 }
 
+/** Parts 1..k appended in order to an upload's `assembly` file (the sequential fast path). */
+interface Assembly {
+  length: number;
+  parts: { n: number; etag: string; size: number; lastModified: string; offset: number }[];
+}
+
+/** Where a part's bytes are: its own file, or a range of the assembly file. */
+interface PartRef {
+  etag: string;
+  size: number;
+  lastModified: string;
+  file: string;
+  offset: number;
+  inAssembly: boolean;
+}
+
 function httpDate(d: Date): string {
   return d.toUTCString();
 }
@@ -153,6 +169,8 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const stats = { bytesIn: 0, bytesOut: 0 };
   const sockets = new Set<Socket>();
   const hashPool = new HashPool();
+  /** Uploads with a part being appended to their assembly file right now. */
+  const appending = new Set<string>();
 
   const server = http.createServer((req, res) => {
     handle(req, res).catch((e) => {
@@ -166,6 +184,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     });
   });
   server.keepAliveTimeout = 30_000;
+  // Multi-GiB bodies may take long: no whole-request deadline, only one for the headers.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
   server.on("connection", (s: Socket) => {
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
@@ -561,23 +582,32 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     return tags;
   }
 
+  /** Streams the request body into `fd` from position `pos`; returns MD5 and size. */
+  async function receiveInto(ctx: Ctx, fd: number, pos: number) {
+    return await receiveBody(
+      ctx.req,
+      ctx.auth,
+      (c) => {
+        let off = 0;
+        while (off < c.length) {
+          const n = fs.writeSync(fd, c, off, c.length - off, pos);
+          off += n;
+          pos += n;
+        }
+      },
+      (n) => (stats.bytesIn += n),
+      ctx.pre,
+      (algs) => hashPool.session(algs),
+    );
+  }
+
   /** Streams the request body into a temp file; returns its path and MD5. */
   async function bodyToTemp(ctx: Ctx): Promise<{ tmp: string; md5: Buffer; size: number }> {
     const tmp = store.tempPath();
     const fd = fs.openSync(tmp, "wx", 0o644);
     let closed = false;
     try {
-      const r = await receiveBody(
-        ctx.req,
-        ctx.auth,
-        (c) => {
-          let off = 0;
-          while (off < c.length) off += fs.writeSync(fd, c, off, c.length - off);
-        },
-        (n) => (stats.bytesIn += n),
-        ctx.pre,
-        (algs) => hashPool.session(algs),
-      );
+      const r = await receiveInto(ctx, fd, 0);
       fs.closeSync(fd);
       closed = true;
       return { tmp, md5: r.md5, size: r.size };
@@ -950,18 +980,32 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     return n;
   }
 
+  function readAssembly(dir: string): Assembly {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(dir, "assembly.json"), "utf8")) as Assembly;
+    } catch {
+      return { length: 0, parts: [] };
+    }
+  }
+
+  const noSuchUpload = () =>
+    new S3Error(404, "NoSuchUpload", "The specified multipart upload does not exist.");
+
   async function uploadPart(ctx: Ctx) {
     const n = partNumber(ctx.query.get("partNumber"));
-    const { dir } = uploadDir(ctx);
+    const { dir, id } = uploadDir(ctx);
+    const asm = readAssembly(dir);
+    if (!appending.has(id) && n === asm.parts.length + 1) {
+      return await appendPart(ctx, dir, id, n, asm);
+    }
+    // Out of order, repeated or concurrent: the part gets a file of its own.
     const { tmp, md5, size } = await bodyToTemp(ctx);
     const file = path.join(dir, `part.${n}`);
     try {
       fs.renameSync(tmp, file);
     } catch (e) {
       fs.rmSync(tmp, { force: true });
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") {
-        throw new S3Error(404, "NoSuchUpload", "The specified multipart upload does not exist.");
-      }
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") throw noSuchUpload();
       throw e;
     }
     const etag = md5.toString("hex");
@@ -975,8 +1019,58 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     sendEmpty(ctx, 200, { etag: quote(etag) });
   }
 
-  function readParts(dir: string): Map<number, PartInfo & { file: string }> {
-    const parts = new Map<number, PartInfo & { file: string }>();
+  /**
+   * The next part in sequence is appended straight to the upload's assembly file, so that
+   * completing an upload sent in order (what npm:minio and most clients do) is a rename.
+   */
+  async function appendPart(ctx: Ctx, dir: string, id: string, n: number, asm: Assembly) {
+    appending.add(id);
+    const file = path.join(dir, "assembly");
+    let fd: number | undefined;
+    try {
+      try {
+        fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o644);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") throw noSuchUpload();
+        throw e;
+      }
+      fs.ftruncateSync(fd, asm.length); // drop leftovers of an interrupted append
+      const { md5, size } = await receiveInto(ctx, fd, asm.length);
+      fs.closeSync(fd);
+      fd = undefined;
+      const etag = md5.toString("hex");
+      asm.parts.push({ n, etag, size, lastModified: new Date().toISOString(), offset: asm.length });
+      asm.length += size;
+      try {
+        writeJsonAtomic(path.join(dir, "assembly.json"), asm);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") throw noSuchUpload();
+        throw e;
+      }
+      // An older copy of this part in a file of its own is superseded.
+      fs.rmSync(path.join(dir, `part.${n}.json`), { force: true });
+      fs.rmSync(path.join(dir, `part.${n}`), { force: true });
+      sendEmpty(ctx, 200, { etag: quote(etag) });
+    } catch (e) {
+      if (fd !== undefined) {
+        try {
+          fs.ftruncateSync(fd, asm.length);
+        } catch { /* upload removed meanwhile */ }
+        fs.closeSync(fd);
+      }
+      throw e;
+    } finally {
+      appending.delete(id);
+    }
+  }
+
+  /** All parts of an upload; a part's own file wins over its assembly range (it is newer). */
+  function readParts(dir: string): Map<number, PartRef> {
+    const parts = new Map<number, PartRef>();
+    const asmFile = path.join(dir, "assembly");
+    for (const p of readAssembly(dir).parts) {
+      parts.set(p.n, { ...p, file: asmFile, inAssembly: true });
+    }
     for (const f of fs.readdirSync(dir)) {
       const m = /^part\.(\d+)\.json$/.exec(f);
       if (!m) continue;
@@ -984,14 +1078,24 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         const p = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as PartInfo;
         const file = path.join(dir, `part.${m[1]}`);
         if (fs.statSync(file).ino !== p.ino) continue; // being replaced right now
-        parts.set(Number(m[1]), { ...p, file });
+        parts.set(Number(m[1]), {
+          etag: p.etag,
+          size: p.size,
+          lastModified: p.lastModified,
+          file,
+          offset: 0,
+          inAssembly: false,
+        });
       } catch { /* half-written part */ }
     }
     return parts;
   }
 
   async function completeUpload(ctx: Ctx, body: string) {
-    const { dir, info } = uploadDir(ctx);
+    const { dir, info, id } = uploadDir(ctx);
+    if (appending.has(id)) {
+      throw new S3Error(409, "OperationAborted", "a part of this upload is still being written");
+    }
     const requested = elements(body, "Part").map((p) => ({
       n: Number(text(p, "PartNumber")),
       etag: unquote(text(p, "ETag") ?? ""),
@@ -999,9 +1103,6 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     if (requested.length === 0) {
       throw new S3Error(400, "MalformedXML", "CompleteMultipartUpload lists no parts");
     }
-    const parts = readParts(dir);
-    const files: string[] = [];
-    const md5s: Buffer[] = [];
     let prev = 0;
     for (const r of requested) {
       if (!Number.isInteger(r.n) || r.n <= prev) {
@@ -1013,6 +1114,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       }
       prev = r.n;
     }
+    const parts = readParts(dir);
+    const refs: PartRef[] = [];
+    const md5s: Buffer[] = [];
     for (let i = 0; i < requested.length; i++) {
       const r = requested[i];
       const p = parts.get(r.n);
@@ -1031,24 +1135,30 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           "Your proposed upload is smaller than the minimum allowed object size.",
         );
       }
-      files.push(p.file);
+      refs.push(p);
       md5s.push(Buffer.from(p.etag, "hex"));
     }
-    const etag = createHash("md5").update(Buffer.concat(md5s)).digest("hex") + `-${files.length}`;
-    // The first part becomes the object file (a rename, not a copy); the others are appended.
+    const etag = createHash("md5").update(Buffer.concat(md5s)).digest("hex") + `-${refs.length}`;
+    const asm = readAssembly(dir);
+    const asmFile = path.join(dir, "assembly");
+    const whole = refs.length === asm.parts.length &&
+      refs.every((r, i) => r.inAssembly && r.offset === asm.parts[i].offset);
     const tmp = store.tempPath();
-    const firstSize = fs.statSync(files[0]).size;
-    fs.renameSync(files[0], tmp);
     try {
-      await copyFiles(files.slice(1), tmp, { hash: false, append: true });
-      store.commit(info.bucket, info.key, tmp);
-    } catch (e) {
-      // Put part 1 back so the client can retry the completion.
-      try {
-        fs.truncateSync(tmp, firstSize);
-        fs.renameSync(tmp, files[0]);
-      } catch { /* upload is lost; the client gets the original error */ }
-      throw e;
+      if (whole) {
+        // Every part, in order, already sits in the assembly file: the object is a rename.
+        fs.truncateSync(asmFile, asm.length);
+        fs.renameSync(asmFile, tmp);
+        try {
+          store.commit(info.bucket, info.key, tmp);
+        } catch (e) {
+          fs.renameSync(tmp, asmFile); // keep the upload completable
+          throw e;
+        }
+      } else {
+        await copyRanges(refs, tmp);
+        store.commit(info.bucket, info.key, tmp);
+      }
     } finally {
       fs.rmSync(tmp, { force: true });
     }
@@ -1071,6 +1181,38 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         ETag: quote(etag),
       }),
     );
+  }
+
+  /** Writes the parts' bytes, in order, into a new file `dst`, yielding between chunks. */
+  async function copyRanges(refs: PartRef[], dst: string): Promise<void> {
+    const out = fs.openSync(dst, "wx", 0o644);
+    const buf = Buffer.allocUnsafe(4 << 20);
+    try {
+      for (const r of refs) {
+        const inp = fs.openSync(r.file, "r");
+        try {
+          let done = 0;
+          while (done < r.size) {
+            const n = fs.readSync(
+              inp,
+              buf,
+              0,
+              Math.min(buf.length, r.size - done),
+              r.offset + done,
+            );
+            if (n === 0) throw new GangplankError(`part data of ${r.file} is truncated`);
+            let off = 0;
+            while (off < n) off += fs.writeSync(out, buf, off, n - off);
+            done += n;
+            await new Promise((res) => setImmediate(res));
+          }
+        } finally {
+          fs.closeSync(inp);
+        }
+      }
+    } finally {
+      fs.closeSync(out);
+    }
   }
 
   function abortUpload(ctx: Ctx) {

@@ -1,9 +1,14 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { sha256File, tempDir } from "../_helpers/mod.ts";
+import { sha256File, tempDir, waitFor } from "../_helpers/mod.ts";
 import { curl, readAll, s3Code, startRelayProcess } from "./server_harness.ts";
 
 const MiB = 1024 * 1024;
+const hash = (...parts: Uint8Array[]) => {
+  const h = createHash("sha256");
+  for (const p of parts) h.update(p);
+  return h.digest("hex");
+};
 
 function randomBytes(n: number): Uint8Array {
   const b = new Uint8Array(n);
@@ -150,6 +155,114 @@ Deno.test("relay: multipart uploads (npm:minio and curl)", async (t) => {
     await assert.rejects(Deno.stat(`${root}/builder/mp/small.bin`), Deno.errors.NotFound);
     const bogus = await curl(relay, ["-X", "DELETE", `${U}/builder/mp/small.bin?uploadId=../../x`]);
     assert.equal(s3Code(bogus.body), "NoSuchUpload");
+  });
+
+  await t.step("parts out of order, re-uploaded, or a subset completed", async () => {
+    const xmlOf = (parts: [number, string][]) =>
+      `<CompleteMultipartUpload>${
+        parts.map(([n, e]) => `<Part><PartNumber>${n}</PartNumber><ETag>${e}</ETag></Part>`)
+          .join("")
+      }</CompleteMultipartUpload>`;
+    const files = ["A", "B", "C", "D"].map((c, i) => {
+      const f = `${tmp.path}/part${c}`;
+      const d = new Uint8Array(5 * MiB + i).fill(c.charCodeAt(0));
+      Deno.writeFileSync(f, d);
+      return { f, d };
+    });
+    const start = async (key: string) => {
+      const r = await curl(relay, ["-X", "POST", `${U}/builder/${key}?uploads`]);
+      return /<UploadId>([^<]+)<\/UploadId>/.exec(r.body)![1];
+    };
+    const put = async (key: string, id: string, n: number, f: string) => {
+      const r = await curl(relay, ["-T", f, `${U}/builder/${key}?partNumber=${n}&uploadId=${id}`]);
+      assert.equal(r.status, 200, r.body);
+      return r.headers.etag;
+    };
+    const complete = async (key: string, id: string, parts: [number, string][]) => {
+      const r = await curl(relay, [
+        "-X",
+        "POST",
+        "--data-binary",
+        xmlOf(parts),
+        `${U}/builder/${key}?uploadId=${id}`,
+      ]);
+      assert.equal(r.status, 200, r.body);
+    };
+    // part 2 before part 1, then part 1 re-uploaded with other content
+    const id = await start("mp/ooo.bin");
+    const e2 = await put("mp/ooo.bin", id, 2, files[1].f);
+    await put("mp/ooo.bin", id, 1, files[0].f);
+    const e1b = await put("mp/ooo.bin", id, 1, files[2].f);
+    const lp = await curl(relay, [`${U}/builder/mp/ooo.bin?uploadId=${id}`]);
+    assert.ok(lp.body.includes(e1b.replace(/"/g, "&quot;")) || lp.body.includes(e1b), lp.body);
+    await complete("mp/ooo.bin", id, [[1, e1b], [2, e2]]);
+    const got = await Deno.readFile(`${root}/builder/mp/ooo.bin`);
+    assert.equal(hash(got), hash(files[2].d, files[1].d));
+    // three parts in order, only the first two completed
+    const id2 = await start("mp/subset.bin");
+    const f1 = await put("mp/subset.bin", id2, 1, files[0].f);
+    const f2 = await put("mp/subset.bin", id2, 2, files[1].f);
+    await put("mp/subset.bin", id2, 3, files[3].f);
+    await complete("mp/subset.bin", id2, [[1, f1], [2, f2]]);
+    const got2 = await Deno.readFile(`${root}/builder/mp/subset.bin`);
+    assert.equal(hash(got2), hash(files[0].d, files[1].d));
+    const up: string[] = [];
+    for await (const e of Deno.readDir(`${root}/.gangplank-relay/uploads`)) up.push(e.name);
+    assert.deepEqual(up, []);
+  });
+
+  await t.step("a part upload killed mid-body leaves the upload intact and retryable", async () => {
+    const init = await curl(relay, ["-X", "POST", `${U}/builder/mp/killed.bin?uploads`]);
+    const id = /<UploadId>([^<]+)<\/UploadId>/.exec(init.body)![1];
+    const f = `${tmp.path}/killed-part`;
+    const data = randomBytes(6 * MiB);
+    await Deno.writeFile(f, data);
+    const child = new Deno.Command("curl", {
+      args: [
+        "-s",
+        "-K",
+        "-",
+        "--aws-sigv4",
+        "aws:amz:us-east-1:s3",
+        "--limit-rate",
+        "2M",
+        "-T",
+        f,
+        `${U}/builder/mp/killed.bin?partNumber=1&uploadId=${id}`,
+      ],
+      stdin: "piped",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const w = child.stdin.getWriter();
+    await w.write(
+      new TextEncoder().encode(`user = "${relay.cfg.accesskey}:${relay.cfg.secretkey}"\n`),
+    );
+    await w.close();
+    const asm = `${root}/.gangplank-relay/uploads/${id}/assembly`;
+    await waitFor(async () => ((await Deno.stat(asm).catch(() => undefined))?.size ?? 0) > 0, {
+      timeoutMs: 10_000,
+      what: "part upload in progress",
+    });
+    child.kill("SIGKILL");
+    await child.status;
+    const lp = await waitFor(async () => {
+      const r = await curl(relay, [`${U}/builder/mp/killed.bin?uploadId=${id}`]);
+      return r.status === 200 && !r.body.includes("<Part>") ? r : undefined;
+    }, { timeoutMs: 10_000, what: "no parts listed" });
+    assert.equal(lp.status, 200);
+    const e1 =
+      (await curl(relay, ["-T", f, `${U}/builder/mp/killed.bin?partNumber=1&uploadId=${id}`]))
+        .headers.etag;
+    const done = await curl(relay, [
+      "-X",
+      "POST",
+      "--data-binary",
+      `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>${e1}</ETag></Part></CompleteMultipartUpload>`,
+      `${U}/builder/mp/killed.bin?uploadId=${id}`,
+    ]);
+    assert.equal(done.status, 200, done.body);
+    assert.equal(hash(await Deno.readFile(`${root}/builder/mp/killed.bin`)), hash(data));
   });
 
   await t.step("minio lists and removes an incomplete upload", async () => {
