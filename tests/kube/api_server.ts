@@ -863,9 +863,10 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
         ? "the server is currently unable to handle the request"
         : 'an error on the server ("injected by kube-sim errorBurst") has prevented the request from succeeding';
       const details = { retryAfterSeconds: burst.retryAfterSeconds, causes: [] };
-      return json(statusObject(code, reason, msg, details), code, {
-        "retry-after": String(burst.retryAfterSeconds),
-      });
+      const headers: Record<string, string> = code === 500
+        ? {}
+        : { "retry-after": String(burst.retryAfterSeconds) };
+      return json(statusObject(code, reason, msg, details), code, headers);
     }
     const rest = segs.slice(2);
     let ns: string | undefined;

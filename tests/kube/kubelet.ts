@@ -1278,17 +1278,19 @@ export class Kubelet {
     }
     const fileEnv: string[] = [];
     for (const [k, v] of Object.entries(l.secretEnv)) {
-      if (PODMAN_ENV_DENY.test(k) || v.includes("\n")) fileEnv.push(`${k}=${v}`);
-      else {
+      if (!PODMAN_ENV_DENY.test(k)) {
+        // `--env NAME` takes the value from podman's own environment: any bytes, never argv
         podmanEnv[k] = v;
         args.push("--env", k);
+      } else if (!v.includes("\n")) {
+        fileEnv.push(`${k}=${v}`); // names podman itself reads go through a 0600 env file
+      } else {
+        throw new Error(`kube-sim cannot pass a multi-line value for ${k} to podman`);
       }
     }
     if (fileEnv.length) {
       const f = `${run.tmp}/env-${l.container}`;
-      Deno.writeTextFileSync(f, fileEnv.map((x) => x.split("\n")[0]).join("\n") + "\n", {
-        mode: 0o600,
-      });
+      Deno.writeTextFileSync(f, fileEnv.join("\n") + "\n", { mode: 0o600 });
       args.push("--env-file", f);
     }
     if (l.command) args.push("--entrypoint", JSON.stringify(l.command));

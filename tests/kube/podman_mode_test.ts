@@ -52,11 +52,15 @@ Deno.test({
     const secret = `pm-${crypto.randomUUID()}`;
     await core.createNamespacedSecret({
       namespace: NS,
-      body: { metadata: { name: "creds" }, stringData: { key: secret } },
+      body: {
+        metadata: { name: "creds" },
+        stringData: { key: secret, pem: "-----BEGIN X-----\nabc\n-----END X-----\n" },
+      },
     });
     const script = [
       `echo "env=$S"`,
       `echo "file=$(cat /creds/key)"`,
+      `echo "pem-lines=$(printf '%s' "$PEM" | wc -l) last=$(printf '%s' "$PEM" | tail -n 1)"`,
       `echo "mode=$(stat -c %a /creds/key)"`,
       `echo "shared=$(cat /srv/from-init)"`,
       `echo "pwd=$(pwd)"`,
@@ -87,7 +91,10 @@ Deno.test({
             command: ["sh", "-c"],
             args: [script],
             workingDir: "/srv",
-            env: [{ name: "S", valueFrom: { secretKeyRef: { name: "creds", key: "key" } } }],
+            env: [
+              { name: "S", valueFrom: { secretKeyRef: { name: "creds", key: "key" } } },
+              { name: "PEM", valueFrom: { secretKeyRef: { name: "creds", key: "pem" } } },
+            ],
             volumeMounts: [
               { name: "srv", mountPath: "/srv" },
               { name: "creds", mountPath: "/creds", readOnly: true },
@@ -106,6 +113,7 @@ Deno.test({
     assert.match(log, new RegExp(`^env=${secret}$`, "m"));
     assert.match(log, new RegExp(`^file=${secret}$`, "m"));
     assert.match(log, /^mode=600$/m);
+    assert.match(log, /^pem-lines=3 last=-----END X-----$/m, `multi-line secret env: ${log}`);
     assert.match(log, /^shared=from-init$/m);
     assert.match(log, /^pwd=\/srv$/m);
     assert.match(log, /^ns=default$/m);
