@@ -8,3 +8,5 @@ export * from "./lib/relay/mod.ts";
 export * from "./lib/cosa/mod.ts";
 export * from "./lib/workspec/mod.ts";
 export * from "./lib/worker/mod.ts";
+export * from "./lib/coordinator/mod.ts";
+export * from "./lib/log/mod.ts";

@@ -93,7 +93,11 @@ export async function localBench(print: (line: string) => void = console.log): P
       `local dispatch overhead: median ${med.toFixed(3)} s/stage over ${over.length} stages ` +
         `(min ${(Math.min(...over) / 1000).toFixed(3)}, max ${
           (Math.max(...over) / 1000).toFixed(3)
-        }; command ${cmdMs.toFixed(1)} ms) — target ≤ 0.300 s: ${med <= 0.3 ? "met" : "NOT met"}`,
+        }; command ${cmdMs.toFixed(1)} ms; load average ${
+          Deno.loadavg()[0].toFixed(1)
+        } on ${navigator.hardwareConcurrency} CPUs) — target ≤ 0.300 s: ${
+          med <= 0.3 ? "met" : "NOT met"
+        }`,
     );
     // 2. Relay bytes per artifact for the demo.
     const d = await submit(`${ROOT}/examples/demo.jobspec.yaml`, `${tmp}/demo`);

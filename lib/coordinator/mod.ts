@@ -32,7 +32,7 @@ export {
   type StageNeeds,
   type StoreReader,
 } from "./inputs.ts";
-export { type PlannedStage, stagesOf } from "./plan_view.ts";
+export { type CoordinatorStage, stagesOf } from "./plan_view.ts";
 export {
   abortableSleep,
   type Readiness,

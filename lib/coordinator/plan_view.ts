@@ -9,7 +9,7 @@ import type { Plan } from "../plan/mod.ts";
 import type { StageNeeds } from "./inputs.ts";
 
 /** A stage ready to schedule. */
-export interface PlannedStage {
+export interface CoordinatorStage {
   id: string;
   index: number;
   /** Execution group (order 0 already mapped to 2 by the planner). */
@@ -18,7 +18,7 @@ export interface PlannedStage {
 }
 
 /** The plan's stages, group by group (ascending), in JobSpec order within a group. */
-export function stagesOf(plan: Plan): PlannedStage[] {
+export function stagesOf(plan: Plan): CoordinatorStage[] {
   return [...plan.groups].sort((a, b) => a.order - b.order).flatMap((g) =>
     g.stages.map((s) => ({
       id: s.id,

@@ -35,7 +35,7 @@ import {
   type StageInputs,
   type StoreReader,
 } from "./inputs.ts";
-import { type PlannedStage, stagesOf } from "./plan_view.ts";
+import { type CoordinatorStage, stagesOf } from "./plan_view.ts";
 import { type RunReport, type StageReport, summaryTable } from "./report.ts";
 import { schedule } from "./schedule.ts";
 import type { Plan } from "../plan/mod.ts";
@@ -201,8 +201,8 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
   let known = await snapshot().catch(() => new Map<string, ListedObject>());
 
   const names = logNamesFor(stages.map((s) => s.id));
-  const reports = new Map<PlannedStage, StageReport>();
-  const logs = new Map<PlannedStage, StageLog>();
+  const reports = new Map<CoordinatorStage, StageReport>();
+  const logs = new Map<CoordinatorStage, StageLog>();
   stages.forEach((s, i) => {
     reports.set(s, {
       id: s.id,
@@ -219,7 +219,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
       logFile: `${logDir}/${names[i]}.log`,
     });
   });
-  const stageLog = (s: PlannedStage): StageLog => {
+  const stageLog = (s: CoordinatorStage): StageLog => {
     let l = logs.get(s);
     if (!l) {
       l = openStageLog({ stageId: s.id, file: reports.get(s)!.logFile, console: log, now });
@@ -230,16 +230,16 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
   stack.defer(() => {
     for (const l of logs.values()) l.close();
   });
-  const lastMissing = new Map<PlannedStage, string>();
+  const lastMissing = new Map<CoordinatorStage, string>();
   /** The worker's own account (`gangway-summary:` line): exact bytes and artifacts. */
-  const summaries = new Map<PlannedStage, Record<string, unknown>>();
+  const summaries = new Map<CoordinatorStage, Record<string, unknown>>();
 
   const groups = [...new Set(stages.map((s) => s.order))].sort((a, b) => a - b).map((order) => ({
     order,
     stages: stages.filter((s) => s.order === order),
   }));
 
-  const result = await schedule<PlannedStage, StageInputs>({
+  const result = await schedule<CoordinatorStage, StageInputs>({
     groups,
     signal,
     now,

@@ -4,3 +4,4 @@
  * @module
  */
 export type * from "./types.ts";
+export { LocalExecutor, type LocalExecutorOptions } from "./local.ts";

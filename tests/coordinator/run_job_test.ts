@@ -122,7 +122,7 @@ Deno.test("runJob: dispatch, WorkSpec, secret only in secretEnv, logs, report", 
   assert.equal(r.arch, "x86_64");
   assert.equal(r.latestBuild, "1");
   assert.deepEqual(r.stages.map((s) => s.result), ["succeeded", "succeeded"]);
-  assert.deepEqual(r.stages[0].artifacts, [
+  assert.deepEqual(r.stages[0].objects, [
     "1/x86_64/meta.json",
     "1/x86_64/q.qcow2",
     "builds.json",
