@@ -334,6 +334,7 @@ export class KubeClient {
       let gone = false;
       let lastErr: unknown;
       let gotEvent = false;
+      const connectedAt = Date.now();
       try {
         ctl = await watch.watch(
           path,
@@ -391,7 +392,9 @@ export class KubeClient {
         failures = 0;
         continue;
       }
-      if (gotEvent || lastErr === null || lastErr === undefined) {
+      // client-node ends a watch silent for 30 s with a TimeoutError: an idle pod, not a failure.
+      const idle = Date.now() - connectedAt >= 20_000;
+      if (gotEvent || idle || lastErr === null || lastErr === undefined) {
         // A normal server-side close (timeout) or a drop after progress: reconnect at once.
         failures = 0;
         delay = this.#policy.baseDelayMs;

@@ -105,7 +105,6 @@ export interface WorkerPodOptions {
 export function caTrustScript(ocp3: boolean): string {
   // Writes only into the pod's volumes: the anchors, the extracted trust, and the bundle.
   const lines = [
-    "set -x",
     "mkdir -p /etc/pki/ca-trust/extracted/openssl /etc/pki/ca-trust/extracted/pem " +
     `/etc/pki/ca-trust/extracted/java /etc/pki/ca-trust/extracted/edk2 ${ANCHORS_DIR} ${CERTS_DIR}`,
     "for f in /etc/pki/ca-trust/source/anchors2/*.crt /etc/pki/ca-trust/source/anchors2/*.pem; do " +

@@ -7,9 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { ROOT, runScript, tempDir } from "../_helpers/mod.ts";
+import { ROOT, runScript, tempDir, waitFor } from "../_helpers/mod.ts";
 import { ensureTestImage, podmanMissing, TEST_WORKER_IMAGE } from "../_helpers/podman.ts";
-import { assertSameBuilds, scriptEnv } from "../e2e/_podman_helpers.ts";
+import { assertSameBuilds, scriptEnv, spawnScript, within } from "../e2e/_podman_helpers.ts";
 import { type KObj, type KubeApi, startKubeApiServer } from "../kube/api_server.ts";
 import { RUN_ID_LABEL } from "../../lib/podspec/mod.ts";
 
@@ -64,8 +64,6 @@ async function submitKube(kube: KubeApi, args: string[], cwd: string, timeoutMs 
 Deno.test({
   name: "kube e2e: demo JobSpec matches the local backend; no secret value anywhere",
   ignore: missing !== undefined,
-  sanitizeOps: false,
-  sanitizeResources: false,
 }, async () => {
   await ensureTestImage();
   await using kube = await startKubeApiServer({ kubelet: { mode: "podman" } });
@@ -253,4 +251,47 @@ Deno.test({
   assert.match(c.stdout, /1 pod\(s\), 1 secret\(s\)/);
   assert.deepEqual(gangplankObjects(kube), []);
   assert.equal(kube.secrets().filter((s) => s.metadata.name === "not-ours").length, 1);
+});
+
+Deno.test({
+  name: "kube e2e: Ctrl-C stops the run (130), deleting its pods and Secret",
+  ignore: missing !== undefined,
+}, async () => {
+  await ensureTestImage();
+  await using tmp = await tempDir("gp-e2e-kube-int-");
+  await Deno.writeTextFile(`${tmp.path}/job.yaml`, ONE_STAGE);
+  await using kube = await startKubeApiServer({ kubelet: { mode: "podman" } });
+  const s = spawnScript(
+    "submit.ts",
+    [
+      "--backend",
+      "kube",
+      "--kubeconfig",
+      kube.kubeconfigPath,
+      "--image",
+      TEST_WORKER_IMAGE,
+      "-s",
+      `${tmp.path}/job.yaml`,
+      "-w",
+      `${tmp.path}/w`,
+    ],
+    scriptEnv(),
+    tmp.path,
+  );
+  try {
+    await waitFor(() => s.output().includes("stage-started"), {
+      timeoutMs: 90_000,
+      what: "the worker pod to run",
+    });
+    assert.equal(gangplankObjects(kube).length, 2, "a pod and the run Secret exist");
+    s.child.kill("SIGINT");
+    const r = await within(s, 30_000, "submit after SIGINT");
+    assert.equal(r.code, 130, r.out);
+  } finally {
+    try {
+      s.child.kill("SIGKILL");
+    } catch { /* gone */ }
+    await s.done;
+  }
+  assert.deepEqual(gangplankObjects(kube).map((o) => o.metadata.name), []);
 });
