@@ -123,9 +123,14 @@ export interface SshConnection extends AsyncDisposable {
 export async function connectSsh(opts: SshConnectOptions): Promise<SshConnection> {
   const { host, port, signal } = opts;
   signal.throwIfAborted();
-  if (opts.privateKey !== undefined) {
-    const parsed = parseSshKey(opts.privateKey);
-    if (parsed instanceof Error) {
+  let privateKey = opts.privateKey;
+  if (privateKey !== undefined) {
+    const parsed = parseSshKey(privateKey);
+    if (parsed instanceof Error && opts.agentSocket && /encrypt|passphrase/i.test(parsed.message)) {
+      // An encrypted key is usually loaded in the agent as well: use the agent only.
+      opts.log?.(`ssh: ${opts.privateKeySource ?? "key"} is encrypted; using ssh-agent`);
+      privateKey = undefined;
+    } else if (parsed instanceof Error) {
       throw new SshKeyError(
         `${opts.privateKeySource ?? "SSH key"}: ${parsed.message}` +
           (/encrypt|passphrase/i.test(parsed.message)
@@ -134,7 +139,7 @@ export async function connectSsh(opts: SshConnectOptions): Promise<SshConnection
       );
     }
   }
-  if (opts.privateKey === undefined && !opts.agentSocket) {
+  if (privateKey === undefined && !opts.agentSocket) {
     throw new SshKeyError(
       `SSH ${hostForKnownHosts(host, port)}: no key to authenticate with ` +
         `(give --sshkey / CONTAINER_SSHKEY, or run an ssh-agent with SSH_AUTH_SOCK)`,
@@ -154,7 +159,7 @@ export async function connectSsh(opts: SshConnectOptions): Promise<SshConnection
     host,
     port,
     username: opts.user,
-    privateKey: opts.privateKey,
+    privateKey,
     agent: opts.agentSocket,
     readyTimeout: opts.readyTimeoutMs ?? 20_000,
     keepaliveInterval: opts.keepaliveIntervalMs ?? 5000,
@@ -201,7 +206,7 @@ export async function connectSsh(opts: SshConnectOptions): Promise<SshConnection
             host,
             port,
             `authentication as ${opts.user} failed (tried: ${
-              [opts.privateKey !== undefined ? "key" : "", opts.agentSocket ? "agent" : ""]
+              [privateKey !== undefined ? "key" : "", opts.agentSocket ? "agent" : ""]
                 .filter(Boolean).join(", ")
             })`,
             err,

@@ -6,6 +6,7 @@ import {
   parseKnownHosts,
   SshConnectionError,
   type SshConnectOptions,
+  SshKeyError,
   sshSocketConnector,
 } from "../../lib/ssh/mod.ts";
 import { PodmanClient } from "../../lib/podman/mod.ts";
@@ -197,4 +198,66 @@ Deno.test({
   await waitFor(() => conn.lost.aborted, { timeoutMs: 8000, what: "keepalive timeout" });
   assert.ok(Date.now() - t0 < 8000);
   assert.match(String((conn.lost.reason as Error).message), /keepalive|lost/);
+});
+
+Deno.test({
+  name: "ssh: authentication through ssh-agent (no key file)",
+  ignore: !!missing,
+}, async () => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir("gp-agent-");
+  const sock = `${dir.path}/agent.sock`;
+  const agent = new Deno.Command("ssh-agent", {
+    args: ["-D", "-a", sock],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await waitFor(() => {
+      try {
+        return Deno.statSync(sock).isSocket;
+      } catch {
+        return false;
+      }
+    }, { what: "ssh-agent socket" });
+    const add = await new Deno.Command("ssh-add", {
+      args: [sshd.userKeyPath],
+      env: { SSH_AUTH_SOCK: sock },
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert.ok(add.success, new TextDecoder().decode(add.stderr));
+    await using conn = await connectSsh(
+      await opts(sshd, { privateKey: undefined, agentSocket: sock }),
+    );
+    const r = await conn.exec("echo via-agent", { signal: AbortSignal.timeout(10_000) });
+    assert.equal(r.stdout, "via-agent\n");
+  } finally {
+    agent.kill("SIGTERM");
+    await agent.status;
+  }
+});
+
+Deno.test({
+  name: "ssh: an encrypted key without agent is a clear usage error; no key at all too",
+  ignore: !!missing,
+}, async () => {
+  await using sshd = await startSshd();
+  await using dir = await tempDir();
+  const k = `${dir.path}/enc`;
+  const gen = await new Deno.Command("ssh-keygen", {
+    args: ["-q", "-t", "ed25519", "-N", "passphrase", "-f", k],
+  }).output();
+  assert.ok(gen.success);
+  const err = await connectSsh(
+    await opts(sshd, { privateKey: await Deno.readTextFile(k), privateKeySource: k }),
+  ).catch((e) => e);
+  assert.ok(err instanceof SshKeyError, String(err));
+  assert.equal(err.exitCode, 2);
+  assert.ok(err.message.startsWith(`${k}: `), err.message);
+  assert.match(err.message, /ssh-agent/);
+  const none = await connectSsh(await opts(sshd, { privateKey: undefined })).catch((e) => e);
+  assert.ok(none instanceof SshKeyError, String(none));
+  assert.match(none.message, /no key to authenticate with/);
 });
