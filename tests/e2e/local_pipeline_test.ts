@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { RunReport } from "../../lib/coordinator/mod.ts";
-import { tempDir } from "../_helpers/mod.ts";
+import { ROOT, tempDir, waitFor } from "../_helpers/mod.ts";
 import { listTree, portOpen, stillAlive } from "./_local_helpers.ts";
 import { checkBuildsTree, linesWith, PIPELINE, submitJob } from "./_local_jobs.ts";
 
@@ -82,4 +82,44 @@ Deno.test("local e2e: a whole pipeline succeeds and lands in <workDir>/builds", 
   assert.deepEqual(stillAlive(run.seen), []);
   assert.equal(await portOpen(report.relay.port), false);
   assert.deepEqual(listTree(`${tmp.path}/tmp`), []);
+});
+
+Deno.test("local e2e: an external S3 endpoint (-m) with a key prefix", async () => {
+  await using tmp = await tempDir("gp-e2e-ext-");
+  const srv = `${tmp.path}/srv`;
+  const cfg = `${tmp.path}/relay.json`;
+  await Deno.mkdir(srv);
+  const relay = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}/scripts/relay.ts`, "-d", srv, "-m", cfg],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await waitFor(() => Deno.statSync(cfg).isFile, { timeoutMs: 30_000, what: "relay config" });
+    const yaml = `
+job: {strict: true}
+recipe: {git_url: "https://example.com/fake-config.git"}
+minio: {bucket: builder, key_prefix: team/a}
+stages:
+  - id: base
+    execution_order: 1
+    build_artifacts: [base]
+  - id: metal
+    require_artifacts: [ostree]
+    build_artifacts: [metal]
+`;
+    const run = await submitJob(tmp.path, yaml, ["-m", cfg]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const report = run.report as unknown as RunReport;
+    assert.equal(report.relay.external, true);
+    assert.equal(report.relay.keyPrefix, "team/a");
+    assert.match(report.buildsLocation, /^s3:\/\/127\.0\.0\.1:\d+\/builder\/team\/a$/);
+    await checkBuildsTree(`${srv}/builder/team/a`, report.arch, ["ostree", "qemu", "metal"]);
+    // nothing of the build landed in the work dir: only logs
+    assert.deepEqual(listTree(run.workDir).filter((f) => !f.startsWith("logs/")), []);
+    assert.deepEqual(stillAlive(run.seen), []);
+  } finally {
+    relay.kill("SIGTERM");
+    await relay.status;
+  }
 });
