@@ -10,3 +10,5 @@ export * from "./lib/workspec/mod.ts";
 export * from "./lib/worker/mod.ts";
 export * from "./lib/coordinator/mod.ts";
 export * from "./lib/log/mod.ts";
+export * from "./lib/podman/mod.ts";
+export * from "./lib/ssh/mod.ts";

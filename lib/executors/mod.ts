@@ -5,3 +5,9 @@
  */
 export type * from "./types.ts";
 export { LocalExecutor, type LocalExecutorOptions } from "./local.ts";
+export {
+  PodmanExecutor,
+  type PodmanExecutorOptions,
+  type PodmanSshOptions,
+  WorkerImageError,
+} from "./podman.ts";
