@@ -1377,11 +1377,13 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
     if (!containers.includes(container) && !inits.includes(container)) {
       throw badRequest(`container ${container} is not valid for pod ${name}`);
     }
-    if (q.get("previous") === "true") {
-      // containers are never restarted here, so there is no previous instance
+    const previous = q.get("previous") === "true";
+    const buf = previous
+      ? kubelet.previousLogBuffer(pod.metadata.uid!, container)
+      : kubelet.logBuffer(pod.metadata.uid!, container);
+    if (previous && !buf) {
       throw badRequest(`previous terminated container "${container}" in pod "${name}" not found`);
     }
-    const buf = kubelet.logBuffer(pod.metadata.uid!, container);
     if (!buf) {
       const statuses = [
         ...(pod.status?.initContainerStatuses ?? []),

@@ -475,3 +475,38 @@ Deno.test("kube api: deletecollection by label selector; pods/log tailLines and 
   await waitFor(() => kube.pods().length === 1, { what: "two pods deleted" });
   assert.equal(kube.pods()[0].metadata.name, "c");
 });
+
+Deno.test("kube api: restartPolicy OnFailure restarts a failed container; previous log; Always → CrashLoopBackOff", async () => {
+  await using kube = await startKubeApiServer(opts);
+  const { core } = clients(kube);
+  const script = "if [ -f /etc/kube-sim-rt/done ]; then echo second; exit 0; fi; " +
+    "touch /etc/kube-sim-rt/done; echo first; exit 1";
+  const pod = shPod("rt", script, {
+    spec: { restartPolicy: "OnFailure", volumes: [{ name: "state", emptyDir: {} }] },
+  });
+  pod.spec!.containers[0].volumeMounts = [{ name: "state", mountPath: "/etc/kube-sim-rt" }];
+  await core.createNamespacedPod({ namespace: NS, body: pod });
+  const done = await waitPhase(kube, "rt");
+  assert.equal(done.status?.phase, "Succeeded");
+  const cs = done.status!.containerStatuses![0];
+  assert.equal(cs.restartCount, 1);
+  assert.equal(cs.lastState?.terminated?.exitCode, 1);
+  assert.equal(await core.readNamespacedPodLog({ namespace: NS, name: "rt" }), "second\n");
+  assert.equal(
+    await core.readNamespacedPodLog({ namespace: NS, name: "rt", previous: true }),
+    "first\n",
+  );
+
+  await core.createNamespacedPod({
+    namespace: NS,
+    body: shPod("crash", "echo run; exit 1", { spec: { restartPolicy: "Always" } }),
+  });
+  const crashing = await waitFor(() => {
+    const p = kube.store.get("pods", NS, "crash");
+    const c = p?.status?.containerStatuses?.[0];
+    return c?.restartCount >= 2 && c?.state?.waiting?.reason === "CrashLoopBackOff" ? p : undefined;
+  }, { what: "CrashLoopBackOff" });
+  assert.equal(crashing.status.phase, "Running");
+  await core.deleteNamespacedPod({ namespace: NS, name: "crash" });
+  await waitFor(() => !kube.store.get("pods", NS, "crash"), { what: "crash pod deleted" });
+});

@@ -130,6 +130,10 @@ interface PodRun {
     { state: CState; ready: boolean; started: boolean; init: boolean; containerID?: string }
   >;
   logs: Map<string, LogBuffer>;
+  /** Logs of the previous instance of a restarted container (`previous=true`). */
+  prevLogs: Map<string, LogBuffer>;
+  /** Restart count and last termination of restarted containers. */
+  restarts: Map<string, { count: number; lastState: CState }>;
   timers: Set<ReturnType<typeof setTimeout>>;
   wake: Set<() => void>;
   done: Promise<void>;
@@ -289,6 +293,11 @@ export class Kubelet {
     return this.#runs.get(uid)?.logs.get(container);
   }
 
+  /** Log buffer of the previous instance of a restarted container. */
+  previousLogBuffer(uid: string, container: string): LogBuffer | undefined {
+    return this.#runs.get(uid)?.prevLogs.get(container);
+  }
+
   /** Whether a pod still has live containers (delete must be graceful). */
   hasLiveContainers(uid: string): boolean {
     const r = this.#runs.get(uid);
@@ -383,10 +392,12 @@ export class Kubelet {
         image: c.image,
         imageID: "",
         ready: s?.ready ?? false,
-        restartCount: 0,
+        restartCount: run.restarts.get(c.name)?.count ?? 0,
         started: s?.started ?? false,
         state: s?.state ?? { waiting: { reason: init ? "PodInitializing" : "ContainerCreating" } },
       } as unknown as KObj;
+      const last = run.restarts.get(c.name)?.lastState;
+      if (last) st.lastState = last;
       if (s?.containerID) st.containerID = s.containerID;
       return st;
     };
@@ -491,6 +502,8 @@ export class Kubelet {
       graceMs: 0,
       cstate: new Map(),
       logs: new Map(),
+      prevLogs: new Map(),
+      restarts: new Map(),
       timers: new Set(),
       wake: new Set(),
       done: new Promise<void>((r) => resolveDone = r),
@@ -721,9 +734,46 @@ export class Kubelet {
     };
     const oomFor = (name: string) =>
       fault.oom && (!fault.oomOpts.containers || fault.oomOpts.containers.includes(name));
-    await Promise.all(
-      containers.map((c) => this.#runOne(run, pod, c, false, mounts!, oomFor(c.name), {}, onStart)),
-    );
+    const policy = (pod.spec.restartPolicy ?? "Always") as string;
+    const withRestarts = async (c: KObj) => {
+      let first = true;
+      for (;;) {
+        const t = await this.#runOne(
+          run,
+          pod,
+          c,
+          false,
+          mounts!,
+          oomFor(c.name),
+          {},
+          first ? onStart : undefined,
+        );
+        first = false;
+        if (!t || run.stopped) return;
+        if (policy === "Never" || (policy === "OnFailure" && t.exitCode === 0)) return;
+        // restartPolicy Always / OnFailure: back off, then run the container again
+        const cur = run.cstate.get(c.name)!;
+        const count = (run.restarts.get(c.name)?.count ?? 0) + 1;
+        run.restarts.set(c.name, { count, lastState: cur.state });
+        const backoffMs = Math.min(200 * 2 ** (count - 1), 3000);
+        if (t.exitCode !== 0) {
+          run.cstate.set(c.name, {
+            ...cur,
+            state: {
+              waiting: {
+                reason: "CrashLoopBackOff",
+                message: `back-off ${backoffMs}ms restarting failed container=${c.name} ` +
+                  `pod=${run.name}_${run.ns}(${run.uid})`,
+              },
+            },
+          });
+          this.#status(run, () => {});
+        }
+        await this.#sleep(run, backoffMs);
+        if (run.stopped) return;
+      }
+    };
+    await Promise.all(containers.map(withRestarts));
     this.#finish(run);
   }
 
@@ -842,6 +892,8 @@ export class Kubelet {
     };
     launch = this.#opts.rewrite?.(launch) ?? launch;
     const log = new LogBuffer();
+    const previous = run.logs.get(c.name);
+    if (previous) run.prevLogs.set(c.name, previous);
     run.logs.set(c.name, log);
     const startedAt = now();
     const containerID = `${launch.mode === "podman" ? "podman" : "process"}://${
@@ -1255,7 +1307,10 @@ export class Kubelet {
   }
 
   #startPodman(run: PodRun, l: ContainerLaunch, log: LogBuffer): Handle {
-    const name = `kube-sim-${run.name}-${l.container}-${run.uid.slice(0, 8)}`.replace(
+    const restarts = run.restarts.get(l.container)?.count ?? 0;
+    const name = `kube-sim-${run.name}-${l.container}-${run.uid.slice(0, 8)}${
+      restarts ? `-r${restarts}` : ""
+    }`.replace(
       /[^a-zA-Z0-9_.-]/g,
       "-",
     );
