@@ -660,6 +660,11 @@ async function prepareWorkDir(given: string | undefined, now = new Date()): Prom
  * are stopped, the relay closed, temp dirs removed, exit 130/143/129.
  */
 async function runJob(opts: SubmitOptions, plan: Plan, spec: JobSpec): Promise<number> {
+  if (opts.cleanup && opts.backend === "local") {
+    // Local workers are child processes and temp dirs of one run, gone when it ends.
+    console.log("submit: --cleanup: the local backend leaves nothing behind between runs");
+    return 0;
+  }
   const env = Deno.env.toObject();
   const ctl = new AbortController();
   const onSignal = (sig: "SIGINT" | "SIGTERM" | "SIGHUP") => () => {
