@@ -570,20 +570,21 @@ export class ArtifactStore implements AsyncDisposable {
         const lm = res.headers?.["last-modified"];
         const lastModified = lm ? new Date(lm) : undefined;
         progress = this.#progress?.(`${bucket}/${key}`, Number.isFinite(total) ? total : undefined);
-        const hash = createHash("sha256");
+        // Observe the bytes beside the pipe (no extra Transform); hash only when verifying.
+        const hash = want !== undefined ? createHash("sha256") : undefined;
         let n = 0;
-        const tap = new Transform({
-          transform(chunk: Uint8Array, _enc, cb) {
-            hash.update(chunk);
-            n += chunk.length;
-            progress?.update(chunk.length);
-            cb(null, chunk);
-          },
+        res.on("data", (chunk: Uint8Array) => {
+          hash?.update(chunk);
+          n += chunk.length;
+          progress?.update(chunk.length);
         });
         const onAbort = () => res.destroy(signal?.reason);
         signal?.addEventListener("abort", onAbort, { once: true });
         try {
-          await pipeline(res, tap, createWriteStream(tmp, { flags: "wx", mode: 0o644 }));
+          await pipeline(
+            res,
+            createWriteStream(tmp, { flags: "wx", mode: 0o644, highWaterMark: 1 << 20 }),
+          );
         } finally {
           signal?.removeEventListener("abort", onAbort);
         }
@@ -601,9 +602,9 @@ export class ArtifactStore implements AsyncDisposable {
         if (expect?.size !== undefined && n !== expect.size) {
           throw new IntegrityError(name, bucket, key, "size", expect.size, n);
         }
-        const got = hash.digest("hex");
+        const got = hash?.digest("hex");
         if (want !== undefined && got !== want) {
-          throw new IntegrityError(name, bucket, key, "sha256", want, got);
+          throw new IntegrityError(name, bucket, key, "sha256", want, got ?? "");
         }
         const fh = await fsp.open(tmp, "r+");
         try {
