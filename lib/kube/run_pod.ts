@@ -124,7 +124,6 @@ export async function runPod(
   opts.signal.addEventListener("abort", onOuterAbort, { once: true });
   const state: State = { pod: created, deleted: false, finished: false };
   const changed = new Notifier();
-  let ourDelete = false;
 
   const watchTask = (async () => {
     try {
@@ -162,21 +161,10 @@ export async function runPod(
     while (!outcome) {
       if (opts.signal.aborted) throw opts.signal.reason;
       if (state.watchError) throw state.watchError;
-      if (state.deleted && !ourDelete) {
-        const v = podVerdict(state.pod, mainName);
-        outcome = v.kind === "done" || v.kind === "failed"
-          ? verdictOutcome(v)
-          : { exitCode: -1, reason: `pod ${name} was deleted by someone else` };
-        if (outcome.exitCode === 0 || !outcome.reason) {
-          outcome = {
-            exitCode: outcome.exitCode === 0 ? -1 : outcome.exitCode,
-            reason: `pod ${name} was deleted by someone else`,
-          };
-        }
-        break;
-      }
-      if (state.pod.metadata?.deletionTimestamp) {
-        // Being deleted, and not by us: someone else (an operator, a controller, eviction API).
+      const succeeded = state.pod.status?.phase === "Succeeded";
+      if (!succeeded && (state.deleted || state.pod.metadata?.deletionTimestamp)) {
+        // Deleted (or being deleted), and not by us: an operator, a controller, the eviction
+        // API. A pod that already succeeded keeps its success.
         const v = podVerdict(state.pod, mainName);
         const code = v.kind === "done" || v.kind === "failed"
           ? (v.exitCode === 0 ? -1 : v.exitCode)
@@ -248,7 +236,6 @@ export async function runPod(
     return outcome;
   } finally {
     state.finished = true;
-    ourDelete = true;
     inner.abort();
     opts.signal.removeEventListener("abort", onOuterAbort);
     changed.notify();
