@@ -683,7 +683,7 @@ export class Kubelet {
     // --- init containers
     const inits = (pod.spec.initContainers ?? []) as KObj[];
     for (const c of inits) {
-      const t = await this.#runOne(run, pod, c, true, mounts, false, {});
+      const t = await this.#runOne(run, pod, c, true, mounts, undefined);
       if (!t || run.stopped) return this.#finish(run);
       if (t.exitCode !== 0) {
         this.#status(run, (s) => {
@@ -732,8 +732,10 @@ export class Kubelet {
         run.timers.add(t);
       }
     };
-    const oomFor = (name: string) =>
-      fault.oom && (!fault.oomOpts.containers || fault.oomOpts.containers.includes(name));
+    const oomFor = (name: string): number | undefined =>
+      fault.oom && (!fault.oomOpts.containers || fault.oomOpts.containers.includes(name))
+        ? fault.oomOpts.afterMs ?? 300
+        : undefined;
     const policy = (pod.spec.restartPolicy ?? "Always") as string;
     const withRestarts = async (c: KObj) => {
       let first = true;
@@ -745,7 +747,6 @@ export class Kubelet {
           false,
           mounts!,
           oomFor(c.name),
-          {},
           first ? onStart : undefined,
         );
         first = false;
@@ -808,8 +809,8 @@ export class Kubelet {
     c: KObj,
     init: boolean,
     volumes: Map<string, string>,
-    oom: boolean,
-    _unused: Record<string, never>,
+    /** Kill the container this long after it starts and report OOMKilled (oomKill fault). */
+    oomAfterMs: number | undefined,
     onStart?: () => void,
   ): Promise<Termination | undefined> {
     let env: { env: Record<string, string>; secretEnv: Record<string, string> } | undefined;
@@ -936,27 +937,21 @@ export class Kubelet {
     this.#event(pod, "Normal", "Started", `Started container ${c.name}`);
     this.#status(run, () => {});
     onStart?.();
-    let oomTimer: ReturnType<typeof setTimeout> | undefined;
-    let oomed = false;
-    if (oom) {
-      oomTimer = setTimeout(() => {
-        oomed = true;
-        handle.kill();
-      }, this.#faults.options("oomKill").afterMs ?? 300);
-    }
+    const oomTimer = oomAfterMs === undefined
+      ? undefined
+      : setTimeout(() => handle.kill(), oomAfterMs);
     const code = await handle.exited;
     clearTimeout(oomTimer);
     run.handles.delete(handle);
     log.end();
     let t: Termination;
-    if (oom) {
+    if (oomAfterMs !== undefined) {
       t = { exitCode: 137, reason: "OOMKilled" };
     } else {
       t = { exitCode: code, reason: code === 0 ? "Completed" : "Error" };
       const sig = handle.signal?.();
       if (sig) t.signal = sig;
     }
-    void oomed;
     run.cstate.set(c.name, {
       state: { terminated: { ...t, startedAt, finishedAt: now(), containerID } },
       ready: false,
