@@ -222,7 +222,13 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
   const stageLog = (s: CoordinatorStage): StageLog => {
     let l = logs.get(s);
     if (!l) {
-      l = openStageLog({ stageId: s.id, file: reports.get(s)!.logFile, console: log, now });
+      l = openStageLog({
+        stageId: s.id,
+        file: reports.get(s)!.logFile,
+        console: log,
+        now,
+        header: `=== run ${runId}, stage ${s.id}, ${new Date(now()).toISOString()} ===`,
+      });
       logs.set(s, l);
     }
     return l;

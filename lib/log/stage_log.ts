@@ -57,6 +57,8 @@ export interface StageLogOptions {
   console: (line: string) => void;
   /** Clock in ms (for tests); defaults to `Date.now`. */
   now?: () => number;
+  /** A first line written to the file only (e.g. which run appends to it). */
+  header?: string;
 }
 
 /** A stage's log sink. Close it (or dispose it) when the stage ends. */
@@ -73,6 +75,11 @@ export interface StageLog extends Disposable {
 
 const enc = new TextEncoder();
 
+function writeAll(f: Deno.FsFile, data: Uint8Array): void {
+  let off = 0;
+  while (off < data.length) off += f.writeSync(data.subarray(off));
+}
+
 /** Opens a stage log: console prefixing plus a log file. Creates the file's directory. */
 export function openStageLog(opts: StageLogOptions): StageLog {
   const now = opts.now ?? Date.now;
@@ -84,16 +91,13 @@ export function openStageLog(opts: StageLogOptions): StageLog {
     append: true,
     mode: 0o644,
   });
+  if (opts.header !== undefined) writeAll(f, enc.encode(opts.header + "\n"));
   const log: StageLog = {
     file: opts.file,
     elapsed: () => now() - start,
     line(text, _stream) {
       opts.console(`[${opts.stageId} +${formatElapsed(now() - start)}] ${text}`);
-      if (f) {
-        const data = enc.encode(text + "\n");
-        let off = 0;
-        while (off < data.length) off += f.writeSync(data.subarray(off));
-      }
+      if (f) writeAll(f, enc.encode(text + "\n"));
     },
     close() {
       if (f) {

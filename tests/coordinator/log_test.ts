@@ -25,14 +25,20 @@ Deno.test("log: stage lines go prefixed to the console and raw to the file", asy
   let t = 1000;
   const lines: string[] = [];
   const file = `${tmp.path}/logs/s.log`;
-  const l = openStageLog({ stageId: "s 1", file, console: (x) => lines.push(x), now: () => t });
+  const l = openStageLog({
+    stageId: "s 1",
+    file,
+    console: (x) => lines.push(x),
+    now: () => t,
+    header: "=== run 1 ===",
+  });
   l.line("hello");
   t += 12_300;
   l.line("world", "stderr");
   l.close();
   l.line("after close");
   assert.deepEqual(lines, ["[s 1 +0.0s] hello", "[s 1 +12.3s] world", "[s 1 +12.3s] after close"]);
-  assert.equal(Deno.readTextFileSync(file), "hello\nworld\n");
+  assert.equal(Deno.readTextFileSync(file), "=== run 1 ===\nhello\nworld\n");
 });
 
 Deno.test("log: line splitting keeps partial and overlong lines", async () => {
