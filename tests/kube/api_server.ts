@@ -35,7 +35,7 @@ import {
   SelectorError,
 } from "./selectors.ts";
 import { type FaultName, Faults, type FaultSwitches } from "./faults.ts";
-import { Kubelet, type KubeletOptions } from "./kubelet.ts";
+import { Kubelet, type KubeletOptions, parseQuantity } from "./kubelet.ts";
 import { logStream } from "./logs.ts";
 import * as https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -57,6 +57,11 @@ export interface KubeApiOptions {
   token?: string;
   /** Watch history size (older resourceVersions answer 410 Gone). Default 1000. */
   historySize?: number;
+  /**
+   * Reject pods whose service account does not exist (403 Forbidden, as the
+   * ServiceAccount admission plugin). Each namespace has a `default` one. Default false.
+   */
+  requireServiceAccounts?: boolean;
   /** Receives one line per request (`GET /api/v1/... 200`) and simulator diagnostics. */
   log?: (line: string) => void;
 }
@@ -212,6 +217,30 @@ function validatePod(o: KObj): void {
       }
       names.add(c.name);
       if (!c.image) causes.push({ field: `${f}.image`, message: "Required value" });
+      const limits = (c.resources?.limits ?? {}) as Record<string, unknown>;
+      const requests = (c.resources?.requests ?? {}) as Record<string, unknown>;
+      for (const [kind, list] of [["limits", limits], ["requests", requests]] as const) {
+        for (const [k, v] of Object.entries(list)) {
+          if (
+            (typeof v !== "string" && typeof v !== "number") || Number.isNaN(parseQuantity(v))
+          ) {
+            causes.push({
+              field: `${f}.resources.${kind}[${k}]`,
+              message: `Invalid value: "${v}": quantities must match the regular expression ` +
+                `'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'`,
+            });
+          }
+        }
+      }
+      for (const [k, v] of Object.entries(requests)) {
+        if (k in limits && parseQuantity(v as string) > parseQuantity(limits[k] as string)) {
+          causes.push({
+            field: `${f}.resources.requests`,
+            message: `Invalid value: "${v}": must be less than or equal to ${k} limit of ` +
+              `${limits[k]}`,
+          });
+        }
+      }
       for (const [j, m] of ((c.volumeMounts ?? []) as KObj[]).entries()) {
         if (!vols.has(m.name)) {
           causes.push({ field: `${f}.volumeMounts[${j}].name`, message: `Not found: "${m.name}"` });
@@ -222,6 +251,13 @@ function validatePod(o: KObj): void {
       }
       for (const [j, e] of ((c.env ?? []) as KObj[]).entries()) {
         if (!e.name) causes.push({ field: `${f}.env[${j}].name`, message: "Required value" });
+        else if (!/^[-._a-zA-Z][-._a-zA-Z0-9]*$/.test(e.name)) {
+          causes.push({
+            field: `${f}.env[${j}].name`,
+            message: `Invalid value: "${e.name}": a valid environment variable name must consist ` +
+              `of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit`,
+          });
+        }
         if (e.value !== undefined && e.valueFrom !== undefined) {
           causes.push({
             field: `${f}.env[${j}].valueFrom`,
@@ -1147,6 +1183,18 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
     q: URLSearchParams,
   ) {
     const o = prepareNew(resource, ns, await body(req));
+    if (resource === "pods" && opts.requireServiceAccounts) {
+      const sa = o.spec.serviceAccountName as string;
+      if (!store.get("serviceaccounts", ns, sa)) {
+        throw new ApiError(
+          403,
+          "Forbidden",
+          `pods "${o.metadata.name}" is forbidden: error looking up service account ${ns}/${sa}: ` +
+            `serviceaccount "${sa}" not found`,
+          { name: o.metadata.name, kind: "pods" },
+        );
+      }
+    }
     if (q.get("dryRun") === "All") {
       return json(
         withKind(resource, {

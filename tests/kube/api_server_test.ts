@@ -510,3 +510,43 @@ Deno.test("kube api: restartPolicy OnFailure restarts a failed container; previo
   await core.deleteNamespacedPod({ namespace: NS, name: "crash" });
   await waitFor(() => !kube.store.get("pods", NS, "crash"), { what: "crash pod deleted" });
 });
+
+Deno.test("kube api: pod validation (quantities, requests ≤ limits, env names) and service account admission", async () => {
+  await using kube = await startKubeApiServer({ ...opts, requireServiceAccounts: true });
+  const { core } = clients(kube);
+  const bad = (mutate: (p: k8s.V1Pod) => void) => {
+    const p = shPod("v", "true");
+    mutate(p);
+    return core.createNamespacedPod({ namespace: NS, body: p });
+  };
+  const invalid = (e: unknown) => statusOf(e).code === 422 && statusOf(e).reason === "Invalid";
+  await assert.rejects(
+    bad((p) => p.spec!.containers[0].resources = { requests: { cpu: "4" }, limits: { cpu: "2" } }),
+    invalid,
+  );
+  await assert.rejects(
+    bad((p) => p.spec!.containers[0].resources = { limits: { memory: "4 GiB" } }),
+    invalid,
+  );
+  await assert.rejects(
+    bad((p) => p.spec!.containers[0].env = [{ name: "1X", value: "" }]),
+    invalid,
+  );
+  await assert.rejects(
+    bad((p) => p.spec!.serviceAccountName = "builder"),
+    (e) =>
+      statusOf(e).code === 403 && /serviceaccount "builder" not found/.test(statusOf(e).message),
+  );
+  await core.createNamespacedServiceAccount({
+    namespace: NS,
+    body: { metadata: { name: "builder" } },
+  });
+  await bad((p) => {
+    p.spec!.serviceAccountName = "builder";
+    p.spec!.containers[0].resources = {
+      requests: { cpu: "2", memory: "4Gi" },
+      limits: { cpu: "2", memory: "4Gi" },
+    };
+  });
+  assert.equal((await waitPhase(kube, "v")).status?.phase, "Succeeded");
+});
