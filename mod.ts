@@ -11,4 +11,7 @@ export * from "./lib/worker/mod.ts";
 export * from "./lib/coordinator/mod.ts";
 export * from "./lib/log/mod.ts";
 export * from "./lib/podman/mod.ts";
+export * from "./lib/kube/mod.ts";
+export * from "./lib/podspec/mod.ts";
+export * from "./lib/secrets/mod.ts";
 export * from "./lib/ssh/mod.ts";

@@ -11,3 +11,10 @@ export {
   type PodmanSshOptions,
   WorkerImageError,
 } from "./podman.ts";
+export {
+  cleanupKube,
+  type CleanupResult,
+  isOpenShift3,
+  KubeExecutor,
+  type KubeExecutorOptions,
+} from "./kube.ts";

@@ -16,7 +16,7 @@ import {
   KubeApiError,
   type RetryPolicy,
   sleep,
-  withRetry,
+  withKubeRetry,
 } from "./retry.ts";
 
 /** Where the API server and credentials come from. */
@@ -145,7 +145,7 @@ export class KubeClient {
   }
 
   #retry<T>(op: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
-    return withRetry(op, fn, { signal, policy: this.#policy, onRetry: this.#log });
+    return withKubeRetry(op, fn, { signal, policy: this.#policy, onRetry: this.#log });
   }
 
   /** The server's version (`major`, `minor`, `gitVersion`). */
@@ -452,7 +452,7 @@ export class KubeClient {
       sink.on("end", () => resolve());
       sink.on("error", reject);
     });
-    const ctl = await withRetry(
+    const ctl = await withKubeRetry(
       `log ${pod}/${container}`,
       () => log.log(this.namespace, pod, container, sink, { follow: opts.follow }),
       { signal: opts.signal, policy: this.#policy, onRetry: this.#log },

@@ -121,7 +121,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * Runs `fn` with bounded retries. Non-retryable failures and the last retryable one become a
  * {@link KubeApiError}; an abort rethrows the signal's reason.
  */
-export async function withRetry<T>(
+export async function withKubeRetry<T>(
   operation: string,
   fn: () => Promise<T>,
   opts: { signal: AbortSignal; policy?: RetryPolicy; onRetry?: (msg: string) => void },

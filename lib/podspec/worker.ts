@@ -19,19 +19,9 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from "@kubernetes/client-node";
-import {
-  WORKER_COMMAND as PODMAN_WORKER_COMMAND,
-  WORKER_ENV,
-  WORKER_WORKDIR,
-} from "../podman/mod.ts";
+import { WORKER_COMMAND, WORKER_ENV, WORKER_WORKDIR } from "../podman/mod.ts";
 import type { PodAdditions } from "../secrets/mod.ts";
 import { runLabels, runSecretName, STAGE_ID_ANNOTATION, workerPodName } from "./names.ts";
-
-/** The worker command in the gangplank worker image (the contract of lib/podman). */
-export const WORKER_COMMAND: readonly string[] = PODMAN_WORKER_COMMAND;
-
-/** Environment the worker image expects (the contract of lib/podman). */
-export const WORKER_IMAGE_ENV: Readonly<Record<string, string>> = WORKER_ENV;
 
 /** Where the CA-trust init container writes the combined CA bundle (a volume). */
 export const CERTS_DIR = "/etc/containers/certs.d";
@@ -89,7 +79,7 @@ export interface WorkerPodOptions {
   secretMaps?: PodAdditions;
   /** The coordinator's timeout for this pod; `activeDeadlineSeconds` is never shorter. */
   timeoutSeconds: number;
-  /** Worker command (default {@link WORKER_COMMAND}). */
+  /** Worker command (default lib/podman's `WORKER_COMMAND`). */
   command?: readonly string[];
   imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
   /**
@@ -174,7 +164,7 @@ export function workerPod(opts: WorkerPodOptions): V1Pod {
     { name: "SSL_CERT_FILE", value: CA_BUNDLE },
     { name: "OSCONTAINER_CERT_DIR", value: CERTS_DIR },
     { name: "XDG_RUNTIME_DIR", value: "/srv" },
-    ...Object.entries(WORKER_IMAGE_ENV).map(([name, value]) => ({ name, value })),
+    ...Object.entries(WORKER_ENV).map(([name, value]) => ({ name, value })),
     ...Object.entries(opts.env).map(([name, value]) => ({ name, value })),
     ...extras.flatMap((x) => x.env.map((e) => structuredClone(e))),
     // The relay secret last: nothing above can shadow it.
