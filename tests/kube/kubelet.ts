@@ -200,6 +200,7 @@ export class Kubelet {
   #pending = new Set<Promise<unknown>>();
   #isRoot = Deno.uid() === 0;
   #cluster?: ClusterInfo;
+  #events = new Map<string, { name: string; at: number }>();
 
   constructor(store: ObjectStore, faults: Faults, opts: KubeletOptions = {}) {
     this.#store = store;
@@ -435,6 +436,18 @@ export class Kubelet {
   }
 
   #event(pod: KObj, type: string, reason: string, message: string): void {
+    // Repeats of the same event bump `count` (at most every 2 s), as the event recorder does.
+    const key = `${pod.metadata.uid}|${type}|${reason}|${message}`;
+    const seen = this.#events.get(key);
+    if (seen) {
+      if (Date.now() - seen.at < 2000) return;
+      seen.at = Date.now();
+      this.#store.mutate("events", pod.metadata.namespace, seen.name, (e) => {
+        e.count = (e.count ?? 1) + 1;
+        e.lastTimestamp = now();
+      });
+      return;
+    }
     try {
       const name = `${pod.metadata.name}.${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
       this.#store.create("events", {
@@ -456,6 +469,7 @@ export class Kubelet {
         lastTimestamp: now(),
         count: 1,
       });
+      this.#events.set(key, { name, at: Date.now() });
     } catch { /* events are best effort */ }
   }
 
@@ -640,6 +654,7 @@ export class Kubelet {
       const first = all[0] as KObj;
       const image = first?.image ?? "";
       let back = false;
+      let delay = 400;
       while (!run.stopped) {
         const reason = back ? "ImagePullBackOff" : "ErrImagePull";
         const message = back
@@ -656,7 +671,8 @@ export class Kubelet {
         this.#status(run, () => {});
         this.#event(pod, "Warning", back ? "BackOff" : "Failed", message);
         back = !back;
-        await this.#sleep(run, 400);
+        await this.#sleep(run, delay);
+        delay = Math.min(delay * 2, 5000); // like the kubelet's back-off (shorter)
       }
       return;
     }
