@@ -286,7 +286,8 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         } else err = new S3Error(500, "InternalError", "We encountered an internal error.");
         log(`relay: ${req.method} ${rawPath}: ${e instanceof Error ? e.message : String(e)}`);
       }
-      if (!(e instanceof ClientAbortedError) && err.status >= 400) {
+      // 404/409/412/416 are ordinary answers (bucketExists, stat of a missing key); log the rest.
+      if (!(e instanceof ClientAbortedError) && ![404, 409, 412, 416].includes(err.status)) {
         log(`relay: ${req.method} ${rawPath} -> ${err.status} ${err.code}`);
       }
       // A request whose body was not (fully) read cannot keep the connection.
@@ -839,15 +840,15 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   }
 
   /**
-   * Appends files to `dst` (created unless `append`), yielding to the event loop between
-   * chunks; with `hash`, returns the MD5 of what was written.
+   * Copies files into a new file `dst`, yielding to the event loop between chunks; with
+   * `hash`, returns the MD5 of what was written.
    */
   async function copyFiles(
     sources: string[],
     dst: string,
-    opts: { hash: boolean; append?: boolean },
+    opts: { hash: boolean },
   ): Promise<{ md5?: Buffer; size: number }> {
-    const out = fs.openSync(dst, opts.append ? "a" : "wx", 0o644);
+    const out = fs.openSync(dst, "wx", 0o644);
     const buf = Buffer.allocUnsafe(4 << 20);
     const md5 = opts.hash ? createHash("md5") : undefined;
     let size = 0;

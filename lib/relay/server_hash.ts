@@ -37,7 +37,13 @@ self.onmessage = (ev) => {
 /** Bytes per batch posted to a worker. */
 const BATCH = 1 << 20;
 /** In-flight bytes per session above which the producer should pause. */
-export const HIGH_WATER = 8 << 20;
+export const HIGH_WATER = 6 << 20;
+/**
+ * Batch buffers come back from the worker and are reused by every session: allocating fresh
+ * off-heap buffers per batch would pile up garbage the GC reclaims late (RSS growth).
+ */
+const SPARE: ArrayBuffer[] = [];
+const MAX_SPARE = 12;
 
 /** One upload's running hashes. */
 export interface HashSession {
@@ -168,7 +174,6 @@ class WorkerSession implements HashSession {
   private batch: Uint8Array | undefined;
   private fill = 0;
   private inFlight = 0;
-  private spare: ArrayBuffer[] = [];
   private drainCb: (() => void) | undefined;
   private pending: Pending | undefined;
   private failed: Error | undefined;
@@ -187,7 +192,7 @@ class WorkerSession implements HashSession {
     let off = 0;
     while (off < chunk.length) {
       if (!this.batch) {
-        this.batch = new Uint8Array(this.spare.pop() ?? new ArrayBuffer(BATCH));
+        this.batch = new Uint8Array(SPARE.pop() ?? new ArrayBuffer(BATCH));
         this.fill = 0;
       }
       const n = Math.min(chunk.length - off, BATCH - this.fill);
@@ -215,7 +220,7 @@ class WorkerSession implements HashSession {
   receive(m: { t: string; buf?: ArrayBuffer; len?: number; out?: string[] }): void {
     if (m.t === "ack") {
       this.inFlight -= m.len!;
-      if (this.spare.length < 4) this.spare.push(m.buf!);
+      if (SPARE.length < MAX_SPARE) SPARE.push(m.buf!);
       if (this.drainCb && this.inFlight <= HIGH_WATER / 2) {
         const cb = this.drainCb;
         this.drainCb = undefined;
