@@ -135,6 +135,8 @@ export class LocalExecutor implements Executor {
       // The worker's own temp files live with its scratch dir, so they go when it goes (even
       // when the worker is killed and cannot clean up).
       TMPDIR: tmp,
+      // No background version check: a worker starts fast and never touches the network.
+      DENO_NO_UPDATE_CHECK: "1",
       ...launch.env,
       ...launch.secretEnv,
       PATH: path,
