@@ -693,6 +693,8 @@ export function testCertificates(): Promise<{ ca: string; cert: string; key: str
 
 /** Starts the test API server (and its kubelet) on 127.0.0.1 with a random port. */
 export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<KubeApi> {
+  opts.signal?.throwIfAborted();
+  const tls = await testCertificates();
   const token = opts.token ?? crypto.randomUUID().replaceAll("-", "");
   const store = new ObjectStore({ historySize: opts.historySize });
   const faults = new Faults(opts.faults);
@@ -716,7 +718,6 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
   }
   kubelet.start();
 
-  const tls = await testCertificates();
   const dispatch = async (req: Request, url: URL): Promise<Response> => {
     let res: Response;
     try {
@@ -743,7 +744,10 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
   // node:https rather than Deno.serve: it offers only HTTP/1.1, while an h2 offer makes
   // client-node (undici) use Deno's node:http2 client, which crashes on the server's GOAWAY.
   const server = https.createServer({ cert: tls.cert, key: tls.key }, (nreq, nres) => {
-    void serveNode(nreq, nres);
+    serveNode(nreq, nres).catch((e) => {
+      log(`serving ${nreq.method} ${nreq.url} failed: ${e}`);
+      nres.destroy();
+    });
   });
   const sockets = new Set<import("node:net").Socket>();
   server.on("secureConnection", (sock) => {
@@ -1570,8 +1574,10 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
   };
 
   let closing: Promise<void> | undefined;
+  const onAbort = () => void close();
   const close = () => {
     closing ??= (async () => {
+      opts.signal?.removeEventListener("abort", onAbort);
       await kubelet.close();
       streamsClosed.abort();
       await new Promise<void>((resolve) => {
@@ -1582,7 +1588,8 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
     })();
     return closing;
   };
-  opts.signal?.addEventListener("abort", () => void close(), { once: true });
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  if (opts.signal?.aborted) await close();
 
   return {
     url: baseUrl,

@@ -24,6 +24,8 @@ Deno.test("kube api: create, watch ADDED/MODIFIED to Succeeded, follow the whole
   assert.ok(Number(created.metadata?.resourceVersion) > 0);
   assert.ok(created.metadata?.creationTimestamp);
   assert.equal(created.status?.phase, "Pending");
+  // like a client reacting to the first Running (or terminated) state, then following
+  await waitFor(() => kube.podLog(NS, "p1", "main") !== undefined, { what: "container started" });
   const log = await followLog(kc, NS, "p1", "main");
   assert.equal(
     log.split("\n").sort().join("\n"),
@@ -381,6 +383,11 @@ Deno.test("kube api: missing secretKeyRef → CreateContainerConfigError until t
     return st?.reason === "CreateContainerConfigError" ? st : undefined;
   }, { what: "CreateContainerConfigError" });
   assert.equal(waiting.message, `secret "later" not found`);
+  await assert.rejects(core.readNamespacedPodLog({ namespace: NS, name: "env" }), (e) => {
+    const s = statusOf(e);
+    return s.code === 400 &&
+      s.message === `container "main" in pod "env" is waiting to start: CreateContainerConfigError`;
+  });
   await core.createNamespacedSecret({
     namespace: NS,
     body: { metadata: { name: "later" }, stringData: { v: "now" } },
@@ -549,4 +556,18 @@ Deno.test("kube api: pod validation (quantities, requests ≤ limits, env names)
     };
   });
   assert.equal((await waitPhase(kube, "v")).status?.phase, "Succeeded");
+});
+
+Deno.test("kube api: aborting the signal closes the server and stops its pods", async () => {
+  const ac = new AbortController();
+  const kube = await startKubeApiServer({ ...opts, signal: ac.signal });
+  const marker = `marker-${crypto.randomUUID()}`;
+  const { core } = clients(kube);
+  await core.createNamespacedPod({ namespace: NS, body: shPod("s", `sleep 30 # ${marker}`) });
+  await waitPhase(kube, "s", ["Running"]);
+  ac.abort();
+  await kube.close(); // the same close, awaited
+  assert.equal(await inAnyArgv(marker), false);
+  await assert.rejects(rawGet(kube, "/version"));
+  await assert.rejects(startKubeApiServer({ signal: ac.signal }));
 });
