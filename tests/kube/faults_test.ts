@@ -237,3 +237,12 @@ Deno.test("activeDeadlineSeconds: the pod fails with reason DeadlineExceeded", a
   assert.equal(pod.status?.phase, "Failed");
   assert.equal(pod.status?.reason, "DeadlineExceeded");
 });
+
+Deno.test("watch timeoutSeconds: the server ends the stream cleanly after the timeout", async () => {
+  await using kube = await startKubeApiServer({ kubelet: process });
+  const { kc } = clients(kube);
+  const t0 = Date.now();
+  const w = await record(kc, `/api/v1/namespaces/${NS}/pods`, { timeoutSeconds: 1 });
+  assert.equal(await endedWithin(w.ended, 8000), null);
+  assert.ok(Date.now() - t0 >= 900, "not before the timeout");
+});
