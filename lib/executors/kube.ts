@@ -13,6 +13,7 @@ import { arch as hostArch } from "node:os";
 import type { V1Secret } from "@kubernetes/client-node";
 import { UsageError } from "../errors/mod.ts";
 import type { KubeOps } from "../kube/run_pod.ts";
+import { DEFAULT_WORKER_IMAGE } from "../podman/mod.ts";
 import { runPod } from "../kube/run_pod.ts";
 import { KubeApiError } from "../kube/retry.ts";
 import {
@@ -37,8 +38,12 @@ import type { Executor, RelayEndpoint, StageOutcome, WorkerLaunch } from "./type
 export interface KubeExecutorOptions {
   /** The API client (a `KubeClient` from lib/kube, or a fake in tests). */
   client: KubeOps;
-  /** Worker image. */
-  image: string;
+  /**
+   * Worker image. Default: in a cluster (`selfPod`), the coordinator pod's own gangplank/cosa
+   * image; otherwise lib/podman's `DEFAULT_WORKER_IMAGE`.
+   */
+  image?: string;
+  /** Service account of the worker pods. Default: in a cluster, the coordinator pod's. */
   serviceAccount?: string;
   /**
    * Host workers use to reach the relay: in a cluster the coordinator pod's IP (scripts read
@@ -46,8 +51,9 @@ export interface KubeExecutorOptions {
    */
   relayHost?: string;
   /**
-   * In a cluster without `relayHost`: the coordinator's own pod name (`$HOSTNAME`), whose
-   * `status.podIP` workers use to reach the relay.
+   * In a cluster: the coordinator's own pod name (`$HOSTNAME`). Without `relayHost`, its
+   * `status.podIP` is where workers reach the relay; it also supplies the default image and
+   * service account.
    */
   selfPod?: string;
   /** Worker architecture; default: the nodes' `kubernetes.io/arch`, else this machine's. */
@@ -109,9 +115,10 @@ export class KubeExecutor implements Executor {
   readonly #secretNames = new Set<string>();
   readonly #pods = new Set<string>();
   #disposed = false;
+  #image?: string;
+  #serviceAccount?: string;
 
   constructor(opts: KubeExecutorOptions) {
-    if (!opts.image) throw new TypeError("KubeExecutor: image is required");
     this.#o = opts;
     this.#log = opts.log ?? (() => {});
   }
@@ -156,9 +163,20 @@ export class KubeExecutor implements Executor {
       this.#mounts = mr;
     }
     let host = this.#o.relayHost;
-    if (!host && this.#o.selfPod) {
+    this.#image = this.#o.image;
+    this.#serviceAccount = this.#o.serviceAccount;
+    if (this.#o.selfPod && (!host || !this.#image || !this.#serviceAccount)) {
       const me = await client.readPod(this.#o.selfPod, opts);
-      host = me?.status?.podIP;
+      if (!this.#image) {
+        // The container running gangplank/cosa (first match; Gangplank took the last, §12.1.18).
+        const cs = me?.spec?.containers ?? [];
+        const mine = cs.find((c) => /gangplank|coreos-assembler|cosa/.test(c.image ?? "")) ??
+          cs[0];
+        this.#image = mine?.image;
+        if (this.#image) this.#log(`kube: worker image ${this.#image} (this pod's)`);
+      }
+      this.#serviceAccount ??= me?.spec?.serviceAccountName;
+      host ??= me?.status?.podIP;
       if (!host) {
         throw new UsageError(
           `cannot find the IP of pod ${this.#o.selfPod} (set POD_IP or run without a cluster)`,
@@ -238,8 +256,8 @@ export class KubeExecutor implements Executor {
       runId,
       stageId: launch.stageId,
       stageIndex: launch.stageIndex,
-      image: this.#o.image,
-      serviceAccount: this.#o.serviceAccount,
+      image: this.#image ?? this.#o.image ?? DEFAULT_WORKER_IMAGE,
+      serviceAccount: this.#serviceAccount ?? this.#o.serviceAccount,
       env: launch.env,
       secretEnvFrom: { secretName, keys: secretKeys },
       ocp3: this.#ocp3,

@@ -110,8 +110,8 @@ export function createKubeExecutor(
   const client = kubeClientFor(opts, env, log);
   return new KubeExecutor({
     client,
-    selfPod: t.inCluster && !opts.relayHost ? env.HOSTNAME : undefined,
-    image: opts.image || DEFAULT_WORKER_IMAGE,
+    selfPod: t.inCluster ? env.HOSTNAME : undefined,
+    image: opts.image || (t.inCluster ? undefined : DEFAULT_WORKER_IMAGE),
     serviceAccount: opts.serviceAccount,
     relayHost: opts.relayHost,
     timeoutSeconds: opts.timeoutSeconds,

@@ -182,3 +182,46 @@ Deno.test("cleanupKube deletes labelled pods and Secrets", async () => {
   assert.ok(runSelector().includes(RUN_ID_LABEL));
   await exec[Symbol.asyncDispose]();
 });
+
+Deno.test("KubeExecutor in a cluster: relay at this pod's IP, its image and service account", async () => {
+  const f = fake();
+  f.live.set("coordinator-abc", {
+    metadata: { name: "coordinator-abc" },
+    spec: {
+      serviceAccountName: "builder",
+      containers: [
+        { name: "proxy", image: "registry/envoy:1" },
+        { name: "main", image: "quay.io/coreos-assembler/coreos-assembler:v1" },
+      ],
+    },
+    status: { podIP: "10.9.8.7" },
+  });
+  await using exec = new KubeExecutor({ client: f.ops, selfPod: "coordinator-abc" });
+  const ep = await exec.prepare({ host: "0.0.0.0", port: 9000 }, {
+    runId: "run-1",
+    signal: AbortSignal.timeout(5000),
+  });
+  assert.deepEqual(ep, { host: "10.9.8.7", port: 9000 });
+  await exec.runStage(launch(0));
+  const pod = f.created.pods[0];
+  assert.equal(pod.spec!.containers[0].image, "quay.io/coreos-assembler/coreos-assembler:v1");
+  assert.equal(pod.spec!.serviceAccountName, "builder");
+  // An explicit --image / POD_IP win.
+  const g = fake();
+  g.live.set("me", { metadata: { name: "me" }, spec: { containers: [{ name: "c", image: "x" }] } });
+  await using e2 = new KubeExecutor({
+    client: g.ops,
+    selfPod: "me",
+    image: "mine",
+    relayHost: "1.2.3.4",
+  });
+  assert.deepEqual(
+    await e2.prepare({ host: "0.0.0.0", port: 1 }, {
+      runId: "r",
+      signal: AbortSignal.timeout(5000),
+    }),
+    { host: "1.2.3.4", port: 1 },
+  );
+  await e2.runStage(launch(0));
+  assert.equal(g.created.pods[0].spec!.containers[0].image, "mine");
+});
