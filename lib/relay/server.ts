@@ -545,6 +545,10 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         const k = name.slice("x-amz-meta-".length);
         userMeta[k] = k in userMeta ? `${userMeta[k]},${value}` : value;
         metaSize += k.length + value.length;
+      } else if (name === "content-encoding") {
+        // aws-chunked is the transfer framing of streaming uploads, not the object's encoding.
+        const v = value.split(",").map((x) => x.trim()).filter((x) => x && x !== "aws-chunked");
+        if (v.length > 0) headers[name] = v.join(", ");
       } else if (STORED_HEADERS.includes(name)) headers[name] = value;
     }
     if (metaSize > 8192) {
@@ -583,23 +587,41 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     return tags;
   }
 
-  /** Streams the request body into `fd` from position `pos`; returns MD5 and size. */
+  /**
+   * Streams the request body into `fd` from position `pos`; returns MD5 and size. Chunks are
+   * gathered into one reused 1 MiB buffer so the file sees few, large writes.
+   */
   async function receiveInto(ctx: Ctx, fd: number, pos: number) {
-    return await receiveBody(
+    const buf = Buffer.allocUnsafe(1 << 20);
+    let fill = 0;
+    const flush = () => {
+      let off = 0;
+      while (off < fill) {
+        const n = fs.writeSync(fd, buf, off, fill - off, pos);
+        off += n;
+        pos += n;
+      }
+      fill = 0;
+    };
+    const r = await receiveBody(
       ctx.req,
       ctx.auth,
       (c) => {
         let off = 0;
         while (off < c.length) {
-          const n = fs.writeSync(fd, c, off, c.length - off, pos);
+          const n = Math.min(c.length - off, buf.length - fill);
+          buf.set(c.subarray(off, off + n), fill);
+          fill += n;
           off += n;
-          pos += n;
+          if (fill === buf.length) flush();
         }
       },
       (n) => (stats.bytesIn += n),
       ctx.pre,
       (algs) => hashPool.session(algs),
     );
+    flush();
+    return r;
   }
 
   /** Streams the request body into a temp file; returns its path and MD5. */

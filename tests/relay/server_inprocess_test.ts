@@ -60,7 +60,7 @@ Deno.test("startRelay: abort signal closes the server", async () => {
 /** A hand-written STREAMING-AWS4-HMAC-SHA256-PAYLOAD upload (as the AWS SDKs send). */
 Deno.test("relay accepts aws-chunked signed streaming uploads and rejects forged chunks", async () => {
   await using tmp = await tempDir("gp-relay-chunked-");
-  await Deno.mkdir(`${tmp.path}/b`);
+  await Deno.mkdir(`${tmp.path}/bkt`);
   await using relay = await startRelay({ root: tmp.path });
   const { accessKey, secretKey } = relay.credentials;
   const hmac = (k: Buffer | string, d: string) => createHmac("sha256", k).update(d).digest();
@@ -87,7 +87,7 @@ Deno.test("relay accepts aws-chunked signed streaming uploads and rejects forged
     const signed = Object.keys(headers).sort();
     const canonical = [
       "PUT",
-      "/b/streamed.bin",
+      "/bkt/streamed.bin",
       "",
       signed.map((h) => `${h}:${headers[h]}`).join("\n") + "\n",
       signed.join(";"),
@@ -114,7 +114,7 @@ Deno.test("relay accepts aws-chunked signed streaming uploads and rejects forged
         host: "127.0.0.1",
         port: relay.port,
         method: "PUT",
-        path: "/b/streamed.bin",
+        path: "/bkt/streamed.bin",
         headers,
         agent: false,
       }, (res) => {
@@ -131,11 +131,23 @@ Deno.test("relay accepts aws-chunked signed streaming uploads and rejects forged
   const b = new TextEncoder().encode("tail");
   const ok = await send([a, b], false);
   assert.equal(ok.status, 200, ok.body);
-  const got = await Deno.readFile(`${tmp.path}/b/streamed.bin`);
+  const got = await Deno.readFile(`${tmp.path}/bkt/streamed.bin`);
   assert.equal(got.length, a.length + b.length);
   assert.deepEqual(got.subarray(a.length), b);
+  const cfg = relay.config();
+  const mc = new Minio.Client({
+    endPoint: cfg.host,
+    port: cfg.port,
+    useSSL: false,
+    accessKey: cfg.accesskey,
+    secretKey: cfg.secretkey,
+    region: cfg.region,
+  });
+  const st = await mc.statObject("bkt", "streamed.bin");
+  assert.equal(st.size, a.length + b.length);
+  assert.equal(st.metaData["content-encoding"], undefined, "aws-chunked is not stored");
   const forged = await send([b], true);
   assert.equal(forged.status, 403, forged.body);
   assert.match(forged.body, /SignatureDoesNotMatch/);
-  assert.equal((await Deno.stat(`${tmp.path}/b/streamed.bin`)).size, a.length + b.length);
+  assert.equal((await Deno.stat(`${tmp.path}/bkt/streamed.bin`)).size, a.length + b.length);
 });
