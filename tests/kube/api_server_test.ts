@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { startKubeApiServer } from "./api_server.ts";
 import { clients, followLog, record, shPod, statusOf, waitPhase } from "./_client.ts";
-import { waitFor } from "../_helpers/mod.ts";
+import { ROOT, waitFor } from "../_helpers/mod.ts";
 
 const NS = "default";
 const opts = { kubelet: { mode: "process" as const } };
@@ -570,4 +570,29 @@ Deno.test("kube api: aborting the signal closes the server and stops its pods", 
   assert.equal(await inAnyArgv(marker), false);
   await assert.rejects(rawGet(kube, "/version"));
   await assert.rejects(startKubeApiServer({ signal: ac.signal }));
+});
+
+Deno.test("kube api: a pod reaches the API with client-node's in-cluster config", async () => {
+  await using kube = await startKubeApiServer(opts);
+  const { core } = clients(kube);
+  await core.createNamespacedPod({
+    namespace: NS,
+    body: {
+      metadata: { name: "hop" },
+      spec: {
+        restartPolicy: "Never",
+        containers: [{
+          name: "main",
+          image: "kube-sim/none:latest",
+          workingDir: ROOT,
+          command: [Deno.execPath(), "run", "-A", `${ROOT}/tests/kube/_in_cluster_probe.ts`],
+        }],
+      },
+    },
+  });
+  const pod = await waitPhase(kube, "hop", ["Succeeded", "Failed"], 60_000);
+  const log = kube.podLog(NS, "hop", "main") ?? "";
+  assert.equal(pod.status?.phase, "Succeeded", log);
+  assert.match(log, new RegExp(`^server=${kube.url}$`, "m"));
+  assert.match(log, /^pods=hop$/m);
 });
