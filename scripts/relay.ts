@@ -86,6 +86,7 @@ async function main(): Promise<number> {
     ];
     for (const [s, h] of handlers) Deno.addSignalListener(s, h);
     try {
+      if (ac.signal.aborted) return 0;
       const relay = await startRelay({
         root: opts.dir,
         hostname: opts.host,

@@ -106,7 +106,11 @@ export class FsStore {
   readonly aliasedDirs: Map<string, string>;
 
   constructor(opts: FsStoreOptions) {
-    this.root = fs.realpathSync(path.resolve(opts.root));
+    try {
+      this.root = fs.realpathSync(path.resolve(opts.root));
+    } catch {
+      throw new GangplankError(`relay root ${opts.root} does not exist`);
+    }
     if (!fs.statSync(this.root).isDirectory()) {
       throw new GangplankError(`relay root ${this.root} is not a directory`);
     }

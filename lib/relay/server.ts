@@ -1358,9 +1358,18 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   // ---- lifecycle -------------------------------------------------------------------------
 
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (e: NodeJS.ErrnoException) => {
+      hashPool.close();
+      reject(
+        new GangplankError(
+          `relay cannot listen on ${hostname}:${opts.port ?? 0}: ${e.code ?? e.message}`,
+          { cause: e },
+        ),
+      );
+    });
     server.listen(opts.port ?? 0, hostname, () => {
-      server.off("error", reject);
+      server.removeAllListeners("error");
+      server.on("error", (e: Error) => log(`relay: server error: ${e.message}`));
       resolve();
     });
   });

@@ -65,6 +65,21 @@ Deno.test("relay script: SIGINT exits 0; explicit --port", async () => {
   assert.equal(relay.cfg.port, port);
   const r = await curl(relay, [`${relay.url}/`]);
   assert.equal(r.status, 200);
+  // the port is taken now: a second relay fails with one clear line, writes no config
+  const busy = await runScript("relay.ts", [
+    "-d",
+    tmp.path,
+    "-m",
+    `${tmp.path}/m2.json`,
+    "--port",
+    String(port),
+  ], {
+    timeoutMs: 20_000,
+  });
+  assert.equal(busy.code, 1, busy.stderr);
+  assert.match(busy.stderr, /cannot listen.*EADDRINUSE/);
+  assert.equal(busy.stderr.trim().split("\n").length, 1, busy.stderr);
+  await assert.rejects(Deno.stat(`${tmp.path}/m2.json`), Deno.errors.NotFound);
   const out = await relay.stop("SIGINT");
   assert.equal(out.code, 0, out.stderr);
 });
