@@ -45,8 +45,10 @@ function slug(s: string): string {
 
 /** A short DNS-label-safe token for a run id (kept whole when short, else shortened + hash). */
 export function runToken(runId: string): string {
-  const s = slug(runId);
-  if (s.length > 0 && s.length <= 24 && s === runId) return s;
+  // Run ids from the coordinator already start with `gp-`, as do the names built here.
+  const id = runId.startsWith("gp-") && runId.length > 3 ? runId.slice(3) : runId;
+  const s = slug(id);
+  if (s.length > 0 && s.length <= 24 && s === id) return s;
   const head = s.slice(0, 15).replace(/-+$/, "");
   return head ? `${head}-${hash8(runId)}` : hash8(runId);
 }
