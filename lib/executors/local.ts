@@ -42,6 +42,13 @@ export interface LocalExecutorOptions {
   keepScratch?: boolean;
   /** Architecture reported by {@link LocalExecutor.arch}; default: this machine's. */
   arch?: string;
+  /**
+   * Pre-started workers kept ready (default 2; 0 turns it off). A warm worker has already
+   * loaded the worker's modules when a stage starts, which is most of a worker's start-up time.
+   * Used only with the default worker command, and only when `scripts/work.ts` exports
+   * `main()` (run through `scripts/local_worker_host.ts`); otherwise every worker starts cold.
+   */
+  warmWorkers?: number;
 }
 
 const DENO_BIN_DIR = Deno.execPath().slice(0, Deno.execPath().lastIndexOf("/")) || "/";
@@ -56,6 +63,11 @@ function localArch(): string {
 interface Live {
   child: Deno.ChildProcess;
   done: Promise<Deno.CommandStatus>;
+}
+
+/** A pre-started worker host waiting for its launch line. */
+interface Warm extends Live {
+  exited: boolean;
 }
 
 /**
@@ -73,6 +85,9 @@ export class LocalExecutor implements Executor {
   readonly #opts: LocalExecutorOptions;
   readonly #cmd: string[];
   readonly #live = new Set<Live>();
+  readonly #root: string;
+  readonly #warm: Warm[] = [];
+  #warmEnabled = false;
   #tempRoot: string | null = null;
   #tempRootPromise: Promise<string> | null = null;
   #disposed = false;
@@ -80,6 +95,7 @@ export class LocalExecutor implements Executor {
   constructor(opts: LocalExecutorOptions = {}) {
     this.#opts = opts;
     const root = opts.root ?? DEFAULT_ROOT;
+    this.#root = root;
     this.#cmd = opts.workerCommand ?? [
       Deno.execPath(),
       "run",
@@ -103,7 +119,77 @@ export class LocalExecutor implements Executor {
   ): Promise<RelayEndpoint> {
     opts.signal.throwIfAborted();
     await this.#ensureTempRoot(opts.runId);
+    const n = this.#opts.warmWorkers ?? 2;
+    if (n > 0 && !this.#opts.workerCommand && !this.#warmEnabled) {
+      // The default worker can be pre-started only if its module exports main().
+      const mod = await import(this.#workerModule()).catch(() => undefined);
+      if (typeof mod?.main === "function") {
+        this.#warmEnabled = true;
+        this.#fillPool();
+      }
+    }
     return { ...relay };
+  }
+
+  /** Number of pre-started workers currently waiting. */
+  get warmCount(): number {
+    return this.#warm.filter((w) => !w.exited).length;
+  }
+
+  #workerModule(): string {
+    return new URL(`file://${this.#root}/scripts/work.ts`).href;
+  }
+
+  #fillPool(): void {
+    const n = this.#opts.warmWorkers ?? 2;
+    while (!this.#disposed && this.#tempRoot && this.#warm.length < n) {
+      const base = this.#baseEnv(this.#tempRoot);
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "--quiet",
+          "--config",
+          `${this.#root}/deno.json`,
+          `${this.#root}/scripts/local_worker_host.ts`,
+          this.#workerModule(),
+        ],
+        cwd: this.#tempRoot,
+        clearEnv: true,
+        env: base,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+        detached: true,
+      }).spawn();
+      const w: Warm = { child, done: child.status, exited: false };
+      w.done.then(() => (w.exited = true));
+      this.#warm.push(w);
+    }
+  }
+
+  /** Takes a live pre-started worker and sends it its launch; undefined when none is ready. */
+  async #claimWarm(
+    env: Record<string, string>,
+    cwd: string,
+  ): Promise<Deno.ChildProcess | undefined> {
+    while (this.#warm.length > 0) {
+      const w = this.#warm.shift()!;
+      if (w.exited) {
+        await discard(w);
+        continue;
+      }
+      try {
+        const writer = w.child.stdin.getWriter();
+        await writer.write(new TextEncoder().encode(JSON.stringify({ env, cwd }) + "\n"));
+        await writer.close();
+        return w.child;
+      } catch {
+        killGroup(w.child.pid, "SIGKILL");
+        await discard(w);
+      }
+    }
+    return undefined;
   }
 
   /** This machine's architecture in cosa's naming. */
@@ -121,14 +207,25 @@ export class LocalExecutor implements Executor {
     return this.#tempRootPromise;
   }
 
-  #env(launch: WorkerLaunch, scratch: string, tmp: string): Record<string, string> {
-    const base = { ...this.#opts.baseEnv };
-    const path = [
+  #path(): string {
+    const base = this.#opts.baseEnv ?? {};
+    return [
       ...(this.#opts.pathPrefix ?? []),
       ...(base.PATH ? [base.PATH] : ["/usr/local/bin:/usr/bin:/bin"]),
       ...(this.#opts.pathSuffix ?? []),
       DENO_BIN_DIR,
     ].join(":");
+  }
+
+  /** Environment of a pre-started worker host before it gets its launch. */
+  #baseEnv(home: string): Record<string, string> {
+    const base = { ...this.#opts.baseEnv };
+    return { ...base, HOME: base.HOME ?? home, DENO_NO_UPDATE_CHECK: "1", PATH: this.#path() };
+  }
+
+  #env(launch: WorkerLaunch, scratch: string, tmp: string): Record<string, string> {
+    const base = { ...this.#opts.baseEnv };
+    const path = this.#path();
     return {
       ...base,
       HOME: base.HOME ?? scratch,
@@ -155,17 +252,23 @@ export class LocalExecutor implements Executor {
     await Deno.mkdir(tmp, { recursive: true, mode: 0o700 });
     let aborted = false;
     try {
-      const [cmd, ...args] = this.#cmd;
-      const child = new Deno.Command(cmd, {
-        args,
-        cwd: scratch,
-        clearEnv: true,
-        env: this.#env(launch, scratch, tmp),
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-        detached: true,
-      }).spawn();
+      const env = this.#env(launch, scratch, tmp);
+      let child = this.#warmEnabled ? await this.#claimWarm(env, scratch) : undefined;
+      if (child) {
+        this.#fillPool();
+      } else {
+        const [cmd, ...args] = this.#cmd;
+        child = new Deno.Command(cmd, {
+          args,
+          cwd: scratch,
+          clearEnv: true,
+          env,
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+          detached: true,
+        }).spawn();
+      }
       const live: Live = { child, done: child.status };
       this.#live.add(live);
       const onAbort = () => {
@@ -221,10 +324,23 @@ export class LocalExecutor implements Executor {
   /** Stops any worker still running and removes the run's temp dir. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.#disposed = true;
+    const idle = this.#warm.splice(0);
+    for (const w of idle) killGroup(w.child.pid, "SIGKILL");
     await Promise.all([...this.#live].map((l) => this.#stop(l)));
+    await Promise.all(idle.map(discard));
     const root = this.#tempRoot ?? (await this.#tempRootPromise?.catch(() => null));
     if (root) await Deno.remove(root, { recursive: true }).catch(() => {});
   }
+}
+
+/** Waits for a pre-started worker that will not be used and releases its pipes. */
+async function discard(w: Warm): Promise<void> {
+  await w.done;
+  await Promise.all([
+    w.child.stdin.close().catch(() => {}),
+    w.child.stdout.cancel().catch(() => {}),
+    w.child.stderr.cancel().catch(() => {}),
+  ]);
 }
 
 function killGroup(pid: number, sig: Deno.Signal): void {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { LocalExecutor } from "../../lib/executors/local.ts";
 import type { WorkerLaunch } from "../../lib/executors/types.ts";
-import { tempDir, waitFor } from "../_helpers/mod.ts";
+import { ROOT, tempDir, waitFor } from "../_helpers/mod.ts";
 
 function launch(
   over: Partial<WorkerLaunch> & { lines?: string[] } = {},
@@ -114,4 +114,83 @@ Deno.test("local executor: dispose kills leftovers and removes the temp root", a
   assert.notEqual(out.exitCode, 0);
   assert.throws(() => Deno.statSync(root));
   assert.deepEqual([...Deno.readDirSync(tmp.path)], []);
+});
+
+/** A fake checkout: deno.json, the real worker host, and a fake worker module. */
+async function fakeRoot(dir: string, exportsMain: boolean): Promise<string> {
+  await Deno.mkdir(`${dir}/scripts`, { recursive: true });
+  await Deno.writeTextFile(`${dir}/deno.json`, "{}");
+  await Deno.copyFile(
+    `${ROOT}/scripts/local_worker_host.ts`,
+    `${dir}/scripts/local_worker_host.ts`,
+  );
+  const body = `
+async function run() {
+  console.log("main=" + Deno.mainModule.slice(Deno.mainModule.lastIndexOf("/") + 1));
+  console.log("cwd=" + Deno.cwd() + " srv=" + Deno.env.get("COSA_SRV_DIR"));
+  console.log("key=" + Deno.env.get("COSA_RELAY_SECRET_KEY") + " base=" + Deno.env.get("BASE_VAR"));
+  console.error("tmp=" + Deno.env.get("TMPDIR"));
+  return Number(Deno.env.get("EXIT") ?? "0");
+}
+${exportsMain ? "export const main = run;" : ""}
+if (import.meta.main) Deno.exit(await run());
+`;
+  await Deno.writeTextFile(`${dir}/scripts/work.ts`, body);
+  return dir;
+}
+
+Deno.test("local executor: pre-started workers run with the launch's env and dir", async () => {
+  await using tmp = await tempDir();
+  const root = await fakeRoot(`${tmp.path}/root`, true);
+  await using exec = new LocalExecutor({
+    root,
+    baseEnv: { PATH: "/usr/bin:/bin", BASE_VAR: "b" },
+    tempParent: tmp.path,
+    warmWorkers: 1,
+  });
+  await exec.prepare({ host: "127.0.0.1", port: 1 }, {
+    runId: "r",
+    signal: AbortSignal.timeout(30_000),
+  });
+  assert.equal(exec.warmCount, 1);
+  for (const code of [5, 0]) {
+    const l = launch({ env: { EXIT: String(code) } });
+    const out = await exec.runStage(l);
+    assert.equal(out.exitCode, code, l.lines.join("\n"));
+    assert.ok(l.lines.includes("stdout:main=local_worker_host.ts"), l.lines.join("\n"));
+    const m = l.lines.find((x) => x.startsWith("stdout:cwd="))!.match(/cwd=(\S+) srv=(\S+)/)!;
+    assert.equal(m[1], m[2]);
+    assert.ok(l.lines.includes("stdout:key=s3cr3t base=b"));
+    assert.ok(l.lines.some((x) => /^stderr:tmp=.*\/tmp$/.test(x)));
+  }
+  // the pool was refilled after each stage
+  await waitFor(() => exec.warmCount === 1, { what: "pool refilled" });
+});
+
+Deno.test("local executor: without a main export every worker starts cold", async () => {
+  await using tmp = await tempDir();
+  const root = await fakeRoot(`${tmp.path}/root`, false);
+  await using exec = new LocalExecutor({ root, tempParent: tmp.path, warmWorkers: 2 });
+  await exec.prepare({ host: "127.0.0.1", port: 1 }, {
+    runId: "r",
+    signal: AbortSignal.timeout(30_000),
+  });
+  assert.equal(exec.warmCount, 0);
+  const l = launch({ env: { EXIT: "3" } });
+  assert.equal((await exec.runStage(l)).exitCode, 3);
+  assert.ok(l.lines.includes("stdout:main=work.ts"), l.lines.join("\n"));
+});
+
+Deno.test("local executor: dispose stops idle pre-started workers", async () => {
+  await using tmp = await tempDir();
+  const root = await fakeRoot(`${tmp.path}/root`, true);
+  const exec = new LocalExecutor({ root, tempParent: tmp.path, warmWorkers: 2 });
+  await exec.prepare({ host: "127.0.0.1", port: 1 }, {
+    runId: "r",
+    signal: AbortSignal.timeout(30_000),
+  });
+  assert.equal(exec.warmCount, 2);
+  await exec[Symbol.asyncDispose]();
+  assert.equal(exec.warmCount, 0);
+  assert.deepEqual([...Deno.readDirSync(tmp.path)].map((e) => e.name), ["root"]);
 });
