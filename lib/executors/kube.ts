@@ -292,6 +292,11 @@ export class KubeExecutor implements Executor {
     }
   }
 
+  /** Deletes leftovers of one run, or of every run (see {@link cleanupKube}). */
+  cleanup(opts: { runId?: string; signal: AbortSignal }): Promise<CleanupResult> {
+    return cleanupKube(this.#o.client, opts);
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { Pod } from "kubernetes-models/v1";
 import type { V1Node, V1Pod, V1Secret } from "@kubernetes/client-node";
 import { KubeApiError, type KubeOps, type PodEvent } from "../../lib/kube/mod.ts";
-import { cleanupKube, KubeExecutor } from "../../lib/executors/kube.ts";
+import { KubeExecutor } from "../../lib/executors/kube.ts";
 import { KVM_RESOURCE, RUN_ID_LABEL, runSelector } from "../../lib/podspec/mod.ts";
 import { SECRET_LABEL } from "../../lib/secrets/mod.ts";
 
@@ -167,7 +167,7 @@ Deno.test("KubeExecutor: labelled Secrets are mapped into worker pods by referen
   assert.ok(logs.some((l) => l.includes("aws-creds")));
 });
 
-Deno.test("cleanupKube deletes labelled pods and Secrets", async () => {
+Deno.test("KubeExecutor.cleanup (cleanupKube) deletes labelled pods and Secrets", async () => {
   const f = fake();
   const exec = new KubeExecutor({ client: f.ops, image: "img" });
   await exec.prepare({ host: "h", port: 1 }, { runId: "run-1", signal: AbortSignal.timeout(5000) });
@@ -176,7 +176,7 @@ Deno.test("cleanupKube deletes labelled pods and Secrets", async () => {
     metadata: { name: "gp-left-w0-x", labels: { [RUN_ID_LABEL]: "x" } },
   });
   await exec.runStage(launch(0)); // creates the run Secret
-  const r = await cleanupKube(f.ops, { signal: AbortSignal.timeout(5000) });
+  const r = await exec.cleanup({ signal: AbortSignal.timeout(5000) });
   assert.deepEqual(r.pods, ["gp-left-w0-x"]);
   assert.equal(r.secrets.length, 1);
   assert.ok(runSelector().includes(RUN_ID_LABEL));
