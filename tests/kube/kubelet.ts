@@ -648,33 +648,43 @@ export class Kubelet {
       }, deadlineS * 1000);
       run.timers.add(t);
     }
-    // --- image pull fault
-    if (fault.imagePull) {
-      const all = [...(pod.spec.initContainers ?? []), ...(pod.spec.containers ?? [])];
-      const first = all[0] as KObj;
-      const image = first?.image ?? "";
-      let back = false;
-      let delay = 400;
-      while (!run.stopped) {
-        const reason = back ? "ImagePullBackOff" : "ErrImagePull";
-        const message = back
-          ? `Back-off pulling image "${image}"`
-          : `failed to pull and unpack image "${image}": failed to resolve reference ` +
-            `"${image}": pull access denied, repository does not exist or may require ` +
-            `authorization`;
-        run.cstate.set(first.name, {
-          state: { waiting: { reason, message } },
-          ready: false,
-          started: false,
-          init: (pod.spec.initContainers ?? []).length > 0,
-        });
-        this.#status(run, () => {});
-        this.#event(pod, "Warning", back ? "BackOff" : "Failed", message);
-        back = !back;
-        await this.#sleep(run, delay);
-        delay = Math.min(delay * 2, 5000); // like the kubelet's back-off (shorter)
-      }
-      return;
+    // --- images: the imagePullError fault, or (podman mode) an image not in local storage
+    const inits0 = (pod.spec.initContainers ?? []) as KObj[];
+    const all = [...inits0, ...(pod.spec.containers ?? [])] as KObj[];
+    const missingImage = async (): Promise<KObj | undefined> => {
+      if (fault.imagePull) return all[0];
+      if (this.#opts.mode !== "podman") return undefined;
+      for (const c of all) if (!(await this.#imageExists(c.image))) return c;
+      return undefined;
+    };
+    let back = false;
+    let delay = 400;
+    for (let c = await missingImage(); c && !run.stopped; c = await missingImage()) {
+      const image = c.image ?? "";
+      const reason = back ? "ImagePullBackOff" : "ErrImagePull";
+      const message = back
+        ? `Back-off pulling image "${image}"`
+        : fault.imagePull
+        ? `failed to pull and unpack image "${image}": failed to resolve reference ` +
+          `"${image}": pull access denied, repository does not exist or may require ` +
+          `authorization`
+        : `failed to pull image "${image}": not in local podman storage (kube-sim never pulls)`;
+      run.cstate.set(c.name, {
+        state: { waiting: { reason, message } },
+        ready: false,
+        started: false,
+        init: inits0.includes(c),
+      });
+      this.#status(run, () => {});
+      this.#event(pod, "Warning", back ? "BackOff" : "Failed", message);
+      back = !back;
+      await this.#sleep(run, delay);
+      delay = Math.min(delay * 2, 5000); // like the kubelet's back-off (shorter)
+    }
+    if (run.stopped) return;
+    for (const c of all) {
+      const st = run.cstate.get(c.name)?.state;
+      if (st && "waiting" in st) run.cstate.delete(c.name); // the image turned up
     }
     // --- volumes
     let mounts: Map<string, string> | undefined;
@@ -1151,9 +1161,8 @@ export class Kubelet {
     return out;
   }
 
-  #modeFor(image: string): Promise<"process" | "podman"> {
-    const mode = this.#opts.mode ?? "auto";
-    if (mode !== "auto") return Promise.resolve(mode);
+  /** Whether an image is in local podman storage (only positive answers are cached). */
+  #imageExists(image: string): Promise<boolean> {
     let p = this.#imageCache.get(image);
     if (!p) {
       p = new Deno.Command("podman", {
@@ -1162,8 +1171,17 @@ export class Kubelet {
         stderr: "null",
       }).output().then((o) => o.success).catch(() => false);
       this.#imageCache.set(image, p);
+      p.then((ok) => {
+        if (!ok) this.#imageCache.delete(image);
+      });
     }
-    return p.then((ok) => ok ? "podman" : "process");
+    return p;
+  }
+
+  #modeFor(image: string): Promise<"process" | "podman"> {
+    const mode = this.#opts.mode ?? "auto";
+    if (mode !== "auto") return Promise.resolve(mode);
+    return this.#imageExists(image).then((ok) => ok ? "podman" : "process");
   }
 
   #pump(

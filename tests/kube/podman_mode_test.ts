@@ -159,3 +159,34 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    `kube podman mode: an image missing from local storage → ErrImagePull/ImagePullBackOff${skipNote}`,
+  ignore: !!missing,
+  async fn() {
+    await using kube = await startKubeApiServer({ kubelet: { mode: "podman" } });
+    const { core } = clients(kube);
+    const image = `localhost/kube-sim-missing-${crypto.randomUUID().slice(0, 8)}:1`;
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: "noimg" },
+        spec: { restartPolicy: "Never", containers: [{ name: "main", image, command: ["true"] }] },
+      },
+    });
+    const seen = new Set<string>();
+    await waitFor(() => {
+      const w = kube.store.get("pods", NS, "noimg")?.status?.containerStatuses?.[0]?.state?.waiting;
+      if (w?.reason) seen.add(`${w.reason}: ${w.message}`);
+      return [...seen].some((x) => x.startsWith("ImagePullBackOff"));
+    }, { what: "ImagePullBackOff", intervalMs: 20 });
+    assert.ok(
+      [...seen].some((x) =>
+        x.startsWith("ErrImagePull") && x.includes("not in local podman storage")
+      ),
+      [...seen].join("\n"),
+    );
+    assert.equal(kube.store.get("pods", NS, "noimg")?.status?.phase, "Pending");
+  },
+});
