@@ -23,6 +23,8 @@ import { PodmanExecutor } from "./podman.ts";
 export interface PodmanRunOptions {
   /** `--remote` (default `$CONTAINER_HOST`, else the local podman socket). */
   remote?: string;
+  /** Where `remote` came from, for error messages. */
+  remoteSource?: "--remote" | "CONTAINER_HOST";
   /** `--sshkey` (default `$CONTAINER_SSHKEY`). */
   sshKey?: string;
   /** `--known-hosts FILE` (default `~/.ssh/known_hosts` and `/etc/ssh/ssh_known_hosts`). */
@@ -182,6 +184,11 @@ export function parsePodmanRunArgs(
   return {
     podman: {
       remote: str("remote") ?? (env.CONTAINER_HOST || undefined),
+      remoteSource: str("remote") !== undefined
+        ? "--remote"
+        : env.CONTAINER_HOST
+        ? "CONTAINER_HOST"
+        : undefined,
       sshKey: str("sshKey") ?? (env.CONTAINER_SSHKEY || undefined),
       knownHosts: str("knownHosts"),
       insecureIgnoreHostKey: raw.insecureIgnoreHostKey === true,
@@ -206,13 +213,7 @@ export function containerHostOf(
 ): ContainerHost {
   const user = env.USER || env.LOGNAME || (uid === 0 ? "root" : "");
   if (p.remote) {
-    return parseContainerHost(
-      p.remote,
-      user,
-      env.CONTAINER_HOST === p.remote && !p.remote.startsWith("--")
-        ? "CONTAINER_HOST/--remote"
-        : "--remote",
-    );
+    return parseContainerHost(p.remote, user, p.remoteSource ?? "--remote");
   }
   const sock = uid === 0 || !env.XDG_RUNTIME_DIR
     ? "/run/podman/podman.sock"

@@ -25,6 +25,7 @@ Deno.test("podman-run flags: split from submit's, env fallbacks", () => {
   assert.equal(podman.srvDir, "/srv/x");
   assert.equal(podman.sshKey, "/k");
   assert.equal(podman.remote, "ssh://core@h/run/p.sock");
+  assert.equal(podman.remoteSource, "CONTAINER_HOST");
   assert.equal(podman.archGiven, true);
   assert.deepEqual(podman.env, { A: "b=c" });
   assert.equal(podman.insecureIgnoreHostKey, false);
@@ -64,5 +65,10 @@ Deno.test("container host: --remote/CONTAINER_HOST, else the local socket (root 
     socketPath: "/run/p.sock",
   });
   const bad = parsePodmanRunArgs(["--remote", "tcp://h"], {}).podman;
-  assert.throws(() => containerHostOf(bad, {}, 0), UsageError);
+  assert.throws(
+    () => containerHostOf(bad, {}, 0),
+    (e) => e instanceof UsageError && /^--remote: /.test(e.message),
+  );
+  const badEnv = parsePodmanRunArgs([], { CONTAINER_HOST: "tcp://h" }).podman;
+  assert.throws(() => containerHostOf(badEnv, {}, 0), /CONTAINER_HOST: expected ssh:/);
 });
