@@ -288,7 +288,11 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
         stageIndex: s.index,
         env: { [ENV_WORK_POD_JSON]: encodeWorkSpec(ws), [ENV_FORCE_ARCH]: arch },
         secretEnv: { [ENV_RELAY_SECRET_KEY]: cfg.secretkey },
-        onLine: (line) => {
+        onLine: (raw) => {
+          // Defence in depth: the relay's secret never reaches the console or a log file.
+          const line = cfg.secretkey && raw.includes(cfg.secretkey)
+            ? raw.replaceAll(cfg.secretkey, "***")
+            : raw;
           sl.line(line);
           const sum = parseSummaryLine(line);
           if (sum) summaries.set(s, sum);

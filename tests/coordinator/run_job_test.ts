@@ -88,6 +88,7 @@ Deno.test("runJob: dispatch, WorkSpec, secret only in secretEnv, logs, report", 
   const store = new MemStore();
   const exec = new FakeExecutor((l) => {
     l.onLine("hello from " + l.stageId, "stdout");
+    l.onLine(`oops ${l.secretEnv.COSA_RELAY_SECRET_KEY} leaked`, "stderr");
     if (l.stageId === "base") {
       store.put("builds.json", builds("1"));
       store.put(
@@ -139,6 +140,8 @@ Deno.test("runJob: dispatch, WorkSpec, secret only in secretEnv, logs, report", 
   assert.equal(q.artifact!.sha256, "ab".repeat(32));
   assert.ok(lines.some((l) => /^\[needs qemu \+\d+\.\ds\] hello from needs qemu$/.test(l)));
   assert.ok(!lines.join("\n").includes(SECRET));
+  assert.ok(lines.some((l) => l.endsWith("] oops *** leaked")));
+  assert.ok(!Deno.readTextFileSync(`${tmp.path}/logs/base.log`).includes(SECRET));
   const log = Deno.readTextFileSync(`${tmp.path}/logs/needs_qemu.log`);
   assert.match(log, /^gangplank: starting worker/m);
   assert.match(log, /^hello from needs qemu$/m);
