@@ -71,6 +71,31 @@ Deno.test({
   const kw = `${tmp.path}/kube`;
   const lw = `${tmp.path}/local`;
   const spec = `${ROOT}/examples/demo.jobspec.yaml`;
+  // Labelled user secrets the run maps into every worker (by reference only).
+  const userValues: string[] = [];
+  for (
+    const [name, type, keys] of [
+      ["aws-creds", "aws", ["aws_access_key_id", "aws_secret_access_key", "config"]],
+      ["push", "push-secret", ["docker.json"]],
+    ] as const
+  ) {
+    const data: Record<string, string> = {};
+    for (const k of keys) {
+      const v = `${name}-${k}-${crypto.randomUUID()}`;
+      userValues.push(v);
+      data[k] = Buffer.from(v).toString("base64");
+    }
+    kube.store.create("secrets", {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: {
+        namespace: "default",
+        name,
+        labels: { "coreos-assembler.coreos.com/secret": type },
+      },
+      data,
+    });
+  }
   const rec = recorder(kube);
   const [k, l] = await Promise.all([
     submitKube(kube, ["-s", spec, "-w", kw, "--report", `${tmp.path}/kube.json`], tmp.path),
@@ -110,6 +135,14 @@ Deno.test({
     }
   }
   assert.ok([...values].every((v) => v.length >= 16), "non-trivial secret values");
+  for (const v of userValues) {
+    values.add(v);
+    values.add(Buffer.from(v).toString("base64"));
+  }
+  assert.ok(
+    rec.seen.some((o) => o.kind === "Pod" && JSON.stringify(o).includes("aws-creds")),
+    "user secrets were mapped into the worker pods",
+  );
   const elsewhere = [
     ...rec.seen.filter((o) => o.kind !== "Secret").map((o) => JSON.stringify(o)),
     k.stdout,
