@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { join } from "node:path";
 import { PodmanClient } from "../../lib/podman/mod.ts";
+import { decodeWorkSpec } from "../../lib/workspec/mod.ts";
 import { ROOT, sha256File, tempDir, waitFor } from "../_helpers/mod.ts";
 import {
   ensureTestImage,
@@ -182,6 +183,22 @@ Deno.test({
         runId = s.output().match(/run (gp-[0-9a-f-]+):/)?.[1];
         assert.ok(runId, s.output());
         assert.equal((await leftovers(podman, runId)).containers.length, 1);
+        // The worker was told the forward's far end, not the relay's own address.
+        const relayPort = Number(s.output().match(/relay listening on 127\.0\.0\.1:(\d+)/)?.[1]);
+        const [c] = await podman.listContainers({
+          signal: AbortSignal.timeout(10_000),
+          labels: { "gangplank.run-id": runId },
+        });
+        const info = await podman.inspectContainer(c.Id, {
+          signal: AbortSignal.timeout(10_000),
+        }) as {
+          Config: { Env: string[] };
+        };
+        const wsEnv = info.Config.Env.find((e) => e.startsWith("COSA_WORK_POD_JSON="));
+        assert.ok(wsEnv);
+        const ws = decodeWorkSpec(wsEnv.slice("COSA_WORK_POD_JSON=".length));
+        assert.deepEqual([ws.relay?.host, ws.relay?.port], ["127.0.0.1", Number(fwd[1])]);
+        assert.ok(relayPort > 0 && relayPort !== Number(fwd[1]));
         const t0 = Date.now();
         survivors = await sshd.killSshdOnly();
         const r = await within(s, 60_000, "podman-run after sshd died");
