@@ -99,6 +99,8 @@ Deno.test({
     ),
     `printf 'relay %s\\n' "$(printf %s "$COSA_RELAY_SECRET_KEY" | sha256sum | cut -c1-64)"`,
     `printf 'bundle %s\\n' "$(test -f "/etc/containers/certs.d/ca.crt" && echo present)"`,
+    // The CA-trust init container put the internal-ca mount-ref into the bundle.
+    `grep -qF "$(cat /etc/pki/ca-trust/source/anchors2/file.crt)" /etc/containers/certs.d/ca.crt && echo bundle-has-internal-ca`,
   ].join("\n");
 
   const client = KubeClient.connect({ target: { kind: "kubeconfig", path: kube.kubeconfigPath } });
@@ -159,6 +161,7 @@ Deno.test({
   }
   assert.ok(text.includes(`relay ${sha(relayKey)}`));
   assert.ok(text.includes("bundle present"), "the CA-trust init container wrote SSL bundle");
+  assert.ok(text.includes("bundle-has-internal-ca"), text);
   // No value in the output, nor in any request the kubelet or we made visible (pod objects).
   assert.ok(podSnapshots.some((p) => p.includes("secretKeyRef")), "pods were recorded");
   for (const v of [...values.values(), relayKey]) {
