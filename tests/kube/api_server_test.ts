@@ -11,6 +11,13 @@ import { clients, followLog, record, shPod, statusOf, waitPhase } from "./_clien
 import { ROOT, waitFor } from "../_helpers/mod.ts";
 
 const NS = "default";
+
+// Process-mode volume mounts at their real paths need root (unshare --mount).
+const notRoot = Deno.uid() !== 0;
+if (notRoot) console.warn("not root: process-mode volume tests in api_server_test.ts skipped");
+function rootTest(name: string, fn: () => Promise<void>): void {
+  Deno.test({ name: notRoot ? `${name} (SKIPPED: needs root)` : name, ignore: notRoot, fn });
+}
 const opts = { kubelet: { mode: "process" as const } };
 
 Deno.test("kube api: create, watch ADDED/MODIFIED to Succeeded, follow the whole log", async () => {
@@ -264,90 +271,93 @@ Deno.test("kube api: update with a stale resourceVersion → 409 Conflict; merge
   assert.deepEqual(jp.data, { j: "x" });
 });
 
-Deno.test("kube api: secretKeyRef env, secret volume (items, 0600), configMap, emptyDir, workingDir", async () => {
-  await using kube = await startKubeApiServer(opts);
-  const { kc, core } = clients(kube);
-  const secretValue = "s3cr3t-value";
-  const script = [
-    `echo "env=$MY_SECRET"`,
-    `echo "plain=$PLAIN"`,
-    `echo "pwd=$(pwd)"`,
-    `echo "file=$(cat /kube-sim-test/sec/dir/key.txt)"`,
-    `echo "mode=$(stat -c %a /kube-sim-test/sec/dir/key.txt)"`,
-    `echo "cm=$(cat /etc/kube-sim-test/cm/conf)"`,
-    `echo "shared=$(cat /kube-sim-test/work/from-init)"`,
-  ].join("; ");
-  const pod: k8s.V1Pod = shPod("vol", script, {
-    spec: {
-      volumes: [
-        {
-          name: "sec",
-          secret: {
-            secretName: "creds",
-            items: [{ key: "k", path: "dir/key.txt" }],
-            defaultMode: 0o600,
+rootTest(
+  "kube api: secretKeyRef env, secret volume (items, 0600), configMap, emptyDir, workingDir",
+  async () => {
+    await using kube = await startKubeApiServer(opts);
+    const { kc, core } = clients(kube);
+    const secretValue = "s3cr3t-value";
+    const script = [
+      `echo "env=$MY_SECRET"`,
+      `echo "plain=$PLAIN"`,
+      `echo "pwd=$(pwd)"`,
+      `echo "file=$(cat /kube-sim-test/sec/dir/key.txt)"`,
+      `echo "mode=$(stat -c %a /kube-sim-test/sec/dir/key.txt)"`,
+      `echo "cm=$(cat /etc/kube-sim-test/cm/conf)"`,
+      `echo "shared=$(cat /kube-sim-test/work/from-init)"`,
+    ].join("; ");
+    const pod: k8s.V1Pod = shPod("vol", script, {
+      spec: {
+        volumes: [
+          {
+            name: "sec",
+            secret: {
+              secretName: "creds",
+              items: [{ key: "k", path: "dir/key.txt" }],
+              defaultMode: 0o600,
+            },
           },
-        },
-        { name: "cm", configMap: { name: "conf" } },
-        { name: "work", emptyDir: {} },
-      ],
-      initContainers: [{
-        name: "init",
-        image: "kube-sim/none:latest",
-        command: ["sh", "-c", "echo hi-from-init > /kube-sim-test/work/from-init"],
-        volumeMounts: [{ name: "work", mountPath: "/kube-sim-test/work" }],
-      }],
-    },
-  });
-  pod.spec!.containers[0].env = [
-    { name: "MY_SECRET", valueFrom: { secretKeyRef: { name: "creds", key: "k" } } },
-    { name: "PLAIN", value: "p-$(MY_SECRET_NOT_SET)" },
-  ];
-  pod.spec!.containers[0].workingDir = "/kube-sim-test/work";
-  pod.spec!.containers[0].volumeMounts = [
-    { name: "sec", mountPath: "/kube-sim-test/sec", readOnly: true },
-    { name: "cm", mountPath: "/etc/kube-sim-test/cm" },
-    { name: "work", mountPath: "/kube-sim-test/work" },
-  ];
-  await core.createNamespacedConfigMap({
-    namespace: NS,
-    body: { metadata: { name: "conf" }, data: { conf: "c=1" } },
-  });
-  await core.createNamespacedPod({ namespace: NS, body: pod });
-  // the secret does not exist yet: volume mount fails, pod stays Pending
-  await waitFor(
-    () =>
-      kube.list("events").some((e) =>
-        e.reason === "FailedMount" && e.message.includes(`secret "creds" not found`)
-      ),
-    { what: "FailedMount event" },
-  );
-  assert.equal(kube.store.get("pods", NS, "vol")?.status?.phase, "Pending");
-  await core.createNamespacedSecret({
-    namespace: NS,
-    body: { metadata: { name: "creds" }, stringData: { k: secretValue } },
-  });
-  const done = await waitPhase(kube, "vol");
-  const log = await followLog(kc, NS, "vol", "main");
-  assert.equal(done.status?.phase, "Succeeded", log);
-  assert.match(log, new RegExp(`^env=${secretValue}$`, "m"));
-  assert.match(log, /^plain=p-\$\(MY_SECRET_NOT_SET\)$/m);
-  assert.match(log, /^pwd=\/kube-sim-test\/work$/m);
-  assert.match(log, new RegExp(`^file=${secretValue}$`, "m"));
-  assert.match(log, /^mode=600$/m);
-  assert.match(log, /^cm=c=1$/m);
-  assert.match(log, /^shared=hi-from-init$/m);
-  // the secret value is in no pod object ever stored
-  for (const w of kube.store.writes.filter((x) => x.resource === "pods")) {
-    assert.ok(!JSON.stringify(w.object).includes(secretValue));
-  }
-  await core.deleteNamespacedPod({ namespace: NS, name: "vol" });
-  await waitFor(() => kube.pods().length === 0, { what: "pod removed" });
-  // mount points under an existing host dir (/etc) were made in a private overlay; those
-  // right under / were created on the host and are gone again
-  assert.equal(await exists("/etc/kube-sim-test"), false);
-  await waitFor(async () => !(await exists("/kube-sim-test")), { what: "mount points removed" });
-});
+          { name: "cm", configMap: { name: "conf" } },
+          { name: "work", emptyDir: {} },
+        ],
+        initContainers: [{
+          name: "init",
+          image: "kube-sim/none:latest",
+          command: ["sh", "-c", "echo hi-from-init > /kube-sim-test/work/from-init"],
+          volumeMounts: [{ name: "work", mountPath: "/kube-sim-test/work" }],
+        }],
+      },
+    });
+    pod.spec!.containers[0].env = [
+      { name: "MY_SECRET", valueFrom: { secretKeyRef: { name: "creds", key: "k" } } },
+      { name: "PLAIN", value: "p-$(MY_SECRET_NOT_SET)" },
+    ];
+    pod.spec!.containers[0].workingDir = "/kube-sim-test/work";
+    pod.spec!.containers[0].volumeMounts = [
+      { name: "sec", mountPath: "/kube-sim-test/sec", readOnly: true },
+      { name: "cm", mountPath: "/etc/kube-sim-test/cm" },
+      { name: "work", mountPath: "/kube-sim-test/work" },
+    ];
+    await core.createNamespacedConfigMap({
+      namespace: NS,
+      body: { metadata: { name: "conf" }, data: { conf: "c=1" } },
+    });
+    await core.createNamespacedPod({ namespace: NS, body: pod });
+    // the secret does not exist yet: volume mount fails, pod stays Pending
+    await waitFor(
+      () =>
+        kube.list("events").some((e) =>
+          e.reason === "FailedMount" && e.message.includes(`secret "creds" not found`)
+        ),
+      { what: "FailedMount event" },
+    );
+    assert.equal(kube.store.get("pods", NS, "vol")?.status?.phase, "Pending");
+    await core.createNamespacedSecret({
+      namespace: NS,
+      body: { metadata: { name: "creds" }, stringData: { k: secretValue } },
+    });
+    const done = await waitPhase(kube, "vol");
+    const log = await followLog(kc, NS, "vol", "main");
+    assert.equal(done.status?.phase, "Succeeded", log);
+    assert.match(log, new RegExp(`^env=${secretValue}$`, "m"));
+    assert.match(log, /^plain=p-\$\(MY_SECRET_NOT_SET\)$/m);
+    assert.match(log, /^pwd=\/kube-sim-test\/work$/m);
+    assert.match(log, new RegExp(`^file=${secretValue}$`, "m"));
+    assert.match(log, /^mode=600$/m);
+    assert.match(log, /^cm=c=1$/m);
+    assert.match(log, /^shared=hi-from-init$/m);
+    // the secret value is in no pod object ever stored
+    for (const w of kube.store.writes.filter((x) => x.resource === "pods")) {
+      assert.ok(!JSON.stringify(w.object).includes(secretValue));
+    }
+    await core.deleteNamespacedPod({ namespace: NS, name: "vol" });
+    await waitFor(() => kube.pods().length === 0, { what: "pod removed" });
+    // mount points under an existing host dir (/etc) were made in a private overlay; those
+    // right under / were created on the host and are gone again
+    assert.equal(await exists("/etc/kube-sim-test"), false);
+    await waitFor(async () => !(await exists("/kube-sim-test")), { what: "mount points removed" });
+  },
+);
 
 /** Whether any process's argv contains `needle`. */
 async function inAnyArgv(needle: string): Promise<boolean> {
@@ -483,40 +493,45 @@ Deno.test("kube api: deletecollection by label selector; pods/log tailLines and 
   assert.equal(kube.pods()[0].metadata.name, "c");
 });
 
-Deno.test("kube api: restartPolicy OnFailure restarts a failed container; previous log; Always → CrashLoopBackOff", async () => {
-  await using kube = await startKubeApiServer(opts);
-  const { core } = clients(kube);
-  const script = "if [ -f /etc/kube-sim-rt/done ]; then echo second; exit 0; fi; " +
-    "touch /etc/kube-sim-rt/done; echo first; exit 1";
-  const pod = shPod("rt", script, {
-    spec: { restartPolicy: "OnFailure", volumes: [{ name: "state", emptyDir: {} }] },
-  });
-  pod.spec!.containers[0].volumeMounts = [{ name: "state", mountPath: "/etc/kube-sim-rt" }];
-  await core.createNamespacedPod({ namespace: NS, body: pod });
-  const done = await waitPhase(kube, "rt");
-  assert.equal(done.status?.phase, "Succeeded");
-  const cs = done.status!.containerStatuses![0];
-  assert.equal(cs.restartCount, 1);
-  assert.equal(cs.lastState?.terminated?.exitCode, 1);
-  assert.equal(await core.readNamespacedPodLog({ namespace: NS, name: "rt" }), "second\n");
-  assert.equal(
-    await core.readNamespacedPodLog({ namespace: NS, name: "rt", previous: true }),
-    "first\n",
-  );
+rootTest(
+  "kube api: restartPolicy OnFailure restarts a failed container; previous log; Always → CrashLoopBackOff",
+  async () => {
+    await using kube = await startKubeApiServer(opts);
+    const { core } = clients(kube);
+    const script = "if [ -f /etc/kube-sim-rt/done ]; then echo second; exit 0; fi; " +
+      "touch /etc/kube-sim-rt/done; echo first; exit 1";
+    const pod = shPod("rt", script, {
+      spec: { restartPolicy: "OnFailure", volumes: [{ name: "state", emptyDir: {} }] },
+    });
+    pod.spec!.containers[0].volumeMounts = [{ name: "state", mountPath: "/etc/kube-sim-rt" }];
+    await core.createNamespacedPod({ namespace: NS, body: pod });
+    const done = await waitPhase(kube, "rt");
+    assert.equal(done.status?.phase, "Succeeded");
+    const cs = done.status!.containerStatuses![0];
+    assert.equal(cs.restartCount, 1);
+    assert.equal(cs.lastState?.terminated?.exitCode, 1);
+    assert.equal(await core.readNamespacedPodLog({ namespace: NS, name: "rt" }), "second\n");
+    assert.equal(
+      await core.readNamespacedPodLog({ namespace: NS, name: "rt", previous: true }),
+      "first\n",
+    );
 
-  await core.createNamespacedPod({
-    namespace: NS,
-    body: shPod("crash", "echo run; exit 1", { spec: { restartPolicy: "Always" } }),
-  });
-  const crashing = await waitFor(() => {
-    const p = kube.store.get("pods", NS, "crash");
-    const c = p?.status?.containerStatuses?.[0];
-    return c?.restartCount >= 2 && c?.state?.waiting?.reason === "CrashLoopBackOff" ? p : undefined;
-  }, { what: "CrashLoopBackOff" });
-  assert.equal(crashing.status.phase, "Running");
-  await core.deleteNamespacedPod({ namespace: NS, name: "crash" });
-  await waitFor(() => !kube.store.get("pods", NS, "crash"), { what: "crash pod deleted" });
-});
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: shPod("crash", "echo run; exit 1", { spec: { restartPolicy: "Always" } }),
+    });
+    const crashing = await waitFor(() => {
+      const p = kube.store.get("pods", NS, "crash");
+      const c = p?.status?.containerStatuses?.[0];
+      return c?.restartCount >= 2 && c?.state?.waiting?.reason === "CrashLoopBackOff"
+        ? p
+        : undefined;
+    }, { what: "CrashLoopBackOff" });
+    assert.equal(crashing.status.phase, "Running");
+    await core.deleteNamespacedPod({ namespace: NS, name: "crash" });
+    await waitFor(() => !kube.store.get("pods", NS, "crash"), { what: "crash pod deleted" });
+  },
+);
 
 Deno.test("kube api: pod validation (quantities, requests ≤ limits, env names) and service account admission", async () => {
   await using kube = await startKubeApiServer({ ...opts, requireServiceAccounts: true });
@@ -572,7 +587,7 @@ Deno.test("kube api: aborting the signal closes the server and stops its pods", 
   await assert.rejects(startKubeApiServer({ signal: ac.signal }));
 });
 
-Deno.test("kube api: a pod reaches the API with client-node's in-cluster config", async () => {
+rootTest("kube api: a pod reaches the API with client-node's in-cluster config", async () => {
   await using kube = await startKubeApiServer(opts);
   const { core } = clients(kube);
   await core.createNamespacedPod({
