@@ -86,7 +86,8 @@ async function writeTerminationLog(path: string, result: WorkerResult): Promise<
   }
 }
 
-async function main(): Promise<number> {
+/** Runs the worker with the current process environment; resolves with its exit code. */
+export async function main(): Promise<number> {
   const env = Deno.env.toObject();
   const log = (line: string) => console.log(line);
   const text = env[ENV_WORK_POD_JSON];
