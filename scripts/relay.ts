@@ -9,7 +9,9 @@
 
 import { Command, CommanderError, Option } from "@commander-js/extra-typings";
 import * as fs from "node:fs";
-import { startRelay, writeRelayConfig } from "../lib/relay/mod.ts";
+// Straight from the server modules: lib/relay/mod.ts also loads the npm:minio client.
+import { startRelay } from "../lib/relay/server.ts";
+import { writeRelayConfig } from "../lib/relay/config.ts";
 import { exitCodeOf, UsageError } from "../lib/errors/mod.ts";
 
 function parseArgs(argv: string[]) {
