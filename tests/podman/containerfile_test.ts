@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { WORKER_COMMAND } from "../../lib/podman/mod.ts";
 import { ROOT, runCommand } from "../_helpers/mod.ts";
 import { ensureTestImage, podmanMissing } from "../_helpers/podman.ts";
+import { bundle } from "../../scripts/bundle.ts";
 
 const missing = podmanMissing();
 if (missing) console.log(`SKIP tests/podman/containerfile_test.ts: ${missing}`);
@@ -15,6 +16,7 @@ Deno.test({
   ignore: missing !== undefined,
 }, async () => {
   const base = await ensureTestImage(); // also bundles dist/work.js
+  await bundle({ root: ROOT, entries: ["submit"] }); // the hop pod runs the bundled coordinator
   const tag = `localhost/gangplank-containerfile-test:${crypto.randomUUID().slice(0, 8)}`;
   try {
     const build = await runCommand("podman", [
@@ -49,6 +51,23 @@ Deno.test({
     });
     assert.equal(run.code, 2, run.stdout + run.stderr);
     assert.match(run.stderr, /COSA_WORK_POD_JSON is not set/);
+    // The hop pod's command: the bundled coordinator is in the image and runs.
+    const hop = await runCommand("podman", [
+      "run",
+      "--rm",
+      "--network",
+      "host",
+      "--entrypoint",
+      "/usr/local/bin/deno",
+      tag,
+      "run",
+      "-A",
+      "--no-prompt",
+      "/usr/lib/gangplank/submit.js",
+      "--help",
+    ], { timeoutMs: 60_000 });
+    assert.equal(hop.code, 0, hop.stdout + hop.stderr);
+    assert.match(hop.stdout, /--spec/);
   } finally {
     await runCommand("podman", ["rmi", "-f", tag]);
   }
