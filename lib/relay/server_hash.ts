@@ -37,13 +37,13 @@ self.onmessage = (ev) => {
 /** Bytes per batch posted to a worker. */
 const BATCH = 1 << 20;
 /** In-flight bytes per session above which the producer should pause. */
-export const HIGH_WATER = 6 << 20;
+export const HIGH_WATER = 4 << 20;
 /**
  * Batch buffers come back from the worker and are reused by every session: allocating fresh
  * off-heap buffers per batch would pile up garbage the GC reclaims late (RSS growth).
  */
 const SPARE: ArrayBuffer[] = [];
-const MAX_SPARE = 12;
+const MAX_SPARE = 8;
 
 /** One upload's running hashes. */
 export interface HashSession {
