@@ -1357,6 +1357,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
 
   // ---- lifecycle -------------------------------------------------------------------------
 
+  await hashPool.start();
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) => {
       hashPool.close();

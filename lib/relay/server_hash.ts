@@ -32,6 +32,7 @@ self.onmessage = (ev) => {
     sessions.delete(m.id);
   }
 };
+self.postMessage({ t: "ready" });
 `;
 
 /** Bytes per batch posted to a worker. */
@@ -115,27 +116,55 @@ export class HashPool {
     return s;
   }
 
-  private worker(): Worker | undefined {
+  /**
+   * Starts the workers and waits until each one has loaded (bounded). Any failure leaves the
+   * pool hashing inline, so a runtime without workers (or without node:crypto in them) still
+   * serves uploads.
+   */
+  async start(timeoutMs = 10_000): Promise<void> {
+    if (this.size < 1 || this.workers.length > 0) return;
     try {
-      if (this.workers.length < this.size) {
-        this.blobUrl ??= URL.createObjectURL(
-          new Blob([WORKER_SOURCE], { type: "application/javascript" }),
-        );
+      this.blobUrl = URL.createObjectURL(
+        new Blob([WORKER_SOURCE], { type: "application/javascript" }),
+      );
+      const ready: Promise<void>[] = [];
+      for (let i = 0; i < this.size; i++) {
         const w = new Worker(this.blobUrl, { type: "module" });
-        w.onmessage = (ev: MessageEvent) => this.sessions.get(ev.data.id)?.receive(ev.data);
-        w.onerror = (ev: ErrorEvent) => {
-          ev.preventDefault();
-          this.broken = true;
-          for (const s of this.sessions.values()) s.fail(new Error(`hash worker: ${ev.message}`));
-        };
         this.workers.push(w);
-        return w;
+        ready.push(
+          new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(
+              () => reject(new Error("hash worker start timeout")),
+              timeoutMs,
+            );
+            w.onmessage = (ev: MessageEvent) => {
+              if (ev.data?.t !== "ready") return;
+              clearTimeout(timer);
+              w.onmessage = (ev: MessageEvent) => this.sessions.get(ev.data.id)?.receive(ev.data);
+              resolve();
+            };
+            w.onerror = (ev: ErrorEvent) => {
+              ev.preventDefault();
+              clearTimeout(timer);
+              this.broken = true;
+              for (const s of this.sessions.values()) {
+                s.fail(new Error(`hash worker: ${ev.message}`));
+              }
+              reject(new Error(ev.message));
+            };
+          }),
+        );
       }
-      return this.workers[this.next++ % this.workers.length];
+      await Promise.all(ready);
     } catch {
+      this.close();
       this.broken = true;
-      return undefined;
     }
+  }
+
+  private worker(): Worker | undefined {
+    if (this.broken || this.workers.length === 0) return undefined;
+    return this.workers[this.next++ % this.workers.length];
   }
 
   /** Terminates the workers; running sessions fail. */
