@@ -446,7 +446,9 @@ export class FsStore {
           ) {
             continue;
           }
-          if (delimiter === "/" && key.startsWith(prefix)) {
+          // A common prefix needs the delimiter after the prefix: "a/" under prefix "a/" is
+          // descended into, "a/b/" under prefix "a/" is rolled up.
+          if (delimiter === "/" && key.startsWith(prefix) && key.length > prefix.length) {
             if (Buffer.compare(it.sortKey, afterBuf) > 0) yield { key, prefix: true };
             continue;
           }

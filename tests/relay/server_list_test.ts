@@ -58,6 +58,13 @@ Deno.test("relay: listing 1,100+ keys with continuation, prefix, delimiter, star
     const pfx: string[] = [];
     for await (const o of mc.listObjectsV2("bkt", "d0", false)) pfx.push(o.prefix ?? o.name!);
     assert.deepEqual(pfx.sort(), ["d0-top.txt", "d0/"]);
+    // a prefix ending in the delimiter lists that folder one level deep
+    await Deno.mkdir(`${root}/bkt/a b+c/deeper`, { recursive: true });
+    await Deno.writeTextFile(`${root}/bkt/a b+c/deeper/x`, "x");
+    const one: string[] = [];
+    for await (const o of mc.listObjectsV2("bkt", "a b+c/", false)) one.push(o.prefix ?? o.name!);
+    assert.deepEqual(one.sort(), ["a b+c/deeper/", "a b+c/é.txt"]);
+    await Deno.remove(`${root}/bkt/a b+c/deeper`, { recursive: true });
   });
 
   await t.step("curl ListObjectsV2 with max-keys=400 and continuation tokens", async () => {
