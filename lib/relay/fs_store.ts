@@ -456,7 +456,15 @@ export class FsStore {
         } else {
           if (!key.startsWith(prefix)) continue;
           if (Buffer.compare(it.sortKey, afterBuf) <= 0) continue;
-          yield { key, stat: it.stat };
+          let stat = it.stat;
+          if (!stat) {
+            try {
+              stat = fs.statSync(path.join(dir, it.name));
+            } catch {
+              continue; // vanished meanwhile
+            }
+          }
+          yield { key, stat };
         }
       }
     }

@@ -14,7 +14,14 @@ import * as path from "node:path";
 import type { AddressInfo, Socket } from "node:net";
 import { createHash, randomInt } from "node:crypto";
 import { GangplankError } from "../errors/mod.ts";
-import { FsStore, type ObjectInfo, type ObjectMeta, randomId, S3Error } from "./fs_store.ts";
+import {
+  FsStore,
+  keySegments,
+  type ObjectInfo,
+  type ObjectMeta,
+  randomId,
+  S3Error,
+} from "./fs_store.ts";
 import {
   type AuthSuccess,
   type Credentials,
@@ -479,17 +486,19 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           truncated = true;
           break;
         }
-        let info: ObjectInfo;
+        // The walk stat'ed the file and kept symlinks inside the bucket; names the relay
+        // would refuse as keys (a backslash, say) are not listed either.
         try {
-          info = store.statObject(bucket, item.key);
+          keySegments(item.key);
         } catch {
-          continue; // vanished or invalid name on disk
+          continue;
         }
+        const st = item.stat!;
         contents.push({
           Key: enc(item.key),
-          LastModified: isoDate(info.mtime),
-          ETag: quote(info.meta.etag),
-          Size: info.size,
+          LastModified: isoDate(st.mtime),
+          ETag: quote(store.metaFor(bucket, item.key, st).etag),
+          Size: st.size,
           StorageClass: "STANDARD",
           ...(v2 ? {} : { Owner: OWNER }),
         });
