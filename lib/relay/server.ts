@@ -257,8 +257,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       let pre: Buffer | undefined;
       if (auth.ok === "deferred") {
         // Signed over the body's hash without saying so (curl < 8 with --data): read the body
-        // (small requests only) and check the signature against its SHA-256.
-        pre = await readRawBody(req, 16 << 20);
+        // (small requests only: at most 1 MiB is buffered before the signature is known) and
+        // check the signature against its SHA-256.
+        pre = await readRawBody(req, 1 << 20);
         bodyConsumed = true;
         auth = pre === undefined
           ? { ok: false, status: 403, code: "SignatureDoesNotMatch", message: "signature mismatch" }
