@@ -260,9 +260,15 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         // (small requests only: at most 1 MiB is buffered before the signature is known) and
         // check the signature against its SHA-256.
         pre = await readRawBody(req, 1 << 20);
-        bodyConsumed = true;
+        bodyConsumed = pre !== undefined;
         auth = pre === undefined
-          ? { ok: false, status: 403, code: "SignatureDoesNotMatch", message: "signature mismatch" }
+          ? {
+            ok: false,
+            status: 403,
+            code: "SignatureDoesNotMatch",
+            message: "the signature does not match; a body over 1 MiB must come with an " +
+              "x-amz-content-sha256 header (its SHA-256 or UNSIGNED-PAYLOAD)",
+          }
           : auth.verifyBody(createHash("sha256").update(pre).digest("hex"));
       }
       if (auth.ok !== true) throw new S3Error(auth.status, auth.code, auth.message);

@@ -208,21 +208,33 @@ export async function receiveSmallBody(
   return Buffer.concat(parts);
 }
 
-/** Reads a raw body of at most `limit` bytes (no checks), for deferred signature checks. */
+/**
+ * Reads a raw body of at most `limit` bytes (no checks), for deferred signature checks.
+ * Resolves undefined as soon as the body proves longer (the caller then drops the connection).
+ */
 export function readRawBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     let n = 0;
-    let over = false;
-    req.on("data", (c: Buffer) => {
+    let settled = false;
+    const onData = (c: Buffer) => {
       n += c.length;
-      if (n > limit) over = true;
-      else parts.push(c);
+      if (n <= limit) {
+        parts.push(c);
+        return;
+      }
+      settled = true;
+      req.off("data", onData);
+      req.pause();
+      resolve(undefined);
+    };
+    req.on("data", onData);
+    req.on("end", () => {
+      if (!settled) resolve(Buffer.concat(parts));
     });
-    req.on("end", () => resolve(over ? undefined : Buffer.concat(parts)));
-    req.on("error", () => reject(new ClientAbortedError()));
+    req.on("error", () => !settled && reject(new ClientAbortedError()));
     req.on("close", () => {
-      if (!req.complete) reject(new ClientAbortedError());
+      if (!settled && !req.complete) reject(new ClientAbortedError());
     });
   });
 }
