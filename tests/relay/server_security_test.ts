@@ -77,6 +77,37 @@ Deno.test("relay: authentication, presigned URLs, traversal, crashes and races",
     );
   });
 
+  await t.step(
+    "a body signed by its hash (curl --data) is checked; big ones are refused",
+    async () => {
+      const small = await curl(relay, [
+        "-X",
+        "PUT",
+        "--data-binary",
+        "hashed body",
+        `${U}/bkt/h.txt`,
+      ]);
+      assert.equal(small.status, 200, small.body);
+      assert.equal(await Deno.readTextFile(`${root}/bkt/h.txt`), "hashed body");
+      const forged = await curl(relay, ["-X", "PUT", "--data-binary", "x", `${U}/bkt/h2.txt`], {
+        secretKey: "wrong",
+      });
+      assert.equal(forged.status, 403);
+      await Deno.writeFile(`${tmp.path}/2m.bin`, new Uint8Array(2 * MiB));
+      const big = await curl(relay, [
+        "-X",
+        "PUT",
+        "--data-binary",
+        `@${tmp.path}/2m.bin`,
+        `${U}/bkt/h3.bin`,
+      ]);
+      assert.equal(big.status, 403);
+      assert.match(big.body, /x-amz-content-sha256/);
+      await assert.rejects(Deno.stat(`${root}/bkt/h3.bin`), Deno.errors.NotFound);
+      await Deno.remove(`${root}/bkt/h.txt`);
+    },
+  );
+
   await t.step("presigned GET and PUT work, tampering fails, expiry is enforced", async () => {
     const url = await mc.presignedGetObject("bkt", "ok.txt", 60);
     const r = await curl(relay, [url], { auth: false });
