@@ -1,0 +1,219 @@
+/**
+ * What the relay's request handlers share: the request context, the relay's state, S3
+ * response helpers, and request-body intake into files.
+ *
+ * @module
+ */
+
+import type * as http from "node:http";
+import * as fs from "node:fs";
+import { type FsStore, S3Error } from "./fs_store.ts";
+import type { HashPool } from "./server_hash.ts";
+import { type AuthSuccess, parseQuery } from "./sigv4.ts";
+import { receiveBody } from "./server_body.ts";
+
+/** Smallest allowed size of a multipart part other than the last (S3: 5 MiB). */
+export const MIN_PART = 5 * 1024 * 1024;
+/** Standard headers stored with an object and sent back on GET/HEAD. */
+export const STORED_HEADERS = [
+  "content-encoding",
+  "content-disposition",
+  "content-language",
+  "cache-control",
+  "expires",
+];
+/** The owner reported in listings. */
+export const OWNER = { ID: "gangplank", DisplayName: "gangplank" };
+
+/** One request being handled. */
+export interface Ctx {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  requestId: string;
+  resource: string;
+  query: Map<string, string>;
+  auth: AuthSuccess;
+  /** The body, when it had to be read before the signature could be checked. */
+  pre?: Buffer;
+  bucket?: string;
+  key?: string;
+}
+
+/** The relay's state, shared by all handlers. */
+export interface RelayCore {
+  store: FsStore;
+  stats: { bytesIn: number; bytesOut: number };
+  hashPool: HashPool;
+  /** Uploads with a part being appended to their assembly file right now. */
+  appending: Set<string>;
+  region: string;
+  log: (msg: string) => void;
+}
+
+/** RFC 7231 date (Last-Modified). */
+export function httpDate(d: Date): string {
+  return d.toUTCString();
+}
+
+/** ISO 8601 with milliseconds zeroed, as S3 lists dates. */
+export function isoDate(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, ".000Z");
+}
+
+/** An ETag as sent on the wire (quoted). */
+export function quote(etag: string): string {
+  return `"${etag}"`;
+}
+
+/** An ETag without its quotes (plain or XML-escaped). */
+export function unquote(etag: string): string {
+  return etag.trim().replace(/^&quot;|&quot;$/g, "").replace(/^"|"$/g, "");
+}
+
+/** Sends an XML response (no body for HEAD). */
+export function sendXml(ctx: Ctx, status: number, xml: string, extra: Record<string, string> = {}) {
+  const body = Buffer.from(xml);
+  ctx.res.writeHead(status, {
+    "content-type": "application/xml",
+    "content-length": String(body.length),
+    "x-amz-request-id": ctx.requestId,
+    ...extra,
+  });
+  ctx.res.end(ctx.req.method === "HEAD" ? undefined : body);
+}
+
+/** Sends a response without body. */
+export function sendEmpty(ctx: Ctx, status: number, extra: Record<string, string | number> = {}) {
+  ctx.res.writeHead(status, { "x-amz-request-id": ctx.requestId, ...extra });
+  ctx.res.end();
+}
+
+/** The error for operations the relay does not offer. */
+export function notImplemented(): S3Error {
+  return new S3Error(501, "NotImplemented", "this operation is not implemented by the relay");
+}
+
+/** User metadata, stored headers, content type and tags from request headers. */
+export function metaFromHeaders(req: http.IncomingMessage) {
+  const userMeta: Record<string, string> = {};
+  const headers: Record<string, string> = {};
+  let metaSize = 0;
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i].toLowerCase();
+    const value = req.rawHeaders[i + 1];
+    if (name.startsWith("x-amz-meta-")) {
+      const k = name.slice("x-amz-meta-".length);
+      userMeta[k] = k in userMeta ? `${userMeta[k]},${value}` : value;
+      metaSize += k.length + value.length;
+    } else if (name === "content-encoding") {
+      // aws-chunked is the transfer framing of streaming uploads, not the object's encoding.
+      const v = value.split(",").map((x) => x.trim()).filter((x) => x && x !== "aws-chunked");
+      if (v.length > 0) headers[name] = v.join(", ");
+    } else if (STORED_HEADERS.includes(name)) headers[name] = value;
+  }
+  if (metaSize > 8192) {
+    throw new S3Error(400, "MetadataTooLarge", "user metadata exceeds 8 KiB");
+  }
+  const ct = req.headers["content-type"];
+  return {
+    userMeta,
+    headers,
+    contentType: typeof ct === "string" && ct !== "" ? ct : undefined,
+    tags: parseTagHeader(req.headers["x-amz-tagging"]),
+  };
+}
+
+/** Tags from an `x-amz-tagging` header (URL query form). */
+export function parseTagHeader(
+  v: string | string[] | undefined,
+): Record<string, string> | undefined {
+  if (typeof v !== "string" || v === "") return undefined;
+  const pairs = parseQuery(v);
+  if (!pairs) throw new S3Error(400, "InvalidTag", "malformed x-amz-tagging header");
+  return checkTags(pairs);
+}
+
+/** Validates tags the way S3 does (at most 10, key <= 128, value <= 256). */
+export function checkTags(pairs: [string, string][]): Record<string, string> {
+  if (pairs.length > 10) {
+    throw new S3Error(400, "BadRequest", "Object tags cannot be greater than 10");
+  }
+  const tags: Record<string, string> = {};
+  for (const [k, v] of pairs) {
+    if (k === "" || k.length > 128 || v.length > 256) {
+      throw new S3Error(400, "InvalidTag", "The TagKey or TagValue you have provided is invalid");
+    }
+    if (k in tags) {
+      throw new S3Error(400, "InvalidTag", "Cannot provide multiple Tags with the same key");
+    }
+    tags[k] = v;
+  }
+  return tags;
+}
+
+/** Body intake bound to a relay: into files, counted in its stats, hashed by its pool. */
+export function bodyHelpers(core: RelayCore) {
+  const { store, stats, hashPool } = core;
+
+  /**
+   * Streams the request body into `fd` from position `pos`; returns MD5 and size. Chunks are
+   * gathered into one reused 1 MiB buffer so the file sees few, large writes.
+   */
+  async function receiveInto(ctx: Ctx, fd: number, pos: number) {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    let fill = 0;
+    const flush = () => {
+      let off = 0;
+      while (off < fill) {
+        const n = fs.writeSync(fd, buf, off, fill - off, pos);
+        off += n;
+        pos += n;
+      }
+      fill = 0;
+    };
+    const r = await receiveBody(
+      ctx.req,
+      ctx.auth,
+      (c) => {
+        let off = 0;
+        while (off < c.length) {
+          const n = Math.min(c.length - off, buf.length - fill);
+          buf.set(c.subarray(off, off + n), fill);
+          fill += n;
+          off += n;
+          if (fill === buf.length) flush();
+        }
+      },
+      (n) => (stats.bytesIn += n),
+      ctx.pre,
+      (algs) => hashPool.session(algs),
+    );
+    flush();
+    return r;
+  }
+
+  /** Streams the request body into a temp file; returns its path and MD5. */
+  async function bodyToTemp(ctx: Ctx): Promise<{ tmp: string; md5: Buffer; size: number }> {
+    const tmp = store.tempPath();
+    const fd = fs.openSync(tmp, "wx", 0o644);
+    let closed = false;
+    try {
+      const r = await receiveInto(ctx, fd, 0);
+      fs.closeSync(fd);
+      closed = true;
+      return { tmp, md5: r.md5, size: r.size };
+    } catch (e) {
+      if (!closed) fs.closeSync(fd);
+      fs.rmSync(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  function writeJsonAtomic(file: string, value: unknown) {
+    const tmp = store.tempPath();
+    fs.writeFileSync(tmp, JSON.stringify(value), { mode: 0o600 });
+    fs.renameSync(tmp, file);
+  }
+
+  return { receiveInto, bodyToTemp, writeJsonAtomic };
+}
