@@ -25,6 +25,15 @@ import {
   unquote,
 } from "./server_core.ts";
 
+const RESPONSE_OVERRIDES = [
+  "content-type",
+  "content-language",
+  "expires",
+  "cache-control",
+  "content-disposition",
+  "content-encoding",
+];
+
 /** Handlers for single-object operations. */
 export function objectHandlers(core: RelayCore) {
   const { store, stats } = core;
@@ -65,6 +74,11 @@ export function objectHandlers(core: RelayCore) {
   function getObject(ctx: Ctx, head: boolean) {
     const info = store.statObject(ctx.bucket!, ctx.key!);
     const headers = objectHeaders(info);
+    // response-* query parameters override response headers (presigned downloads use them).
+    for (const h of RESPONSE_OVERRIDES) {
+      const v = ctx.query.get(`response-${h}`);
+      if (v !== undefined) headers[h] = v;
+    }
     const req = ctx.req;
     const inm = req.headers["if-none-match"];
     if (

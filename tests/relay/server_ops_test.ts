@@ -113,6 +113,13 @@ Deno.test("relay: bucket and object operations (npm:minio and curl)", async (t) 
     const past = await curl(relay, ["-r", "10-100", `${U}/builder/range.txt`]);
     assert.equal(past.status, 206);
     assert.equal(past.body, "abcdefghij");
+    const typed = await curl(relay, [
+      "-I",
+      `${U}/builder/range.txt?response-content-type=text%2Fplain&response-content-disposition=attachment`,
+    ]);
+    assert.equal(typed.status, 200, typed.body);
+    assert.equal(typed.headers["content-type"], "text/plain");
+    assert.equal(typed.headers["content-disposition"], "attachment");
     const bad = await curl(relay, ["-r", "20-30", `${U}/builder/range.txt`]);
     assert.equal(bad.status, 416);
     assert.equal(s3Code(bad.body), "InvalidRange");
