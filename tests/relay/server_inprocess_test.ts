@@ -151,3 +151,59 @@ Deno.test("relay accepts aws-chunked signed streaming uploads and rejects forged
   assert.match(forged.body, /SignatureDoesNotMatch/);
   assert.equal((await Deno.stat(`${tmp.path}/bkt/streamed.bin`)).size, a.length + b.length);
 });
+
+/** `STREAMING-UNSIGNED-PAYLOAD-TRAILER`, what recent AWS SDKs and aws-cli send by default. */
+Deno.test("relay accepts unsigned aws-chunked uploads with trailers", async () => {
+  await using tmp = await tempDir("gp-relay-trailer-");
+  await Deno.mkdir(`${tmp.path}/bkt`);
+  await using relay = await startRelay({ root: tmp.path });
+  const { accessKey, secretKey } = relay.credentials;
+  const hmac = (k: Buffer | string, d: string) => createHmac("sha256", k).update(d).digest();
+  const hex = (b: Uint8Array | string) => createHash("sha256").update(b).digest("hex");
+  const amzDate = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+  const date = amzDate.slice(0, 8);
+  const scope = `${date}/us-east-1/s3/aws4_request`;
+  const body = Buffer.from(
+    "5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n",
+  );
+  const headers: Record<string, string> = {
+    host: `127.0.0.1:${relay.port}`,
+    "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+    "x-amz-date": amzDate,
+    "x-amz-decoded-content-length": "11",
+    "x-amz-trailer": "x-amz-checksum-crc32",
+    "content-encoding": "aws-chunked",
+    "content-length": String(body.length),
+  };
+  const signed = Object.keys(headers).sort();
+  const canonical = [
+    "PUT",
+    "/bkt/trailer.txt",
+    "",
+    signed.map((h) => `${h}:${headers[h]}`).join("\n") + "\n",
+    signed.join(";"),
+    "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+  ].join("\n");
+  const key = hmac(hmac(hmac(hmac("AWS4" + secretKey, date), "us-east-1"), "s3"), "aws4_request");
+  const sig = createHmac("sha256", key)
+    .update(["AWS4-HMAC-SHA256", amzDate, scope, hex(canonical)].join("\n")).digest("hex");
+  headers.authorization = `AWS4-HMAC-SHA256 Credential=${accessKey}/${scope}, ` +
+    `SignedHeaders=${signed.join(";")}, Signature=${sig}`;
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = http.request({
+      host: "127.0.0.1",
+      port: relay.port,
+      method: "PUT",
+      path: "/bkt/trailer.txt",
+      headers,
+      agent: false,
+    }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode!));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+  assert.equal(status, 200);
+  assert.equal(await Deno.readTextFile(`${tmp.path}/bkt/trailer.txt`), "hello world");
+});
