@@ -18,11 +18,14 @@ let available: Promise<boolean> | undefined;
 
 /** Whether `kubectl` runs on this machine (checked once). */
 export function haveKubectl(): Promise<boolean> {
-  available ??= new Deno.Command("kubectl", {
-    args: ["version", "--client"],
-    stdout: "null",
-    stderr: "null",
-  }).output().then((o) => o.success).catch(() => false);
+  // Spawning a missing binary throws synchronously: start inside the promise chain.
+  available ??= Promise.resolve().then(() =>
+    new Deno.Command("kubectl", {
+      args: ["version", "--client"],
+      stdout: "null",
+      stderr: "null",
+    }).output()
+  ).then((o) => o.success).catch(() => false);
   return available;
 }
 
