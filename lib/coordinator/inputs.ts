@@ -12,6 +12,7 @@
 import {
   artifactOf,
   type BuildsJSON,
+  type CosaArtifact,
   type CosaMeta,
   isKnownBuildMeta,
   isMetaJSON,
@@ -47,15 +48,7 @@ export interface InputFile {
   /** Destination relative to the worker's `/srv` (e.g. `builds/<id>/<arch>/x.qcow2`). */
   path: string;
   /** Verification data for artifacts. */
-  artifact?: {
-    name: string;
-    path: string;
-    sha256: string;
-    size?: number;
-    "uncompressed-sha256"?: string;
-    "uncompressed-size"?: number;
-    "skip-compression"?: boolean;
-  };
+  artifact?: CosaArtifact & { name: string };
   /** A cache tarball to extract (below the worker's `/srv`). */
   compressed?: boolean;
   size?: number;

@@ -5,18 +5,11 @@
  */
 
 import { formatElapsed } from "../log/stage_log.ts";
-import type { StageResult } from "./schedule.ts";
+import type { StageRecord } from "./schedule.ts";
 
-/** One stage in the report. */
-export interface StageReport {
-  id: string;
-  index: number;
-  /** Execution group. */
-  order: number;
-  result: StageResult;
-  /** Worker exit code; null when no worker ran. */
-  exitCode: number | null;
-  reason?: string;
+/** One stage in the report: the scheduler's record plus what the worker moved. */
+export interface StageReport
+  extends Pick<StageRecord, "id" | "index" | "order" | "result" | "exitCode" | "reason"> {
   /** Dependency wait plus worker run, ms. */
   durationMs: number;
   waitMs: number;

@@ -29,10 +29,10 @@ import {
 import {
   connectSsh,
   type ContainerHost,
-  type HostKeyPolicy,
   type RemoteForward,
   type SshConnection,
   SshConnectionError,
+  type SshConnectOptions,
   sshSocketConnector,
 } from "../ssh/mod.ts";
 import type { Executor, RelayEndpoint, StageOutcome, WorkerLaunch } from "./types.ts";
@@ -44,17 +44,16 @@ export class WorkerImageError extends GangplankError {
   }
 }
 
-/** SSH settings for `ssh://` container hosts. */
-export interface PodmanSshOptions {
-  /** Private key text (`--sshkey` / `CONTAINER_SSHKEY`, read by the script). */
-  privateKey?: string;
-  privateKeySource?: string;
-  /** `SSH_AUTH_SOCK`. */
-  agentSocket?: string;
-  hostKeys: HostKeyPolicy;
-  keepaliveIntervalMs?: number;
-  keepaliveCountMax?: number;
-}
+/** SSH settings for `ssh://` container hosts (host, port and user come from the URI). */
+export type PodmanSshOptions = Pick<
+  SshConnectOptions,
+  | "privateKey"
+  | "privateKeySource"
+  | "agentSocket"
+  | "hostKeys"
+  | "keepaliveIntervalMs"
+  | "keepaliveCountMax"
+>;
 
 /** Options of {@link PodmanExecutor}. */
 export interface PodmanExecutorOptions {
