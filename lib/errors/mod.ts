@@ -5,6 +5,8 @@
  * @module
  */
 
+import { constants } from "node:os";
+
 /** Base class of every error gangplank raises on purpose. */
 export class GangplankError extends Error {
   /** Exit code a script should end with when this error reaches it. */
@@ -33,4 +35,10 @@ export class InterruptedError extends GangplankError {
 export function exitCodeOf(err: unknown): number {
   if (err instanceof GangplankError) return err.exitCode;
   return 1;
+}
+
+/** The shell's exit status of a process killed by `signal`: 128 + its number (SIGKILL → 137). */
+export function signalExitCode(signal: string): number {
+  const n = (constants.signals as Record<string, number | undefined>)[signal];
+  return 128 + (n ?? 0);
 }

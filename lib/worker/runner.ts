@@ -10,6 +10,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import process from "node:process";
+import { signalExitCode } from "../errors/mod.ts";
 
 /** Options of {@link CommandRunner.run}. */
 export interface RunScriptOptions {
@@ -31,18 +32,6 @@ export interface RunScriptResult {
 export interface CommandRunner {
   run(script: string, opts: RunScriptOptions): Promise<RunScriptResult>;
 }
-
-const SIGNALS: Record<string, number> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGABRT: 6,
-  SIGKILL: 9,
-  SIGSEGV: 11,
-  SIGPIPE: 13,
-  SIGALRM: 14,
-  SIGTERM: 15,
-};
 
 /** Options of {@link BashRunner}. */
 export interface BashRunnerOptions {
@@ -145,7 +134,7 @@ export class BashRunner implements CommandRunner {
           reject(spawnError);
           return;
         }
-        if (s) resolve({ code: 128 + (SIGNALS[s] ?? 0), signal: s });
+        if (s) resolve({ code: signalExitCode(s), signal: s });
         else resolve({ code: c ?? 1, signal: null });
       };
       child.on("exit", (code, sig) => {

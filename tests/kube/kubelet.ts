@@ -26,6 +26,7 @@
  */
 
 import { type KObj, ObjectStore } from "./store.ts";
+import { signalExitCode } from "../../lib/errors/mod.ts";
 import { Faults } from "./faults.ts";
 import { LogBuffer } from "./logs.ts";
 
@@ -1301,8 +1302,8 @@ export class Kubelet {
       clearTimeout(killTimer);
       killGroup("SIGKILL"); // leftovers of the container's process group
       await pumps;
-      sig = st.signal ? SIGNALS[st.signal] : undefined;
-      return st.signal ? 128 + (SIGNALS[st.signal] ?? 0) : st.code;
+      sig = st.signal ? signalExitCode(st.signal) - 128 : undefined;
+      return st.signal ? signalExitCode(st.signal) : st.code;
     });
     return {
       exited,
@@ -1401,7 +1402,7 @@ export class Kubelet {
     const exited = child.status.then(async (st) => {
       clearTimeout(killTimer);
       await pumps;
-      return st.signal ? 128 + (SIGNALS[st.signal] ?? 0) : st.code;
+      return st.signal ? signalExitCode(st.signal) : st.code;
     });
     const hardKill = () => {
       this.#track(podmanKill());
@@ -1484,18 +1485,6 @@ export function planMountPoints(
     .sort((x, y) => x.length - y.length);
   return { overlays, hostCreate };
 }
-
-const SIGNALS: Partial<Record<Deno.Signal, number>> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGABRT: 6,
-  SIGKILL: 9,
-  SIGSEGV: 11,
-  SIGPIPE: 13,
-  SIGALRM: 14,
-  SIGTERM: 15,
-};
 
 async function resolveExecutable(cmd: string, path: string): Promise<string | undefined> {
   if (cmd.includes("/")) {
