@@ -10,6 +10,9 @@
 
 import type { StageOutcome } from "../executors/types.ts";
 import { DependencyTimeoutError, StageFailedError } from "./errors.ts";
+import { abortableSleep } from "../async/mod.ts";
+
+export { abortableSleep };
 
 /** One stage as the scheduler sees it. */
 export interface ScheduledStage {
@@ -78,20 +81,6 @@ export interface ScheduleResult {
   records: StageRecord[];
   /** The first failure (StageFailedError, DependencyTimeoutError, an infra error, or the abort reason). */
   error?: unknown;
-}
-
-/** Default sleep: a timer cleared on abort. */
-export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** Runs the groups. Never throws: the first error is returned in the result. */

@@ -17,6 +17,7 @@ import { stageCommands } from "../jobspec/shorthands.ts";
 import { renderTemplate } from "../jobspec/template.ts";
 import type { CosaMeta } from "../cosa/mod.ts";
 import type { CommandRunner } from "./runner.ts";
+import { abortableSleep as sleep } from "../async/mod.ts";
 
 /** Which part of a stage a script belongs to. */
 export type ScriptPart = "prep" | "main" | "post" | "init";
@@ -71,19 +72,6 @@ function describe(stageId: string, part: ScriptPart, index: number, cmd: string)
     ? `cosa init`
     : `${part} commands`;
   return `stage "${stageId}": ${what}`;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 interface Script {
