@@ -4,8 +4,8 @@
  *
  * Built on `node:http` (not `Deno.serve`) so uploads stream at disk speed: request bodies are
  * written synchronously as chunks arrive (gathered into 1 MiB writes) while a worker thread
- * computes MD5 (the ETag) and SHA-256 (when the client declared one); objects are sent from a
- * few reused buffers. This module holds the lifecycle, authentication and routing; the
+ * computes SHA-256 (when the client declared one) and MD5 (when asked for, or cheap; see
+ * `server_body.ts` for ETags); objects are sent from a few reused buffers. This module holds the lifecycle, authentication and routing; the
  * handlers are in `server_listing.ts`, `server_objects.ts` and `server_multipart.ts`.
  *
  * @module

@@ -156,7 +156,7 @@ export function bodyHelpers(core: RelayCore) {
   const { store, stats, hashPool } = core;
 
   /**
-   * Streams the request body into `fd` from position `pos`; returns MD5 and size. Chunks are
+   * Streams the request body into `fd` from position `pos`; returns size and MD5 (if computed). Chunks are
    * gathered into one reused 1 MiB buffer so the file sees few, large writes.
    */
   async function receiveInto(ctx: Ctx, fd: number, pos: number) {
@@ -192,8 +192,8 @@ export function bodyHelpers(core: RelayCore) {
     return r;
   }
 
-  /** Streams the request body into a temp file; returns its path and MD5. */
-  async function bodyToTemp(ctx: Ctx): Promise<{ tmp: string; md5: Buffer; size: number }> {
+  /** Streams the request body into a temp file; returns its path, size and MD5 if computed. */
+  async function bodyToTemp(ctx: Ctx): Promise<{ tmp: string; md5?: Buffer; size: number }> {
     const tmp = store.tempPath();
     const fd = fs.openSync(tmp, "wx", 0o644);
     let closed = false;

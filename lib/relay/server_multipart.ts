@@ -9,6 +9,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
+import { etagOf } from "./server_body.ts";
 import { GangplankError } from "../errors/mod.ts";
 import { randomId, S3Error } from "./fs_store.ts";
 import { uriEncode } from "./sigv4.ts";
@@ -144,7 +145,7 @@ export function multipartHandlers(core: RelayCore) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") throw noSuchUpload();
       throw e;
     }
-    const etag = md5.toString("hex");
+    const etag = etagOf({ md5 });
     const part: PartInfo = {
       etag,
       size,
@@ -174,7 +175,7 @@ export function multipartHandlers(core: RelayCore) {
       const { md5, size } = await receiveInto(ctx, fd, asm.length);
       fs.closeSync(fd);
       fd = undefined;
-      const etag = md5.toString("hex");
+      const etag = etagOf({ md5 });
       asm.parts.push({ n, etag, size, lastModified: new Date().toISOString(), offset: asm.length });
       asm.length += size;
       try {
@@ -272,7 +273,8 @@ export function multipartHandlers(core: RelayCore) {
         );
       }
       refs.push(p);
-      md5s.push(Buffer.from(p.etag, "hex"));
+      // S3's formula for MD5 part ETags; an opaque part ETag (see etagOf) enters as its text.
+      md5s.push(/^[0-9a-f]{32}$/.test(p.etag) ? Buffer.from(p.etag, "hex") : Buffer.from(p.etag));
     }
     const etag = createHash("md5").update(Buffer.concat(md5s)).digest("hex") + `-${refs.length}`;
     const asm = readAssembly(dir);

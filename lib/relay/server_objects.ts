@@ -8,6 +8,7 @@
 import * as fs from "node:fs";
 import type * as http from "node:http";
 import { createHash } from "node:crypto";
+import { etagOf } from "./server_body.ts";
 import { type ObjectInfo, type ObjectMeta, S3Error } from "./fs_store.ts";
 import { safeDecode } from "./sigv4.ts";
 import { elements, text, xmlDocument, type XmlNode, xmlUnescape } from "./xml.ts";
@@ -52,7 +53,7 @@ export function objectHandlers(core: RelayCore) {
     } finally {
       fs.rmSync(tmp, { force: true });
     }
-    const etag = md5.toString("hex");
+    const etag = etagOf({ md5 });
     store.writeMeta(bucket, { key, etag, ...meta });
     sendEmpty(ctx, 200, { etag: quote(etag) });
   }
@@ -248,8 +249,9 @@ export function objectHandlers(core: RelayCore) {
     } else {
       const tmp = store.tempPath();
       try {
-        const r = await copyFiles([info.path], tmp, { hash: true });
-        etag = r.md5!.toString("hex");
+        // Same bytes: an MD5 ETag stays valid; an opaque one is replaced by a fresh one.
+        const r = await copyFiles([info.path], tmp, { hash: false });
+        etag = /^[0-9a-f]{32}$/.test(info.meta.etag) ? info.meta.etag : etagOf(r);
         store.commit(dstBucket, dstKey, tmp);
       } finally {
         fs.rmSync(tmp, { force: true });
