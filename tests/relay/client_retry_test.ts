@@ -6,12 +6,14 @@
 import assert from "node:assert/strict";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
+import * as Minio from "minio";
 import {
   ArtifactStore,
   IntegrityError,
   isTransientError,
   type RelayConfig,
   resolveEndpoint,
+  STAMP_METADATA_KEY,
   startRelay,
   StoreError,
   withRetry,
@@ -377,4 +379,76 @@ Deno.test("connection refused is transient: retried, then a StoreError", async (
   assert.ok(err instanceof StoreError, String(err));
   assert.equal(err.transient, true, `${err.code}: ${err.message}`);
   assert.equal(retries, 2);
+  // The same for a download (fetched at a presigned URL, which never shows in the error).
+  await using tmp = await tempDir();
+  const err2 = await store.fetchFile("bkt", "x", `${tmp.path}/x`).then(() => null, (e) => e);
+  assert.ok(err2 instanceof StoreError, String(err2));
+  assert.equal(err2.transient, true, `${err2.code}: ${err2.message}`);
+  assert.equal(retries, 4);
+  assert.ok(!/X-Amz-Signature/i.test(err2.message), err2.message);
+});
+
+Deno.test("putFile in parts: a failed part alone is re-sent; a failed upload is aborted", async (t) => {
+  await using tmp = await tempDir();
+  const served = `${tmp.path}/served`;
+  await Deno.mkdir(served);
+  await using relay = await startRelay({ root: served });
+  await using proxy = await startProxy(relay, relay.config());
+  const MiB = 1024 * 1024;
+  const updates: number[] = [];
+  await using store = ArtifactStore.fromConfig(proxy.cfg, {
+    partSize: 5 * MiB,
+    retry: { baseDelayMs: 5, maxDelayMs: 20, attempts: 3 },
+    progress: () => ({ update: (n: number) => updates.push(n), done: () => {} }),
+  });
+  const src = `${tmp.path}/parts.bin`;
+  const data = new Uint8Array(12 * MiB);
+  for (let off = 0; off < data.length; off += 65536) {
+    crypto.getRandomValues(data.subarray(off, off + 65536));
+  }
+  await Deno.writeFile(src, data);
+
+  await t.step("part 2 fails twice: parts 1 and 3 are sent once, part 2 three times", async () => {
+    let fails = 2;
+    proxy.plan = (m, url) =>
+      m === "PUT" && /partNumber=2&/.test(url) && fails-- > 0 ? "503" : "pass";
+    await store.putFile("flaky", "parts.bin", src);
+    assert.equal(count(proxy.seen, /^PUT \/flaky\/parts\.bin\?partNumber=1&/), 1);
+    assert.equal(count(proxy.seen, /^PUT \/flaky\/parts\.bin\?partNumber=2&/), 3);
+    assert.equal(count(proxy.seen, /^PUT \/flaky\/parts\.bin\?partNumber=3&/), 1);
+    assert.deepEqual(await Deno.readFile(`${served}/flaky/parts.bin`), data);
+    // Progress counts each byte once, retries included.
+    assert.equal(updates.reduce((a, b) => a + b, 0), data.length);
+    assert.equal(store.stats.bytesOut, data.length);
+    const st = await store.stat("flaky", "parts.bin");
+    assert.ok(st?.metadata?.[STAMP_METADATA_KEY], JSON.stringify(st));
+  });
+
+  await t.step("part 3 always fails: a transient StoreError, the upload is aborted", async () => {
+    proxy.seen.length = 0;
+    proxy.plan = (m, url) => (m === "PUT" && /partNumber=3&/.test(url) ? "503" : "pass");
+    const err = await store.putFile("flaky", "never.bin", src).then(() => null, (e) => e);
+    assert.ok(err instanceof StoreError && err.transient, String(err));
+    assert.equal(count(proxy.seen, /^DELETE \/flaky\/never\.bin\?uploadId=/), 1);
+    assert.equal(await store.exists("flaky", "never.bin"), false);
+    // Nothing in flight remains: the relay lists no incomplete upload for the key.
+    const cfg = relay.config();
+    const agent = new http.Agent({ keepAlive: false });
+    try {
+      const mc = new Minio.Client({
+        endPoint: cfg.host,
+        port: cfg.port,
+        useSSL: false,
+        accessKey: cfg.accesskey,
+        secretKey: cfg.secretkey,
+        region: cfg.region,
+        transportAgent: agent,
+      });
+      const left: unknown[] = [];
+      for await (const u of mc.listIncompleteUploads("flaky", "never.bin", true)) left.push(u);
+      assert.deepEqual(left, []);
+    } finally {
+      agent.destroy();
+    }
+  });
 });

@@ -64,11 +64,20 @@ Deno.test("secure config: HTTPS with a trusted CA works, untrusted or plain HTTP
     assert.equal(await store.getText("tls", "a/b.txt"), "over tls");
     assert.equal(await Deno.readTextFile(`${tmp.path}/served/tls/a/b.txt`), "over tls");
     assert.ok(seen.some((l) => l.startsWith("PUT /tls/a/b.txt")), seen.join("\n"));
+    // Files: streamed PUT and fetched GET over TLS with the private CA.
+    await Deno.writeTextFile(`${tmp.path}/f.txt`, "file over tls");
+    await store.putFile("tls", "a/f.txt", `${tmp.path}/f.txt`);
+    await store.fetchFile("tls", "a/f.txt", `${tmp.path}/got/f.txt`);
+    assert.equal(await Deno.readTextFile(`${tmp.path}/got/f.txt`), "file over tls");
 
     await using untrusted = ArtifactStore.fromConfig(cfg, { retry: { baseDelayMs: 1 } });
     const e1 = await untrusted.getText("tls", "a/b.txt").then(() => null, (e) => e);
     assert.ok(e1 instanceof StoreError, String(e1));
     assert.equal(e1.transient, false, `${e1.code} is not worth retrying`);
+    const e3 = await untrusted.fetchFile("tls", "a/f.txt", `${tmp.path}/got/u.txt`)
+      .then(() => null, (e) => e);
+    assert.ok(e3 instanceof StoreError, String(e3));
+    assert.equal(e3.transient, false, `${e3.code}: ${e3.message} is not worth retrying`);
 
     await using plain = ArtifactStore.fromConfig({ ...cfg, secure: false }, {
       retry: { baseDelayMs: 1 },
