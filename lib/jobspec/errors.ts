@@ -30,9 +30,13 @@ export function oneLine(s: string): string {
   );
 }
 
-/** Formats an issue as `file:line:col: path: message` (always a single line). */
+/**
+ * Formats an issue as `file:line:col: path: message` (always a single line); an issue about
+ * the whole file (line 0, e.g. it cannot be read) is `file: message`.
+ */
 export function formatIssue(i: JobSpecIssue): string {
-  return oneLine(`${i.file}:${i.line}:${i.col}: ${i.path ? `${i.path}: ` : ""}${i.message}`);
+  const where = i.line > 0 ? `${i.file}:${i.line}:${i.col}` : i.file;
+  return oneLine(`${where}: ${i.path ? `${i.path}: ` : ""}${i.message}`);
 }
 
 /**

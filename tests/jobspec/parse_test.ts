@@ -367,5 +367,5 @@ Deno.test("loadJobSpec: missing file is a located JobSpecError", async () => {
     (e) => e,
   );
   assert.ok(err instanceof JobSpecError);
-  assert.match(err.message, /nope\.yaml:0:0: cannot read JobSpec: no such file/);
+  assert.match(err.message, /nope\.yaml: cannot read JobSpec: no such file/);
 });

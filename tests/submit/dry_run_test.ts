@@ -97,7 +97,7 @@ Deno.test("invalid JobSpecs: exit 2, one located line per problem on stderr, not
 
   const missing = await runScript("submit.ts", ["-s", join(dir.path, "none.yaml"), "--dry-run"]);
   assert.equal(missing.code, 2);
-  assert.match(missing.stderr, /none\.yaml:0:0: cannot read JobSpec: no such file/);
+  assert.match(missing.stderr, /none\.yaml: cannot read JobSpec: no such file/);
 });
 
 Deno.test("--lenient: stale keys are warnings, the run goes on", async () => {
