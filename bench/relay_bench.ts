@@ -332,11 +332,6 @@ export async function relayBench(print: (line: string) => void = console.log): P
         r(ceilGetFile, relayGetStore),
         0.8,
       ],
-      [
-        "T3 GET raw npm:minio getObject ≥ 0.8 (GET discard ceiling)",
-        r(ceilGet, relayGetMinio),
-        0.8,
-      ],
     ];
     print("targets (rows marked [T1]..[T3] above):");
     for (const [name, ratio, want] of targets) {
