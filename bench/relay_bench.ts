@@ -154,6 +154,17 @@ async function readLine(stream: ReadableStream<Uint8Array>, re: RegExp): Promise
   throw new Error(`no line matching ${re} (got: ${buf})`);
 }
 
+/**
+ * The arguments after `deno` of the `relay` task in deno.json (its V8 flags matter for RSS),
+ * with the script path made absolute.
+ */
+async function relayTaskArgs(): Promise<string[]> {
+  const cfg = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`));
+  const words = String(cfg.tasks?.relay ?? "deno run -A scripts/relay.ts").split(/\s+/);
+  if (words[0] !== "deno") throw new Error(`unexpected relay task: ${cfg.tasks?.relay}`);
+  return words.slice(1).map((w) => (w.endsWith(".ts") ? `${ROOT}/${w}` : w));
+}
+
 const mbps = (ms: number) => SIZE / MiB / (ms / 1000);
 
 /** Removes a file if it exists (untimed preparation of a fresh destination). */
@@ -206,7 +217,7 @@ export async function relayBench(print: (line: string) => void = console.log): P
     // Relay, as `deno task relay` runs it.
     const cfgPath = `${tmp}/minio.json`;
     const relay = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${ROOT}/scripts/relay.ts`, "-d", `${tmp}/srv`, "-m", cfgPath],
+      args: [...await relayTaskArgs(), "-d", `${tmp}/srv`, "-m", cfgPath],
       stdout: "piped",
       stderr: "null",
     }).spawn();

@@ -206,7 +206,10 @@ const nudgeHolder: { sink?: unknown } = {};
  * Request and file chunks are off-heap buffers behind tiny on-heap objects, so V8's young
  * generation rarely fills and their memory is reclaimed late (peak RSS > 300 MiB for a 1 GiB
  * upload). As much on-heap garbage as off-heap data makes the scavenger run every few tens
- * of MiB and keeps peak RSS near 150 MiB, at no measurable cost.
+ * of MiB and keeps peak RSS near 150 MiB, at no measurable cost. That garbage also makes V8
+ * grow its young generation to the maximum (64 MiB of semi-spaces, +70 MiB RSS after a few
+ * GiB): the `relay` task caps it with `--v8-flags=--max-semi-space-size=4` (peak ~115 MiB,
+ * same throughput); a process embedding the relay should do the same.
  */
 export function gcNudge(bytes: number): void {
   nudgeHolder.sink = new Array(bytes >> 3);
