@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { UsageError } from "../errors/mod.ts";
 import { DEFAULT_WORKER_IMAGE } from "../podman/mod.ts";
 import {
+  assertSshCredentials,
   type ContainerHost,
   type HostKeyPolicy,
   type KnownHostEntry,
@@ -275,6 +276,8 @@ export function createPodmanExecutor(
       keepaliveCountMax: 3,
     }
     : undefined;
+  // Bad input is reported before the run creates anything (work dir, relay, containers).
+  if (host.kind === "ssh") assertSshCredentials({ host: host.host, port: host.port, ...ssh });
   if (p.insecureIgnoreHostKey && host.kind === "ssh") {
     log("warning: --insecure-ignore-host-key: the SSH host key is NOT verified");
   }

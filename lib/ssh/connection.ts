@@ -119,6 +119,21 @@ export interface SshConnection extends AsyncDisposable {
   execChannel(command: string, opts: { signal: AbortSignal }): Promise<ClientChannel>;
 }
 
+/**
+ * Fails with {@link SshKeyError} (exit 2) when there is nothing to authenticate with: no
+ * private key and no agent. Callers check this before creating anything for a run.
+ */
+export function assertSshCredentials(
+  o: { host: string; port: number; privateKey?: string; agentSocket?: string },
+): void {
+  if (o.privateKey === undefined && !o.agentSocket) {
+    throw new SshKeyError(
+      `SSH ${hostForKnownHosts(o.host, o.port)}: no key to authenticate with ` +
+        `(give --sshkey / CONTAINER_SSHKEY, or run an ssh-agent with SSH_AUTH_SOCK)`,
+    );
+  }
+}
+
 /** Connects, verifies the host key, and authenticates. */
 export async function connectSsh(opts: SshConnectOptions): Promise<SshConnection> {
   const { host, port, signal } = opts;
@@ -139,12 +154,7 @@ export async function connectSsh(opts: SshConnectOptions): Promise<SshConnection
       );
     }
   }
-  if (privateKey === undefined && !opts.agentSocket) {
-    throw new SshKeyError(
-      `SSH ${hostForKnownHosts(host, port)}: no key to authenticate with ` +
-        `(give --sshkey / CONTAINER_SSHKEY, or run an ssh-agent with SSH_AUTH_SOCK)`,
-    );
-  }
+  assertSshCredentials({ host, port, privateKey, agentSocket: opts.agentSocket });
   const client = newSsh2Client();
   // Late errors (after a failed handshake, or during shutdown) must never become uncaught.
   client.on("error", () => {});

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { UsageError } from "../../lib/errors/mod.ts";
 import { containerHostOf, parsePodmanRunArgs } from "../../lib/executors/podman_cli.ts";
 import { DEFAULT_WORKER_IMAGE } from "../../lib/podman/mod.ts";
+import { existsSync } from "node:fs";
+import { ROOT, runScript, tempDir } from "../_helpers/mod.ts";
 
 Deno.test("podman-run flags: split from submit's, env fallbacks", () => {
   const { podman, rest } = parsePodmanRunArgs(
@@ -71,4 +73,21 @@ Deno.test("container host: --remote/CONTAINER_HOST, else the local socket (root 
   );
   const badEnv = parsePodmanRunArgs([], { CONTAINER_HOST: "tcp://h" }).podman;
   assert.throws(() => containerHostOf(badEnv, {}, 0), /CONTAINER_HOST: expected ssh:/);
+});
+
+Deno.test("podman-run: an ssh:// host with no key or agent is bad input, caught before anything is created", async () => {
+  await using tmp = await tempDir();
+  const workDir = `${tmp.path}/work`;
+  const r = await runScript("podman_run.ts", [
+    "-s",
+    `${ROOT}/examples/demo.jobspec.yaml`,
+    "--remote",
+    "ssh://nobody@127.0.0.1:1/run/podman/podman.sock",
+    "-w",
+    workDir,
+  ], { env: { SSH_AUTH_SOCK: "", CONTAINER_SSHKEY: "" }, timeoutMs: 60_000 });
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /no key to authenticate with/);
+  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  assert.equal(existsSync(workDir), false, "the work dir must not be created");
 });
