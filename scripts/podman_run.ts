@@ -27,13 +27,8 @@ import {
 } from "../lib/executors/podman_cli.ts";
 import { planJob } from "../lib/plan/mod.ts";
 import { bundle } from "./bundle.ts";
-import {
-  HelpShown,
-  main as submitMain,
-  parseSubmitArgs,
-  resolveSpec,
-  type SubmitOptions,
-} from "./submit.ts";
+import { HelpShown, parseSubmitArgs, resolveSpec, type SubmitOptions } from "../lib/cli/mod.ts";
+import { main as submitMain } from "./submit.ts";
 
 async function newWorkDir(cwd: string): Promise<string> {
   return await Deno.makeTempDir({ dir: cwd, prefix: "gangplank-work-" });

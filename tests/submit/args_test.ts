@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { HelpShown, parseDuration, parseSubmitArgs } from "../../scripts/submit.ts";
+import { HelpShown, parseDuration, parseSubmitArgs } from "../../lib/cli/mod.ts";
 import { UsageError } from "../../mod.ts";
 
 Deno.test("parseSubmitArgs: defaults", () => {

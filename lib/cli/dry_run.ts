@@ -1,0 +1,186 @@
+/**
+ * The dry-run view of a plan: the document printed by `-o json|yaml` ({@link DryRunDocument})
+ * and its readable table ({@link dryRunTable}). Pure: no I/O.
+ *
+ * @module
+ */
+import {
+  type JobSpec,
+  MetaUnavailableError,
+  renderTemplate,
+  TemplateError,
+} from "../jobspec/mod.ts";
+import type { Plan, PlannedStage } from "../plan/mod.ts";
+import { stringify as toYaml } from "yaml";
+import type { Backend, OutputFormat, SubmitOptions } from "./submit_args.ts";
+
+/** A command as shown in a dry run: rendered when possible. */
+export interface ShownCommand {
+  command: string;
+  /** True when it uses `.Meta` and is only rendered on the worker. */
+  renderedOnWorker?: boolean;
+}
+
+/** The dry-run document (`-o json|yaml`). Backends may add `resources`. */
+export interface DryRunDocument {
+  plan: {
+    spec: string;
+    arch: string;
+    backend: Backend;
+    bucket: string;
+    keyPrefix: string;
+    recipe: { git_url?: string; git_ref?: string; git_commit?: string };
+    groups: {
+      order: number;
+      stages: {
+        id: string;
+        description?: string;
+        waitsFor: string[];
+        after: string[];
+        requires: PlannedStage["requires"];
+        requests: PlannedStage["requests"];
+        builds: string[];
+        returns: PlannedStage["returns"];
+        concurrent: boolean;
+        postAlways: boolean;
+        commands: { prep: ShownCommand[]; main: ShownCommand[]; post: ShownCommand[] };
+      }[];
+    }[];
+    warnings: string[];
+  };
+  /** What the backend would create (e.g. pods for `--backend kube`). */
+  resources?: unknown;
+}
+
+function showCommands(cmds: string[], spec: JobSpec, problems: string[], where: string) {
+  return cmds.map((c): ShownCommand => {
+    try {
+      return { command: renderTemplate(c, { JobSpec: spec }) };
+    } catch (e) {
+      if (e instanceof MetaUnavailableError) return { command: c, renderedOnWorker: true };
+      if (e instanceof TemplateError) problems.push(`${where}: ${e.message}`);
+      else throw e;
+      return { command: c };
+    }
+  });
+}
+
+/**
+ * Builds the dry-run document of `plan`; commands are rendered against `spec` (those using
+ * `.Meta` are marked as rendered on the worker) and template problems are added to `problems`.
+ */
+export function dryRunDocument(
+  opts: Pick<SubmitOptions, "spec" | "arch" | "backend">,
+  spec: JobSpec,
+  plan: Plan,
+  problems: string[],
+): DryRunDocument {
+  return {
+    plan: {
+      spec: opts.spec ?? "<generated>",
+      arch: opts.arch,
+      backend: opts.backend,
+      bucket: spec.minio.bucket ?? "builder",
+      keyPrefix: spec.minio.key_prefix ?? "",
+      recipe: {
+        git_url: spec.recipe.git_url,
+        git_ref: spec.recipe.git_ref,
+        git_commit: spec.recipe.git_commit,
+      },
+      groups: plan.groups.map((g) => ({
+        order: g.order,
+        stages: g.stages.map((s) => {
+          const w = `stage ${JSON.stringify(s.id)}`;
+          return {
+            id: s.id,
+            description: s.description,
+            waitsFor: s.waitsFor,
+            after: s.after,
+            requires: s.requires,
+            requests: s.requests,
+            builds: s.builds,
+            returns: s.returns,
+            concurrent: s.concurrent,
+            postAlways: s.postAlways,
+            commands: {
+              prep: showCommands(s.commands.prep, spec, problems, w),
+              main: showCommands(s.commands.main, spec, problems, w),
+              post: showCommands(s.commands.post, spec, problems, w),
+            },
+          };
+        }),
+      })),
+      warnings: plan.warnings,
+    },
+  };
+}
+
+function inputsText(i: { artifacts: string[]; cache: boolean; cacheRepo: boolean }): string {
+  const parts = [...i.artifacts];
+  if (i.cache) parts.push("cache");
+  if (i.cacheRepo) parts.push("repo cache");
+  return parts.length ? parts.join(", ") : "-";
+}
+
+/** The dry-run document as a readable table. */
+export function dryRunTable(doc: DryRunDocument): string {
+  const p = doc.plan;
+  const lines: string[] = [];
+  const nStages = p.groups.reduce((n, g) => n + g.stages.length, 0);
+  lines.push(`JobSpec   ${p.spec}`);
+  lines.push(
+    `Recipe    ${p.recipe.git_url ?? "-"} @ ${p.recipe.git_ref ?? "-"}` +
+      (p.recipe.git_commit ? ` (${p.recipe.git_commit})` : ""),
+  );
+  lines.push(`Store     bucket ${p.bucket}${p.keyPrefix ? `, prefix ${p.keyPrefix}` : ""}`);
+  lines.push(`Workers   ${p.backend}, arch ${p.arch}`);
+  lines.push(`Plan      ${p.groups.length} group(s), ${nStages} stage(s)`);
+  for (const g of p.groups) {
+    lines.push("");
+    lines.push(
+      `Group ${g.order}: ` +
+        (g.stages.length === 1 ? "1 stage" : `${g.stages.length} stages in parallel`),
+    );
+    for (const s of g.stages) {
+      lines.push(`  Stage ${JSON.stringify(s.id)}${s.description ? ` - ${s.description}` : ""}`);
+      if (s.after.length) lines.push(`    after:     ${s.after.join(", ")}`);
+      if (s.waitsFor.length) lines.push(`    waits for: ${s.waitsFor.join(", ")} (same group)`);
+      lines.push(`    requires:  ${inputsText(s.requires)}`);
+      lines.push(`    requests:  ${inputsText(s.requests)}`);
+      lines.push(`    builds:    ${s.builds.length ? s.builds.join(", ") : "-"}`);
+      const ret = [
+        ...s.returns.artifacts,
+        ...(s.returns.cache ? ["cache"] : []),
+        ...(s.returns.cacheRepo ? ["repo cache"] : []),
+        ...s.returns.files.map((f) => `file ${f}`),
+      ];
+      lines.push(`    returns:   ${ret.length ? ret.join(", ") : "-"}`);
+      const show = (label: string, cs: ShownCommand[]) => {
+        cs.forEach((c, i) => {
+          const text = c.command.replace(/\n+$/, "").split("\n").join("\n" + " ".repeat(15));
+          lines.push(
+            `    ${(i === 0 ? label : "").padEnd(10)} ${text}` +
+              (c.renderedOnWorker ? "   (rendered on the worker)" : ""),
+          );
+        });
+      };
+      show("prep:", s.commands.prep);
+      show(s.concurrent ? "main (||):" : "main:", s.commands.main);
+      show(s.postAlways ? "post (always):" : "post:", s.commands.post);
+    }
+  }
+  if (p.warnings.length) {
+    lines.push("");
+    for (const w of p.warnings) lines.push(`warning: ${w}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** The dry-run document as printed for `-o json|yaml|table`. */
+export function formatDryRun(doc: DryRunDocument, output: OutputFormat): string {
+  return output === "json"
+    ? JSON.stringify(doc, null, 2) + "\n"
+    : output === "yaml"
+    ? toYaml(doc, { lineWidth: 0 })
+    : dryRunTable(doc);
+}

@@ -1,0 +1,87 @@
+/**
+ * The JobSpec a `submit` run works on: the `--spec` file or one generated from the shorthand
+ * flags, with the CLI overrides applied; and the one-line-per-problem text of its errors.
+ *
+ * @module
+ */
+import {
+  formatIssue,
+  GenerateError,
+  generateJobSpec,
+  type GenerateOptions,
+  type JobSpec,
+  JobSpecError,
+  jobSpecToYaml,
+  loadJobSpec,
+  parseJobSpec,
+} from "../jobspec/mod.ts";
+import { PlanError } from "../plan/mod.ts";
+import type { SubmitOptions } from "./submit_args.ts";
+
+/**
+ * What to print on stderr for a failed spec/plan, one line per problem: JobSpec issues as
+ * `file:line:col: message`, generator and planner problems as they are, anything else by its
+ * message.
+ */
+export function problemLines(e: unknown): string[] {
+  if (e instanceof JobSpecError) return e.issues.map(formatIssue);
+  if (e instanceof GenerateError) return e.problems;
+  if (e instanceof PlanError) return e.problems.map((p) => p.message);
+  return [(e as Error).message ?? String(e)];
+}
+
+/**
+ * The JobSpec to run: the `--spec` file, or one generated from the flags; then the CLI
+ * defaults applied (§2.3 step 4). Warnings (ignored flags, lenient unknown keys) go to `warn`,
+ * one line each.
+ *
+ * @throws {JobSpecError} / {GenerateError} for an invalid spec (both {@link UsageError}s).
+ */
+export async function resolveSpec(
+  opts: SubmitOptions,
+  warn: (line: string) => void,
+): Promise<JobSpec> {
+  let spec: JobSpec;
+  if (opts.spec) {
+    const ignored = [
+      opts.artifacts.length && "-A",
+      opts.kolaTests.length && "--kolaTest",
+      opts.singleCmd.length && "--singleCmd",
+      opts.singleReq.length && "--singleReq",
+      opts.returnFiles.length && "--returnFiles",
+    ].filter(Boolean);
+    if (ignored.length) warn(`warning: --spec given: ${ignored.join(", ")} ignored`);
+    const r = await loadJobSpec(opts.spec, { lenient: opts.lenient });
+    for (const w of r.warnings) warn(`warning: ${formatIssue(w)}`);
+    spec = r.spec;
+    if (!spec.recipe.repos && opts.repos.length) {
+      spec.recipe.repos = opts.repos.map((url) => ({ url }));
+    }
+    if (opts.copyBuild) spec["copy-build"] = opts.copyBuild;
+  } else {
+    const g: GenerateOptions = {
+      artifacts: opts.artifacts,
+      kolaTests: opts.kolaTests,
+      singleStage: opts.single,
+      singleCmd: opts.singleCmd,
+      singleReq: opts.singleReq,
+      returnFiles: opts.returnFiles,
+      repos: opts.repos,
+      gitRef: opts.gitRef,
+      gitUrl: opts.gitUrl,
+      gitCommit: opts.gitCommit,
+      bucket: opts.bucket,
+      keyPrefix: opts.keyPathPrefix,
+      buildName: opts.buildName,
+      versionSuffix: opts.versionSuffix,
+      isProduction: opts.isProduction,
+      copyBuild: opts.copyBuild,
+    };
+    spec = generateJobSpec(g);
+    // Validate the generated spec exactly like a file (round trip through YAML).
+    spec = parseJobSpec(jobSpecToYaml(spec, { header: false }), { file: "<generated>" }).spec;
+  }
+  if (opts.bucket) spec.minio.bucket = opts.bucket;
+  if (opts.keyPathPrefix !== undefined) spec.minio.key_prefix = opts.keyPathPrefix;
+  return spec;
+}
