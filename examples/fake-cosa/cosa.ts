@@ -11,7 +11,8 @@
  * Environment:
  * - `COSA_FORCE_ARCH`: architecture (default `uname -m`).
  * - `FAKE_COSA_FAIL=<sub>[,<sub>...]`: exit with `FAKE_COSA_FAIL_CODE` (default 3) when the
- *   subcommand (`buildextend-metal`, `build`, `fetch`, `kola`, `init`, `meta`) runs.
+ *   subcommand (`buildextend-metal`, `build`, `fetch`, `kola`, `init`, `meta`,
+ *   `upload-oscontainer`) runs.
  * - `FAKE_COSA_SLEEP_MS=<ms>` with optional `FAKE_COSA_SLEEP_ON=<sub>[,...]`: sleep before the
  *   work (to test cancellation).
  *
@@ -20,6 +21,7 @@
 
 import { createHash } from "node:crypto";
 import {
+  appendFileSync,
   existsSync,
   linkSync,
   mkdirSync,
@@ -28,6 +30,7 @@ import {
   readlinkSync,
   renameSync,
   rmSync,
+  statSync,
   symlinkSync,
   unlinkSync,
   writeFileSync,
@@ -370,6 +373,34 @@ function cmdKola(args: string[]) {
   say(`kola ${args.join(" ")}: PASS (logs in ${f})`);
 }
 
+/**
+ * Records the call (args and the push environment, never the auth file's content) as one JSON
+ * line in `fake-cosa-upload-oscontainer.jsonl` in the current directory.
+ */
+function cmdUploadOscontainer(args: string[]) {
+  const name = args.find((a) => a.startsWith("--name="))?.slice("--name=".length);
+  if (!name) throw new Fail("upload-oscontainer: --name=<registry/path> is required", 2);
+  const authFile = process.env.REGISTRY_AUTH_FILE;
+  let authMode: string | undefined;
+  if (authFile) {
+    try {
+      authMode = (statSync(authFile).mode & 0o777).toString(8);
+    } catch {
+      authMode = "missing";
+    }
+  }
+  const rec = {
+    args,
+    authFile,
+    authMode,
+    home: process.env.HOME,
+    forceUnprivileged: process.env.FORCE_UNPRIVILEGED,
+    disableTlsVerification: process.env.DISABLE_TLS_VERIFICATION,
+  };
+  appendFileSync("fake-cosa-upload-oscontainer.jsonl", JSON.stringify(rec) + "\n");
+  say(`upload-oscontainer: would push the ostree of the latest build to ${name}`);
+}
+
 async function main(argv: string[]): Promise<number> {
   const [sub, ...args] = argv;
   if (!sub) throw new Fail("usage: cosa <init|fetch|build|buildextend-<x>|meta|kola> ...", 2);
@@ -400,6 +431,9 @@ async function main(argv: string[]): Promise<number> {
       break;
     case "kola":
       cmdKola(args);
+      break;
+    case "upload-oscontainer":
+      cmdUploadOscontainer(args);
       break;
     default:
       if (sub.startsWith("buildextend-") && sub.length > "buildextend-".length) {

@@ -39,3 +39,16 @@ export {
   type StageRunOutcome,
 } from "./stage.ts";
 export type { ArtifactStoreLike, FetchExpect } from "./store.ts";
+export {
+  DEFAULT_REGISTRY,
+  DEFAULT_SA_TOKEN_PATH,
+  type ImageRef,
+  ImageRefError,
+  type OscontainerDeps,
+  OscontainerPushError,
+  parseImageRef,
+  pushOscontainer,
+  redactingLog,
+  registrySecrets,
+  shouldPushOscontainer,
+} from "./oscontainer.ts";

@@ -40,7 +40,15 @@ import {
 import type { FetchLike, Stage } from "../jobspec/mod.ts";
 import { repoFileName, writeRepoFile } from "../jobspec/repo.ts";
 import { ENV_FORCE_ARCH, remoteFileTarget, srvRelative, type WorkSpec } from "../workspec/mod.ts";
+import { GangplankError } from "../errors/mod.ts";
 import { BashRunner, type CommandRunner } from "./runner.ts";
+import {
+  OscontainerPushError,
+  pushOscontainer,
+  redactingLog,
+  registrySecrets,
+  shouldPushOscontainer,
+} from "./oscontainer.ts";
 import { type CommandFailure, runScriptFile, runStage, type StageDeps } from "./stage.ts";
 import type { ArtifactStoreLike } from "./store.ts";
 
@@ -68,6 +76,11 @@ export interface WorkerDeps {
   fetch?: FetchLike;
   /** Delay between starts of concurrent commands (default 50 ms). */
   staggerMs?: number;
+  /**
+   * Service-account token file for oscontainer pushes with `secret_type: token` (default
+   * `/var/run/secrets/kubernetes.io/serviceaccount/token`).
+   */
+  saTokenPath?: string;
 }
 
 /** What a worker did; {@link WorkerResult.exitCode} is the process exit code. */
@@ -226,10 +239,11 @@ const keyOf = (ws: WorkSpec, k: string) =>
  * message. Throws only when the srv dir is unusable.
  */
 export async function runWorker(ws: WorkSpec, deps: WorkerDeps): Promise<WorkerResult> {
-  const secret = deps.secretKey;
-  const log = secret
-    ? (l: string) => deps.log(l.includes(secret) ? l.replaceAll(secret, "***") : l)
-    : deps.log;
+  // The relay secret and every registry secret of the JobSpec are redacted from every line.
+  const log = redactingLog(deps.log, [
+    deps.secretKey,
+    ...registrySecrets(ws.jobspec.publish_oscontainer),
+  ]);
   const result: WorkerResult = {
     exitCode: 0,
     stageIds: [...ws.executeStages],
@@ -373,6 +387,37 @@ export async function runWorker(ws: WorkSpec, deps: WorkerDeps): Promise<WorkerR
         break;
       }
       log(`gangway: stage "${s.id}" succeeded`);
+    }
+
+    // 5b. Push the oscontainer when the stage produced a new ostree.
+    const registries = ws.jobspec.publish_oscontainer?.registries ?? [];
+    if (stageOk && registries.length && !deps.signal.aborted) {
+      try {
+        const after = await readLatestBuild(join(deps.srvDir, "builds"), arch);
+        if (after && shouldPushOscontainer(before, after)) {
+          await pushOscontainer(ws.jobspec.publish_oscontainer, after.id, {
+            runner,
+            env: deps.env,
+            srvDir: deps.srvDir,
+            scriptDir: await mkdtemp(join(scratch, "push-")),
+            log,
+            signal: deps.signal,
+            ...(deps.saTokenPath ? { tokenPath: deps.saTokenPath } : {}),
+          });
+        } else {
+          log("gangway: no new ostree in the latest build, not pushing the oscontainer");
+        }
+      } catch (e) {
+        stageOk = false;
+        if (!deps.signal.aborted) {
+          failWith(
+            e instanceof GangplankError ? e.exitCode : 1,
+            e instanceof OscontainerPushError
+              ? e.message
+              : `oscontainer push: ${(e as Error).message}`,
+          );
+        }
+      }
     }
 
     if (deps.signal.aborted) {
