@@ -153,6 +153,16 @@ interface CallState {
 
 const NOT_FOUND = new Set(["NoSuchKey", "NotFound", "NoSuchBucket"]);
 
+/** Resolves `undefined` instead of rejecting when the object (or its bucket) does not exist. */
+async function unlessMissing<T>(p: Promise<T>): Promise<T | undefined> {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof StoreError && NOT_FOUND.has(e.code)) return undefined;
+    throw e;
+  }
+}
+
 function nowNanos(): bigint {
   return BigInt(Date.now()) * 1_000_000n;
 }
@@ -832,19 +842,15 @@ export class ArtifactStore implements AsyncDisposable {
     key: string,
     { signal }: { signal?: AbortSignal } = {},
   ): Promise<Uint8Array | undefined> {
-    try {
-      const buf = await this.#call("get", bucket, key, signal, async (c) => {
-        const res = await c.getObject(bucket, key);
-        const chunks: Uint8Array[] = [];
-        for await (const chunk of res) chunks.push(chunk as Uint8Array);
-        return Buffer.concat(chunks);
-      });
-      this.stats.bytesIn += buf.length;
-      return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-    } catch (e) {
-      if (e instanceof StoreError && NOT_FOUND.has(e.code)) return undefined;
-      throw e;
-    }
+    const buf = await unlessMissing(this.#call("get", bucket, key, signal, async (c) => {
+      const res = await c.getObject(bucket, key);
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of res) chunks.push(chunk as Uint8Array);
+      return Buffer.concat(chunks);
+    }));
+    if (buf === undefined) return undefined;
+    this.stats.bytesIn += buf.length;
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   /** An object as UTF-8 text, or `undefined` when missing. */
@@ -882,19 +888,14 @@ export class ArtifactStore implements AsyncDisposable {
     key: string,
     { signal }: { signal?: AbortSignal } = {},
   ): Promise<ObjectStat | undefined> {
-    try {
-      return await this.#call("stat", bucket, key, signal, async (c) => {
-        const s = await c.statObject(bucket, key);
-        const metadata: Record<string, string> = {};
-        for (const [k, v] of Object.entries(s.metaData ?? {})) {
-          metadata[k.toLowerCase()] = String(v);
-        }
-        return { size: s.size, etag: s.etag, lastModified: s.lastModified, metadata };
-      });
-    } catch (e) {
-      if (e instanceof StoreError && NOT_FOUND.has(e.code)) return undefined;
-      throw e;
-    }
+    return await unlessMissing(this.#call("stat", bucket, key, signal, async (c) => {
+      const s = await c.statObject(bucket, key);
+      const metadata: Record<string, string> = {};
+      for (const [k, v] of Object.entries(s.metaData ?? {})) {
+        metadata[k.toLowerCase()] = String(v);
+      }
+      return { size: s.size, etag: s.etag, lastModified: s.lastModified, metadata };
+    }));
   }
 
   /** Whether an object exists. */
@@ -957,12 +958,9 @@ export class ArtifactStore implements AsyncDisposable {
 
   /** Deletes an object (a missing one is not an error). */
   async remove(bucket: string, key: string, { signal }: { signal?: AbortSignal } = {}) {
-    try {
-      await this.#call("remove", bucket, key, signal, (c) => c.removeObject(bucket, key));
-    } catch (e) {
-      if (e instanceof StoreError && NOT_FOUND.has(e.code)) return;
-      throw e;
-    }
+    await unlessMissing(
+      this.#call("remove", bucket, key, signal, (c) => c.removeObject(bucket, key)),
+    );
   }
 
   // ---- stamps -----------------------------------------------------------------------------
