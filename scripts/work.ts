@@ -32,36 +32,63 @@ import {
   decodeWorkSpec,
   DEFAULT_SRV_DIR,
   ENV_FORCE_ARCH,
+  ENV_REGISTRY_SECRETS,
+  ENV_REGISTRY_SECRETS_FILE,
   ENV_RELAY_SECRET_FILE,
   ENV_RELAY_SECRET_KEY,
   ENV_SRV_DIR,
   ENV_WORK_POD_JSON,
   SECRET_ENV_NAMES,
+  withRegistrySecrets,
 } from "../lib/workspec/mod.ts";
 
-async function readSecret(env: Record<string, string>): Promise<string> {
-  const direct = env[ENV_RELAY_SECRET_KEY];
-  if (direct) return direct;
-  const file = env[ENV_RELAY_SECRET_FILE];
-  if (!file) {
-    throw new UsageError(`neither ${ENV_RELAY_SECRET_KEY} nor ${ENV_RELAY_SECRET_FILE} is set`);
-  }
+/**
+ * A secret given directly in env var `direct`, or in a 0600 file named by env var `fileVar`
+ * (how the podman backend passes it). `undefined` when neither is set.
+ */
+async function readSecretEnv(
+  env: Record<string, string>,
+  direct: string,
+  fileVar: string,
+): Promise<string | undefined> {
+  if (env[direct]) return env[direct];
+  const file = env[fileVar];
+  if (!file) return undefined;
   let st;
   try {
     st = await stat(file);
   } catch (e) {
-    throw new UsageError(`${ENV_RELAY_SECRET_FILE}: ${file}: ${(e as Error).message}`);
+    throw new UsageError(`${fileVar}: ${file}: ${(e as Error).message}`);
   }
   if ((st.mode & 0o077) !== 0) {
     throw new UsageError(
-      `${ENV_RELAY_SECRET_FILE}: ${file} is readable by others (mode ${
+      `${fileVar}: ${file} is readable by others (mode ${
         (st.mode & 0o777).toString(8)
       }); it must be 0600`,
     );
   }
   const secret = (await readFile(file, "utf8")).trim();
-  if (!secret) throw new UsageError(`${ENV_RELAY_SECRET_FILE}: ${file} is empty`);
+  if (!secret) throw new UsageError(`${fileVar}: ${file} is empty`);
   return secret;
+}
+
+async function readSecret(env: Record<string, string>): Promise<string> {
+  const secret = await readSecretEnv(env, ENV_RELAY_SECRET_KEY, ENV_RELAY_SECRET_FILE);
+  if (secret === undefined) {
+    throw new UsageError(`neither ${ENV_RELAY_SECRET_KEY} nor ${ENV_RELAY_SECRET_FILE} is set`);
+  }
+  return secret;
+}
+
+/** The JobSpec's inline registry secrets, sent apart from the WorkSpec by the coordinator. */
+async function readRegistrySecrets(env: Record<string, string>): Promise<Record<string, string>> {
+  const text = await readSecretEnv(env, ENV_REGISTRY_SECRETS, ENV_REGISTRY_SECRETS_FILE);
+  if (text === undefined) return {};
+  try {
+    const v = JSON.parse(text);
+    if (v && typeof v === "object" && !Array.isArray(v)) return v as Record<string, string>;
+  } catch { /* reported below, without the value */ }
+  throw new UsageError(`${ENV_REGISTRY_SECRETS}: expected a JSON object`);
 }
 
 /** Env var overriding where the Kubernetes termination message is written. */
@@ -107,8 +134,12 @@ export async function main(): Promise<number> {
   const handlers = [["SIGINT", onSignal("SIGINT")], ["SIGTERM", onSignal("SIGTERM")]] as const;
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
   try {
-    const ws = decodeWorkSpec(text);
+    const received = decodeWorkSpec(text);
     const secretKey = await readSecret(env);
+    const ws = {
+      ...received,
+      jobspec: withRegistrySecrets(received.jobspec, await readRegistrySecrets(env)),
+    };
     // The secret and the WorkSpec stay with this process; commands never see them.
     for (const n of [...SECRET_ENV_NAMES, ENV_WORK_POD_JSON]) Deno.env.delete(n);
     const commandEnv = { ...env };

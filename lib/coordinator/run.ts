@@ -16,10 +16,12 @@ import { latestBuild, normalizeArch, parseBuilds } from "../cosa/mod.ts";
 import {
   encodeWorkSpec,
   ENV_FORCE_ARCH,
+  ENV_REGISTRY_SECRETS,
   ENV_RELAY_SECRET_KEY,
   ENV_WORK_POD_JSON,
   normalizeKeyPrefix,
   type RemoteFile,
+  withoutRegistrySecrets,
   type WorkSpec,
 } from "../workspec/mod.ts";
 import type { RelayConfig } from "../relay/config.ts";
@@ -245,6 +247,15 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
     stages: stages.filter((s) => s.order === order),
   }));
 
+  // Inline registry secrets leave the JobSpec the workers see (a pod spec shows it) and travel
+  // with the relay key through the executor's private channel.
+  const wire = withoutRegistrySecrets(opts.spec);
+  const secretEnv: Record<string, string> = { [ENV_RELAY_SECRET_KEY]: cfg.secretkey };
+  if (Object.keys(wire.secrets).length) {
+    secretEnv[ENV_REGISTRY_SECRETS] = JSON.stringify(wire.secrets);
+  }
+  const secretValues = [cfg.secretkey, ...Object.values(wire.secrets)].filter((v) => v);
+
   const result = await schedule<CoordinatorStage, StageInputs>({
     groups,
     signal,
@@ -266,7 +277,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
       const rep = reports.get(s)!;
       const ws: WorkSpec = {
         remotefiles: inputs.files.map(toRemoteFile),
-        jobspec: opts.spec,
+        jobspec: wire.spec,
         executeStages: [s.id],
         return: { bucket, key_prefix: keyPrefix },
         relay: {
@@ -287,12 +298,10 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
         stageId: s.id,
         stageIndex: s.index,
         env: { [ENV_WORK_POD_JSON]: encodeWorkSpec(ws), [ENV_FORCE_ARCH]: arch },
-        secretEnv: { [ENV_RELAY_SECRET_KEY]: cfg.secretkey },
+        secretEnv,
         onLine: (raw) => {
-          // Defence in depth: the relay's secret never reaches the console or a log file.
-          const line = cfg.secretkey && raw.includes(cfg.secretkey)
-            ? raw.replaceAll(cfg.secretkey, "***")
-            : raw;
+          // Defence in depth: no secret ever reaches the console or a log file.
+          const line = secretValues.reduce((l, v) => l.replaceAll(v, "***"), raw);
           sl.line(line);
           const sum = parseSummaryLine(line);
           if (sum) summaries.set(s, sum);

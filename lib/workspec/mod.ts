@@ -16,6 +16,8 @@ export {
   DEFAULT_SRV_DIR,
   encodeWorkSpec,
   ENV_FORCE_ARCH,
+  ENV_REGISTRY_SECRETS,
+  ENV_REGISTRY_SECRETS_FILE,
   ENV_RELAY_SECRET_FILE,
   ENV_RELAY_SECRET_KEY,
   ENV_SRV_DIR,
@@ -29,6 +31,8 @@ export {
   SECRET_ENV_NAMES,
   srvRelative,
   validateWorkSpec,
+  withoutRegistrySecrets,
+  withRegistrySecrets,
   type WorkSpec,
   WorkSpecError,
 } from "./workspec.ts";

@@ -29,7 +29,48 @@ export const ENV_FORCE_ARCH = "COSA_FORCE_ARCH";
 /** Default srv directory of a worker. */
 export const DEFAULT_SRV_DIR = "/srv";
 /** Env names that carry secrets: never logged, removed from the environment of commands. */
-export const SECRET_ENV_NAMES: readonly string[] = [ENV_RELAY_SECRET_KEY, ENV_RELAY_SECRET_FILE];
+/**
+ * Env var holding the JobSpec's inline registry secrets (`publish_oscontainer.registries[i]
+ * .secret`) as JSON `{ "<i>": "<secret>" }`. The coordinator takes them out of the WorkSpec's
+ * JobSpec (which a pod spec or `podman inspect` shows) and sends them this private way.
+ */
+export const ENV_REGISTRY_SECRETS = "COSA_REGISTRY_SECRETS";
+/** Env var naming a file (mode 0600) holding {@link ENV_REGISTRY_SECRETS}'s value. */
+export const ENV_REGISTRY_SECRETS_FILE = "COSA_REGISTRY_SECRETS_FILE";
+/** Env names that carry secrets: never logged, removed from the environment of commands. */
+export const SECRET_ENV_NAMES: readonly string[] = [
+  ENV_RELAY_SECRET_KEY,
+  ENV_RELAY_SECRET_FILE,
+  ENV_REGISTRY_SECRETS,
+  ENV_REGISTRY_SECRETS_FILE,
+];
+
+/**
+ * A copy of `spec` without its inline registry secrets, and those secrets by registry index
+ * (the coordinator's half of {@link ENV_REGISTRY_SECRETS}).
+ */
+export function withoutRegistrySecrets(
+  spec: JobSpec,
+): { spec: JobSpec; secrets: Record<string, string> } {
+  const copy = structuredClone(spec);
+  const secrets: Record<string, string> = {};
+  (copy.publish_oscontainer?.registries ?? []).forEach((r, i) => {
+    if (r.secret === undefined || r.secret === "") return;
+    secrets[String(i)] = r.secret;
+    delete r.secret;
+  });
+  return { spec: copy, secrets };
+}
+
+/** A copy of `spec` with the registry secrets put back (the worker's half). */
+export function withRegistrySecrets(spec: JobSpec, secrets: Record<string, string>): JobSpec {
+  const copy = structuredClone(spec);
+  (copy.publish_oscontainer?.registries ?? []).forEach((r, i) => {
+    const s = secrets[String(i)];
+    if (s !== undefined) r.secret = s;
+  });
+  return copy;
+}
 
 /** Artifact metadata of a remote file, used to verify it after download. */
 export interface RemoteArtifact {

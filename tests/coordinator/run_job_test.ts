@@ -199,3 +199,43 @@ Deno.test("runJob: a dependency never produced times out naming it", async () =>
   assert.match(r.error!.missing![0], /artifact "metal"/);
   assert.equal(exec.launches.length, 0);
 });
+
+Deno.test("runJob: inline registry secrets leave the WorkSpec and travel in secretEnv only", async () => {
+  await using tmp = await tempDir();
+  const AUTH = '{"auths":{"quay.io":{"auth":"c2VjcmV0LXJlZ2lzdHJ5LWF1dGg="}}}';
+  const exec = new FakeExecutor((l) => {
+    l.onLine(`echo ${AUTH}`, "stdout");
+    return Promise.resolve({ exitCode: 0 });
+  });
+  const lines: string[] = [];
+  const sp: JobSpec = {
+    ...spec([{ id: "push", commands: ["true"] }]),
+    publish_oscontainer: {
+      registries: [
+        { url: "quay.io/me/os:latest", secret_type: "inline", secret: AUTH },
+        { url: "registry.example:5000/os", secret_type: "token" },
+      ],
+    },
+  };
+  const r = await runJob({
+    spec: sp,
+    plan: planJob(sp),
+    workDir: tmp.path,
+    executor: exec,
+    relay: cfg,
+    openStore: () => new MemStore(),
+    log: (l) => lines.push(l),
+    signal: new AbortController().signal,
+    pollIntervalMs: 5,
+  });
+  assert.equal(r.exitCode, 0);
+  const l = exec.launches[0];
+  assert.ok(!JSON.stringify(l.env).includes(AUTH), "no registry secret in the worker's env");
+  const ws = decodeWorkSpec(l.env.COSA_WORK_POD_JSON);
+  assert.equal(ws.jobspec.publish_oscontainer?.registries?.[0].secret, undefined);
+  assert.equal(ws.jobspec.publish_oscontainer?.registries?.[0].url, "quay.io/me/os:latest");
+  assert.deepEqual(JSON.parse(l.secretEnv.COSA_REGISTRY_SECRETS), { "0": AUTH });
+  assert.equal(sp.publish_oscontainer?.registries?.[0].secret, AUTH, "caller's spec untouched");
+  assert.ok(!lines.join("\n").includes(AUTH), "secret redacted from the console");
+  assert.ok(!Deno.readTextFileSync(`${tmp.path}/logs/push.log`).includes(AUTH));
+});

@@ -358,3 +358,44 @@ Deno.test("work.ts: delayed merge — parallel workers return fragments, finaliz
   const meta = await checkStoredBuild(root.path, id);
   assert.deepEqual(artifactsOf(meta).map((a) => a.name).sort(), ["aws", "metal", "ostree", "qemu"]);
 });
+
+Deno.test("work.ts: registry secrets arrive apart from the WorkSpec, hidden from commands", async () => {
+  await using root = await tempDir("gp-relay-");
+  await using srv = await tempDir("gp-srv-");
+  await using relay = await startRelay({ root: root.path, bucketDirs: { builder: "builds" } });
+  const AUTH = '{"auths":{"quay.io":{"auth":"dG9wLXNlY3JldA=="}}}';
+  const js = jobspec([{
+    id: "env",
+    commands: ["if env | grep -q 'COSA_REGISTRY_SECRETS\\|auths'; then exit 42; fi"],
+  }], {
+    recipe: {},
+    publish_oscontainer: { registries: [{ url: "quay.io/me/os", secret_type: "inline" }] },
+  });
+  const ws = workspec(relay, js);
+  const ok = await runScript("work.ts", [], {
+    env: workerEnv(relay, ws, srv.path, { COSA_REGISTRY_SECRETS: JSON.stringify({ "0": AUTH }) }),
+    timeoutMs: 60_000,
+  });
+  assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+  assert.ok(!(ok.stdout + ok.stderr).includes("dG9wLXNlY3JldA=="), ok.stdout + ok.stderr);
+
+  const file = join(srv.path, "..", `${srv.path.split("/").pop()}.registry`);
+  await writeFile(file, JSON.stringify({ "0": AUTH }), { mode: 0o644 });
+  try {
+    const loose = await runScript("work.ts", [], {
+      env: workerEnv(relay, ws, srv.path, { COSA_REGISTRY_SECRETS_FILE: file }),
+      timeoutMs: 60_000,
+    });
+    assert.equal(loose.code, 2);
+    assert.match(loose.stderr, /COSA_REGISTRY_SECRETS_FILE: .* must be 0600/);
+  } finally {
+    await Deno.remove(file).catch(() => {});
+  }
+  const bad = await runScript("work.ts", [], {
+    env: workerEnv(relay, ws, srv.path, { COSA_REGISTRY_SECRETS: "not-json-s3cr3t" }),
+    timeoutMs: 60_000,
+  });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /COSA_REGISTRY_SECRETS: expected a JSON object/);
+  assert.ok(!bad.stderr.includes("not-json-s3cr3t"));
+});

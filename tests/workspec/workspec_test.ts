@@ -6,6 +6,8 @@ import {
   ENV_RELAY_SECRET_KEY,
   remoteFileTarget,
   srvRelative,
+  withoutRegistrySecrets,
+  withRegistrySecrets,
   type WorkSpec,
   WorkSpecError,
 } from "../../lib/workspec/mod.ts";
@@ -145,4 +147,24 @@ Deno.test("srvRelative", () => {
   assert.equal(srvRelative("/srvx/a"), undefined);
   assert.equal(srvRelative("/etc"), undefined);
   assert.equal(srvRelative("a\0b"), undefined);
+});
+
+Deno.test("registry secrets: split out of a JobSpec copy and put back, original untouched", () => {
+  const spec = {
+    job: {},
+    recipe: {},
+    minio: { bucket: "builder" },
+    stages: [{ id: "a", commands: ["true"] }],
+    publish_oscontainer: {
+      registries: [
+        { url: "quay.io/a/b", secret_type: "inline" as const, secret: '{"auths":{}}' },
+        { url: "r.example/c", secret_type: "token" as const },
+      ],
+    },
+  } as JobSpec;
+  const { spec: wire, secrets } = withoutRegistrySecrets(spec);
+  assert.deepEqual(secrets, { "0": '{"auths":{}}' });
+  assert.equal(wire.publish_oscontainer?.registries?.[0].secret, undefined);
+  assert.equal(spec.publish_oscontainer?.registries?.[0].secret, '{"auths":{}}');
+  assert.deepEqual(withRegistrySecrets(wire, secrets), spec);
 });
