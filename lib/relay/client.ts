@@ -153,6 +153,12 @@ interface CallState {
 
 const NOT_FOUND = new Set(["NoSuchKey", "NotFound", "NoSuchBucket"]);
 
+/** A local file problem (stat, read) while working on `bucket/key`: never transient. */
+function localFileError(op: string, bucket: string, key: string, e: unknown): StoreError {
+  const code = (e as { code?: string }).code ?? "ENOENT";
+  return new StoreError(op, bucket, key, code, errMessage(e), undefined, false, { cause: e });
+}
+
 /** Resolves `undefined` instead of rejecting when the object (or its bucket) does not exist. */
 async function unlessMissing<T>(p: Promise<T>): Promise<T | undefined> {
   try {
@@ -410,16 +416,7 @@ export class ArtifactStore implements AsyncDisposable {
     try {
       st = await fsp.stat(path);
     } catch (e) {
-      throw new StoreError(
-        "put",
-        bucket,
-        key,
-        (e as { code?: string }).code ?? "ENOENT",
-        errMessage(e),
-        undefined,
-        false,
-        { cause: e },
-      );
+      throw localFileError("put", bucket, key, e);
     }
     if (!st.isFile()) {
       throw new StoreError(
@@ -1021,16 +1018,7 @@ export class ArtifactStore implements AsyncDisposable {
     try {
       localNs = (await fsp.stat(path, { bigint: true })).mtimeNs;
     } catch (e) {
-      throw new StoreError(
-        "isLocalNewer",
-        bucket,
-        key,
-        (e as { code?: string }).code ?? "ENOENT",
-        errMessage(e),
-        undefined,
-        false,
-        { cause: e },
-      );
+      throw localFileError("isLocalNewer", bucket, key, e);
     }
     const s = await this.stat(bucket, key, { signal });
     if (!s) return true;
