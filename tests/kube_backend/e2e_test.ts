@@ -8,10 +8,11 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { ROOT, runScript, tempDir, waitFor } from "../_helpers/mod.ts";
-import { ensureTestImage, podmanMissing, TEST_WORKER_IMAGE } from "../_helpers/podman.ts";
+import { ensureTestImage, podmanMissing } from "../_helpers/podman.ts";
 import { assertSameBuilds, scriptEnv, spawnScript, within } from "../e2e/_podman_helpers.ts";
 import { type KObj, type KubeApi, startKubeApiServer } from "../kube/api_server.ts";
 import { RUN_ID_LABEL } from "../../lib/podspec/mod.ts";
+import { kubeSubmitArgs } from "./_kube_run.ts";
 
 const missing = podmanMissing();
 if (missing) console.log(`SKIP tests/kube_backend/e2e_test.ts: ${missing}`);
@@ -50,15 +51,11 @@ function gangplankObjects(kube: KubeApi): KObj[] {
 }
 
 async function submitKube(kube: KubeApi, args: string[], cwd: string, timeoutMs = 240_000) {
-  return await runScript("submit.ts", [
-    "--backend",
-    "kube",
-    "--kubeconfig",
-    kube.kubeconfigPath,
-    "--image",
-    TEST_WORKER_IMAGE,
-    ...args,
-  ], { env: scriptEnv(), cwd, timeoutMs });
+  return await runScript("submit.ts", kubeSubmitArgs(kube, ...args), {
+    env: scriptEnv(),
+    cwd,
+    timeoutMs,
+  });
 }
 
 Deno.test({
@@ -296,18 +293,7 @@ Deno.test({
   await using kube = await startKubeApiServer({ kubelet: { mode: "podman" } });
   const s = spawnScript(
     "submit.ts",
-    [
-      "--backend",
-      "kube",
-      "--kubeconfig",
-      kube.kubeconfigPath,
-      "--image",
-      TEST_WORKER_IMAGE,
-      "-s",
-      `${tmp.path}/job.yaml`,
-      "-w",
-      `${tmp.path}/w`,
-    ],
+    kubeSubmitArgs(kube, "-s", `${tmp.path}/job.yaml`, "-w", `${tmp.path}/w`),
     scriptEnv(),
     tmp.path,
   );

@@ -8,9 +8,10 @@
  *
  * Skipped with a visible warning where kubectl or podman is missing.
  */
+import { kubeSubmitArgs } from "./_kube_run.ts";
 import assert from "node:assert/strict";
 import { tempDir, waitFor } from "../_helpers/mod.ts";
-import { ensureTestImage, podmanMissing, TEST_WORKER_IMAGE } from "../_helpers/podman.ts";
+import { ensureTestImage, podmanMissing } from "../_helpers/podman.ts";
 import { scriptEnv, spawnScript, within } from "../e2e/_podman_helpers.ts";
 import { type KubeApi, startKubeApiServer } from "../kube/api_server.ts";
 import { haveKubectl, kubectl, parseTable } from "../kube/kubectl.ts";
@@ -77,18 +78,7 @@ Deno.test({
   const work = `${tmp.path}/w`;
   const s = spawnScript(
     "submit.ts",
-    [
-      "--backend",
-      "kube",
-      "--kubeconfig",
-      kube.kubeconfigPath,
-      "--image",
-      TEST_WORKER_IMAGE,
-      "-s",
-      `${tmp.path}/job.yaml`,
-      "-w",
-      work,
-    ],
+    kubeSubmitArgs(kube, "-s", `${tmp.path}/job.yaml`, "-w", work),
     scriptEnv(),
     tmp.path,
   );

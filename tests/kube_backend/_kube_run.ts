@@ -1,0 +1,19 @@
+/**
+ * Shared by the kube E2E tests: the `submit` arguments that run a JobSpec with the kube backend
+ * against the test API server, with the podman test image as the worker image.
+ */
+import { TEST_WORKER_IMAGE } from "../_helpers/podman.ts";
+import type { KubeApi } from "../kube/api_server.ts";
+
+/** `--backend kube --kubeconfig <test server> --image <test image>` followed by `args`. */
+export function kubeSubmitArgs(kube: KubeApi, ...args: string[]): string[] {
+  return [
+    "--backend",
+    "kube",
+    "--kubeconfig",
+    kube.kubeconfigPath,
+    "--image",
+    TEST_WORKER_IMAGE,
+    ...args,
+  ];
+}
