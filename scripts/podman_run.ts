@@ -62,7 +62,7 @@ export async function main(
     return await submitMain([...rest, "--backend", "podman"], env);
   }
   try {
-    await using executor = createPodmanExecutor(podman, env, err);
+    await using executor = createPodmanExecutor(podman, env, Deno.uid(), err);
     if (opts.cleanup) {
       const r = await executor.cleanup({
         runId: podman.runId,

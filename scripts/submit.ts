@@ -77,7 +77,12 @@ export function createExecutor(
       );
     case "podman":
       // CONTAINER_HOST / CONTAINER_SSHKEY and the defaults; `podman-run` has the podman flags.
-      return createPodmanExecutor(parsePodmanRunArgs([], env).podman, env, (m) => console.error(m));
+      return createPodmanExecutor(
+        parsePodmanRunArgs([], env).podman,
+        env,
+        Deno.uid(),
+        (m) => console.error(m),
+      );
     default:
       throw new UsageError(`--backend ${opts.backend}: not available in this build`);
   }

@@ -257,15 +257,17 @@ function readKey(path: string): string {
  * @example
  * ```ts
  * // submit's `--backend podman`: CONTAINER_HOST / CONTAINER_SSHKEY and the defaults.
- * const exec = createPodmanExecutor(parsePodmanRunArgs([], env).podman, env, console.error);
+ * const exec = createPodmanExecutor(parsePodmanRunArgs([], env).podman, env, uid, console.error);
  * ```
  */
 export function createPodmanExecutor(
   p: PodmanRunOptions,
   env: Record<string, string | undefined>,
+  /** The caller's uid (picks the rootless socket and the default SSH user's fallback). */
+  uid: number | null,
   log: (line: string) => void,
 ): PodmanExecutor {
-  const host = containerHostOf(p, env, Deno.uid());
+  const host = containerHostOf(p, env, uid);
   const ssh = host.kind === "ssh"
     ? {
       privateKey: p.sshKey ? readKey(p.sshKey) : undefined,
