@@ -5,6 +5,7 @@
  */
 
 import { formatElapsed } from "../log/stage_log.ts";
+import { DependencyTimeoutError, StageFailedError } from "./errors.ts";
 import type { StageRecord } from "./schedule.ts";
 
 /** One stage in the report: the scheduler's record plus what the worker moved. */
@@ -109,4 +110,30 @@ export function summaryTable(report: RunReport): string[] {
   return rows.map((r) =>
     r.map((cell, c) => c === r.length - 1 ? cell : cell.padEnd(widths[c])).join("  ")
   );
+}
+
+/** The report's `error` for the error that ended a run (its class, message and data). */
+export function errorInfo(e: unknown): RunReport["error"] {
+  if (e === undefined) return undefined;
+  const err = e instanceof Error ? e : new Error(String(e));
+  const info: NonNullable<RunReport["error"]> = { type: err.name, message: err.message };
+  if (e instanceof StageFailedError) {
+    info.stageId = e.stageId;
+    info.workerExitCode = e.workerExitCode;
+  } else if (e instanceof DependencyTimeoutError) {
+    info.stageId = e.stageId;
+    info.missing = e.missing;
+  }
+  return info;
+}
+
+/** The lines a run ends with: the summary table and the verdict. */
+export function closingLines(report: RunReport, failure: unknown): string[] {
+  const verdict = failure !== undefined
+    ? `gangplank: run ${report.result}: ${
+      failure instanceof Error ? failure.message : String(failure)
+    }`
+    : `gangplank: run succeeded: builds are in ${report.buildsLocation}` +
+      (report.latestBuild ? ` (latest ${report.latestBuild})` : "");
+  return ["", ...summaryTable(report), "", verdict];
 }

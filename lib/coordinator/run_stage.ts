@@ -1,0 +1,249 @@
+/**
+ * The per-stage steps of a run: each stage's report and log, the WorkSpec its worker gets,
+ * launching the worker with the secrets kept apart, and accounting for what it moved when it
+ * ends.
+ *
+ * @module
+ */
+
+import type { Executor, RelayEndpoint, StageOutcome } from "../executors/types.ts";
+import type { JobSpec } from "../jobspec/mod.ts";
+import { logNamesFor, openStageLog, type StageLog } from "../log/mod.ts";
+import type { RelayConfig } from "../relay/config.ts";
+import {
+  encodeWorkSpec,
+  ENV_FORCE_ARCH,
+  ENV_REGISTRY_SECRETS,
+  ENV_RELAY_SECRET_KEY,
+  ENV_WORK_POD_JSON,
+  type RemoteFile,
+  withoutRegistrySecrets,
+  type WorkSpec,
+} from "../workspec/mod.ts";
+import { parseSummaryLine } from "../worker/mod.ts";
+import type { InputFile, JobLocation, StageInputs } from "./inputs.ts";
+import type { CoordinatorStage } from "./plan_view.ts";
+import type { StageReport } from "./report.ts";
+import type { CoordinatorStore, ListedObject } from "./run_relay.ts";
+import type { StageRecord } from "./schedule.ts";
+
+/** What {@link RunStages} needs to know about the run. */
+export interface RunStagesOptions {
+  runId: string;
+  spec: JobSpec;
+  stages: CoordinatorStage[];
+  logDir: string;
+  executor: Executor;
+  /** The worker-side address of the store. */
+  endpoint: RelayEndpoint;
+  cfg: RelayConfig;
+  store: CoordinatorStore;
+  loc: JobLocation;
+  log: (line: string) => void;
+  now: () => number;
+  /** The run's signal (no listing after an abort). */
+  signal: AbortSignal;
+}
+
+function toRemoteFile(f: InputFile): RemoteFile {
+  const rf: RemoteFile = { bucket: f.bucket, object: f.object };
+  if (f.compressed) rf.compressed = true;
+  else rf.force_path = f.path;
+  if (f.artifact) {
+    rf.artifact = { name: f.artifact.name, path: f.artifact.path, sha256: f.artifact.sha256 };
+    if (f.artifact.size !== undefined) rf.artifact.size = f.artifact.size;
+  }
+  return rf;
+}
+
+function stampOf(o: ListedObject): string {
+  const lm = o.lastModified instanceof Date ? o.lastModified.getTime() : o.lastModified;
+  return `${o.size}:${lm ?? ""}:${o.etag ?? ""}`;
+}
+
+/**
+ * The stages of one run: their reports and logs, and the scheduler's callbacks (`waiting`,
+ * `launch`, `ended`). Dispose it to close the stage logs.
+ */
+export class RunStages implements Disposable {
+  /** Each stage's report, filled in as it runs. */
+  readonly reports: Map<CoordinatorStage, StageReport> = new Map();
+  readonly #o: RunStagesOptions;
+  readonly #logs = new Map<CoordinatorStage, StageLog>();
+  readonly #lastMissing = new Map<CoordinatorStage, string>();
+  /** The worker's own account (`gangway-summary:` line): exact bytes and artifacts. */
+  readonly #summaries = new Map<CoordinatorStage, Record<string, unknown>>();
+  readonly #wire: { spec: JobSpec; secrets: Record<string, string> };
+  readonly #secretEnv: Record<string, string>;
+  readonly #secretValues: string[];
+  /** What the store held, to tell which objects each stage returned. */
+  #known = new Map<string, ListedObject>();
+
+  constructor(o: RunStagesOptions) {
+    this.#o = o;
+    const names = logNamesFor(o.stages.map((s) => s.id));
+    o.stages.forEach((s, i) => {
+      this.reports.set(s, {
+        id: s.id,
+        index: s.index,
+        order: s.order,
+        result: "not-run",
+        exitCode: null,
+        durationMs: 0,
+        waitMs: 0,
+        bytesIn: 0,
+        bytesOut: 0,
+        artifacts: [],
+        objects: [],
+        logFile: `${o.logDir}/${names[i]}.log`,
+      });
+    });
+    // Inline registry secrets leave the JobSpec the workers see (a pod spec shows it) and
+    // travel with the relay key through the executor's private channel.
+    this.#wire = withoutRegistrySecrets(o.spec);
+    this.#secretEnv = { [ENV_RELAY_SECRET_KEY]: o.cfg.secretkey };
+    if (Object.keys(this.#wire.secrets).length) {
+      this.#secretEnv[ENV_REGISTRY_SECRETS] = JSON.stringify(this.#wire.secrets);
+    }
+    this.#secretValues = [o.cfg.secretkey, ...Object.values(this.#wire.secrets)].filter((v) => v);
+  }
+
+  /** Takes the store's first listing (the baseline of "returned" detection). */
+  async start(): Promise<void> {
+    this.#known = await this.#snapshot().catch(() => new Map<string, ListedObject>());
+  }
+
+  /** The stage's log (opened on first use). */
+  log(s: CoordinatorStage): StageLog {
+    let l = this.#logs.get(s);
+    if (!l) {
+      const { runId, now } = this.#o;
+      l = openStageLog({
+        stageId: s.id,
+        file: this.reports.get(s)!.logFile,
+        console: this.#o.log,
+        now,
+        header: `=== run ${runId}, stage ${s.id}, ${new Date(now()).toISOString()} ===`,
+      });
+      this.#logs.set(s, l);
+    }
+    return l;
+  }
+
+  /** A dependency check found `missing`: logged once per change. */
+  waiting(s: CoordinatorStage, missing: string[]): void {
+    const m = missing.join(", ");
+    if (this.#lastMissing.get(s) !== m) {
+      this.log(s).line(`gangplank: waiting for ${m}`);
+      this.#lastMissing.set(s, m);
+    }
+  }
+
+  /** The WorkSpec of a stage's worker. */
+  workSpec(s: CoordinatorStage, inputs: StageInputs): WorkSpec {
+    const { cfg, endpoint, loc } = this.#o;
+    return {
+      remotefiles: inputs.files.map(toRemoteFile),
+      jobspec: this.#wire.spec,
+      executeStages: [s.id],
+      return: { bucket: loc.bucket, key_prefix: loc.keyPrefix },
+      relay: {
+        host: endpoint.host,
+        port: endpoint.port,
+        region: cfg.region ?? "us-east-1",
+        secure: cfg.secure ?? false,
+        accesskey: cfg.accesskey,
+      },
+    };
+  }
+
+  /** Runs the stage's worker with its inputs; every line is redacted, logged and parsed. */
+  async launch(
+    s: CoordinatorStage,
+    inputs: StageInputs,
+    { signal }: { signal: AbortSignal },
+  ): Promise<StageOutcome> {
+    const sl = this.log(s);
+    const rep = this.reports.get(s)!;
+    const ws = this.workSpec(s, inputs);
+    rep.bytesIn = inputs.files.reduce((n, f) => n + (f.size ?? 0), 0);
+    sl.line(
+      `gangplank: starting worker (${inputs.files.length} input file(s)` +
+        (inputs.buildId ? `, build ${inputs.buildId}` : "") + ")",
+    );
+    return await this.#o.executor.runStage({
+      runId: this.#o.runId,
+      stageId: s.id,
+      stageIndex: s.index,
+      env: { [ENV_WORK_POD_JSON]: encodeWorkSpec(ws), [ENV_FORCE_ARCH]: this.#o.loc.arch },
+      secretEnv: this.#secretEnv,
+      onLine: (raw) => {
+        // Defence in depth: no secret ever reaches the console or a log file.
+        const line = this.#secretValues.reduce((l, v) => l.replaceAll(v, "***"), raw);
+        sl.line(line);
+        const sum = parseSummaryLine(line);
+        if (sum) this.#summaries.set(s, sum);
+      },
+      signal,
+    });
+  }
+
+  /** Records how the stage ended and what it moved (the worker's account, or the listing). */
+  async ended(s: CoordinatorStage, rec: StageRecord): Promise<void> {
+    const rep = this.reports.get(s)!;
+    Object.assign(rep, {
+      result: rec.result,
+      exitCode: rec.exitCode,
+      waitMs: rec.waitMs,
+      durationMs: rec.waitMs + rec.runMs,
+      ...(rec.reason ? { reason: rec.reason } : {}),
+    });
+    if (rec.result !== "not-run" && rec.result !== "dependency-timeout") {
+      this.log(s).line(
+        `gangplank: stage ${rec.result}` +
+          (rec.exitCode !== null ? ` (exit code ${rec.exitCode})` : "") +
+          (rec.reason ? `: ${rec.reason}` : ""),
+      );
+    } else if (rec.result === "dependency-timeout") {
+      this.log(s).line(`gangplank: gave up waiting: ${rec.reason}`);
+    }
+    const sum = this.#summaries.get(s);
+    if (sum) {
+      if (typeof sum.bytesIn === "number") rep.bytesIn = sum.bytesIn;
+      if (typeof sum.bytesOut === "number") rep.bytesOut = sum.bytesOut;
+      if (Array.isArray(sum.artifactsReturned)) {
+        rep.artifacts = sum.artifactsReturned.map(String).sort();
+      }
+      if (Array.isArray(sum.uploadedKeys)) rep.objects = sum.uploadedKeys.map(String).sort();
+    }
+    if (rec.exitCode !== null && !this.#o.signal.aborted) {
+      try {
+        const cur = await this.#snapshot();
+        for (const [k, o] of cur) {
+          const before = this.#known.get(k);
+          if (!sum && (!before || stampOf(before) !== stampOf(o))) {
+            rep.objects.push(k);
+            rep.bytesOut += o.size;
+          }
+        }
+        rep.objects.sort();
+        this.#known = cur;
+      } catch { /* the listing is informational */ }
+    }
+  }
+
+  async #snapshot(): Promise<Map<string, ListedObject>> {
+    const { store, loc } = this.#o;
+    const m = new Map<string, ListedObject>();
+    const prefix = loc.keyPrefix ? `${loc.keyPrefix}/` : "";
+    for (const o of await store.list(loc.bucket, prefix, { signal: AbortSignal.timeout(15_000) })) {
+      m.set(o.key, o);
+    }
+    return m;
+  }
+
+  /** Closes the stage logs. */
+  [Symbol.dispose](): void {
+    for (const l of this.#logs.values()) l.close();
+  }
+}
