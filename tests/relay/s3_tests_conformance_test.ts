@@ -206,7 +206,10 @@ Deno.test({
       `pytest wrote no results (exit ${r.code}):\n${r.stdout.slice(-3000)}\n${r.stderr}`,
     );
     const outcomes = parseJunit(await Deno.readTextFile(junit));
-    assert.ok(outcomes.length > 200, `only ${outcomes.length} tests ran:\n${r.stdout.slice(-3000)}`);
+    assert.ok(
+      outcomes.length > 200,
+      `only ${outcomes.length} tests ran:\n${r.stdout.slice(-3000)}`,
+    );
 
     const table = new Map<string, { pass: number; total: number }>();
     for (const o of outcomes) {
@@ -220,8 +223,10 @@ Deno.test({
     const passed = outcomes.filter((o) => o.status === "passed").length;
     const failed = outcomes.filter((o) => o.status === "failed");
     const skipped = outcomes.filter((o) => o.status === "skipped");
-    const lines = [`s3-tests: ${passed}/${passed + failed.length} passed in ${seconds} s` +
-      (skipped.length ? `, ${skipped.length} skipped by the suite` : "")];
+    const lines = [
+      `s3-tests: ${passed}/${passed + failed.length} passed in ${seconds} s` +
+      (skipped.length ? `, ${skipped.length} skipped by the suite` : ""),
+    ];
     for (const [f] of FAMILIES) {
       const row = table.get(f);
       if (row) lines.push(`  ${f.padEnd(26)} ${row.pass}/${row.total}`);
