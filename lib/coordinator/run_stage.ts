@@ -20,7 +20,7 @@ import {
   withoutRegistrySecrets,
   type WorkSpec,
 } from "../workspec/mod.ts";
-import { parseSummaryLine } from "../worker/mod.ts";
+import { parseSummaryLine, type WorkerSummary } from "../workspec/summary.ts";
 import type { InputFile, JobLocation, StageInputs } from "./inputs.ts";
 import type { CoordinatorStage } from "./plan_view.ts";
 import type { StageReport } from "./report.ts";
@@ -72,7 +72,7 @@ export class RunStages implements Disposable {
   readonly #logs = new Map<CoordinatorStage, StageLog>();
   readonly #lastMissing = new Map<CoordinatorStage, string>();
   /** The worker's own account (`gangway-summary:` line): exact bytes and artifacts. */
-  readonly #summaries = new Map<CoordinatorStage, Record<string, unknown>>();
+  readonly #summaries = new Map<CoordinatorStage, WorkerSummary>();
   readonly #wire: { spec: JobSpec; secrets: Record<string, string> };
   readonly #secretEnv: Record<string, string>;
   readonly #secretValues: string[];

@@ -11,18 +11,9 @@
  * @module
  */
 
-export {
-  CACHE_TARBALL_KEY,
-  parseSummaryLine,
-  PathEscapeError,
-  REPO_TARBALL_KEY,
-  runWorker,
-  SUMMARY_PREFIX,
-  summaryLine,
-  terminationMessage,
-  type WorkerDeps,
-  type WorkerResult,
-} from "./worker.ts";
+export { runWorker, type WorkerDeps } from "./worker.ts";
+export { summaryLine, terminationMessage, type WorkerResult } from "./result.ts";
+export { PathEscapeError } from "./context.ts";
 export {
   BashRunner,
   type BashRunnerOptions,

@@ -15,6 +15,7 @@ import type { BuildInfo } from "../cosa/meta.ts";
 import { GangplankError, UsageError } from "../errors/mod.ts";
 import type { PublishOscontainer, Registry } from "../jobspec/types.ts";
 import type { CommandRunner } from "./runner.ts";
+import { quote } from "../toolkit/shell.ts";
 
 /** Where a pod's service-account token is mounted. */
 export const DEFAULT_SA_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token";
@@ -199,11 +200,6 @@ export interface OscontainerDeps {
   tokenPath?: string;
 }
 
-/** sh single-quote. */
-function shq(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
-}
-
 /** The auth file content for a registry entry, or undefined for an anonymous push. */
 async function authConfig(
   r: Registry,
@@ -329,7 +325,7 @@ export async function pushOscontainer(
           `tls_verify ${tls}, auth ${r.secret_type ?? "none"})`,
       );
       for (const [k, [label, argv]] of commands.entries()) {
-        const source = argv.map(shq).join(" ");
+        const source = argv.map(quote).join(" ");
         const file = join(deps.scriptDir, `push-${i}-${k}.sh`);
         await writeFile(file, source + "\n", { mode: 0o700 });
         log(`gangway: ${source}`);

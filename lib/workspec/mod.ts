@@ -36,3 +36,10 @@ export {
   type WorkSpec,
   WorkSpecError,
 } from "./workspec.ts";
+export {
+  formatSummaryLine,
+  parseSummaryLine,
+  SUMMARY_PREFIX,
+  type WorkerSummary,
+} from "./summary.ts";
+export { CACHE_TARBALL_KEY, REPO_TARBALL_KEY } from "./layout.ts";

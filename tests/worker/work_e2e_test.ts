@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { artifactsOf, latestBuild, readBuilds, validateMeta } from "../../lib/cosa/mod.ts";
 import type { JobSpec, Stage } from "../../lib/jobspec/mod.ts";
 import { type Relay, startRelay } from "../../lib/relay/mod.ts";
-import { parseSummaryLine } from "../../lib/worker/mod.ts";
+import { parseSummaryLine } from "../../lib/workspec/mod.ts";
 import { encodeWorkSpec, type RemoteFile, type WorkSpec } from "../../lib/workspec/mod.ts";
 import { ROOT, runScript, sha256File, tempDir, waitFor } from "../_helpers/mod.ts";
 
