@@ -3,7 +3,7 @@
  * against the test API server, with the podman test image as the worker image.
  */
 import { TEST_WORKER_IMAGE } from "../_helpers/podman.ts";
-import type { KubeApi } from "../kube/api_server.ts";
+import type { KubeApi } from "../_kube_sim/api_server.ts";
 
 /** `--backend kube --kubeconfig <test server> --image <test image>` followed by `args`. */
 export function kubeSubmitArgs(kube: KubeApi, ...args: string[]): string[] {

@@ -10,7 +10,7 @@ import { Buffer } from "node:buffer";
 import { ROOT, runScript, tempDir, waitFor } from "../_helpers/mod.ts";
 import { ensureTestImage, podmanMissing } from "../_helpers/podman.ts";
 import { assertSameBuilds, scriptEnv, spawnScript, within } from "../e2e/_podman_helpers.ts";
-import { type KObj, type KubeApi, startKubeApiServer } from "../kube/api_server.ts";
+import { type KObj, type KubeApi, startKubeApiServer } from "../_kube_sim/api_server.ts";
 import { RUN_ID_LABEL } from "../../lib/podspec/mod.ts";
 import { kubeSubmitArgs } from "./_kube_run.ts";
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { ROOT, runScript, tempDir } from "../_helpers/mod.ts";
 import { ensureTestImage, podmanMissing, TEST_WORKER_IMAGE } from "../_helpers/podman.ts";
 import { scriptEnv } from "../e2e/_podman_helpers.ts";
-import { type KObj, startKubeApiServer } from "../kube/api_server.ts";
+import { type KObj, startKubeApiServer } from "../_kube_sim/api_server.ts";
 import { KubeClient, runHop } from "../../lib/kube/mod.ts";
 
 const missing = podmanMissing();

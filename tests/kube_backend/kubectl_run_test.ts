@@ -13,8 +13,8 @@ import assert from "node:assert/strict";
 import { tempDir, waitFor } from "../_helpers/mod.ts";
 import { ensureTestImage, podmanMissing } from "../_helpers/podman.ts";
 import { scriptEnv, spawnScript, within } from "../e2e/_podman_helpers.ts";
-import { type KubeApi, startKubeApiServer } from "../kube/api_server.ts";
-import { haveKubectl, kubectl, parseTable } from "../kube/kubectl.ts";
+import { type KubeApi, startKubeApiServer } from "../_kube_sim/api_server.ts";
+import { haveKubectl, kubectl, parseTable } from "../_kube_sim/kubectl.ts";
 import { RUN_ID_LABEL } from "../../lib/podspec/mod.ts";
 
 const noKubectl = !(await haveKubectl());

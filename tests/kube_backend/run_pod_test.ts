@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { V1Pod } from "@kubernetes/client-node";
-import { type KubeApi, startKubeApiServer } from "../kube/api_server.ts";
+import { type KubeApi, startKubeApiServer } from "../_kube_sim/api_server.ts";
 import { KubeApiError, KubeClient, runPod, type RunPodOptions } from "../../lib/kube/mod.ts";
 
 function shPod(name: string, script: string, init?: string): V1Pod {

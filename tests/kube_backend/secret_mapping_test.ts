@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { ensureTestImage, podmanMissing, TEST_WORKER_IMAGE } from "../_helpers/podman.ts";
-import { type KObj, startKubeApiServer } from "../kube/api_server.ts";
+import { type KObj, startKubeApiServer } from "../_kube_sim/api_server.ts";
 import { KubeClient } from "../../lib/kube/mod.ts";
 import { KubeExecutor } from "../../lib/executors/kube.ts";
 import {

@@ -11,7 +11,7 @@ import { tempDir, waitFor } from "../_helpers/mod.ts";
 import { haveKubectl, kubectl as kubectlRun, parseTable } from "./kubectl.ts";
 
 const ignore = !(await haveKubectl());
-if (ignore) console.warn("kubectl not found on PATH: skipping tests/kube/kubectl_test.ts");
+if (ignore) console.warn("kubectl not found on PATH: skipping tests/_kube_sim/kubectl_test.ts");
 const skipNote = ignore ? " (SKIPPED: kubectl not installed)" : "";
 const NS = "default";
 
