@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import { GangplankError } from "../errors/mod.ts";
+import { bucketNameProblem, isValidBucketName } from "./bucket_names.ts";
 
 /** An S3-level failure: HTTP status plus S3 error code. */
 export class S3Error extends GangplankError {
@@ -48,8 +49,6 @@ export interface ObjectInfo {
   meta: ObjectMeta;
 }
 
-const BUCKET_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-const STRICT_BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const TMP_MARK = ".gp-relay-tmp-";
 
 /** Random hex id. */
@@ -121,7 +120,8 @@ export class FsStore {
     this.aliases = new Map();
     this.aliasedDirs = new Map();
     for (const [name, dir] of Object.entries(opts.bucketDirs ?? {})) {
-      if (!BUCKET_RE.test(name)) throw new GangplankError(`invalid bucket name '${name}'`);
+      const problem = bucketNameProblem(name);
+      if (problem) throw new GangplankError(`invalid bucket name '${name}': ${problem}`);
       const abs = path.resolve(this.root, dir);
       if (!isInside(this.root, abs) || abs === this.root) {
         throw new GangplankError(`bucket directory '${dir}' must be below ${this.root}`);
@@ -145,11 +145,12 @@ export class FsStore {
 
   /** Directory of a bucket (which may not exist yet); throws for invalid names. */
   bucketDir(name: string): string {
+    const problem = bucketNameProblem(name);
+    if (problem) {
+      throw new S3Error(400, "InvalidBucketName", `invalid bucket name '${name}': ${problem}`);
+    }
     const alias = this.aliases.get(name);
     if (alias) return alias;
-    if (!BUCKET_RE.test(name)) {
-      throw new S3Error(400, "InvalidBucketName", `invalid bucket name '${name}'`);
-    }
     const dir = path.join(this.root, name);
     if (this.aliasedDirs.has(dir) || isInside(dir, this.stateDir)) {
       throw new S3Error(404, "NoSuchBucket", `the bucket '${name}' does not exist`);
@@ -180,7 +181,7 @@ export class FsStore {
       if (!e.isDirectory() || e.name.startsWith(".")) continue;
       const abs = path.join(this.root, e.name);
       if (this.aliasedDirs.has(abs) || isInside(abs, this.stateDir)) continue;
-      if (!BUCKET_RE.test(e.name)) continue;
+      if (!isValidBucketName(e.name)) continue;
       out.push({ name: e.name, created: fs.statSync(abs).birthtime ?? fs.statSync(abs).mtime });
     }
     for (const [name, dir] of this.aliases) {
@@ -195,9 +196,6 @@ export class FsStore {
 
   /** Creates a bucket directory. */
   createBucket(name: string): void {
-    if (!this.aliases.has(name) && !STRICT_BUCKET_RE.test(name)) {
-      throw new S3Error(400, "InvalidBucketName", `invalid bucket name '${name}'`);
-    }
     const dir = this.bucketDir(name);
     try {
       fs.mkdirSync(dir, { recursive: false, mode: 0o755 });

@@ -13,7 +13,15 @@
  * @module
  */
 
-export { generateCredentials, type Relay, type RelayOptions, startRelay } from "./server.ts";
+export {
+  type AccessGrant,
+  generateCredentials,
+  type Relay,
+  type RelayOptions,
+  type ScopedCredential,
+  startRelay,
+} from "./server.ts";
+export { bucketNameProblem, isValidBucketName } from "./bucket_names.ts";
 export type { Credentials } from "./sigv4.ts";
 export {
   parseRelayConfig,

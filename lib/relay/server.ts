@@ -21,12 +21,31 @@ import { errorDocument, xmlDocument } from "./xml.ts";
 import { ClientAbortedError, readRawBody, receiveSmallBody } from "./server_body.ts";
 import type { RelayConfig } from "./config.ts";
 import { HashPool } from "./server_hash.ts";
-import { type Ctx, notImplemented, type RelayCore, sendEmpty, sendXml } from "./server_core.ts";
+import {
+  type Ctx,
+  isConditional,
+  notImplemented,
+  type RelayCore,
+  sendEmpty,
+  sendXml,
+} from "./server_core.ts";
 import { listingHandlers } from "./server_listing.ts";
 import { objectHandlers } from "./server_objects.ts";
 import { multipartHandlers } from "./server_multipart.ts";
+import {
+  accessDenied,
+  type AccessGrant,
+  AccessRegistry,
+  requireRead,
+  requireRoot,
+  requireWrite,
+  type ScopedCredential,
+  touchesBucket,
+} from "./server_access.ts";
+import { bucketNameProblem } from "./bucket_names.ts";
 
 export type { Credentials } from "./sigv4.ts";
+export type { AccessGrant, ScopedCredential } from "./server_access.ts";
 
 /** Options of {@link startRelay}. */
 export interface RelayOptions {
@@ -60,6 +79,20 @@ export interface Relay extends AsyncDisposable {
   config(): RelayConfig;
   /** Payload bytes received and sent so far. */
   readonly stats: { bytesIn: number; bytesOut: number };
+  /**
+   * Mints a fresh key pair limited to `access`, valid until revoked (the root credentials keep
+   * full access). Requests signed with it outside the grant get 403 AccessDenied; after
+   * `revoke()` they get 403 InvalidAccessKeyId, and the multipart uploads it began are aborted.
+   *
+   * @example
+   * ```ts
+   * using stage = relay.grant({
+   *   read: [{ bucket: "builder", prefix: "" }],
+   *   write: [{ bucket: "builder", prefix: "builds.json", exact: true, conditional: true }],
+   * });
+   * ```
+   */
+  grant(access: AccessGrant): ScopedCredential;
   /** Stops listening, drops open connections. Idempotent. */
   close(): Promise<void>;
 }
@@ -112,9 +145,18 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     putTagging,
     putTaggingValues,
     deleteObjects,
+    deleteObject,
   } = objectHandlers(core);
-  const { initiateUpload, uploadPart, completeUpload, abortUpload, listParts, listUploads } =
-    multipartHandlers(core);
+  const {
+    abortUploadsOf,
+    initiateUpload,
+    uploadPart,
+    completeUpload,
+    abortUpload,
+    listParts,
+    listUploads,
+  } = multipartHandlers(core);
+  const access = new AccessRegistry(credentials, generateCredentials);
 
   const server = http.createServer((req, res) => {
     handle(req, res).catch((e) => {
@@ -173,7 +215,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       if (!rawPath.startsWith("/")) throw new S3Error(400, "InvalidURI", "invalid request path");
       let auth = verifyRequest(
         { method: req.method ?? "GET", rawUrl, rawHeaders: req.rawHeaders },
-        credentials,
+        access.lookup,
       );
       let pre: Buffer | undefined;
       if (auth.ok === "deferred") {
@@ -206,7 +248,12 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       if (bucket === undefined || key === undefined) {
         throw new S3Error(400, "InvalidURI", "malformed percent-encoding in path");
       }
-      const ctx: Ctx = { req, res, requestId, resource, query, auth, pre };
+      const problem = bucket === "" ? undefined : bucketNameProblem(bucket);
+      if (problem) {
+        throw new S3Error(400, "InvalidBucketName", `invalid bucket name '${bucket}': ${problem}`);
+      }
+      const principal = access.principal(auth.accessKey);
+      const ctx: Ctx = { req, res, requestId, resource, query, auth, principal, pre };
       if (bucket !== "") ctx.bucket = bucket;
       if (key !== "") ctx.key = key;
       await route(ctx, () => (bodyConsumed = true));
@@ -234,40 +281,50 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   }
 
   async function route(ctx: Ctx, markConsumed: () => void): Promise<void> {
-    const { req, query } = ctx;
+    const { req, query, principal: who } = ctx;
     const m = req.method;
     if (!ctx.bucket) {
+      requireRoot(who, "listing buckets");
       if (m === "GET") return listBuckets(ctx);
       throw notImplemented();
     }
+    const bucket = ctx.bucket;
     if (!ctx.key) {
       switch (m) {
         case "GET":
+          if (query.has("location") || query.has("uploads") || query.has("versioning")) {
+            if (!touchesBucket(who, bucket)) throw accessDenied(`no access to bucket ${bucket}`);
+          }
           if (query.has("location")) return getLocation(ctx);
           if (query.has("uploads")) return listUploads(ctx);
           if (query.has("versioning")) {
-            store.existingBucket(ctx.bucket);
+            store.existingBucket(bucket);
             return sendXml(ctx, 200, xmlDocument("VersioningConfiguration", {}));
           }
           for (const sub of ["policy", "lifecycle", "cors", "tagging", "encryption", "acl"]) {
             if (query.has(sub)) throw notImplemented();
           }
+          requireRead(who, bucket, query.get("prefix") ?? "");
           return listObjects(ctx);
         case "HEAD":
-          store.existingBucket(ctx.bucket);
+          if (!touchesBucket(who, bucket)) throw accessDenied(`no access to bucket ${bucket}`);
+          store.existingBucket(bucket);
           return sendEmpty(ctx, 200, { "x-amz-bucket-region": region });
         case "PUT":
+          requireRoot(who, "creating buckets");
           if (query.size > 0) throw notImplemented();
           await receiveSmallBody(req, ctx.auth, undefined, ctx.pre);
           markConsumed();
-          store.createBucket(ctx.bucket);
-          return sendEmpty(ctx, 200, { location: `/${ctx.bucket}` });
+          store.createBucket(bucket);
+          return sendEmpty(ctx, 200, { location: `/${bucket}` });
         case "DELETE":
+          requireRoot(who, "deleting buckets");
           if (query.size > 0) throw notImplemented();
-          store.deleteBucket(ctx.bucket);
+          store.deleteBucket(bucket);
           return sendEmpty(ctx, 204);
         case "POST":
           if (query.has("delete")) {
+            // Each key is checked against the grant (see deleteObjects).
             const body = await receiveSmallBody(req, ctx.auth, undefined, ctx.pre);
             markConsumed();
             return deleteObjects(ctx, body.toString("utf8"));
@@ -276,26 +333,37 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       }
       throw notImplemented();
     }
+    const key = ctx.key;
+    const conditional = isConditional(req);
     switch (m) {
       case "GET":
+        if (query.has("uploadId")) {
+          requireWrite(who, bucket, key, true);
+          return listParts(ctx);
+        }
+        requireRead(who, bucket, key);
         if (query.has("tagging")) return getTagging(ctx);
-        if (query.has("uploadId")) return listParts(ctx);
         if (query.has("acl")) throw notImplemented();
         return getObject(ctx, false);
       case "HEAD":
+        requireRead(who, bucket, key);
         return getObject(ctx, true);
       case "PUT":
         if (query.has("tagging")) {
+          requireWrite(who, bucket, key, conditional);
           const body = await receiveSmallBody(req, ctx.auth, undefined, ctx.pre);
           markConsumed();
           return putTagging(ctx, body.toString("utf8"));
         }
         if (query.has("uploadId") || query.has("partNumber")) {
+          // Parts are not the object: the condition is checked when the upload completes.
+          requireWrite(who, bucket, key, true);
           if (req.headers["x-amz-copy-source"]) throw notImplemented();
           await uploadPart(ctx);
           markConsumed();
           return;
         }
+        requireWrite(who, bucket, key, conditional);
         if (req.headers["x-amz-copy-source"] !== undefined) {
           await receiveSmallBody(req, ctx.auth, 0, ctx.pre);
           markConsumed();
@@ -306,13 +374,20 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         markConsumed();
         return;
       case "DELETE":
-        if (query.has("tagging")) return putTaggingValues(ctx, {}, 204);
-        if (query.has("uploadId")) return abortUpload(ctx);
-        store.deleteObject(ctx.bucket, ctx.key);
-        return sendEmpty(ctx, 204);
-      case "POST":
-        if (query.has("uploads")) return initiateUpload(ctx);
         if (query.has("uploadId")) {
+          requireWrite(who, bucket, key, true);
+          return abortUpload(ctx);
+        }
+        requireWrite(who, bucket, key, conditional);
+        if (query.has("tagging")) return putTaggingValues(ctx, {}, 204);
+        return deleteObject(ctx);
+      case "POST":
+        if (query.has("uploads")) {
+          requireWrite(who, bucket, key, true);
+          return initiateUpload(ctx);
+        }
+        if (query.has("uploadId")) {
+          requireWrite(who, bucket, key, conditional);
           const body = await receiveSmallBody(req, ctx.auth, undefined, ctx.pre);
           markConsumed();
           return completeUpload(ctx, body.toString("utf8"));
@@ -377,6 +452,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       external_server: true,
       secure: false,
     }),
+    grant: (a: AccessGrant) => access.grant(a, abortUploadsOf),
     close,
     [Symbol.asyncDispose]: close,
   };

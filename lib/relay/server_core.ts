@@ -11,6 +11,7 @@ import { type FsStore, S3Error } from "./fs_store.ts";
 import type { HashPool } from "./server_hash.ts";
 import { type AuthSuccess, parseQuery } from "./sigv4.ts";
 import { receiveBody } from "./server_body.ts";
+import { assertLive, type Principal } from "./server_access.ts";
 
 /** Smallest allowed size of a multipart part other than the last (S3: 5 MiB). */
 export const MIN_PART = 5 * 1024 * 1024;
@@ -33,6 +34,8 @@ export interface Ctx {
   resource: string;
   query: Map<string, string>;
   auth: AuthSuccess;
+  /** Who signed the request (root or a scoped credential). */
+  principal: Principal;
   /** The body, when it had to be read before the signature could be checked. */
   pre?: Buffer;
   bucket?: string;
@@ -68,6 +71,65 @@ export function quote(etag: string): string {
 /** An ETag without its quotes (plain or XML-escaped). */
 export function unquote(etag: string): string {
   return etag.trim().replace(/^&quot;|&quot;$/g, "").replace(/^"|"$/g, "");
+}
+
+/** True if the request carries `If-Match` or `If-None-Match` (a conditional write). */
+export function isConditional(req: http.IncomingMessage): boolean {
+  return req.headers["if-match"] !== undefined || req.headers["if-none-match"] !== undefined;
+}
+
+function preconditionFailed(): S3Error {
+  return new S3Error(
+    412,
+    "PreconditionFailed",
+    "At least one of the preconditions you specified did not hold",
+  );
+}
+
+/** True if one of the comma-separated ETags of an `If-Match`-style header names `etag`. */
+export function etagListMatches(header: string, etag: string): boolean {
+  return header.split(",").some((t) => t.trim() === "*" || unquote(t) === etag);
+}
+
+/**
+ * Checks, right before a write lands, that its credential is still valid and that its
+ * `If-None-Match: *` / `If-Match: <etag>` conditions hold against the object now at
+ * `bucket/key` (412 PreconditionFailed otherwise). Callers run this and the rename that
+ * follows with no `await` in between: the relay handles requests on one thread, so check and
+ * rename are atomic with respect to every other writer of the key.
+ */
+export function writePreconditions(
+  store: FsStore,
+  ctx: Ctx,
+  bucket: string,
+  key: string,
+  opts: { ifNoneMatch?: boolean } = {},
+): void {
+  assertLive(ctx.principal);
+  const inm = ctx.req.headers["if-none-match"];
+  const im = ctx.req.headers["if-match"];
+  if (inm === undefined && im === undefined) return;
+  if (inm !== undefined && opts.ifNoneMatch === false) {
+    throw new S3Error(501, "NotImplemented", "If-None-Match is not supported on this request");
+  }
+  if (inm !== undefined && String(inm).trim() !== "*") {
+    throw new S3Error(
+      501,
+      "NotImplemented",
+      "A header you provided implies functionality that is not implemented: If-None-Match " +
+        "on writes accepts only '*'",
+    );
+  }
+  let etag: string | undefined;
+  try {
+    etag = store.statObject(bucket, key).meta.etag;
+  } catch (e) {
+    if (!(e instanceof S3Error) || e.code !== "NoSuchKey") throw e;
+  }
+  if (inm !== undefined && etag !== undefined) throw preconditionFailed();
+  if (im !== undefined && (etag === undefined || !etagListMatches(String(im), etag))) {
+    throw preconditionFailed();
+  }
 }
 
 /** Sends an XML response (no body for HEAD). */

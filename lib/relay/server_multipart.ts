@@ -25,7 +25,9 @@ import {
   sendEmpty,
   sendXml,
   unquote,
+  writePreconditions,
 } from "./server_core.ts";
+import type { Principal } from "./server_access.ts";
 
 interface UploadInfo {
   bucket: string;
@@ -35,6 +37,8 @@ interface UploadInfo {
   headers?: Record<string, string>;
   userMeta?: Record<string, string>;
   tags?: Record<string, string>;
+  /** The scoped access key that began the upload (absent for the root credentials). */
+  owner?: string;
 }
 
 interface PartInfo {
@@ -85,7 +89,27 @@ export function multipartHandlers(core: RelayCore) {
       throw noSuch();
     }
     if (info.bucket !== ctx.bucket || info.key !== ctx.key) throw noSuch();
+    if (!visibleTo(info, ctx.principal)) throw noSuch();
     return { dir, info, id };
+  }
+
+  /** Uploads begun with a scoped key are visible to that key and to the root credentials. */
+  function visibleTo(info: UploadInfo, p: Principal): boolean {
+    return p.grant === undefined || info.owner === p.accessKey;
+  }
+
+  /** Aborts every upload begun with `accessKey` (its credential was revoked). */
+  function abortUploadsOf(accessKey: string): void {
+    for (const id of fs.readdirSync(store.uploadsDir)) {
+      const dir = path.join(store.uploadsDir, id);
+      try {
+        const info = JSON.parse(fs.readFileSync(path.join(dir, "info.json"), "utf8"));
+        if ((info as UploadInfo).owner !== accessKey) continue;
+      } catch {
+        continue; // being created or removed
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   function initiateUpload(ctx: Ctx) {
@@ -97,6 +121,7 @@ export function multipartHandlers(core: RelayCore) {
     const dir = path.join(store.uploadsDir, id);
     fs.mkdirSync(dir, { mode: 0o700 });
     const info: UploadInfo = { bucket, key, initiated: new Date().toISOString(), ...meta };
+    if (ctx.principal.grant) info.owner = ctx.principal.accessKey;
     writeJsonAtomic(path.join(dir, "info.json"), info);
     sendXml(
       ctx,
@@ -285,6 +310,8 @@ export function multipartHandlers(core: RelayCore) {
     try {
       if (whole) {
         // Every part, in order, already sits in the assembly file: the object is a rename.
+        // No await from the check to the metadata write: atomic for every writer of the key.
+        writePreconditions(store, ctx, info.bucket, info.key);
         fs.truncateSync(asmFile, asm.length);
         fs.renameSync(asmFile, tmp);
         try {
@@ -295,6 +322,8 @@ export function multipartHandlers(core: RelayCore) {
         }
       } else {
         await copyRanges(refs, tmp);
+        if (!fs.existsSync(dir)) throw noSuchUpload(); // aborted (or revoked) meanwhile
+        writePreconditions(store, ctx, info.bucket, info.key);
         store.commit(info.bucket, info.key, tmp);
       }
     } finally {
@@ -410,6 +439,7 @@ export function multipartHandlers(core: RelayCore) {
           fs.readFileSync(path.join(store.uploadsDir, id, "info.json"), "utf8"),
         ) as UploadInfo;
         if (info.bucket !== bucket || !info.key.startsWith(prefix)) continue;
+        if (!visibleTo(info, ctx.principal)) continue;
         uploads.push({ key: info.key, id, initiated: info.initiated });
       } catch { /* being created or removed */ }
     }
@@ -471,6 +501,7 @@ export function multipartHandlers(core: RelayCore) {
   }
 
   return {
+    abortUploadsOf,
     initiateUpload,
     uploadPart,
     completeUpload,

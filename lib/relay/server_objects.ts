@@ -16,6 +16,7 @@ import {
   bodyHelpers,
   checkTags,
   type Ctx,
+  etagListMatches,
   httpDate,
   isoDate,
   metaFromHeaders,
@@ -24,7 +25,9 @@ import {
   sendEmpty,
   sendXml,
   unquote,
+  writePreconditions,
 } from "./server_core.ts";
+import { accessDenied, requireRead, writeRefusal } from "./server_access.ts";
 
 const RESPONSE_OVERRIDES = [
   "content-type",
@@ -49,6 +52,8 @@ export function objectHandlers(core: RelayCore) {
     const meta = metaFromHeaders(ctx.req);
     const { tmp, md5 } = await bodyToTemp(ctx);
     try {
+      // No await from the check to the metadata write: atomic for every writer of the key.
+      writePreconditions(store, ctx, bucket, key);
       store.commit(bucket, key, tmp);
     } finally {
       fs.rmSync(tmp, { force: true });
@@ -82,17 +87,11 @@ export function objectHandlers(core: RelayCore) {
     }
     const req = ctx.req;
     const inm = req.headers["if-none-match"];
-    if (
-      typeof inm === "string" &&
-      inm.split(",").some((t) => unquote(t) === info.meta.etag || t.trim() === "*")
-    ) {
+    if (typeof inm === "string" && etagListMatches(inm, info.meta.etag)) {
       return sendEmpty(ctx, 304, { etag: quote(info.meta.etag) });
     }
     const im = req.headers["if-match"];
-    if (
-      typeof im === "string" &&
-      !im.split(",").some((t) => unquote(t) === info.meta.etag || t.trim() === "*")
-    ) {
+    if (typeof im === "string" && !etagListMatches(im, info.meta.etag)) {
       throw new S3Error(
         412,
         "PreconditionFailed",
@@ -206,6 +205,7 @@ export function objectHandlers(core: RelayCore) {
     const srcKey = trimmed.slice(s + 1);
     const dstBucket = ctx.bucket!;
     const dstKey = ctx.key!;
+    requireRead(ctx.principal, srcBucket, srcKey);
     store.objectPath(dstBucket, dstKey);
     const info = store.statObject(srcBucket, srcKey);
     const directive = String(ctx.req.headers["x-amz-metadata-directive"] ?? "COPY").toUpperCase();
@@ -245,6 +245,7 @@ export function objectHandlers(core: RelayCore) {
         );
       }
       // Metadata-only update: the bytes stay where they are.
+      writePreconditions(store, ctx, dstBucket, dstKey);
       etag = info.meta.etag;
     } else {
       const tmp = store.tempPath();
@@ -252,6 +253,7 @@ export function objectHandlers(core: RelayCore) {
         // Same bytes: an MD5 ETag stays valid; an opaque one is replaced by a fresh one.
         const r = await copyFiles([info.path], tmp, { hash: false });
         etag = /^[0-9a-f]{32}$/.test(info.meta.etag) ? info.meta.etag : etagOf(r);
+        writePreconditions(store, ctx, dstBucket, dstKey);
         store.commit(dstBucket, dstKey, tmp);
       } finally {
         fs.rmSync(tmp, { force: true });
@@ -322,6 +324,7 @@ export function objectHandlers(core: RelayCore) {
   }
 
   function putTaggingValues(ctx: Ctx, tags: Record<string, string>, status: number) {
+    writePreconditions(store, ctx, ctx.bucket!, ctx.key!, { ifNoneMatch: false });
     const info = store.statObject(ctx.bucket!, ctx.key!);
     const { ino: _i, size: _s, mtimeMs: _m, ...rest } = info.meta;
     store.writeMeta(ctx.bucket!, { ...rest, tags });
@@ -341,7 +344,16 @@ export function objectHandlers(core: RelayCore) {
     const errors: XmlNode[] = [];
     for (const o of objs) {
       const key = xmlUnescape(elements(o, "Key")[0] ?? "");
+      const etag = elements(o, "ETag")[0];
       try {
+        const why = writeRefusal(ctx.principal, ctx.bucket!, key, etag !== undefined);
+        if (why !== undefined) throw accessDenied(why);
+        if (etag !== undefined) {
+          const current = store.statObject(ctx.bucket!, key).meta.etag;
+          if (unquote(xmlUnescape(etag)) !== current) {
+            throw new S3Error(412, "PreconditionFailed", "the object's ETag does not match");
+          }
+        }
         store.deleteObject(ctx.bucket!, key);
         if (!quiet) deleted.push({ Key: key });
       } catch (e) {
@@ -352,7 +364,15 @@ export function objectHandlers(core: RelayCore) {
     sendXml(ctx, 200, xmlDocument("DeleteResult", { Deleted: deleted, Error: errors }));
   }
 
+  /** DeleteObject, honouring `If-Match` (S3's conditional delete). */
+  function deleteObject(ctx: Ctx) {
+    writePreconditions(store, ctx, ctx.bucket!, ctx.key!, { ifNoneMatch: false });
+    store.deleteObject(ctx.bucket!, ctx.key!);
+    sendEmpty(ctx, 204);
+  }
+
   return {
+    deleteObject,
     putObject,
     getObject,
     copyObject,

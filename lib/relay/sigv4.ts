@@ -35,6 +35,8 @@ export interface AuthFailure {
 /** A verified request. */
 export interface AuthSuccess {
   ok: true;
+  /** The access key the request was signed with. */
+  accessKey: string;
   /** The payload hash the client declared (hex, `UNSIGNED-PAYLOAD`, or `STREAMING-...`). */
   payloadHash: string;
   /** Present for streaming uploads: what chunk signatures chain from. */
@@ -200,13 +202,17 @@ function parseAuthorization(h: string): ParsedAuth | null {
   return { ...cred, signedHeaders: sh.split(";"), signature: sig.toLowerCase() };
 }
 
+/** Finds the secret of an access key; undefined for unknown (or revoked) keys. */
+export type CredentialLookup = (accessKey: string) => Credentials | undefined;
+
 /**
  * Verifies an S3 request signed with AWS Signature V4, either in the `Authorization` header or
- * as a presigned URL (`X-Amz-*` query parameters). `now` is injectable for tests.
+ * as a presigned URL (`X-Amz-*` query parameters). `creds` is one key pair or a lookup by
+ * access key. `now` is injectable for tests.
  */
 export function verifyRequest(
   req: SignedRequest,
-  creds: Credentials,
+  creds: Credentials | CredentialLookup,
   now: number = Date.now(),
 ): AuthResult {
   const q = req.rawUrl.indexOf("?");
@@ -288,7 +294,12 @@ export function verifyRequest(
     return fail(403, "AccessDenied", "Access Denied (anonymous requests are not allowed)");
   }
 
-  if (auth.accessKey !== creds.accessKey) {
+  const found = typeof creds === "function"
+    ? creds(auth.accessKey)
+    : creds.accessKey === auth.accessKey
+    ? creds
+    : undefined;
+  if (found === undefined || found.accessKey !== auth.accessKey) {
     return fail(
       403,
       "InvalidAccessKeyId",
@@ -314,7 +325,7 @@ export function verifyRequest(
     canonHeaders.push(`${name}:${values.map((v) => v.trim().replace(/ +/g, " ")).join(",")}`);
   }
   const scope = `${auth.date}/${auth.region}/${auth.service}/aws4_request`;
-  const key = signingKey(creds.secretKey, auth.date, auth.region, auth.service);
+  const key = signingKey(found.secretKey, auth.date, auth.region, auth.service);
   // The standard canonical query, plus the query exactly as sent: curl before 8.x signs that.
   const queries = [canonicalQuery(queryForSigning)];
   if (authHeader !== undefined && rawQuery !== queries[0]) queries.push(rawQuery);
@@ -332,7 +343,11 @@ export function verifyRequest(
         const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, sha256Hex(canonical)].join("\n");
         const expected = createHmac("sha256", key).update(toSign).digest("hex");
         if (safeEqualHex(expected, auth.signature)) {
-          const result: AuthSuccess = { ok: true, payloadHash: declaredHash ?? payloadHash };
+          const result: AuthSuccess = {
+            ok: true,
+            accessKey: auth.accessKey,
+            payloadHash: declaredHash ?? payloadHash,
+          };
           if (payloadHash === "STREAMING-AWS4-HMAC-SHA256-PAYLOAD") {
             result.streaming = { signingKey: key, amzDate, scope, seedSignature: auth.signature };
           }
