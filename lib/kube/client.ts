@@ -10,6 +10,7 @@
 import { PassThrough } from "node:stream";
 import * as k8s from "@kubernetes/client-node";
 import type { V1ConfigMap, V1Node, V1Pod, V1Secret } from "@kubernetes/client-node";
+import { LineSplitter } from "../log/lines.ts";
 import {
   DEFAULT_RETRY,
   errorInfo,
@@ -422,8 +423,9 @@ export class KubeClient {
   }
 
   /**
-   * Streams one container's log, calling `onLine` for every complete line (no length limit)
-   * and, at the end, for a final line without newline. `skipLines` drops that many complete
+   * Streams one container's log, calling `onLine` for every complete line (overlong lines in
+   * marked pieces, see {@link LineSplitter}) and, with `flushPartial`, at the end for a final
+   * line without newline (otherwise returned as `partial`). `skipLines` drops that many complete
    * lines first (used to resume after a dropped stream without repeating output). Resolves
    * with the number of complete lines seen (skipped included) when the server ends the stream.
    */
@@ -438,17 +440,19 @@ export class KubeClient {
     let lines = 0;
     let partial = "";
     const skip = opts.skipLines ?? 0;
-    const decoder = new TextDecoder();
+    // At the end, the splitter's last line is the partial one (no newline yet).
+    const tail: string[] = [];
+    let ending = false;
+    const splitter = new LineSplitter((line) => {
+      if (ending) {
+        tail.push(line);
+        return;
+      }
+      lines++;
+      if (lines > skip) onLine(line);
+    });
     const done = new Promise<void>((resolve, reject) => {
-      sink.on("data", (chunk: Uint8Array) => {
-        const text = partial + decoder.decode(chunk, { stream: true });
-        const parts = text.split("\n");
-        partial = parts.pop() ?? "";
-        for (const p of parts) {
-          lines++;
-          if (lines > skip) onLine(p.endsWith("\r") ? p.slice(0, -1) : p);
-        }
-      });
+      sink.on("data", (chunk: Uint8Array) => splitter.push(chunk));
       sink.on("end", () => resolve());
       sink.on("error", reject);
     });
@@ -467,7 +471,13 @@ export class KubeClient {
     } finally {
       opts.signal.removeEventListener("abort", onAbort);
     }
-    partial += decoder.decode();
+    ending = true;
+    splitter.end();
+    partial = tail.pop() ?? "";
+    for (const l of tail) {
+      lines++;
+      if (lines > skip) onLine(l);
+    }
     if (opts.flushPartial && partial) {
       onLine(partial);
       partial = "";

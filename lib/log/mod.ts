@@ -1,6 +1,6 @@
 /**
  * Log streaming for stage workers: `[stage-id +12.3s] line` on the console, the raw lines in
- * `<workDir>/logs/<stage>.log`, and line splitting of worker output.
+ * `<workDir>/logs/<stage>.log`, and the one line splitter (bounded, linear) of the project.
  *
  * @module
  */
@@ -12,4 +12,11 @@ export {
   type StageLog,
   type StageLogOptions,
 } from "./stage_log.ts";
-export { forEachLine } from "./lines.ts";
+export {
+  DEFAULT_MAX_LINE_LENGTH,
+  forEachLine,
+  LINE_CONTINUES,
+  type LineSplitOptions,
+  LineSplitStream,
+  LineSplitter,
+} from "./lines.ts";

@@ -11,6 +11,7 @@ import http from "node:http";
 import net from "node:net";
 import type { Duplex } from "node:stream";
 import { GangplankError } from "../errors/mod.ts";
+import { type LineSplitOptions, LineSplitter } from "../log/lines.ts";
 
 /** A libpod call failed: `status` is the HTTP status (0 when no response arrived). */
 export class PodmanError extends GangplankError {
@@ -128,31 +129,30 @@ export class LogDemuxer {
 
 /**
  * Turns frames into lines per stream (a frame may carry part of a line, several lines or a
- * line without its newline). {@link flush} emits what is left at the end.
+ * line without its newline), with one {@link LineSplitter} per stream. {@link flush} emits
+ * what is left at the end.
  */
-export class LineSplitter {
-  #partial: Record<LogStream, string> = { stdout: "", stderr: "" };
-  #dec: Record<LogStream, TextDecoder> = {
-    stdout: new TextDecoder(),
-    stderr: new TextDecoder(),
-  };
-  constructor(readonly onLine: (line: string, stream: LogStream) => void) {}
+export class StreamLineSplitter {
+  readonly #split: Record<LogStream, LineSplitter>;
+  constructor(
+    readonly onLine: (line: string, stream: LogStream) => void,
+    opts: LineSplitOptions = {},
+  ) {
+    this.#split = {
+      stdout: new LineSplitter((l) => onLine(l, "stdout"), opts),
+      stderr: new LineSplitter((l) => onLine(l, "stderr"), opts),
+    };
+  }
 
   /** Adds a frame's payload. */
   push(stream: LogStream, payload: Uint8Array): void {
-    const text = this.#partial[stream] + this.#dec[stream].decode(payload, { stream: true });
-    const parts = text.split("\n");
-    this.#partial[stream] = parts.pop()!;
-    for (const p of parts) this.onLine(p.endsWith("\r") ? p.slice(0, -1) : p, stream);
+    this.#split[stream].push(payload);
   }
 
   /** Emits unterminated lines. */
   flush(): void {
-    for (const s of ["stdout", "stderr"] as const) {
-      const rest = this.#partial[s] + this.#dec[s].decode();
-      this.#partial[s] = "";
-      if (rest !== "") this.onLine(rest, s);
-    }
+    this.#split.stdout.end();
+    this.#split.stderr.end();
   }
 }
 
@@ -347,21 +347,23 @@ export class PodmanClient {
    * failed pull inside a 200 response (`{"error": ...}`), which becomes a {@link PodmanError}.
    */
   async pullImage(reference: string, opts: { signal: AbortSignal }): Promise<void> {
-    let text = "";
+    let error: string | undefined;
+    const lines = new LineSplitter((line) => {
+      if (error !== undefined || !line.trim()) return;
+      try {
+        const j = JSON.parse(line);
+        if (j?.error) error = String(j.error);
+      } catch { /* not a JSON progress line */ }
+    });
     await this.#request("/images/pull", {
       signal: opts.signal,
       method: "POST",
       query: { reference, quiet: "true" },
-      onChunk: (c) => (text += new TextDecoder().decode(c)),
+      onChunk: (c) => lines.push(c),
     });
-    for (const line of text.split("\n")) {
-      if (!line.trim()) continue;
-      try {
-        const j = JSON.parse(line);
-        if (j.error) throw new PodmanError(`podman pull ${reference}: ${j.error}`, 500, j.error);
-      } catch (e) {
-        if (e instanceof PodmanError) throw e;
-      }
+    lines.end();
+    if (error !== undefined) {
+      throw new PodmanError(`podman pull ${reference}: ${error}`, 500, error);
     }
   }
 

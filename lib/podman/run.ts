@@ -6,7 +6,7 @@
  * @module
  */
 import type { LogStream, PodmanClient } from "./client.ts";
-import { LineSplitter } from "./client.ts";
+import { StreamLineSplitter } from "./client.ts";
 
 /** Options of {@link runContainer}. */
 export interface RunContainerOptions {
@@ -44,7 +44,7 @@ export async function runContainer(
   opts.onCreated?.(id);
   try {
     await client.startContainer(id, { signal });
-    const lines = new LineSplitter(opts.onLine);
+    const lines = new StreamLineSplitter(opts.onLine);
     let delivered = 0;
     const onFrame = (s: LogStream, p: Uint8Array) => {
       delivered++;

@@ -11,6 +11,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import process from "node:process";
 import { signalExitCode } from "../errors/mod.ts";
+import { LineSplitter } from "../log/lines.ts";
 
 /** Options of {@link CommandRunner.run}. */
 export interface RunScriptOptions {
@@ -41,27 +42,6 @@ export interface BashRunnerOptions {
   killGraceMs?: number;
 }
 
-/** Splits a byte stream into lines, calling `emit` for each complete one (and the tail). */
-function lineSplitter(emit: (line: string) => void) {
-  const dec = new TextDecoder();
-  let buf = "";
-  return {
-    push(chunk: Uint8Array) {
-      buf += dec.decode(chunk, { stream: true });
-      let i: number;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        emit(buf.slice(0, i).replace(/\r$/, ""));
-        buf = buf.slice(i + 1);
-      }
-    },
-    end() {
-      buf += dec.decode();
-      if (buf !== "") emit(buf);
-      buf = "";
-    },
-  };
-}
-
 /**
  * The real runner: `<shell> -xeu -o pipefail <script>` with exactly the given environment,
  * stdout/stderr piped and split into lines. On abort the script and all its descendants get
@@ -89,8 +69,8 @@ export class BashRunner implements CommandRunner {
         env: opts.env,
         stdio: ["ignore", "pipe", "pipe"],
       });
-      const out = lineSplitter((l) => opts.onLine(l, "stdout"));
-      const err = lineSplitter((l) => opts.onLine(l, "stderr"));
+      const out = new LineSplitter((l) => opts.onLine(l, "stdout"));
+      const err = new LineSplitter((l) => opts.onLine(l, "stderr"));
       child.stdout!.on("data", (c: Uint8Array) => out.push(c));
       child.stderr!.on("data", (c: Uint8Array) => err.push(c));
       let killTimer: ReturnType<typeof setTimeout> | undefined;

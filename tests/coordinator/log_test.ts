@@ -1,11 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  forEachLine,
-  formatElapsed,
-  logNamesFor,
-  openStageLog,
-  sanitizeStageId,
-} from "../../lib/log/mod.ts";
+import { formatElapsed, logNamesFor, openStageLog, sanitizeStageId } from "../../lib/log/mod.ts";
 import { formatBytes, summaryTable } from "../../lib/coordinator/report.ts";
 import { tempDir } from "../_helpers/mod.ts";
 
@@ -39,15 +33,6 @@ Deno.test("log: stage lines go prefixed to the console and raw to the file", asy
   l.line("after close");
   assert.deepEqual(lines, ["[s 1 +0.0s] hello", "[s 1 +12.3s] world", "[s 1 +12.3s] after close"]);
   assert.equal(Deno.readTextFileSync(file), "=== run 1 ===\nhello\nworld\n");
-});
-
-Deno.test("log: line splitting keeps partial and overlong lines", async () => {
-  const enc = new TextEncoder();
-  const chunks = ["ab", "c\r\nde", "f\n", "x".repeat(10), "\nlast"];
-  const stream = ReadableStream.from(chunks.map((c) => enc.encode(c)));
-  const got: string[] = [];
-  await forEachLine(stream, (l) => got.push(l), { maxLineLength: 4 });
-  assert.deepEqual(got, ["abc", "def", "xxxx", "xxxx", "xx", "last"]);
 });
 
 Deno.test("report: bytes and the summary table", () => {

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import {
-  LineSplitter,
   LogDemuxer,
   normaliseArch,
   PodmanClient,
   PodmanError,
   removeByLabels,
   runContainer,
+  StreamLineSplitter,
 } from "../../lib/podman/mod.ts";
 import { ensureTestImage, podmanMissing, startPodmanService } from "../_helpers/podman.ts";
 
@@ -19,9 +19,9 @@ function frame(kind: 1 | 2, text: string): Uint8Array {
   return b;
 }
 
-Deno.test("LogDemuxer + LineSplitter: frames split across chunks, partial lines, both streams", () => {
+Deno.test("LogDemuxer + StreamLineSplitter: frames split across chunks, partial lines, both streams", () => {
   const lines: string[] = [];
-  const split = new LineSplitter((l, s) => lines.push(`${s}:${l}`));
+  const split = new StreamLineSplitter((l, s) => lines.push(`${s}:${l}`));
   const demux = new LogDemuxer((s, p) => split.push(s, p));
   const all = new Uint8Array([
     ...frame(1, "a1\na2\n"),
