@@ -7,6 +7,7 @@
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { GangplankError } from "../errors/mod.ts";
+import { pathSegmentProblem } from "./names.ts";
 
 /** One entry of `builds.json`: a build id and the architectures it was built for. */
 export interface BuildEntry {
@@ -62,8 +63,21 @@ export function emptyBuilds(): BuildsJSON {
 }
 
 /**
+ * A build id or architecture that cannot be used as a path segment (`"../../x/evil"`, an
+ * absolute path, a control character, an empty string): `builds.json` comes from the job
+ * bucket, which stages write to, so it is refused before anything joins it into a path.
+ */
+export class UnsafeNameError extends CosaFormatError {
+  constructor(file: string, readonly field: string, readonly value: string, problem: string) {
+    super(file, `${field} ${JSON.stringify(value)} ${problem}: refusing to use it as a path`);
+  }
+}
+
+/**
  * Validates a parsed `builds.json` value and returns a fresh, normalised copy (arches
- * normalised, legacy string entries `"id"` accepted as `{ id, arches: [] }`).
+ * normalised, legacy string entries `"id"` accepted as `{ id, arches: [] }`). Every build id
+ * and arch must be one safe path segment.
+ * @throws {UnsafeNameError} for a build id or arch that is not a safe path segment.
  * @throws {CosaFormatError} when the shape is wrong.
  */
 export function parseBuilds(value: unknown, file = "builds.json"): BuildsJSON {
@@ -73,8 +87,13 @@ export function parseBuilds(value: unknown, file = "builds.json"): BuildsJSON {
   const v = value as Record<string, unknown>;
   const raw = v.builds ?? [];
   if (!Array.isArray(raw)) throw new CosaFormatError(file, "`builds` is not an array");
+  const safe = (field: string, value: string) => {
+    const problem = pathSegmentProblem(value);
+    if (problem) throw new UnsafeNameError(file, field, value, problem);
+    return value;
+  };
   const builds: BuildEntry[] = raw.map((b, i) => {
-    if (typeof b === "string" && b !== "") return { id: b, arches: [] };
+    if (typeof b === "string" && b !== "") return { id: safe(`builds[${i}]`, b), arches: [] };
     if (!b || typeof b !== "object") {
       throw new CosaFormatError(file, `builds[${i}] is not an object`);
     }
@@ -86,7 +105,13 @@ export function parseBuilds(value: unknown, file = "builds.json"): BuildsJSON {
     if (!Array.isArray(arches) || arches.some((a) => typeof a !== "string")) {
       throw new CosaFormatError(file, `builds[${i}].arches is not a list of strings`);
     }
-    return { ...e, id: e.id, arches: (arches as string[]).map(normalizeArch) };
+    return {
+      ...e,
+      id: safe(`builds[${i}].id`, e.id),
+      arches: (arches as string[]).map((a, j) =>
+        safe(`builds[${i}].arches[${j}]`, normalizeArch(a))
+      ),
+    };
   });
   return {
     ...v,

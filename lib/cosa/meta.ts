@@ -7,7 +7,14 @@
 
 import { readdir, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { CosaFormatError, latestBuild, normalizeArch, readBuilds } from "./builds.ts";
+import {
+  CosaFormatError,
+  latestBuild,
+  normalizeArch,
+  readBuilds,
+  UnsafeNameError,
+} from "./builds.ts";
+import { CONTROL_CHARS, pathSegmentProblem } from "./names.ts";
 
 /** One entry of `meta.json`'s `images` map. */
 export interface CosaArtifact {
@@ -67,13 +74,23 @@ export function isKnownBuildMeta(name: string): boolean {
     b.startsWith("manifest-lock.generated");
 }
 
-/** The artifacts declared in `meta.images` that have a non-empty path, sorted by name. */
-export function artifactsOf(meta: CosaMeta | undefined): ArtifactInfo[] {
+/**
+ * The artifacts declared in `meta.images` that have a non-empty path, sorted by name. An
+ * artifact's path must be a plain file name (cosa writes nothing else) and its name must have
+ * no control characters: meta.json comes from the job bucket and both end up in paths and logs.
+ * @throws {UnsafeNameError} for an artifact whose path or name is unsafe.
+ */
+export function artifactsOf(meta: CosaMeta | undefined, file = "meta.json"): ArtifactInfo[] {
   const images = meta?.images;
   if (!images || typeof images !== "object") return [];
   const out: ArtifactInfo[] = [];
   for (const [name, a] of Object.entries(images)) {
     if (!a || typeof a !== "object" || typeof a.path !== "string" || a.path === "") continue;
+    if (CONTROL_CHARS.test(name)) {
+      throw new UnsafeNameError(file, "images key", name, "contains a control character");
+    }
+    const problem = pathSegmentProblem(a.path);
+    if (problem) throw new UnsafeNameError(file, `images.${name}.path`, a.path, problem);
     const info: ArtifactInfo = { name, path: a.path, sha256: String(a.sha256 ?? "") };
     if (typeof a.size === "number") info.size = a.size;
     out.push(info);
@@ -170,6 +187,7 @@ export interface BuildInfo {
 /**
  * Reads `<buildsDir>/<id>/<arch>/meta.json`; when it has `coreos-assembler.delayed-meta-merge:
  * true`, the `meta.<x>.json` fragments of that same directory (only) are merged in memory.
+ * @throws {UnsafeNameError} when `id`, `arch` or an artifact's path is not a safe name.
  * @throws {CosaFormatError} when meta.json or a fragment is not valid JSON.
  */
 export async function readBuildMeta(
@@ -178,6 +196,10 @@ export async function readBuildMeta(
   arch: string,
 ): Promise<BuildInfo> {
   const a = normalizeArch(arch);
+  for (const [field, value] of [["build id", id], ["arch", a]]) {
+    const problem = pathSegmentProblem(value);
+    if (problem) throw new UnsafeNameError(join(buildsDir, "builds.json"), field, value, problem);
+  }
   const dir = join(buildsDir, id, a);
   const file = join(dir, "meta.json");
   const base = parseMeta(await readFile(file, "utf8"), file);
@@ -200,6 +222,7 @@ export async function readBuildMeta(
     }
     meta = mergeMetaFragments(base, parsed);
   }
+  artifactsOf(meta, file); // refuses unsafe artifact names and paths now, not when used
   return { id, arch: a, dir, meta, fragments };
 }
 

@@ -23,8 +23,10 @@ export {
   normalizeArch,
   parseBuilds,
   readBuilds,
+  UnsafeNameError,
   writeBuilds,
 } from "./builds.ts";
+export { CONTROL_CHARS, MAX_NAME_BYTES, pathSegmentProblem } from "./names.ts";
 export {
   type ArtifactInfo,
   artifactOf,

@@ -12,7 +12,7 @@ import { mkdtemp, realpath, rm, stat } from "node:fs/promises";
 import { arch as hostArch, tmpdir } from "node:os";
 import { join } from "node:path";
 // Direct module imports (not mod.ts): see stage.ts (start-up time of every worker).
-import { normalizeArch } from "../cosa/builds.ts";
+import { CosaFormatError, normalizeArch } from "../cosa/builds.ts";
 import { type BuildInfo, readLatestBuild } from "../cosa/meta.ts";
 import type { FetchLike, Stage } from "../jobspec/mod.ts";
 import { ENV_FORCE_ARCH, type WorkSpec } from "../workspec/workspec.ts";
@@ -127,6 +127,12 @@ export async function runWorker(ws: WorkSpec, deps: WorkerDeps): Promise<WorkerR
     try {
       before = await readLatestBuild(join(deps.srvDir, "builds"), arch);
     } catch (e) {
+      if (e instanceof CosaFormatError) {
+        // A hostile or broken builds.json or meta.json (an id climbing out of srv, say):
+        // refuse it before anything uses it as a path or runs against it.
+        failWith(ctx, e.exitCode, e.message);
+        return result;
+      }
       log(`gangway: warning: cannot read the latest build: ${(e as Error).message}`);
     }
     if (before) {
