@@ -47,6 +47,53 @@ import { bucketNameProblem } from "./bucket_names.ts";
 export type { Credentials } from "./sigv4.ts";
 export type { AccessGrant, ScopedCredential } from "./server_access.ts";
 
+/**
+ * S3 sub-resources the relay does not offer: a request naming one is answered 501
+ * NotImplemented, never as the plain operation on the bucket or object.
+ */
+const UNSUPPORTED_SUBRESOURCES = [
+  "accelerate",
+  "acl",
+  "analytics",
+  "cors",
+  "encryption",
+  "intelligent-tiering",
+  "inventory",
+  "legal-hold",
+  "lifecycle",
+  "logging",
+  "metadataTable",
+  "metrics",
+  "notification",
+  "object-lock",
+  "ownershipControls",
+  "policy",
+  "policyStatus",
+  "publicAccessBlock",
+  "replication",
+  "requestPayment",
+  "restore",
+  "retention",
+  "select",
+  "session",
+  "torrent",
+  "website",
+];
+
+/** True if the query names anything but the operation id newer SDKs add (`x-id`). */
+function hasSubresource(query: Map<string, string>): boolean {
+  for (const k of query.keys()) if (k !== "x-id") return true;
+  return false;
+}
+
+function refuseSubresources(query: Map<string, string>): void {
+  for (const sub of UNSUPPORTED_SUBRESOURCES) {
+    if (query.has(sub)) {
+      throw new S3Error(501, "NotImplemented", `the relay does not implement ?${sub}`);
+    }
+  }
+}
+
 /** Options of {@link startRelay}. */
 export interface RelayOptions {
   /** Directory served: each top-level folder is a bucket. Must exist. */
@@ -136,7 +183,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     region,
     log,
   };
-  const { listBuckets, getLocation, listObjects } = listingHandlers(core);
+  const { listBuckets, getLocation, listObjects, listVersions } = listingHandlers(core);
   const {
     putObject,
     getObject,
@@ -301,10 +348,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
             store.existingBucket(bucket);
             return sendXml(ctx, 200, xmlDocument("VersioningConfiguration", {}));
           }
-          for (const sub of ["policy", "lifecycle", "cors", "tagging", "encryption", "acl"]) {
-            if (query.has(sub)) throw notImplemented();
-          }
           requireRead(who, bucket, query.get("prefix") ?? "");
+          if (query.has("versions")) return listVersions(ctx);
+          refuseSubresources(query);
           return listObjects(ctx);
         case "HEAD":
           if (!touchesBucket(who, bucket)) throw accessDenied(`no access to bucket ${bucket}`);
@@ -312,14 +358,20 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           return sendEmpty(ctx, 200, { "x-amz-bucket-region": region });
         case "PUT":
           requireRoot(who, "creating buckets");
-          if (query.size > 0) throw notImplemented();
+          if (hasSubresource(query)) throw notImplemented();
           await receiveSmallBody(req, ctx.auth, undefined, ctx.pre);
           markConsumed();
-          store.createBucket(bucket);
+          try {
+            store.createBucket(bucket);
+          } catch (e) {
+            // us-east-1 answers a re-creation by its owner with 200 (other regions: 409).
+            const owned = e instanceof S3Error && e.code === "BucketAlreadyOwnedByYou";
+            if (!owned || region !== "us-east-1") throw e;
+          }
           return sendEmpty(ctx, 200, { location: `/${bucket}` });
         case "DELETE":
           requireRoot(who, "deleting buckets");
-          if (query.size > 0) throw notImplemented();
+          if (hasSubresource(query)) throw notImplemented();
           store.deleteBucket(bucket);
           return sendEmpty(ctx, 204);
         case "POST":
@@ -343,10 +395,11 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         }
         requireRead(who, bucket, key);
         if (query.has("tagging")) return getTagging(ctx);
-        if (query.has("acl")) throw notImplemented();
+        refuseSubresources(query);
         return getObject(ctx, false);
       case "HEAD":
         requireRead(who, bucket, key);
+        refuseSubresources(query);
         return getObject(ctx, true);
       case "PUT":
         if (query.has("tagging")) {
@@ -369,7 +422,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           markConsumed();
           return copyObject(ctx);
         }
-        if (query.size > 0) throw notImplemented();
+        refuseSubresources(query);
         await putObject(ctx);
         markConsumed();
         return;

@@ -17,14 +17,24 @@ export function listingHandlers(core: RelayCore) {
   // ---- buckets ---------------------------------------------------------------------------
 
   function listBuckets(ctx: Ctx) {
-    const buckets = store.listBuckets().map((b) => ({
-      Name: b.name,
-      CreationDate: isoDate(b.created),
-    }));
+    const q = ctx.query;
+    const max = q.has("max-buckets") ? intParam(q, "max-buckets", 1, 10000) : undefined;
+    const prefix = q.get("prefix") ?? "";
+    const token = q.get("continuation-token") ?? "";
+    const after = token === "" ? "" : decodeToken(token);
+    const all = store.listBuckets().filter((b) => b.name.startsWith(prefix) && b.name > after);
+    const page = max === undefined ? all : all.slice(0, max);
+    const buckets = page.map((b) => ({ Name: b.name, CreationDate: isoDate(b.created) }));
+    const more = page.length < all.length;
     sendXml(
       ctx,
       200,
-      xmlDocument("ListAllMyBucketsResult", { Owner: OWNER, Buckets: { Bucket: buckets } }),
+      xmlDocument("ListAllMyBucketsResult", {
+        Owner: OWNER,
+        Buckets: { Bucket: buckets },
+        ...(more ? { ContinuationToken: encodeToken(page[page.length - 1].name) } : {}),
+        ...(q.has("prefix") ? { Prefix: prefix } : {}),
+      }),
     );
   }
 
@@ -40,37 +50,16 @@ export function listingHandlers(core: RelayCore) {
 
   // ---- listing ---------------------------------------------------------------------------
 
-  function listObjects(ctx: Ctx) {
-    const q = ctx.query;
-    const bucket = ctx.bucket!;
-    const v2 = q.get("list-type") === "2";
-    const urlEnc = q.get("encoding-type") === "url";
-    const enc = (s: string) => (urlEnc ? uriEncode(s, true) : s);
-    const prefix = q.get("prefix") ?? "";
-    const delimiter = q.get("delimiter") ?? "";
-    const maxKeysRaw = q.get("max-keys");
-    let maxKeys = 1000;
-    if (maxKeysRaw !== undefined) {
-      maxKeys = Number(maxKeysRaw);
-      if (!Number.isInteger(maxKeys) || maxKeys < 0) {
-        throw new S3Error(400, "InvalidArgument", "max-keys must be a non-negative integer");
-      }
-      maxKeys = Math.min(maxKeys, 1000);
-    }
-    let after = "";
-    const token = q.get("continuation-token");
-    const startAfter = q.get("start-after") ?? "";
-    const marker = q.get("marker") ?? "";
-    if (v2) {
-      if (token !== undefined) {
-        const t = Buffer.from(token, "base64url").toString("utf8");
-        if (!t.startsWith("k:")) {
-          throw new S3Error(400, "InvalidArgument", "The continuation token provided is incorrect");
-        }
-        after = t.slice(2);
-      } else after = startAfter;
-    } else after = marker;
-
+  /**
+   * One page of keys and common prefixes after `after`, in S3 order; `entry` renders a key.
+   */
+  function collect(
+    bucket: string,
+    o: { prefix: string; delimiter: string; after: string; maxKeys: number },
+    entry: (item: { key: string; stat: import("node:fs").Stats }) => XmlNode,
+    enc: (s: string) => string,
+  ) {
+    const { prefix, delimiter, after, maxKeys } = o;
     const contents: XmlNode[] = [];
     const prefixes: XmlNode[] = [];
     let last = "";
@@ -109,21 +98,45 @@ export function listingHandlers(core: RelayCore) {
         } catch {
           continue;
         }
-        const st = item.stat!;
-        contents.push({
-          Key: enc(item.key),
-          LastModified: isoDate(st.mtime),
-          ETag: quote(store.metaFor(bucket, item.key, st).etag),
-          Size: st.size,
-          StorageClass: "STANDARD",
-          ...(v2 ? {} : { Owner: OWNER }),
-        });
+        contents.push(entry({ key: item.key, stat: item.stat! }));
         last = item.key;
         count++;
       }
     } else {
       store.existingBucket(bucket);
     }
+    return { contents, prefixes, truncated, last, count };
+  }
+
+  function listObjects(ctx: Ctx) {
+    const q = ctx.query;
+    const bucket = ctx.bucket!;
+    const v2 = q.get("list-type") === "2";
+    const urlEnc = q.get("encoding-type") === "url";
+    const enc = (s: string) => (urlEnc ? uriEncode(s, true) : s);
+    const prefix = q.get("prefix") ?? "";
+    const delimiter = q.get("delimiter") ?? "";
+    const maxKeys = q.has("max-keys") ? Math.min(intParam(q, "max-keys", 0), 1000) : 1000;
+    // An empty continuation token is no token (as S3 answers it: listed from the start).
+    const token = q.get("continuation-token");
+    const startAfter = q.get("start-after") ?? "";
+    const marker = q.get("marker") ?? "";
+    const fetchOwner = q.get("fetch-owner") === "true";
+    const after = !v2 ? marker : token ? decodeToken(token) : startAfter;
+
+    const { contents, prefixes, truncated, last, count } = collect(
+      bucket,
+      { prefix, delimiter, after, maxKeys },
+      (item) => ({
+        Key: enc(item.key),
+        LastModified: isoDate(item.stat.mtime),
+        ETag: quote(store.metaFor(bucket, item.key, item.stat).etag),
+        Size: item.stat.size,
+        StorageClass: "STANDARD",
+        ...(v2 ? (fetchOwner ? { Owner: OWNER } : {}) : { Owner: OWNER }),
+      }),
+      enc,
+    );
     const common = {
       Name: bucket,
       Prefix: enc(prefix),
@@ -138,9 +151,7 @@ export function listingHandlers(core: RelayCore) {
         ...common,
         KeyCount: count,
         ...(token !== undefined ? { ContinuationToken: token } : {}),
-        ...(truncated
-          ? { NextContinuationToken: Buffer.from("k:" + last).toString("base64url") }
-          : {}),
+        ...(truncated ? { NextContinuationToken: encodeToken(last) } : {}),
         ...(startAfter ? { StartAfter: enc(startAfter) } : {}),
         Contents: contents,
         CommonPrefixes: prefixes,
@@ -157,5 +168,81 @@ export function listingHandlers(core: RelayCore) {
     sendXml(ctx, 200, xmlDocument("ListBucketResult", body));
   }
 
-  return { listBuckets, getLocation, listObjects };
+  /** ListObjectVersions on an unversioned bucket: every object once, with version id `null`. */
+  function listVersions(ctx: Ctx) {
+    const q = ctx.query;
+    const bucket = ctx.bucket!;
+    const urlEnc = q.get("encoding-type") === "url";
+    const enc = (s: string) => (urlEnc ? uriEncode(s, true) : s);
+    const prefix = q.get("prefix") ?? "";
+    const delimiter = q.get("delimiter") ?? "";
+    const maxKeys = q.has("max-keys") ? Math.min(intParam(q, "max-keys", 0), 1000) : 1000;
+    const keyMarker = q.get("key-marker") ?? "";
+    const versionMarker = q.get("version-id-marker") ?? "";
+    if (versionMarker !== "" && versionMarker !== "null") {
+      throw new S3Error(400, "InvalidArgument", "Invalid version id specified");
+    }
+    const { contents, prefixes, truncated, last } = collect(
+      bucket,
+      { prefix, delimiter, after: keyMarker, maxKeys },
+      (item) => ({
+        Key: enc(item.key),
+        VersionId: "null",
+        IsLatest: true,
+        LastModified: isoDate(item.stat.mtime),
+        ETag: quote(store.metaFor(bucket, item.key, item.stat).etag),
+        Size: item.stat.size,
+        StorageClass: "STANDARD",
+        Owner: OWNER,
+      }),
+      enc,
+    );
+    sendXml(
+      ctx,
+      200,
+      xmlDocument("ListVersionsResult", {
+        Name: bucket,
+        Prefix: enc(prefix),
+        KeyMarker: enc(keyMarker),
+        VersionIdMarker: versionMarker,
+        ...(truncated ? { NextKeyMarker: enc(last), NextVersionIdMarker: "null" } : {}),
+        MaxKeys: maxKeys,
+        ...(delimiter ? { Delimiter: enc(delimiter) } : {}),
+        ...(urlEnc ? { EncodingType: "url" } : {}),
+        IsTruncated: truncated,
+        Version: contents,
+        CommonPrefixes: prefixes,
+      }),
+    );
+  }
+
+  return { listBuckets, getLocation, listObjects, listVersions };
+}
+
+/** An integer query parameter within bounds, or 400 InvalidArgument naming it. */
+function intParam(q: Map<string, string>, name: string, min: number, max = Infinity): number {
+  const raw = q.get(name) ?? "";
+  const n = /^-?\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new S3Error(
+      400,
+      "InvalidArgument",
+      `${name} must be an integer from ${min}` +
+        (max === Infinity ? "" : ` to ${max}`),
+    );
+  }
+  return n;
+}
+
+/** The opaque continuation token for "after this name". */
+function encodeToken(after: string): string {
+  return Buffer.from("k:" + after).toString("base64url");
+}
+
+function decodeToken(token: string): string {
+  const t = Buffer.from(token, "base64url").toString("utf8");
+  if (!t.startsWith("k:")) {
+    throw new S3Error(400, "InvalidArgument", "The continuation token provided is incorrect");
+  }
+  return t.slice(2);
 }

@@ -17,7 +17,7 @@ import { ROOT, runCommand, tempDir } from "../_helpers/mod.ts";
 import { startRelayProcess } from "./server_harness.ts";
 
 /** Raised as fixes land; never lowered. */
-const PASS_THRESHOLD = 4;
+const PASS_THRESHOLD = 184;
 
 const SUITE = Deno.env.get("S3_TESTS_DIR") ?? `${ROOT}/../shared/vendor/s3-tests`;
 
