@@ -20,7 +20,9 @@
  */
 
 import { readFile, stat, writeFile } from "node:fs/promises";
-import { exitCodeOf, InterruptedError, UsageError } from "../lib/errors/mod.ts";
+import { InterruptedError, UsageError } from "../lib/errors/mod.ts";
+import { type CliMain, runCli } from "../lib/cli/harness.ts";
+import { processIo } from "./_harness.ts";
 import { ArtifactStore } from "../lib/relay/client.ts";
 import {
   runWorker,
@@ -100,7 +102,11 @@ const DEFAULT_TERMINATION_LOG = "/dev/termination-log";
  * pod status. Gangplank meant to (its condition was inverted, §12.1.17). Only when the file
  * already exists (Kubernetes creates it); at most 4 KiB.
  */
-async function writeTerminationLog(path: string, result: WorkerResult): Promise<void> {
+async function writeTerminationLog(
+  path: string,
+  result: WorkerResult,
+  err: (line: string) => void,
+): Promise<void> {
   try {
     await stat(path);
   } catch {
@@ -109,78 +115,70 @@ async function writeTerminationLog(path: string, result: WorkerResult): Promise<
   try {
     await writeFile(path, terminationMessage(result));
   } catch (e) {
-    console.error(`work: cannot write ${path}: ${(e as Error).message}`);
+    err(`work: cannot write ${path}: ${(e as Error).message}`);
   }
 }
 
+/** The worker's logic (signals and exit code mapping by the harness). */
+const work: CliMain = async (io) => {
+  const env = Object.fromEntries(
+    Object.entries(io.env).filter((e): e is [string, string] => e[1] !== undefined),
+  );
+  const log = (line: string) => io.stdout(`${line}\n`);
+  const err = (line: string) => io.stderr(`${line}\n`);
+  const text = env[ENV_WORK_POD_JSON];
+  if (!text) throw new UsageError(`${ENV_WORK_POD_JSON} is not set: this is not a worker`);
+  const interrupted = () =>
+    io.signal.aborted && io.signal.reason instanceof InterruptedError
+      ? io.signal.reason
+      : undefined;
+  const received = decodeWorkSpec(text);
+  const secretKey = await readSecret(env);
+  const ws = {
+    ...received,
+    jobspec: withRegistrySecrets(received.jobspec, await readRegistrySecrets(env)),
+  };
+  // The secret and the WorkSpec stay with this process; commands never see them.
+  for (const n of [...SECRET_ENV_NAMES, ENV_WORK_POD_JSON]) Deno.env.delete(n);
+  const commandEnv = { ...env };
+  for (const n of [...SECRET_ENV_NAMES, ENV_WORK_POD_JSON]) delete commandEnv[n];
+  const srvDir = env[ENV_SRV_DIR] || DEFAULT_SRV_DIR;
+  try {
+    if (!(await stat(srvDir)).isDirectory()) throw new Error("not a directory");
+  } catch (e) {
+    throw new UsageError(`${ENV_SRV_DIR}: ${srvDir}: ${(e as Error).message}`);
+  }
+  await using store = ArtifactStore.fromConfig({
+    accesskey: ws.relay.accesskey,
+    secretkey: secretKey,
+    host: ws.relay.host,
+    port: ws.relay.port,
+    region: ws.relay.region,
+    secure: ws.relay.secure,
+    external_server: true,
+  }, { log: (m) => log(`gangway: relay: ${m}`) });
+  const result = await runWorker(ws, {
+    srvDir,
+    env: commandEnv,
+    secretKey,
+    store,
+    log,
+    signal: io.signal,
+    ...(env[ENV_FORCE_ARCH] ? { arch: env[ENV_FORCE_ARCH] } : {}),
+  });
+  log(summaryLine(result));
+  await writeTerminationLog(env[ENV_TERMINATION_LOG] || DEFAULT_TERMINATION_LOG, result, err);
+  const stopped = interrupted();
+  if (stopped) return stopped.exitCode;
+  if (result.exitCode !== 0) err(`work: ${result.message ?? "failed"}`);
+  else log(`gangway: finished execution`);
+  return result.exitCode;
+};
+
 /** Runs the worker with the current process environment; resolves with its exit code. */
 export async function main(): Promise<number> {
-  const env = Deno.env.toObject();
-  const log = (line: string) => console.log(line);
-  const text = env[ENV_WORK_POD_JSON];
-  if (!text) {
-    console.error(`work: ${ENV_WORK_POD_JSON} is not set: this is not a worker`);
-    return 2;
-  }
-  let interrupted: InterruptedError | undefined;
-  const ac = new AbortController();
-  const onSignal = (sig: "SIGINT" | "SIGTERM") => () => {
-    if (!interrupted) {
-      interrupted = new InterruptedError(sig);
-      console.error(`work: ${sig} received, stopping`);
-      ac.abort(interrupted);
-    }
-  };
-  const handlers = [["SIGINT", onSignal("SIGINT")], ["SIGTERM", onSignal("SIGTERM")]] as const;
-  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
-  try {
-    const received = decodeWorkSpec(text);
-    const secretKey = await readSecret(env);
-    const ws = {
-      ...received,
-      jobspec: withRegistrySecrets(received.jobspec, await readRegistrySecrets(env)),
-    };
-    // The secret and the WorkSpec stay with this process; commands never see them.
-    for (const n of [...SECRET_ENV_NAMES, ENV_WORK_POD_JSON]) Deno.env.delete(n);
-    const commandEnv = { ...env };
-    for (const n of [...SECRET_ENV_NAMES, ENV_WORK_POD_JSON]) delete commandEnv[n];
-    const srvDir = env[ENV_SRV_DIR] || DEFAULT_SRV_DIR;
-    try {
-      if (!(await stat(srvDir)).isDirectory()) throw new Error("not a directory");
-    } catch (e) {
-      throw new UsageError(`${ENV_SRV_DIR}: ${srvDir}: ${(e as Error).message}`);
-    }
-    await using store = ArtifactStore.fromConfig({
-      accesskey: ws.relay.accesskey,
-      secretkey: secretKey,
-      host: ws.relay.host,
-      port: ws.relay.port,
-      region: ws.relay.region,
-      secure: ws.relay.secure,
-      external_server: true,
-    }, { log: (m) => log(`gangway: relay: ${m}`) });
-    const result = await runWorker(ws, {
-      srvDir,
-      env: commandEnv,
-      secretKey,
-      store,
-      log,
-      signal: ac.signal,
-      ...(env[ENV_FORCE_ARCH] ? { arch: env[ENV_FORCE_ARCH] } : {}),
-    });
-    log(summaryLine(result));
-    await writeTerminationLog(env[ENV_TERMINATION_LOG] || DEFAULT_TERMINATION_LOG, result);
-    if (interrupted) return interrupted.exitCode;
-    if (result.exitCode !== 0) console.error(`work: ${result.message ?? "failed"}`);
-    else log(`gangway: finished execution`);
-    return result.exitCode;
-  } catch (e) {
-    if (interrupted) return interrupted.exitCode;
-    console.error(`work: ${e instanceof Error ? e.message : String(e)}`);
-    return exitCodeOf(e);
-  } finally {
-    for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
-  }
+  using io = processIo("work", import.meta.url);
+  return await runCli("work", work, io);
 }
 
 if (import.meta.main) {

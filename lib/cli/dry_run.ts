@@ -12,7 +12,7 @@ import {
 } from "../jobspec/mod.ts";
 import type { Plan, PlannedStage } from "../plan/mod.ts";
 import { stringify as toYaml } from "yaml";
-import type { Backend, OutputFormat, SubmitOptions } from "./submit_args.ts";
+import type { Backend, OutputFormat } from "./submit_args.ts";
 
 /** A command as shown in a dry run: rendered when possible. */
 export interface ShownCommand {
@@ -70,7 +70,7 @@ function showCommands(cmds: string[], spec: JobSpec, problems: string[], where: 
  * `.Meta` are marked as rendered on the worker) and template problems are added to `problems`.
  */
 export function dryRunDocument(
-  opts: Pick<SubmitOptions, "spec" | "arch" | "backend">,
+  opts: { spec?: string; arch: string; backend: Backend },
   spec: JobSpec,
   plan: Plan,
   problems: string[],

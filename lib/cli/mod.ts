@@ -1,18 +1,20 @@
 /**
- * The pure side of the command-line tools (`scripts/submit.ts`, `scripts/podman_run.ts`):
- * argument parsing into typed options, resolving the JobSpec to run, the dry-run document and
- * table, and the local workers' base environment. Nothing here reads `Deno.env`/`Deno.args`,
- * installs signal handlers, prints or exits: the scripts do, and pass argv/env in.
+ * The command line of the four scripts, as functions: {@link submit}, {@link podmanRun} and
+ * {@link relay} take a {@link CliIo} (argv, env, output, signal) and return an exit code;
+ * {@link runCli} maps errors to exit codes. Argument parsing into typed options
+ * ({@link parseSubmitArgs}, every flag a row of a table), the backend registry
+ * ({@link BACKENDS}: local, podman, kube, loaded lazily), resolving the JobSpec, and the dry-run
+ * document. Nothing here reads `Deno.env`/`Deno.args`, installs signal handlers or exits: the
+ * scripts build the {@link CliIo} and exit with the code.
  *
  * @example
  * ```ts
- * import { dryRunDocument, formatDryRun, parseSubmitArgs, resolveSpec } from "./mod.ts";
- * import { planJob } from "../plan/mod.ts";
- * const opts = parseSubmitArgs(["-s", "jobspec.yaml", "--dry-run"], { COSA_FORCE_ARCH: "x86_64" });
- * const spec = await resolveSpec(opts, (line) => console.error(line));
- * const problems: string[] = [];
- * const doc = dryRunDocument(opts, spec, planJob(spec, {}), problems);
- * console.log(formatDryRun(doc, opts.output));
+ * import { runCli, submit } from "./mod.ts";
+ * const code = await runCli("submit", submit, {
+ *   argv: ["-s", "jobspec.yaml", "--dry-run"], env: {}, cwd: ".", uid: null,
+ *   stdout: (t) => console.log(t), stderr: (t) => console.error(t),
+ *   signal: AbortSignal.timeout(60_000), install: { kind: "source" },
+ * });
  * ```
  * @module
  */
@@ -22,9 +24,11 @@ export {
   type OutputFormat,
   parseDuration,
   parseSubmitArgs,
+  type Program,
   type SubmitOptions,
+  VERSION,
 } from "./submit_args.ts";
-export { problemLines, resolveSpec } from "./resolve_spec.ts";
+export { isProblemList, problemLines, resolveSpec } from "./resolve_spec.ts";
 export {
   type DryRunDocument,
   dryRunDocument,
@@ -32,4 +36,17 @@ export {
   formatDryRun,
   type ShownCommand,
 } from "./dry_run.ts";
-export { workerBaseEnv } from "./worker_env.ts";
+export { type CliIo, type CliMain, runCli } from "./harness.ts";
+export { podmanRun, readEnvFiles, submit } from "./submit.ts";
+export { relay } from "./relay.ts";
+export { type FlagDef, type FlagGroup, GROUP_TITLES } from "./flags.ts";
+export {
+  type BackendContext,
+  type BackendDef,
+  type BackendRuntime,
+  BACKENDS,
+  CREDENTIAL_VARS,
+  type Installation,
+  PROXY_VARS,
+  workerBaseEnv,
+} from "./backends/mod.ts";

@@ -16,6 +16,7 @@ import {
   parseJobSpec,
 } from "../jobspec/mod.ts";
 import { PlanError } from "../plan/mod.ts";
+import { UsageError } from "../errors/mod.ts";
 import type { SubmitOptions } from "./submit_args.ts";
 
 /**
@@ -30,9 +31,14 @@ export function problemLines(e: unknown): string[] {
   return [(e as Error).message ?? String(e)];
 }
 
+/** True for errors that are a list of located problems (JobSpec, generator, plan). */
+export function isProblemList(e: unknown): boolean {
+  return e instanceof JobSpecError || e instanceof GenerateError || e instanceof PlanError;
+}
+
 /**
  * The JobSpec to run: the `--spec` file, or one generated from the flags; then the CLI
- * defaults applied (§2.3 step 4). Warnings (ignored flags, lenient unknown keys) go to `warn`,
+ * defaults applied (§2.3 step 4). Warnings (lenient unknown keys) go to `warn`,
  * one line each.
  *
  * @throws {JobSpecError} / {GenerateError} for an invalid spec (both {@link UsageError}s).
@@ -50,7 +56,12 @@ export async function resolveSpec(
       opts.singleReq.length && "--singleReq",
       opts.returnFiles.length && "--returnFiles",
     ].filter(Boolean);
-    if (ignored.length) warn(`warning: --spec given: ${ignored.join(", ")} ignored`);
+    if (ignored.length) {
+      // Gangplank logged these as ignored; an input is honoured or refused, never dropped.
+      throw new UsageError(
+        `${ignored.join(", ")}: only for a generated JobSpec; not with --spec ${opts.spec}`,
+      );
+    }
     const r = await loadJobSpec(opts.spec, { lenient: opts.lenient });
     for (const w of r.warnings) warn(`warning: ${formatIssue(w)}`);
     spec = r.spec;
@@ -59,6 +70,15 @@ export async function resolveSpec(
     }
     if (opts.copyBuild) spec["copy-build"] = opts.copyBuild;
   } else {
+    if (
+      !opts.artifacts.length && !opts.kolaTests.length && !opts.singleCmd.length &&
+      !opts.singleReq.length && !opts.returnFiles.length
+    ) {
+      throw new UsageError(
+        "nothing to run: give --spec FILE, or -A/--kolaTest/--singleCmd to generate a JobSpec " +
+          "(see --help)",
+      );
+    }
     const g: GenerateOptions = {
       artifacts: opts.artifacts,
       kolaTests: opts.kolaTests,

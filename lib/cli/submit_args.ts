@@ -1,27 +1,56 @@
 /**
- * `submit`'s command line: argv (and an env record) parsed into a typed {@link SubmitOptions}.
+ * The command lines of `submit` and `podman-run`: argv (and an env record) parsed into a typed
+ * {@link SubmitOptions}. Every flag is a row of a table ({@link SPEC_FLAGS}, {@link RUN_FLAGS},
+ * {@link WORKER_FLAGS}, and each backend's own in `backends/`); each command shows only the
+ * groups that apply to it. Gangplank's spellings (`--workDir`, `-N`, `--podman`, ...) are
+ * accepted with a note, and its subcommands (`pod`, `minio`, `generate`, `generateSinglePod`,
+ * `version`) are understood.
+ *
  * Pure: never reads `Deno.env`/`Deno.args`, prints nothing; `--help` surfaces as
- * {@link HelpShown}, bad flags as {@link UsageError}.
+ * {@link HelpShown}, bad flags as {@link UsageError} (one line, with a "did you mean").
  *
  * @module
  */
-import { Command, Option } from "@commander-js/extra-typings";
+import { Command } from "@commander-js/extra-typings";
 import { UsageError } from "../errors/mod.ts";
+import { closest } from "../jobspec/suggest.ts";
+import { ENV_WORK_POD_JSON, SECRET_ENV_NAMES } from "../workspec/mod.ts";
+import {
+  addFlags,
+  attributeOf,
+  type FlagDef,
+  type FlagGroup,
+  foldAliases,
+  longNameOf,
+  parseDuration,
+  parseKeyValue,
+} from "./flags.ts";
+import { BACKENDS } from "./backends/mod.ts";
+import meta from "../../deno.json" with { type: "json" };
+
+export { parseDuration };
+
+/** Version of this program (deno.json's). */
+export const VERSION: string = meta.version;
 
 /** Which worker backend runs the stages. */
 export type Backend = "local" | "podman" | "kube";
 /** Output format of the dry run. */
 export type OutputFormat = "table" | "json" | "yaml";
+/** Which program's command line: `submit` (every backend) or `podman-run` (podman only). */
+export type Program = "submit" | "podman-run";
 
 /** Everything `submit` was asked to do, parsed and validated (no I/O done yet). */
 export interface SubmitOptions {
-  /** `run` (default), or `generate` (print a JobSpec). */
-  command: "run" | "generate";
+  /** `run` (default; Gangplank's `pod`), `generate`, `version`, or `minio` (the relay). */
+  command: "run" | "generate" | "version" | "minio";
+  /** `minio`: the arguments for the relay. */
+  relayArgs: string[];
   /** `-s/--spec`: JobSpec file; without it a spec is generated from the shorthand flags. */
   spec?: string;
   /** `-A/--build-artifact`, comma-split. */
   artifacts: string[];
-  /** `--kolaTest/--kola-test`, comma-split. */
+  /** `--kolaTest`, comma-split. */
   kolaTests: string[];
   /** `--singleCmd` (repeatable; NOT split at commas). */
   singleCmd: string[];
@@ -44,14 +73,16 @@ export interface SubmitOptions {
   versionSuffix?: string;
   isProduction: boolean;
   copyBuild?: string;
-  /** `-a/--arch`: build architecture (default `$COSA_FORCE_ARCH` or this machine's). */
-  arch: string;
+  /** `-a/--arch` or `$COSA_FORCE_ARCH`; absent: the workers' machines' architecture. */
+  arch?: string;
   lenient: boolean;
   dryRun: boolean;
   output: OutputFormat;
   /** `generate --yaml-out FILE`. */
   yamlOut?: string;
   backend: Backend;
+  /** Whether `--backend` (or `--podman`) was given. */
+  backendGiven: boolean;
   /** `-w/--work-dir`: where artifacts land (`<workDir>/builds/...`). */
   workDir?: string;
   /** `-m/--minio-config`: external S3/MinIO config JSON instead of the embedded relay. */
@@ -62,24 +93,22 @@ export interface SubmitOptions {
   timeoutMs: number;
   /** `--poll-interval`: how often a waiting stage re-checks its dependencies (ms; 15 s). */
   pollIntervalMs: number;
-  /** `--worker-path`: directories put first on local workers' PATH (e.g. a stand-in cosa). */
-  workerPath: string[];
   /** `--cleanup`: remove what earlier runs left behind (containers, pods) and exit. */
   cleanup: boolean;
-  /** Dry run only: requirements nothing produces are assumed to be in the store. */
+  /** `--run-id`: with `--cleanup`, only that run's leftovers. */
+  runId?: string;
+  /** Requirements nothing in the JobSpec produces are expected in the store. */
   assumeExisting: boolean;
-  /** `--image`: worker image (podman, kube) and the hop pod's image. */
+  /** `-i/--image`: worker image (podman, kube) and the hop pod's image. */
   image?: string;
-  /** `--kubeconfig` (kube backend; default `$KUBECONFIG`, or the pod's service account). */
-  kubeconfig?: string;
-  /** `--namespace` (kube backend). */
-  namespace?: string;
-  /** `--serviceaccount` (kube backend: worker pods' and the hop pod's service account). */
-  serviceAccount?: string;
-  /** `--remote-kubeconfig`: run the coordinator itself in a pod of that cluster (hop). */
-  remoteKubeconfig?: string;
-  /** `--unschedulable-timeout`: how long a worker pod may stay Unschedulable (ms; 2 min). */
-  unschedulableTimeoutMs: number;
+  /** `-e KEY=VALUE` (repeatable): added to every worker's environment. */
+  workerEnv: Record<string, string>;
+  /** `--env-file FILE` (repeatable): `KEY=VALUE` lines added to every worker's environment. */
+  envFiles: string[];
+  /** Every flag's value by attribute name (`workDir`, `kubeconfig`, ...): backends read theirs. */
+  flags: Readonly<Record<string, unknown>>;
+  /** One line per Gangplank spelling used (`note: --workDir is an old spelling of ...`). */
+  notes: string[];
 }
 
 /** `--help` (or `--version`) was asked for: print `text` to stdout and exit 0. */
@@ -89,173 +118,260 @@ export class HelpShown extends Error {
   }
 }
 
-/** Parses a Go-style duration (`90m`, `1h30m`, `45s`, `500ms`) or plain seconds, to ms. */
-export function parseDuration(s: string): number {
-  const t = s.trim();
-  if (/^\d+(\.\d+)?$/.test(t)) return Math.round(Number(t) * 1000);
-  const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/y;
-  let total = 0;
-  let i = 0;
-  while (i < t.length) {
-    re.lastIndex = i;
-    const m = re.exec(t);
-    if (!m) throw new UsageError(`invalid duration ${JSON.stringify(s)} (e.g. 1h, 90m, 30s)`);
-    const n = Number(m[1]);
-    total += n * (m[2] === "h" ? 3_600_000 : m[2] === "m" ? 60_000 : m[2] === "s" ? 1000 : 1);
-    i = re.lastIndex;
-  }
-  if (t === "" || total <= 0) {
-    throw new UsageError(`invalid duration ${JSON.stringify(s)}: must be positive`);
-  }
-  return Math.round(total);
-}
-
-function defaultArch(env: Record<string, string | undefined>): string {
-  if (env.COSA_FORCE_ARCH) return env.COSA_FORCE_ARCH;
-  // Deno reports x86_64/aarch64, the names cosa uses (Gangplank reported arm64).
-  return Deno.build.arch;
-}
-
-const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
-
-function addCommonOptions<C extends Command<[], Record<string, unknown>>>(
-  cmd: C,
-  env: Record<string, string | undefined>,
-): C {
+/** Flags that choose or generate the JobSpec (every command). */
+export function specFlags(env: Readonly<Record<string, string | undefined>>): FlagDef[] {
   const rhcos = env.COSA_GANGPLANK_OS === "rhcos";
-  cmd
-    .option("-s, --spec <file>", "JobSpec YAML file (otherwise generated from -A/--kolaTest)")
-    .option(
-      "-A, --build-artifact <names>",
-      "artifact shorthands, comma-separated or repeated; a+b builds both in one stage",
-      collect,
-      [] as string[],
-    )
-    .option("--kolaTest <names>", "kola test shorthands, comma-separated or repeated", collect)
-    .addOption(new Option("--kola-test <names>", "alias of --kolaTest").argParser(collect))
-    .option("--singleCmd <command>", "command for the first stage (repeatable)", collect)
-    .option("--singleReq <artifacts>", "artifacts the first stage requires", collect)
-    .option("--returnFiles <path>", "file (relative to /srv) the first stage returns", collect)
-    .option("--single", "generate one stage for everything (generateSinglePod)")
-    .option("--bucket <name>", "bucket of the build objects (default builder)")
-    .option("--keyPathPrefix <prefix>", "key prefix inside the bucket")
-    .option("--git-ref <ref>", "recipe git ref", rhcos ? "main" : "testing-devel")
-    .option(
-      "--git-url <url>",
-      "recipe git URL",
-      rhcos ? "https://github.com/openshift/os" : "https://github.com/coreos/fedora-coreos-config",
-    )
-    .option("--git-commit <sha>", "recipe git commit (cosa init --commit)")
-    .option(
-      "--repo <url>",
-      "yum repo URL for recipe.repos (repeatable; env COSA_YUM_REPOS)",
-      collect,
-    )
-    .option("--job-buildname <name>", "job.build_name")
-    .option("--job-suffix <suffix>", "job.version_suffix")
-    .option("--job-production", "job.is_production")
-    .option("--copy-build <id>", "also send this build's metadata to every worker")
-    .option("-a, --arch <arch>", "build architecture", defaultArch(env))
-    .option("--lenient", "unknown JobSpec keys are warnings instead of errors")
-    .option("--assume-existing", "dry run: requirements nothing produces come from the store")
-    .option("--dry-run", "validate and print the plan; run nothing")
-    .addOption(
-      new Option("-o, --output <format>", "dry-run output").choices(["table", "json", "yaml"])
-        .default("table"),
-    )
-    .addOption(
-      new Option("--backend <backend>", "where workers run").choices(["local", "podman", "kube"])
-        .default("local"),
-    )
-    .option("-w, --work-dir <dir>", "coordinator work dir; artifacts land in <dir>/builds")
-    .option("-m, --minio-config <file>", "external S3/MinIO config JSON instead of the relay")
-    .option("--report <file>", "write a JSON run report")
-    .option("--timeout <duration>", "how long a stage waits for its dependencies", "1h")
-    .option("--poll-interval <duration>", "how often a waiting stage re-checks", "15s")
-    .option(
-      "--worker-path <dir>",
-      "directory put first on local workers' PATH, e.g. examples/fake-cosa (repeatable)",
-      collect,
-    )
-    .option("--cleanup", "remove containers/pods left by earlier runs, then exit")
-    .option("--image <image>", "worker image (podman, kube; also the hop pod's)")
-    .option("--kubeconfig <file>", "kube: kubeconfig (default $KUBECONFIG or in-cluster)")
-    .option("--namespace <ns>", "kube: namespace (default: the kubeconfig context's)")
-    .option("--serviceaccount <sa>", "kube: service account of the worker/hop pods")
-    .option(
-      "--remote-kubeconfig <file>",
-      "kube: run the coordinator itself in a pod of that cluster (hop) and follow it",
-    )
-    .option("--unschedulable-timeout <duration>", "kube: fail a pod Unschedulable this long", "2m");
-  return cmd;
+  const g: FlagGroup = "spec";
+  return [
+    {
+      flags: "-s, --spec <file>",
+      help: "JobSpec YAML file (else generated from -A etc.)",
+      group: g,
+    },
+    {
+      flags: "-A, --build-artifact <names>",
+      help: "artifact shorthands, comma-separated or repeated; a+b builds both in one stage",
+      group: g,
+      repeat: true,
+    },
+    {
+      flags: "--kolaTest <names>",
+      help: "kola test shorthands, comma-separated or repeated",
+      group: g,
+      repeat: true,
+      old: ["--kola-test"],
+    },
+    {
+      flags: "--singleCmd <command>",
+      help: "command of the first stage (repeatable)",
+      group: g,
+      repeat: true,
+    },
+    {
+      flags: "--singleReq <artifacts>",
+      help: "artifacts the first stage requires",
+      group: g,
+      repeat: true,
+    },
+    {
+      flags: "--returnFiles <path>",
+      help: "file (relative to /srv) the first stage returns (repeatable)",
+      group: g,
+      repeat: true,
+    },
+    { flags: "--single", help: "generate one stage for everything (generateSinglePod)", group: g },
+    { flags: "--bucket <name>", help: "bucket of the build objects (default builder)", group: g },
+    { flags: "--keyPathPrefix <prefix>", help: "key prefix inside the bucket", group: g },
+    {
+      flags: "--git-ref <ref>",
+      help: "recipe git ref",
+      group: g,
+      default: rhcos ? "main" : "testing-devel",
+    },
+    {
+      flags: "--git-url <url>",
+      help: "recipe git URL",
+      group: g,
+      default: rhcos
+        ? "https://github.com/openshift/os"
+        : "https://github.com/coreos/fedora-coreos-config",
+    },
+    { flags: "--git-commit <sha>", help: "recipe git commit (cosa init --commit)", group: g },
+    {
+      flags: "--repo <url>",
+      help: "yum repo URL for recipe.repos (repeatable; env COSA_YUM_REPOS)",
+      group: g,
+      repeat: true,
+    },
+    { flags: "--job-buildname <name>", help: "job.build_name", group: g },
+    { flags: "--job-suffix <suffix>", help: "job.version_suffix", group: g },
+    { flags: "--job-production", help: "job.is_production", group: g, old: ["--job-producution"] },
+    {
+      flags: "--copy-build <id>",
+      help: "also send this build's metadata to every worker",
+      group: g,
+    },
+    { flags: "--lenient", help: "unknown JobSpec keys are warnings instead of errors", group: g },
+  ];
 }
 
-type RawOpts = Record<string, unknown>;
+/** `generate`'s own flags. */
+export const GENERATE_FLAGS: readonly FlagDef[] = [
+  {
+    flags: "--yaml-out <file>",
+    help: "write the JobSpec to this file instead of stdout",
+    group: "generate",
+  },
+];
 
-function toOptions(
-  command: SubmitOptions["command"],
-  o: RawOpts,
-  env: Record<string, string | undefined>,
-  single: boolean,
-): SubmitOptions {
-  const list = (k: string) => (o[k] as string[] | undefined) ?? [];
-  const str = (k: string) => o[k] as string | undefined;
-  const envRepos = (env.COSA_YUM_REPOS ?? "").split(",").map((r) => r.trim()).filter(Boolean);
-  return {
-    command,
-    spec: str("spec"),
-    artifacts: list("buildArtifact"),
-    kolaTests: list("kolaTest"),
-    singleCmd: list("singleCmd"),
-    singleReq: list("singleReq"),
-    returnFiles: list("returnFiles"),
-    single: single || !!o.single,
-    bucket: str("bucket"),
-    keyPathPrefix: str("keyPathPrefix"),
-    gitRef: str("gitRef")!,
-    gitUrl: str("gitUrl")!,
-    gitCommit: str("gitCommit"),
-    repos: list("repo").length ? list("repo") : envRepos,
-    buildName: str("jobBuildname"),
-    versionSuffix: str("jobSuffix"),
-    isProduction: !!o.jobProduction,
-    copyBuild: str("copyBuild"),
-    arch: str("arch")!,
-    lenient: !!o.lenient,
-    dryRun: !!o.dryRun,
-    output: str("output") as OutputFormat,
-    yamlOut: str("yamlOut"),
-    backend: str("backend") as Backend,
-    workDir: str("workDir"),
-    minioConfig: str("minioConfig"),
-    report: str("report"),
-    timeoutMs: parseDuration(str("timeout") ?? "1h"),
-    pollIntervalMs: parseDuration(str("pollInterval") ?? "15s"),
-    workerPath: list("workerPath"),
-    cleanup: !!o.cleanup,
-    assumeExisting: !!o.assumeExisting,
-    image: str("image"),
-    kubeconfig: str("kubeconfig"),
-    namespace: str("namespace"),
-    serviceAccount: str("serviceaccount"),
-    remoteKubeconfig: str("remoteKubeconfig"),
-    unschedulableTimeoutMs: parseDuration(str("unschedulableTimeout") ?? "2m"),
-  };
+/** `generateSinglePod`'s own flags (Gangplank's aliases). */
+export const SINGLE_POD_FLAGS: readonly FlagDef[] = [
+  ...GENERATE_FLAGS,
+  { flags: "--cmd <command>", help: "alias of --singleCmd", group: "generate", repeat: true },
+  { flags: "--req <artifacts>", help: "alias of --singleReq", group: "generate", repeat: true },
+];
+
+/** Flags of a run (both programs). */
+export const RUN_FLAGS: readonly FlagDef[] = [
+  {
+    flags: "-a, --arch <arch>",
+    help: "build architecture (default $COSA_FORCE_ARCH, else the workers' machines')",
+    group: "run",
+  },
+  { flags: "--dry-run", help: "validate and print the plan; run nothing", group: "run" },
+  {
+    flags: "-o, --output <format>",
+    help: "dry-run output",
+    group: "run",
+    choices: ["table", "json", "yaml"],
+    default: "table",
+  },
+  {
+    flags: "--assume-existing",
+    help: "requirements nothing in the JobSpec produces are expected in the store",
+    group: "run",
+  },
+  {
+    flags: "-w, --work-dir <dir>",
+    help: "work dir; artifacts land in <dir>/builds (default: a new ./gangplank-run-<time>)",
+    group: "run",
+    old: ["--workDir"],
+  },
+  {
+    flags: "-m, --minio-config <file>",
+    help: "external S3/MinIO config JSON instead of the embedded relay",
+    group: "run",
+    old: ["--minioCfgFile"],
+  },
+  { flags: "--report <file>", help: "write a JSON run report", group: "run" },
+  {
+    flags: "--timeout <duration>",
+    help: "how long a stage waits for its dependencies",
+    group: "run",
+    default: "1h",
+    parse: parseDuration,
+  },
+  {
+    flags: "--poll-interval <duration>",
+    help: "how often a waiting stage re-checks",
+    group: "run",
+    default: "15s",
+    parse: parseDuration,
+  },
+  {
+    flags: "--cleanup",
+    help: "remove what runs killed earlier left behind, then exit",
+    group: "run",
+  },
+  { flags: "--run-id <id>", help: "with --cleanup: only what that run left", group: "run" },
+];
+
+/** `submit --backend` (podman-run has none). */
+export const BACKEND_FLAG: FlagDef = {
+  flags: "--backend <backend>",
+  help: "where workers run",
+  group: "run",
+  choices: ["local", "podman", "kube"],
+  default: "local",
+  old: [{ flag: "--podman", sets: "podman" }],
+};
+
+/** Flags every backend honours. */
+export const WORKER_FLAGS: readonly FlagDef[] = [
+  {
+    flags: "-i, --image <image>",
+    help: "worker image (podman, kube; also the hop pod's)",
+    group: "workers",
+  },
+  {
+    flags: "-e, --env <KEY=VALUE>",
+    help: "added to every worker's environment (repeatable)",
+    group: "workers",
+    repeat: true,
+  },
+  {
+    flags: "--env-file <file>",
+    help: "KEY=VALUE lines added to every worker's environment (repeatable)",
+    group: "workers",
+    repeat: true,
+  },
+];
+
+/** Gangplank flags with no counterpart here, and what to do instead. */
+const RETIRED: Readonly<Record<string, string>> = {
+  "--forwardMinioSSH": "the relay is forwarded over --remote's SSH connection on its own",
+  "--sshUser": "give the user in --remote ssh://user@host/... (or CONTAINER_HOST)",
+  "--setWorkDirCtx": "label the work dir yourself (chcon -R -t container_file_t DIR)",
+};
+
+/** Gangplank subcommands that are not subcommands here. */
+const REDIRECTS: Readonly<Record<string, string>> = {
+  podless: "Gangplank's podless mode is `submit --backend local` (the default)",
+  run: "there is no `run` subcommand: put the command in a JobSpec stage or --singleCmd",
+};
+
+const EXAMPLES: Record<Program, string> = {
+  "submit": `
+Examples:
+  submit -s jobspec.yaml --dry-run               validate and show the plan
+  submit -s jobspec.yaml -w ./work               run with local workers
+  submit -A base,qemu --backend podman -i IMAGE  generated JobSpec, podman workers
+  submit generate -A base --yaml-out job.yaml    write a JobSpec
+`,
+  "podman-run": `
+Examples:
+  podman-run -s jobspec.yaml -w ./work           local podman socket
+  CONTAINER_HOST=ssh://core@builder/run/user/1000/podman/podman.sock \\
+  CONTAINER_SSHKEY=~/.ssh/id_ed25519 podman-run -A base -i quay.io/me/worker:latest
+  podman-run --cleanup                            remove what killed runs left
+`,
+};
+
+/** Every flag a program's run accepts. */
+function runFlagsOf(program: Program, env: Readonly<Record<string, string | undefined>>) {
+  const backends = program === "podman-run" ? [BACKENDS.podman] : Object.values(BACKENDS);
+  return [
+    ...specFlags(env),
+    ...RUN_FLAGS,
+    ...(program === "submit" ? [BACKEND_FLAG] : []),
+    ...WORKER_FLAGS,
+    ...backends.flatMap((b) => b.flags),
+  ];
+}
+
+interface Parsed {
+  command: SubmitOptions["command"];
+  single: boolean;
+  raw: Record<string, unknown>;
+  given: Set<string>;
+  defs: readonly FlagDef[];
+  relayArgs: string[];
+  /** Parsed by a subcommand (root options given before it are moved to it). */
+  sub?: boolean;
 }
 
 /**
- * Parses `submit`'s argv (without the script name) into {@link SubmitOptions}. Pure: reads only
- * `env` (COSA_YUM_REPOS, COSA_GANGPLANK_OS, COSA_FORCE_ARCH), prints nothing.
+ * Parses `submit`'s (or `podman-run`'s) argv, without the script name, into
+ * {@link SubmitOptions}. Pure: reads only `env` (COSA_YUM_REPOS, COSA_GANGPLANK_OS,
+ * COSA_FORCE_ARCH), prints nothing.
  *
- * @throws {HelpShown} for `--help`; {@link UsageError} for bad flags.
+ * @throws {HelpShown} for `--help`/`--version`; {@link UsageError} for bad flags (one line).
  */
 export function parseSubmitArgs(
   argv: string[],
-  env: Record<string, string | undefined>,
+  env: Readonly<Record<string, string | undefined>>,
+  program: Program = "submit",
 ): SubmitOptions {
+  for (const a of argv) {
+    if (a === "--") break;
+    const name = a.replace(/=.*$/, "");
+    if (RETIRED[name]) {
+      throw new UsageError(`${name}: Gangplank's flag is not needed: ${RETIRED[name]}`);
+    }
+  }
   let out = "";
   let err = "";
-  let result: SubmitOptions | undefined;
+  let parsed: Parsed | undefined;
   const configure = <C extends Command<[], Record<string, unknown>>>(c: C): C => {
     c.exitOverride().configureOutput({
       writeOut: (s) => (out += s),
@@ -264,51 +380,247 @@ export function parseSubmitArgs(
     });
     return c;
   };
-  const program = configure(addCommonOptions(
-    new Command("submit")
+  const runDefs = runFlagsOf(program, env);
+  const root = configure(
+    new Command(program)
       .description(
-        "Run a JobSpec's stages in workers (local processes, podman, Kubernetes) and gather " +
-          "their artifacts in <work-dir>/builds.",
+        program === "submit"
+          ? "Run a JobSpec's stages in workers (local processes, podman, Kubernetes) and " +
+            "gather their artifacts in <work-dir>/builds."
+          : "Run a JobSpec's stages in podman containers, here or over SSH " +
+            "(submit --backend podman).",
       )
       .allowExcessArguments(false)
-      // options after a subcommand's name belong to the subcommand
-      .enablePositionalOptions(),
-    env,
-  )).action((_o, cmd) => {
-    result = toOptions("run", cmd.opts() as RawOpts, env, false);
+      .enablePositionalOptions()
+      .version(`${program} (gangplank on Deno) ${VERSION}`, "--version", "print the version"),
+  );
+  const rootAliases = addFlags(root as unknown as Command<[], Record<string, unknown>>, runDefs);
+  root.addHelpText("after", EXAMPLES[program]);
+  const given = (c: Command<[], Record<string, unknown>>) =>
+    new Set(Object.keys(c.opts()).filter((k) => c.getOptionValueSource(k) === "cli"));
+  root.action((_o, cmd) => {
+    const c = cmd as unknown as Command<[], Record<string, unknown>>;
+    const raw = { ...c.opts() };
+    const g = given(c);
+    for (const a of rootAliases) if (raw[a.attr] !== undefined) g.add(a.target);
+    parsed = { command: "run", single: false, raw, given: g, defs: runDefs, relayArgs: [] };
+    parsed.raw.__notes = foldAliases(raw, rootAliases, runDefs);
   });
-  for (const [name, single] of [["generate", false], ["generateSinglePod", true]] as const) {
-    const sub = configure(addCommonOptions(
-      new Command(name)
-        .description(
-          single
-            ? "Print a single-stage JobSpec generated from the flags"
-            : "Print a JobSpec generated from the flags (-A, --kolaTest, ...)",
-        )
-        .option("--yaml-out <file>", "write the JobSpec to this file instead of stdout")
-        .addOption(new Option("--cmd <command>", "alias of --singleCmd").argParser(collect))
-        .addOption(new Option("--req <artifacts>", "alias of --singleReq").argParser(collect))
-        .allowExcessArguments(false),
-      env,
-    )).action((_o, cmd) => {
-      const o = cmd.opts() as RawOpts;
-      o.singleCmd = [...((o.singleCmd as string[]) ?? []), ...((o.cmd as string[]) ?? [])];
-      o.singleReq = [...((o.singleReq as string[]) ?? []), ...((o.req as string[]) ?? [])];
-      result = toOptions("generate", o, env, single);
+  const subs: {
+    name: string;
+    describe: string;
+    defs: readonly FlagDef[];
+    command: SubmitOptions["command"];
+    single?: boolean;
+  }[] = [
+    {
+      name: "generate",
+      describe: "Print a JobSpec generated from the flags (-A, --kolaTest, ...)",
+      defs: [...specFlags(env), ...GENERATE_FLAGS],
+      command: "generate",
+    },
+    {
+      name: "generateSinglePod",
+      describe: "Print a single-stage JobSpec generated from the flags",
+      defs: [...specFlags(env), ...SINGLE_POD_FLAGS],
+      command: "generate",
+      single: true,
+    },
+  ];
+  if (program === "submit") {
+    subs.push({
+      name: "pod",
+      describe: "Run the JobSpec (Gangplank's `pod`; the same as no subcommand)",
+      defs: runDefs,
+      command: "run",
     });
-    program.addCommand(sub as unknown as Command);
+  }
+  for (const s of subs) {
+    const sub = configure(
+      new Command(s.name).description(s.describe).allowExcessArguments(false),
+    ) as unknown as Command<[], Record<string, unknown>>;
+    const aliases = addFlags(sub, s.defs);
+    sub.action((_o, cmd) => {
+      const c = cmd as unknown as Command<[], Record<string, unknown>>;
+      const raw = { ...c.opts() };
+      const g = given(c);
+      for (const a of aliases) if (raw[a.attr] !== undefined) g.add(a.target);
+      const notes = foldAliases(raw, aliases, s.defs);
+      if (s.single) {
+        raw.singleCmd = [...((raw.singleCmd as string[]) ?? []), ...((raw.cmd as string[]) ?? [])];
+        raw.singleReq = [...((raw.singleReq as string[]) ?? []), ...((raw.req as string[]) ?? [])];
+      }
+      raw.__notes = notes;
+      parsed = {
+        command: s.command,
+        single: !!s.single,
+        raw,
+        given: g,
+        defs: s.defs,
+        relayArgs: [],
+        sub: true,
+      };
+    });
+    root.addCommand(sub as unknown as Command);
+  }
+  root.addCommand(
+    configure(
+      new Command("version").description("Print the version").allowExcessArguments(false),
+    ).action(() => {
+      parsed = {
+        command: "version",
+        single: false,
+        raw: {},
+        given: new Set(),
+        defs: [],
+        relayArgs: [],
+        sub: true,
+      };
+    }) as unknown as Command,
+  );
+  if (program === "submit") {
+    const minio = new Command("minio")
+      .description("Serve a directory as an S3 endpoint (Gangplank's `minio`: the relay)")
+      .helpOption(false)
+      .allowUnknownOption()
+      .allowExcessArguments(true)
+      .argument("[args...]")
+      .exitOverride()
+      .action((args: string[]) => {
+        parsed = {
+          command: "minio",
+          single: false,
+          raw: {},
+          given: new Set(),
+          defs: [],
+          relayArgs: args,
+          sub: true,
+        };
+      });
+    root.addCommand(minio as unknown as Command);
   }
   try {
-    program.parse(argv, { from: "user" });
+    root.parse(argv, { from: "user" });
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === "commander.helpDisplayed" || code === "commander.version") {
       throw new HelpShown(out);
     }
     if (e instanceof UsageError) throw e;
+    if (code === "commander.excessArguments") throw unknownCommand(root, argv);
     const msg = (err || (e as Error).message).trim().replace(/^error: /, "");
-    throw new UsageError(msg.split("\n")[0]);
+    throw new UsageError(
+      msg.split("\n").map((l) => l.trim()).filter(Boolean).join(" ")
+        .replace("(Did you mean", "(did you mean"),
+    );
   }
-  if (!result) throw new UsageError("nothing to do");
-  return result;
+  if (!parsed) throw new UsageError("nothing to do");
+  // Options given before a subcommand belong to it, if it has them.
+  const p = parsed as Parsed;
+  if (p.sub) {
+    const before = given(root as unknown as Command<[], Record<string, unknown>>);
+    for (const attr of before) {
+      const def = runDefs.find((d) => attributeOf(d) === attr);
+      const name = def ? longNameOf(def) : `--${attr}`;
+      if (!p.defs.some((d) => attributeOf(d) === attr)) {
+        throw new UsageError(`${name} does not apply to this command (see its --help)`);
+      }
+      p.raw[attr] = (root.opts() as Record<string, unknown>)[attr];
+      p.given.add(attr);
+    }
+  }
+  return toOptions(p, env, program);
+}
+
+function unknownCommand(root: Command<[], Record<string, unknown>>, argv: string[]): UsageError {
+  const operand = root.args[0] ?? argv.find((a) => !a.startsWith("-")) ?? "";
+  if (REDIRECTS[operand]) return new UsageError(`${operand}: ${REDIRECTS[operand]}`);
+  const names = root.commands.map((c) => c.name());
+  const hint = closest(operand, names);
+  return new UsageError(
+    `unknown command '${operand}'` + (hint ? ` (did you mean ${hint}?)` : "") +
+      ` (commands: ${names.join(", ")})`,
+  );
+}
+
+const RESERVED_ENV = new Set([ENV_WORK_POD_JSON, ...SECRET_ENV_NAMES, "COSA_SRV_DIR"]);
+
+function toOptions(
+  p: Parsed,
+  env: Readonly<Record<string, string | undefined>>,
+  program: Program,
+): SubmitOptions {
+  const o = p.raw;
+  const notes = (o.__notes as string[] | undefined) ?? [];
+  delete o.__notes;
+  const list = (k: string) => (o[k] as string[] | undefined) ?? [];
+  const str = (k: string) => o[k] as string | undefined;
+  const envRepos = (env.COSA_YUM_REPOS ?? "").split(",").map((r) => r.trim()).filter(Boolean);
+  const workerEnv: Record<string, string> = {};
+  for (const kv of list("env")) {
+    const [k, v] = parseKeyValue("-e", kv);
+    if (RESERVED_ENV.has(k)) throw new UsageError(`-e ${k}: set by gangplank itself; not allowed`);
+    workerEnv[k] = v;
+  }
+  const backend = (program === "podman-run" ? "podman" : str("backend") ?? "local") as Backend;
+  // A backend's own flags apply to it only.
+  for (const b of Object.values(BACKENDS)) {
+    if (b.name === backend) continue;
+    for (const d of b.flags) {
+      if (p.given.has(attributeOf(d))) {
+        throw new UsageError(
+          `${longNameOf(d)} applies to --backend ${b.name}; this run uses --backend ${backend}`,
+        );
+      }
+    }
+  }
+  return {
+    command: p.command,
+    relayArgs: p.relayArgs,
+    spec: str("spec"),
+    artifacts: list("buildArtifact"),
+    kolaTests: list("kolaTest"),
+    singleCmd: list("singleCmd"),
+    singleReq: list("singleReq"),
+    returnFiles: list("returnFiles"),
+    single: p.single || !!o.single,
+    bucket: str("bucket"),
+    keyPathPrefix: str("keyPathPrefix"),
+    gitRef: str("gitRef") ?? "testing-devel",
+    gitUrl: str("gitUrl") ?? "https://github.com/coreos/fedora-coreos-config",
+    gitCommit: str("gitCommit"),
+    repos: list("repo").length ? list("repo") : envRepos,
+    buildName: str("jobBuildname"),
+    versionSuffix: str("jobSuffix"),
+    isProduction: !!o.jobProduction,
+    copyBuild: str("copyBuild"),
+    arch: str("arch") ?? (env.COSA_FORCE_ARCH || undefined),
+    lenient: !!o.lenient,
+    dryRun: !!o.dryRun,
+    output: (str("output") ?? "table") as OutputFormat,
+    yamlOut: str("yamlOut"),
+    backend,
+    backendGiven: p.given.has("backend"),
+    workDir: str("workDir"),
+    minioConfig: str("minioConfig"),
+    report: str("report"),
+    timeoutMs: (o.timeout as number | undefined) ?? 3_600_000,
+    pollIntervalMs: (o.pollInterval as number | undefined) ?? 15_000,
+    cleanup: !!o.cleanup,
+    runId: str("runId"),
+    assumeExisting: !!o.assumeExisting,
+    image: str("image"),
+    workerEnv,
+    envFiles: list("envFile"),
+    flags: o,
+    notes,
+  };
+}
+
+/** For tests and help: the flag table of a program's run. */
+export function runFlags(
+  program: Program,
+  env: Readonly<Record<string, string | undefined>> = {},
+): readonly FlagDef[] {
+  return runFlagsOf(program, env);
 }

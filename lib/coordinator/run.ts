@@ -44,6 +44,11 @@ export interface RunJobOptions {
   relayHost?: string;
   /** Build architecture (default: the executor's). */
   arch?: string;
+  /**
+   * Extra environment of every worker (`-e`, `--env-file`), on every backend. Ordinary
+   * settings, not secrets: it is visible like the rest of a worker's environment.
+   */
+  workerEnv?: Record<string, string>;
   /** Default 1 h (Gangplank's `stageDependencyTimeOut`). */
   dependencyTimeoutMs?: number;
   /** Default 15 s. */
@@ -117,6 +122,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
       log,
       now,
       signal,
+      workerEnv: opts.workerEnv ?? {},
     }),
   );
   await run.start();

@@ -43,6 +43,8 @@ export interface RunStagesOptions {
   now: () => number;
   /** The run's signal (no listing after an abort). */
   signal: AbortSignal;
+  /** Extra environment of every worker (under the WorkSpec and the architecture). */
+  workerEnv?: Record<string, string>;
 }
 
 function toRemoteFile(f: InputFile): RemoteFile {
@@ -175,7 +177,11 @@ export class RunStages implements Disposable {
       runId: this.#o.runId,
       stageId: s.id,
       stageIndex: s.index,
-      env: { [ENV_WORK_POD_JSON]: encodeWorkSpec(ws), [ENV_FORCE_ARCH]: this.#o.loc.arch },
+      env: {
+        ...this.#o.workerEnv,
+        [ENV_WORK_POD_JSON]: encodeWorkSpec(ws),
+        [ENV_FORCE_ARCH]: this.#o.loc.arch,
+      },
       secretEnv: this.#secretEnv,
       onLine: (raw) => {
         // Defence in depth: no secret ever reaches the console or a log file.

@@ -11,12 +11,12 @@
 import { existsSync, readFileSync } from "node:fs";
 import { UsageError } from "../errors/mod.ts";
 import { KubeClient, type KubeTarget, runHop } from "../kube/mod.ts";
+import { runningInCluster, SERVICE_ACCOUNT_DIR } from "../kube/in_cluster.ts";
 import { DEFAULT_WORKER_IMAGE } from "../podman/mod.ts";
 import { dryRunObjects } from "../podspec/mod.ts";
 import { cleanupKube, KubeExecutor } from "./kube.ts";
 
-/** Where a pod's service account is mounted. */
-export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+export { runningInCluster, SERVICE_ACCOUNT_DIR } from "../kube/in_cluster.ts";
 
 /** The kube-related flags of `submit`. */
 export interface KubeCliOptions {
@@ -30,17 +30,6 @@ export interface KubeCliOptions {
   serviceAccount?: string;
   /** `--remote-kubeconfig`: run the coordinator itself in that cluster (hop pod). */
   remoteKubeconfig?: string;
-}
-
-/**
- * True when this process runs in a pod with a service account: `KUBERNETES_SERVICE_HOST` is
- * set and the token file exists.
- */
-export function runningInCluster(
-  env: Record<string, string | undefined>,
-  exists: (p: string) => boolean = existsSync,
-): boolean {
-  return !!env.KUBERNETES_SERVICE_HOST && exists(`${SERVICE_ACCOUNT_DIR}/token`);
 }
 
 /** The cluster target and namespace for the flags and environment. */

@@ -6,7 +6,9 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { Pod, Secret } from "kubernetes-models/v1";
-import { ROOT, runScript } from "../_helpers/mod.ts";
+import { ROOT } from "../_helpers/mod.ts";
+import { runInProcess } from "../_helpers/cli.ts";
+import { submit } from "../../lib/cli/mod.ts";
 import {
   kubeTargetFor,
   runningInCluster,
@@ -16,7 +18,7 @@ import { SECRET_PLACEHOLDER } from "../../lib/podspec/mod.ts";
 import { UsageError } from "../../lib/errors/mod.ts";
 
 Deno.test("submit --dry-run --backend kube -o yaml: every object, valid, no secret value", async () => {
-  const r = await runScript("submit.ts", [
+  const r = await runInProcess("submit", submit, [
     "--spec",
     `${ROOT}/examples/demo.jobspec.yaml`,
     "--dry-run",

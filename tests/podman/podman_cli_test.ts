@@ -1,12 +1,20 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../../lib/errors/mod.ts";
-import { containerHostOf, parsePodmanRunArgs } from "../../lib/executors/podman_cli.ts";
+import { containerHostOf } from "../../lib/executors/podman_cli.ts";
+import { parseSubmitArgs, podmanRun } from "../../lib/cli/mod.ts";
+import { podmanOptions } from "../../lib/cli/backends/mod.ts";
+import { runInProcess } from "../_helpers/cli.ts";
 import { DEFAULT_WORKER_IMAGE } from "../../lib/podman/mod.ts";
 import { existsSync } from "node:fs";
-import { ROOT, runScript, tempDir } from "../_helpers/mod.ts";
+import { ROOT, tempDir } from "../_helpers/mod.ts";
 
-Deno.test("podman-run flags: split from submit's, env fallbacks", () => {
-  const { podman, rest } = parsePodmanRunArgs(
+const podmanArgs = (argv: string[], env: Record<string, string> = {}) => {
+  const opts = parseSubmitArgs(argv, env, "podman-run");
+  return { opts, podman: podmanOptions(opts, env) };
+};
+
+Deno.test("podman-run flags: one table with submit's, env fallbacks", () => {
+  const { opts, podman } = podmanArgs(
     [
       "-s",
       "job.yaml",
@@ -22,34 +30,48 @@ Deno.test("podman-run flags: split from submit's, env fallbacks", () => {
     ],
     { CONTAINER_HOST: "ssh://core@h/run/p.sock", CONTAINER_SSHKEY: "/env/key" },
   );
-  assert.deepEqual(rest, ["-s", "job.yaml", "-a", "aarch64"]);
+  assert.equal(opts.spec, "job.yaml");
+  assert.equal(opts.arch, "aarch64");
+  assert.equal(opts.backend, "podman");
+  assert.deepEqual(opts.workerEnv, { A: "b=c" });
   assert.equal(podman.image, "img:1");
   assert.equal(podman.srvDir, "/srv/x");
   assert.equal(podman.sshKey, "/k");
   assert.equal(podman.remote, "ssh://core@h/run/p.sock");
   assert.equal(podman.remoteSource, "CONTAINER_HOST");
-  assert.equal(podman.archGiven, true);
-  assert.deepEqual(podman.env, { A: "b=c" });
   assert.equal(podman.insecureIgnoreHostKey, false);
   assert.equal(podman.privileged, true);
 
-  const d = parsePodmanRunArgs([], { CONTAINER_SSHKEY: "/env/key" }).podman;
-  assert.equal(d.image, DEFAULT_WORKER_IMAGE);
-  assert.equal(d.sshKey, "/env/key");
-  assert.equal(d.remote, undefined);
-  assert.equal(d.archGiven, false);
-  assert.equal(d.keepaliveSeconds, 5);
-  assert.equal(parsePodmanRunArgs([], { COSA_FORCE_ARCH: "s390x" }).podman.archGiven, true);
+  const d = podmanArgs([], { CONTAINER_SSHKEY: "/env/key" });
+  assert.equal(d.podman.image, DEFAULT_WORKER_IMAGE);
+  assert.equal(d.podman.sshKey, "/env/key");
+  assert.equal(d.podman.remote, undefined);
+  assert.equal(d.opts.arch, undefined, "the podman host's arch unless -a/COSA_FORCE_ARCH");
+  assert.equal(d.podman.keepaliveSeconds, 5);
+  assert.equal(podmanArgs([], { COSA_FORCE_ARCH: "s390x" }).opts.arch, "s390x");
+  // Gangplank's spellings: --srvDir, --sshKey
+  const old = podmanArgs(["--srvDir", "/s", "--sshKey", "/k2"]);
+  assert.equal(old.podman.srvDir, "/s");
+  assert.equal(old.podman.sshKey, "/k2");
+  assert.equal(old.opts.notes.length, 2);
 });
 
 Deno.test("podman-run flags: bad values are usage errors", () => {
-  for (const argv of [["--remote"], ["-i", "--spec"], ["-e", "NOEQUALS"], ["--keepalive", "0"]]) {
-    assert.throws(() => parsePodmanRunArgs(argv, {}), UsageError, argv.join(" "));
+  for (
+    const argv of [
+      ["--remote"],
+      ["-e", "NOEQUALS"],
+      ["--keepalive", "0"],
+      ["--kubeconfig", "k"],
+      ["--backend", "kube"],
+    ]
+  ) {
+    assert.throws(() => podmanArgs(argv), UsageError, argv.join(" "));
   }
 });
 
 Deno.test("container host: --remote/CONTAINER_HOST, else the local socket (root or rootless)", () => {
-  const p = parsePodmanRunArgs([], {}).podman;
+  const p = podmanArgs([]).podman;
   assert.deepEqual(containerHostOf(p, {}, 0), {
     kind: "unix",
     socketPath: "/run/podman/podman.sock",
@@ -58,7 +80,7 @@ Deno.test("container host: --remote/CONTAINER_HOST, else the local socket (root 
     kind: "unix",
     socketPath: "/run/user/1000/podman/podman.sock",
   });
-  const r = parsePodmanRunArgs(["--remote", "ssh://h:2222/run/p.sock"], {}).podman;
+  const r = podmanArgs(["--remote", "ssh://h:2222/run/p.sock"]).podman;
   assert.deepEqual(containerHostOf(r, { USER: "alice" }, 1000), {
     kind: "ssh",
     user: "alice",
@@ -66,26 +88,26 @@ Deno.test("container host: --remote/CONTAINER_HOST, else the local socket (root 
     port: 2222,
     socketPath: "/run/p.sock",
   });
-  const bad = parsePodmanRunArgs(["--remote", "tcp://h"], {}).podman;
+  const bad = podmanArgs(["--remote", "tcp://h"]).podman;
   assert.throws(
     () => containerHostOf(bad, {}, 0),
     (e) => e instanceof UsageError && /^--remote: /.test(e.message),
   );
-  const badEnv = parsePodmanRunArgs([], { CONTAINER_HOST: "tcp://h" }).podman;
+  const badEnv = podmanArgs([], { CONTAINER_HOST: "tcp://h" }).podman;
   assert.throws(() => containerHostOf(badEnv, {}, 0), /CONTAINER_HOST: expected ssh:/);
 });
 
 Deno.test("podman-run: an ssh:// host with no key or agent is bad input, caught before anything is created", async () => {
   await using tmp = await tempDir();
   const workDir = `${tmp.path}/work`;
-  const r = await runScript("podman_run.ts", [
+  const r = await runInProcess("podman-run", podmanRun, [
     "-s",
     `${ROOT}/examples/demo.jobspec.yaml`,
     "--remote",
     "ssh://nobody@127.0.0.1:1/run/podman/podman.sock",
     "-w",
     workDir,
-  ], { env: { SSH_AUTH_SOCK: "", CONTAINER_SSHKEY: "" }, timeoutMs: 60_000 });
+  ], { env: { SSH_AUTH_SOCK: "", CONTAINER_SSHKEY: "" }, timeoutMs: 60_000, cwd: tmp.path });
   assert.equal(r.code, 2, r.stdout + r.stderr);
   assert.match(r.stderr, /no key to authenticate with/);
   assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);

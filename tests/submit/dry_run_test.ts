@@ -2,14 +2,19 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { parseJobSpec } from "../../mod.ts";
-import { ROOT, runScript, tempDir } from "../_helpers/mod.ts";
+import { ROOT, tempDir } from "../_helpers/mod.ts";
+import { runInProcess } from "../_helpers/cli.ts";
+import { submit } from "../../lib/cli/mod.ts";
+
+/** `submit` in-process, with a clean environment. */
+const runSubmit = (args: string[]) => runInProcess("submit", submit, args);
 
 const DEMO = `${ROOT}/examples/demo.jobspec.yaml`;
 const LOCATED = /^[^\n]+:\d+:\d+: [^\n]+$/;
 const lines = (s: string) => s.split("\n").filter((l) => l !== "");
 
 Deno.test("dry-run of the demo: table on stdout, exit 0, nothing on stderr", async () => {
-  const r = await runScript("submit.ts", ["--spec", DEMO, "--dry-run"]);
+  const r = await runSubmit(["--spec", DEMO, "--dry-run"]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, "");
   for (
@@ -31,7 +36,7 @@ Deno.test("dry-run of the demo: table on stdout, exit 0, nothing on stderr", asy
 });
 
 Deno.test("dry-run -o json and -o yaml: the same { plan } document", async () => {
-  const j = await runScript("submit.ts", ["-s", DEMO, "--dry-run", "-o", "json"]);
+  const j = await runSubmit(["-s", DEMO, "--dry-run", "-o", "json"]);
   assert.equal(j.code, 0, j.stderr);
   const doc = JSON.parse(j.stdout);
   assert.deepEqual(Object.keys(doc), ["plan"]);
@@ -40,7 +45,7 @@ Deno.test("dry-run -o json and -o yaml: the same { plan } document", async () =>
   assert.deepEqual(kola.returns.files, ["tmp/kola-report.txt"]);
   assert.equal(kola.commands.main[0].renderedOnWorker, true);
   assert.equal(doc.plan.bucket, "builder");
-  const y = await runScript("submit.ts", ["-s", DEMO, "--dry-run", "-o", "yaml"]);
+  const y = await runSubmit(["-s", DEMO, "--dry-run", "-o", "yaml"]);
   assert.equal(y.code, 0, y.stderr);
   assert.deepEqual(parseYaml(y.stdout), doc);
 });
@@ -52,7 +57,7 @@ Deno.test("dry-run renders JobSpec templates; --bucket/--keyPathPrefix override"
     f,
     "job: {build_name: nightly}\nstages:\n- id: a\n  commands: ['echo {{.JobSpec.Job.BuildName}} <in && x']\n",
   );
-  const r = await runScript("submit.ts", [
+  const r = await runSubmit([
     "-s",
     f,
     "--dry-run",
@@ -77,7 +82,7 @@ Deno.test("invalid JobSpecs: exit 2, one located line per problem on stderr, not
     f,
     "stages:\n- id: a\n  comands: [x]\n  commands: [y]\n- id: a\n  commands: [y]\n  execution_order: two\n",
   );
-  const r = await runScript("submit.ts", ["--spec", f, "--dry-run"]);
+  const r = await runSubmit(["--spec", f, "--dry-run"]);
   assert.equal(r.code, 2);
   assert.equal(r.stdout, "");
   const ls = lines(r.stderr);
@@ -86,7 +91,7 @@ Deno.test("invalid JobSpecs: exit 2, one located line per problem on stderr, not
   assert.equal(ls[0], `${f}:3:3: stages[0].comands: unknown key; did you mean commands?`);
   assert.equal(ls[2], `${f}:7:20: stages[1].execution_order: expected an integer, got "two"`);
 
-  const docs = await runScript("submit.ts", [
+  const docs = await runSubmit([
     "-s",
     "/work/shared/fixtures/jobspec/upstream-docs-example.yaml",
     "--dry-run",
@@ -95,17 +100,17 @@ Deno.test("invalid JobSpecs: exit 2, one located line per problem on stderr, not
   assert.match(docs.stderr, /upstream-docs-example\.yaml:35:59: /);
   for (const l of lines(docs.stderr)) assert.match(l, LOCATED);
 
-  const missing = await runScript("submit.ts", ["-s", join(dir.path, "none.yaml"), "--dry-run"]);
+  const missing = await runSubmit(["-s", join(dir.path, "none.yaml"), "--dry-run"]);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /none\.yaml: cannot read JobSpec: no such file/);
 });
 
 Deno.test("--lenient: stale keys are warnings, the run goes on", async () => {
   const mock = "/work/shared/fixtures/jobspec/upstream-mock-os.yaml";
-  const strict = await runScript("submit.ts", ["-s", mock, "--dry-run"]);
+  const strict = await runSubmit(["-s", mock, "--dry-run"]);
   assert.equal(strict.code, 2);
   assert.equal(lines(strict.stderr).length, 6, strict.stderr);
-  const lenient = await runScript("submit.ts", ["-s", mock, "--dry-run", "--lenient"]);
+  const lenient = await runSubmit(["-s", mock, "--dry-run", "--lenient"]);
   assert.equal(lenient.code, 0, lenient.stderr);
   assert.equal(lines(lenient.stderr).length, 6);
   for (const l of lines(lenient.stderr)) {
@@ -121,16 +126,16 @@ Deno.test("impossible plans and bad templates: exit 2 naming the stage", async (
     "stages:\n- id: aws\n  build_artifacts: [aws]\n  require_artifacts: [qemu]\n" +
       "- id: t\n  commands: ['echo {{.JobSpec.Job.Nope}}']\n",
   );
-  const r = await runScript("submit.ts", ["-s", f, "--dry-run"]);
+  const r = await runSubmit(["-s", f, "--dry-run"]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /stage "aws" \(group 2\) requires artifact qemu/);
-  const ok = await runScript("submit.ts", ["-s", f, "--dry-run", "--assume-existing"]);
+  const ok = await runSubmit(["-s", f, "--dry-run", "--assume-existing"]);
   assert.equal(ok.code, 2); // the template problem remains
   assert.match(ok.stderr, /stage "t": template: can't evaluate field Nope in type Job/);
 });
 
 Deno.test("generate -A base,qemu+metal: header + YAML that parses strictly", async () => {
-  const r = await runScript("submit.ts", ["generate", "-A", "base,qemu+metal"]);
+  const r = await runSubmit(["generate", "-A", "base,qemu+metal"]);
   assert.equal(r.code, 0, r.stderr);
   const [h1, h2] = r.stdout.split("\n");
   assert.equal(h1, "# Generated by Gangplank CLI");
@@ -141,7 +146,7 @@ Deno.test("generate -A base,qemu+metal: header + YAML that parses strictly", asy
   assert.equal(spec.delay_meta_merge, true);
   assert.equal(spec.job.strict, true);
   // and its plan is valid
-  const dry = await runScript("submit.ts", ["-A", "base,qemu+metal", "--dry-run"]);
+  const dry = await runSubmit(["-A", "base,qemu+metal", "--dry-run"]);
   assert.equal(dry.code, 0, dry.stderr);
   assert.ok(dry.stdout.startsWith("JobSpec   <generated>\n"), dry.stdout);
 });
@@ -150,7 +155,7 @@ Deno.test("generate --yaml-out truncates and replaces the file; single-stage for
   await using dir = await tempDir();
   const out = join(dir.path, "job.yaml");
   await Deno.writeTextFile(out, "x".repeat(10_000));
-  const r = await runScript("submit.ts", [
+  const r = await runSubmit([
     "generateSinglePod",
     "-A",
     "base",
@@ -173,10 +178,10 @@ Deno.test("generate --yaml-out truncates and replaces the file; single-stage for
 });
 
 Deno.test("bad flags and shorthands: exit 2 with one line; --help exits 0", async () => {
-  const bad = await runScript("submit.ts", ["--output", "xml", "--dry-run"]);
+  const bad = await runSubmit(["--output", "xml", "--dry-run"]);
   assert.equal(bad.code, 2);
   assert.equal(lines(bad.stderr).length, 1, bad.stderr);
-  const art = await runScript("submit.ts", [
+  const art = await runSubmit([
     "generate",
     "-A",
     "base,mandrake",
@@ -186,11 +191,11 @@ Deno.test("bad flags and shorthands: exit 2 with one line; --help exits 0", asyn
   assert.equal(art.code, 2);
   assert.deepEqual(lines(art.stderr).length, 2, art.stderr);
   assert.equal(art.stdout, "");
-  const help = await runScript("submit.ts", ["--help"]);
+  const help = await runSubmit(["--help"]);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /--build-artifact/);
   assert.match(help.stdout, /generate/);
-  const ghelp = await runScript("submit.ts", ["generate", "--help"]);
+  const ghelp = await runSubmit(["generate", "--help"]);
   assert.equal(ghelp.code, 0);
   assert.match(ghelp.stdout, /--yaml-out/);
 });

@@ -1,0 +1,228 @@
+/**
+ * `submit` and `podman-run` as functions of a {@link CliIo}: parse, resolve the JobSpec, plan,
+ * then dry-run, generate, clean up, or run it with the chosen backend (from the registry,
+ * loaded lazily). Every input is validated before a directory, container or pod is created.
+ *
+ * @module
+ */
+import { rename, rm, writeFile } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { UsageError } from "../errors/mod.ts";
+import { jobSpecToYaml } from "../jobspec/mod.ts";
+import { type Plan, planJob } from "../plan/mod.ts";
+import { runningInCluster } from "../kube/in_cluster.ts";
+import { BACKENDS } from "./backends/mod.ts";
+import type { BackendContext } from "./backends/types.ts";
+import { dryRunDocument, formatDryRun } from "./dry_run.ts";
+import { type CliIo, type CliMain, lines } from "./harness.ts";
+import { parseKeyValue } from "./flags.ts";
+import { resolveSpec } from "./resolve_spec.ts";
+import { parseSubmitArgs, type Program, type SubmitOptions, VERSION } from "./submit_args.ts";
+
+/** This machine's architecture in cosa's naming. */
+function localArch(): string {
+  const a: string = Deno.build.arch;
+  return a === "amd64" ? "x86_64" : a === "arm64" ? "aarch64" : a;
+}
+
+/** Writes `text` to `path` through a temp file and a rename. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${Deno.pid}`);
+  try {
+    await writeFile(tmp, text, { mode: 0o644 });
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw new UsageError(`cannot write ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Reads the `--env-file`s (`KEY=VALUE` lines; blank lines and `#` comments skipped). */
+export async function readEnvFiles(
+  files: readonly string[],
+  cwd: string,
+): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const f of files) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(resolve(cwd, f));
+    } catch (e) {
+      throw new UsageError(`--env-file ${f}: ${(e as Error).message}`);
+    }
+    text.split("\n").forEach((line, i) => {
+      const t = line.trim();
+      if (t === "" || t.startsWith("#")) return;
+      try {
+        const [k, v] = parseKeyValue("--env-file", t.replace(/^export\s+/, ""));
+        out[k] = v;
+      } catch {
+        throw new UsageError(`--env-file ${f}:${i + 1}: expected KEY=VALUE`);
+      }
+    });
+  }
+  return out;
+}
+
+/** Refuses a `-w` that exists and is not a directory (before anything is created). */
+async function checkWorkDir(dir: string): Promise<void> {
+  try {
+    if (!(await Deno.stat(dir)).isDirectory) throw new UsageError(`-w ${dir}: not a directory`);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new UsageError(`-w ${dir}: ${(e as Error).message}`);
+    }
+  }
+}
+
+/**
+ * The work dir: `-w` (created if missing), or a new `./gangplank-run-<yyyymmdd-hhmmss>[-n]`
+ * in the current directory — one rule for every backend.
+ */
+async function prepareWorkDir(given: string | undefined, cwd: string): Promise<string> {
+  if (given) {
+    const dir = resolve(cwd, given);
+    try {
+      await Deno.mkdir(dir, { recursive: true });
+    } catch (e) {
+      throw new UsageError(`-w ${given}: ${(e as Error).message}`);
+    }
+    return dir;
+  }
+  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+  for (let i = 1; i < 100; i++) {
+    const dir = resolve(cwd, `gangplank-run-${stamp}${i > 1 ? `-${i}` : ""}`);
+    try {
+      await Deno.mkdir(dir);
+      return dir;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) {
+        throw new UsageError(`cannot create a work dir in ${cwd}: ${(e as Error).message}`);
+      }
+    }
+  }
+  throw new UsageError(`cannot create a fresh work dir in ${cwd}`);
+}
+
+/** Runs `submit`'s or `podman-run`'s command line. */
+async function submitLike(program: Program, io: CliIo): Promise<number> {
+  const out = lines(io.stdout);
+  const err = lines(io.stderr);
+  const opts = parseSubmitArgs([...io.argv], io.env, program);
+  for (const n of opts.notes) err(`${program}: ${n}`);
+  if (opts.command === "version") {
+    out(`${program} (gangplank on Deno) ${VERSION}`);
+    return 0;
+  }
+  if (opts.command === "minio") {
+    const { relay } = await import("./relay.ts");
+    return await relay({ ...io, argv: opts.relayArgs });
+  }
+  // In a pod with a service account and no explicit --backend, workers are pods too.
+  if (!opts.backendGiven && opts.backend === "local" && runningInCluster(io.env)) {
+    opts.backend = "kube";
+  }
+  const ctx: BackendContext = {
+    opts,
+    env: io.env,
+    uid: io.uid,
+    cwd: io.cwd,
+    install: io.install,
+    log: err,
+    out,
+    signal: io.signal,
+  };
+  if (opts.cleanup) {
+    const runtime = await BACKENDS[opts.backend].load();
+    return await runtime.cleanup(ctx);
+  }
+  const spec = await resolveSpec(resolvePaths(opts, io.cwd), err);
+  if (opts.command === "generate") {
+    const text = jobSpecToYaml(spec);
+    if (opts.yamlOut) await writeAtomically(resolve(io.cwd, opts.yamlOut), text);
+    else io.stdout(text);
+    return 0;
+  }
+  // Dry run and run plan alike: a requirement nothing produces is refused by both, unless
+  // --assume-existing says the store has it.
+  const plan: Plan = planJob(spec, { assumeExisting: opts.assumeExisting });
+  const runtime = await BACKENDS[opts.backend].load();
+  if (opts.dryRun) {
+    const problems: string[] = [];
+    const doc = dryRunDocument(
+      { ...opts, arch: opts.arch ?? (opts.backend === "local" ? localArch() : "(the workers')") },
+      spec,
+      plan,
+      problems,
+    );
+    if (problems.length) {
+      for (const p of problems) err(p);
+      return 2;
+    }
+    const resources = await runtime.dryRunResources?.(ctx, plan);
+    if (resources !== undefined) doc.resources = resources;
+    io.stdout(formatDryRun(doc, opts.output));
+    return 0;
+  }
+  for (const w of plan.warnings) err(`warning: ${w}`);
+  // Every input is checked before anything is created.
+  const workerEnv = { ...(await readEnvFiles(opts.envFiles, io.cwd)), ...opts.workerEnv };
+  opts.workerEnv = workerEnv;
+  const relay = opts.minioConfig
+    ? await readMinioConfig(resolve(io.cwd, opts.minioConfig), io.signal)
+    : undefined;
+  if (opts.workDir) await checkWorkDir(resolve(io.cwd, opts.workDir));
+  const hop = await runtime.runElsewhere?.(ctx, spec);
+  if (hop !== undefined) return hop;
+  await using executor = await runtime.createExecutor(ctx);
+  const workDir = await prepareWorkDir(opts.workDir, io.cwd);
+  err(`${program}: work dir ${workDir}`);
+  const { runJob } = await import("../coordinator/run.ts");
+  const relayHost = runtime.relayHost?.(ctx);
+  const report = await runJob({
+    spec,
+    plan,
+    workDir,
+    executor,
+    ...(relay ? { relay } : {}),
+    ...(relayHost ? { relayHost } : {}),
+    ...(opts.arch ? { arch: opts.arch } : {}),
+    workerEnv,
+    dependencyTimeoutMs: opts.timeoutMs,
+    pollIntervalMs: opts.pollIntervalMs,
+    log: out,
+    signal: io.signal,
+  });
+  if (opts.report) {
+    await writeAtomically(resolve(io.cwd, opts.report), JSON.stringify(report, null, 2) + "\n");
+  }
+  if (report.exitCode !== 0 && report.error) err(`${program}: ${report.error.message}`);
+  return report.exitCode;
+}
+
+/** `-m`: the external S3 endpoint's config; an unreadable or invalid file is bad input. */
+async function readMinioConfig(file: string, signal: AbortSignal) {
+  const { readRelayConfig } = await import("../relay/config.ts");
+  try {
+    return await readRelayConfig(file, { signal });
+  } catch (e) {
+    if (e instanceof UsageError || signal.aborted) throw e;
+    throw new UsageError(`-m ${file}: ${(e as Error).message}`);
+  }
+}
+
+/** The options with the JobSpec path resolved against the caller's directory. */
+function resolvePaths(opts: SubmitOptions, cwd: string): SubmitOptions {
+  return opts.spec ? { ...opts, spec: resolve(cwd, opts.spec) } : opts;
+}
+
+/**
+ * `submit`: runs a JobSpec's stages in workers (local processes, podman containers, pods).
+ * Exit codes: 0 success / valid, 2 invalid input (one line per problem on stderr), 1 failure,
+ * 130/143 interrupted.
+ */
+export const submit: CliMain = (io) => submitLike("submit", io);
+
+/** `podman-run`: `submit --backend podman`, with the podman flags only. */
+export const podmanRun: CliMain = (io) => submitLike("podman-run", io);
