@@ -34,7 +34,6 @@ export {
 } from "./inputs.ts";
 export { type CoordinatorStage, stagesOf } from "./plan_view.ts";
 export {
-  abortableSleep,
   type Readiness,
   schedule,
   type ScheduledGroup,

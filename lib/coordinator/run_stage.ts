@@ -21,6 +21,7 @@ import {
   type WorkSpec,
 } from "../workspec/mod.ts";
 import { parseSummaryLine, type WorkerSummary } from "../workspec/summary.ts";
+import { redactor } from "../toolkit/redact.ts";
 import type { InputFile, JobLocation, StageInputs } from "./inputs.ts";
 import type { CoordinatorStage } from "./plan_view.ts";
 import type { StageReport } from "./report.ts";
@@ -77,7 +78,7 @@ export class RunStages implements Disposable {
   readonly #summaries = new Map<CoordinatorStage, WorkerSummary>();
   readonly #wire: { spec: JobSpec; secrets: Record<string, string> };
   readonly #secretEnv: Record<string, string>;
-  readonly #secretValues: string[];
+  readonly #redact: (line: string) => string;
   /** What the store held, to tell which objects each stage returned. */
   #known = new Map<string, ListedObject>();
 
@@ -107,7 +108,7 @@ export class RunStages implements Disposable {
     if (Object.keys(this.#wire.secrets).length) {
       this.#secretEnv[ENV_REGISTRY_SECRETS] = JSON.stringify(this.#wire.secrets);
     }
-    this.#secretValues = [o.cfg.secretkey, ...Object.values(this.#wire.secrets)].filter((v) => v);
+    this.#redact = redactor([o.cfg.secretkey, ...Object.values(this.#wire.secrets)]);
   }
 
   /** Takes the store's first listing (the baseline of "returned" detection). */
@@ -185,7 +186,7 @@ export class RunStages implements Disposable {
       secretEnv: this.#secretEnv,
       onLine: (raw) => {
         // Defence in depth: no secret ever reaches the console or a log file.
-        const line = this.#secretValues.reduce((l, v) => l.replaceAll(v, "***"), raw);
+        const line = this.#redact(raw);
         sl.line(line);
         const sum = parseSummaryLine(line);
         if (sum) this.#summaries.set(s, sum);

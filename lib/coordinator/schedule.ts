@@ -10,9 +10,7 @@
 
 import type { StageOutcome } from "../executors/types.ts";
 import { DependencyTimeoutError, StageFailedError } from "./errors.ts";
-import { abortableSleep } from "../async/mod.ts";
-
-export { abortableSleep };
+import { pause } from "../toolkit/delay.ts";
 
 /** One stage as the scheduler sees it. */
 export interface ScheduledStage {
@@ -88,7 +86,7 @@ export async function schedule<S extends ScheduledStage, T>(
   opts: ScheduleOptions<S, T>,
 ): Promise<ScheduleResult> {
   const now = opts.now ?? Date.now;
-  const sleep = opts.sleep ?? abortableSleep;
+  const sleep = opts.sleep ?? pause;
   const records = new Map<S, StageRecord>();
   for (const g of opts.groups) {
     for (const s of g.stages) {

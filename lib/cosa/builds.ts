@@ -4,7 +4,8 @@
  * @module
  */
 
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
+import { writeFileAtomic } from "../toolkit/fs.ts";
 import { join } from "node:path";
 import { GangplankError } from "../errors/mod.ts";
 import { pathSegmentProblem } from "./names.ts";
@@ -147,10 +148,9 @@ export async function readBuilds(dir: string): Promise<BuildsJSON | undefined> {
 
 /** Writes `<dir>/builds.json` atomically (temp file + rename), 4-space indented like cosa. */
 export async function writeBuilds(dir: string, builds: BuildsJSON): Promise<void> {
-  const file = join(dir, "builds.json");
-  const tmp = `${file}.tmp-${crypto.randomUUID()}`;
-  await writeFile(tmp, JSON.stringify(builds, null, 4) + "\n", { mode: 0o644 });
-  await rename(tmp, file);
+  await writeFileAtomic(join(dir, "builds.json"), JSON.stringify(builds, null, 4) + "\n", {
+    mode: 0o644,
+  });
 }
 
 /**

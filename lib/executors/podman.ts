@@ -36,6 +36,7 @@ import {
   sshSocketConnector,
 } from "../ssh/mod.ts";
 import type { Executor, RelayEndpoint, StageOutcome, WorkerLaunch } from "./types.ts";
+import { quote } from "../toolkit/shell.ts";
 
 /** The worker image cannot be used (missing, or lacking deno/the worker on a remote host). */
 export class WorkerImageError extends GangplankError {
@@ -271,7 +272,7 @@ export class PodmanExecutor implements Executor {
     const wanted = this.#o.devices ?? DEFAULT_DEVICES;
     if (!this.#remote) return wanted.filter((d) => existsSync(d));
     try {
-      const quoted = wanted.map((d) => `'${d.replace(/'/g, "")}'`).join(" ");
+      const quoted = wanted.map(quote).join(" ");
       const r = await this.#ssh!.exec(`for d in ${quoted}; do [ -e "$d" ] && echo "$d"; done`, {
         signal: AbortSignal.any([signal, AbortSignal.timeout(15_000)]),
       });

@@ -16,9 +16,10 @@ import {
   errorInfo,
   KubeApiError,
   type RetryPolicy,
-  sleep,
   withKubeRetry,
 } from "./retry.ts";
+import { delay } from "../toolkit/delay.ts";
+import { backoffDelay } from "../toolkit/retry.ts";
 
 /** Where the API server and credentials come from. */
 export type KubeTarget =
@@ -326,7 +327,6 @@ export class KubeClient {
     const path = `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/pods`;
     let rv = opts.resourceVersion;
     let failures = 0;
-    let delay = this.#policy.baseDelayMs;
     const watch = new k8s.Watch(this.kc);
     while (true) {
       opts.signal.throwIfAborted();
@@ -398,7 +398,6 @@ export class KubeClient {
       if (gotEvent || idle || lastErr === null || lastErr === undefined) {
         // A normal server-side close (timeout) or a drop after progress: reconnect at once.
         failures = 0;
-        delay = this.#policy.baseDelayMs;
         continue;
       }
       failures++;
@@ -417,8 +416,9 @@ export class KubeClient {
         );
       }
       this.#log(`watch pod ${name}: ${info.message}; reconnecting (${failures}/${maxReconnects})`);
-      await sleep(Math.min(this.#policy.maxDelayMs, info.retryAfterMs ?? delay), opts.signal);
-      delay = Math.min(this.#policy.maxDelayMs, delay * 2);
+      await delay(backoffDelay(failures, { ...this.#policy, jitter: "none" }, info.retryAfterMs), {
+        signal: opts.signal,
+      });
     }
   }
 

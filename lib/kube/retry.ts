@@ -7,6 +7,7 @@
  */
 
 import { GangplankError } from "../errors/mod.ts";
+import { retry } from "../toolkit/retry.ts";
 
 /** An API call that failed (after retries where retrying made sense). */
 export class KubeApiError extends GangplankError {
@@ -101,24 +102,9 @@ export function retryable(info: ErrorInfo): boolean {
   return info.network;
 }
 
-/** Sleeps `ms`, rejecting with the signal's reason when aborted. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 /**
- * Runs `fn` with bounded retries. Non-retryable failures and the last retryable one become a
+ * Runs `fn` with bounded retries (lib/toolkit's `retry`: exponential backoff without jitter,
+ * honouring `Retry-After`). Non-retryable failures and the last retryable one become a
  * {@link KubeApiError}; an abort rethrows the signal's reason.
  */
 export async function withKubeRetry<T>(
@@ -127,28 +113,30 @@ export async function withKubeRetry<T>(
   opts: { signal: AbortSignal; policy?: RetryPolicy; onRetry?: (msg: string) => void },
 ): Promise<T> {
   const policy = opts.policy ?? DEFAULT_RETRY;
-  let delay = policy.baseDelayMs;
-  for (let attempt = 1;; attempt++) {
-    opts.signal.throwIfAborted();
-    try {
-      return await fn();
-    } catch (err) {
-      if (opts.signal.aborted) throw opts.signal.reason;
-      if (err instanceof KubeApiError) throw err;
-      const info = errorInfo(err);
-      if (!retryable(info) || attempt >= policy.attempts) {
-        throw new KubeApiError(operation, info.status, info.reason, info.message, attempt, {
-          cause: err,
-        });
-      }
-      const wait = Math.min(policy.maxDelayMs, info.retryAfterMs ?? delay);
-      opts.onRetry?.(
-        `${operation}: ${info.status ? `HTTP ${info.status}` : info.message}; retry ${attempt}/${
-          policy.attempts - 1
-        } in ${wait} ms`,
-      );
-      await sleep(wait, opts.signal);
-      delay = Math.min(policy.maxDelayMs, delay * 2);
-    }
+  let attempts = 0;
+  try {
+    return await retry(() => (attempts++, fn()), {
+      attempts: policy.attempts,
+      baseDelayMs: policy.baseDelayMs,
+      maxDelayMs: policy.maxDelayMs,
+      jitter: "none",
+      signal: opts.signal,
+      isRetryable: (err) => !(err instanceof KubeApiError) && retryable(errorInfo(err)),
+      retryAfterMs: (err) => errorInfo(err).retryAfterMs,
+      onRetry: ({ attempt, delayMs, error }) => {
+        const info = errorInfo(error);
+        opts.onRetry?.(
+          `${operation}: ${info.status ? `HTTP ${info.status}` : info.message}; retry ${
+            attempt - 1
+          }/${policy.attempts - 1} in ${delayMs} ms`,
+        );
+      },
+    });
+  } catch (err) {
+    if (opts.signal.aborted || err instanceof KubeApiError) throw err;
+    const info = errorInfo(err);
+    throw new KubeApiError(operation, info.status, info.reason, info.message, attempts, {
+      cause: err,
+    });
   }
 }

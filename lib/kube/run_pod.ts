@@ -10,7 +10,8 @@
 
 import type { V1Pod } from "@kubernetes/client-node";
 import type { KubeClient } from "./client.ts";
-import { KubeApiError, sleep } from "./retry.ts";
+import { KubeApiError } from "./retry.ts";
+import { delay } from "../toolkit/delay.ts";
 import { containerTerminated, type PodVerdict, podVerdict } from "./verdict.ts";
 
 /** The client operations {@link runPod} and the kube executor use (a fake implements these). */
@@ -114,7 +115,7 @@ export async function runPod(
     const gone = Date.now() + 30_000;
     while (await client.readPod(name, { signal: opts.signal })) {
       if (Date.now() > gone) throw e;
-      await sleep(200, opts.signal);
+      await delay(200, { signal: opts.signal });
     }
     created = await client.createPod(pod, { signal: opts.signal });
   }
@@ -227,7 +228,9 @@ export async function runPod(
       const timer = new AbortController();
       const drained = await Promise.race([
         logTask.then(() => true),
-        sleep(opts.drainTimeoutMs ?? 15_000, AbortSignal.any([opts.signal, timer.signal]))
+        delay(opts.drainTimeoutMs ?? 15_000, {
+          signal: AbortSignal.any([opts.signal, timer.signal]),
+        })
           .then(() => false, () => false),
       ]);
       timer.abort();

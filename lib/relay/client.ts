@@ -28,7 +28,7 @@ import type { ProgressFactory } from "../progress/mod.ts";
 import { isTransientError, type RetryOptions, withRetry } from "./retry.ts";
 import { IntegrityError, isTransientStatus, StoreError } from "./store_errors.ts";
 
-export { abortableDelay, isTransientError, type RetryOptions, withRetry } from "./retry.ts";
+export { isTransientError, type RetryOptions, withRetry } from "./retry.ts";
 export {
   IntegrityError,
   isTransientCode,

@@ -11,6 +11,7 @@ import * as path from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import { GangplankError } from "../errors/mod.ts";
 import { bucketNameProblem, isValidBucketName } from "./bucket_names.ts";
+import { writeFileAtomicSync } from "../toolkit/fs.ts";
 
 /** An S3-level failure: HTTP status plus S3 error code. */
 export class S3Error extends GangplankError {
@@ -295,9 +296,7 @@ export class FsStore {
     const full: ObjectMeta = { ...meta, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
     const mp = this.metaPath(bucket, meta.key);
     fs.mkdirSync(path.dirname(mp), { recursive: true, mode: 0o700 });
-    const tmp = this.tempPath();
-    fs.writeFileSync(tmp, JSON.stringify(full), { mode: 0o600 });
-    fs.renameSync(tmp, mp);
+    writeFileAtomicSync(mp, JSON.stringify(full), { mode: 0o600, tempPath: this.tempPath() });
     return full;
   }
 

@@ -8,6 +8,7 @@
 import type * as http from "node:http";
 import * as fs from "node:fs";
 import { type FsStore, S3Error } from "./fs_store.ts";
+import { writeFileAtomicSync } from "../toolkit/fs.ts";
 import type { HashPool } from "./server_hash.ts";
 import { type AuthSuccess, parseQuery } from "./sigv4.ts";
 import { receiveBody } from "./server_body.ts";
@@ -272,9 +273,7 @@ export function bodyHelpers(core: RelayCore) {
   }
 
   function writeJsonAtomic(file: string, value: unknown) {
-    const tmp = store.tempPath();
-    fs.writeFileSync(tmp, JSON.stringify(value), { mode: 0o600 });
-    fs.renameSync(tmp, file);
+    writeFileAtomicSync(file, JSON.stringify(value), { mode: 0o600, tempPath: store.tempPath() });
   }
 
   return { receiveInto, bodyToTemp, writeJsonAtomic };

@@ -16,6 +16,7 @@ import { GangplankError, UsageError } from "../errors/mod.ts";
 import type { PublishOscontainer, Registry } from "../jobspec/types.ts";
 import type { CommandRunner } from "./runner.ts";
 import { quote } from "../toolkit/shell.ts";
+import { redactor } from "../toolkit/redact.ts";
 
 /** Where a pod's service-account token is mounted. */
 export const DEFAULT_SA_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token";
@@ -176,13 +177,9 @@ export function redactingLog(
   log: (line: string) => void,
   secrets: readonly string[],
 ): (line: string) => void {
-  const list = secrets.filter((s) => s !== "").sort((a, b) => b.length - a.length);
-  if (list.length === 0) return log;
-  return (line) => {
-    let l = line;
-    for (const s of list) if (l.includes(s)) l = l.replaceAll(s, "***");
-    log(l);
-  };
+  if (!secrets.some((s) => s !== "")) return log;
+  const hide = redactor(secrets);
+  return (line) => log(hide(line));
 }
 
 /** Dependencies of {@link pushOscontainer}. */

@@ -17,7 +17,7 @@ import { stageCommands } from "../jobspec/shorthands.ts";
 import { renderTemplate } from "../jobspec/template.ts";
 import type { CosaMeta } from "../cosa/mod.ts";
 import type { CommandRunner } from "./runner.ts";
-import { abortableSleep as sleep } from "../async/mod.ts";
+import { pause as sleep } from "../toolkit/delay.ts";
 
 /** Which part of a stage a script belongs to. */
 export type ScriptPart = "prep" | "main" | "post" | "init";

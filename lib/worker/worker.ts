@@ -8,8 +8,8 @@
  * @module
  */
 
-import { mkdtemp, realpath, rm, stat } from "node:fs/promises";
-import { arch as hostArch, tmpdir } from "node:os";
+import { realpath, stat } from "node:fs/promises";
+import { arch as hostArch } from "node:os";
 import { join } from "node:path";
 // Direct module imports (not mod.ts): see stage.ts (start-up time of every worker).
 import { CosaFormatError, normalizeArch } from "../cosa/builds.ts";
@@ -21,6 +21,7 @@ import { redactingLog, registrySecrets } from "./oscontainer.ts";
 import type { StageDeps } from "./stage.ts";
 import type { ArtifactStoreLike } from "./store.ts";
 import { failWith, type WorkerContext } from "./context.ts";
+import { makeTempDir } from "../toolkit/fs.ts";
 import { fetchRemoteFiles, updateLatestLink, writeRepoFiles } from "./fetch.ts";
 import { initRecipe, pushNewOscontainer, runStages } from "./run.ts";
 import { returnBuild, returnStageFiles } from "./return.ts";
@@ -92,7 +93,8 @@ export async function runWorker(ws: WorkSpec, deps: WorkerDeps): Promise<WorkerR
   if (!st.isDirectory()) throw new Error(`${deps.srvDir}: not a directory`);
   const srvReal = await realpath(deps.srvDir);
   const arch = normalizeArch(deps.arch ?? (deps.env[ENV_FORCE_ARCH] || hostArch()));
-  const scratch = await mkdtemp(join(tmpdir(), "gangway-"));
+  await using scratchDir = await makeTempDir({ prefix: "gangway-" });
+  const scratch = scratchDir.path;
   const ctx: WorkerContext = {
     ws,
     store: deps.store,
@@ -116,64 +118,60 @@ export async function runWorker(ws: WorkSpec, deps: WorkerDeps): Promise<WorkerR
     staggerMs: deps.staggerMs,
   });
   log(`gangway: running as a worker for stage(s) ${ws.executeStages.join(", ")} (arch ${arch})`);
+  // 1. Fetch: cosa init from the recipe (once per srv dir), remote files, .repo files.
+  if (!await initRecipe(ctx, stages[0].id, stageDeps)) return result;
+  if (!await fetchRemoteFiles(ctx)) return result;
+  if (!await writeRepoFiles(ctx, ws.jobspec.recipe?.repos ?? [], deps.fetch)) return result;
+
+  // 2. .Meta for templates and the builds/latest symlink.
+  let before: BuildInfo | undefined;
   try {
-    // 1. Fetch: cosa init from the recipe (once per srv dir), remote files, .repo files.
-    if (!await initRecipe(ctx, stages[0].id, stageDeps)) return result;
-    if (!await fetchRemoteFiles(ctx)) return result;
-    if (!await writeRepoFiles(ctx, ws.jobspec.recipe?.repos ?? [], deps.fetch)) return result;
-
-    // 2. .Meta for templates and the builds/latest symlink.
-    let before: BuildInfo | undefined;
-    try {
-      before = await readLatestBuild(join(deps.srvDir, "builds"), arch);
-    } catch (e) {
-      if (e instanceof CosaFormatError) {
-        // A hostile or broken builds.json or meta.json (an id climbing out of srv, say):
-        // refuse it before anything uses it as a path or runs against it.
-        failWith(ctx, e.exitCode, e.message);
-        return result;
-      }
-      log(`gangway: warning: cannot read the latest build: ${(e as Error).message}`);
-    }
-    if (before) {
-      await updateLatestLink(ctx, before.id);
-      log(`gangway: latest build for ${arch} is ${before.id}`);
-    }
-
-    // 3. Run: the stages, then the oscontainer push when they produced a new ostree.
-    let stageOk = await runStages(ctx, stages, before, stageDeps);
-    if (stageOk) {
-      stageOk = await pushNewOscontainer(ctx, before, {
-        runner,
-        env: deps.env,
-        ...(deps.saTokenPath ? { saTokenPath: deps.saTokenPath } : {}),
-      });
-    }
-
-    if (deps.signal.aborted) {
-      result.aborted = true;
-      failWith(ctx, 130, "aborted");
+    before = await readLatestBuild(join(deps.srvDir, "builds"), arch);
+  } catch (e) {
+    if (e instanceof CosaFormatError) {
+      // A hostile or broken builds.json or meta.json (an id climbing out of srv, say):
+      // refuse it before anything uses it as a path or runs against it.
+      failWith(ctx, e.exitCode, e.message);
       return result;
     }
-
-    // 4. Return: always (logs and metadata come back after a failure too).
-    await returnBuild(ctx);
-    if (stageOk) {
-      for (const s of stages) await returnStageFiles(ctx, s);
-    }
-    if (result.uploadErrors.length) {
-      failWith(
-        ctx,
-        1,
-        `${result.uploadErrors.length} upload(s) failed: ${result.uploadErrors.join("; ")}`,
-      );
-    }
-    if (deps.signal.aborted) {
-      result.aborted = true;
-      failWith(ctx, 130, "aborted");
-    }
-    return result;
-  } finally {
-    await rm(scratch, { recursive: true, force: true }).catch(() => {});
+    log(`gangway: warning: cannot read the latest build: ${(e as Error).message}`);
   }
+  if (before) {
+    await updateLatestLink(ctx, before.id);
+    log(`gangway: latest build for ${arch} is ${before.id}`);
+  }
+
+  // 3. Run: the stages, then the oscontainer push when they produced a new ostree.
+  let stageOk = await runStages(ctx, stages, before, stageDeps);
+  if (stageOk) {
+    stageOk = await pushNewOscontainer(ctx, before, {
+      runner,
+      env: deps.env,
+      ...(deps.saTokenPath ? { saTokenPath: deps.saTokenPath } : {}),
+    });
+  }
+
+  if (deps.signal.aborted) {
+    result.aborted = true;
+    failWith(ctx, 130, "aborted");
+    return result;
+  }
+
+  // 4. Return: always (logs and metadata come back after a failure too).
+  await returnBuild(ctx);
+  if (stageOk) {
+    for (const s of stages) await returnStageFiles(ctx, s);
+  }
+  if (result.uploadErrors.length) {
+    failWith(
+      ctx,
+      1,
+      `${result.uploadErrors.length} upload(s) failed: ${result.uploadErrors.join("; ")}`,
+    );
+  }
+  if (deps.signal.aborted) {
+    result.aborted = true;
+    failWith(ctx, 130, "aborted");
+  }
+  return result;
 }

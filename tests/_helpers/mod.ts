@@ -5,18 +5,13 @@
  * @module
  */
 
+import { makeTempDir, type TempDir } from "../../lib/toolkit/fs.ts";
 /** Absolute path of the repository root. */
 export const ROOT: string = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 
 /** A temporary directory removed (recursively) when disposed. */
-export async function tempDir(prefix = "gp-test-"): Promise<AsyncDisposable & { path: string }> {
-  const path = await Deno.makeTempDir({ prefix });
-  return {
-    path,
-    async [Symbol.asyncDispose]() {
-      await Deno.remove(path, { recursive: true }).catch(() => {});
-    },
-  };
+export function tempDir(prefix = "gp-test-"): Promise<TempDir> {
+  return makeTempDir({ prefix });
 }
 
 /** Result of a finished subprocess. */
