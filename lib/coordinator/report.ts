@@ -10,7 +10,14 @@ import type { StageRecord } from "./schedule.ts";
 
 /** One stage in the report: the scheduler's record plus what the worker moved. */
 export interface StageReport
-  extends Pick<StageRecord, "id" | "index" | "order" | "result" | "exitCode" | "reason"> {
+  extends Pick<StageRecord, "id" | "index" | "order" | "exitCode" | "reason"> {
+  /**
+   * How the stage ended; `skipped` when a resumed run reused an earlier run's work (`reason`
+   * says which run, and the other fields are that run's).
+   */
+  result: StageRecord["result"] | "skipped";
+  /** When the stage started waiting for its dependencies (ISO 8601), when it started. */
+  startedAt?: string;
   /** Dependency wait plus worker run, ms. */
   durationMs: number;
   waitMs: number;
@@ -96,7 +103,7 @@ export function summaryTable(report: RunReport): string[] {
       s.id,
       s.result,
       s.exitCode === null ? "-" : String(s.exitCode),
-      s.result === "not-run" ? "-" : formatElapsed(s.durationMs),
+      s.result === "not-run" || s.result === "skipped" ? "-" : formatElapsed(s.durationMs),
       formatBytes(s.bytesIn),
       formatBytes(s.bytesOut),
       names.length === 0

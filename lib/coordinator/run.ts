@@ -25,7 +25,9 @@ import {
   type RunStore,
   type StartRelay,
 } from "./run_relay.ts";
-import { RunStages } from "./run_stage.ts";
+import { type RunObserver, RunStages } from "./run_stage.ts";
+import { decideResume, type ResumeDecision, type RunState } from "./resume.ts";
+import { RunStateTracker } from "./run_state.ts";
 import { schedule, type ScheduleResult } from "./schedule.ts";
 import type { Plan } from "../plan/mod.ts";
 
@@ -63,6 +65,13 @@ export interface RunJobOptions {
   startRelay?: StartRelay;
   /** Opens the store for a relay config (default: `ArtifactStore.fromConfig`). Seam for tests. */
   openStore?: OpenStore;
+  /**
+   * The state of an earlier run in this work dir (`--resume`): stages it completed whose
+   * outputs are intact are skipped; see {@link decideResume}.
+   */
+  resume?: RunState;
+  /** Follows the run stage by stage (the live terminal view). */
+  observer?: RunObserver;
 }
 
 /** The report plus the typed error that ended the run (not serialised). */
@@ -108,6 +117,30 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
     } group(s), backend ${executor.name}, arch ${loc.arch}`,
   );
 
+  const hash = (key: string, o: { signal: AbortSignal }) => rs.store.sha256(bucket, key, o);
+  const decisions = opts.resume
+    ? await decideResume({ state: opts.resume, spec: opts.spec, plan: opts.plan, hash, signal })
+    : new Map<string, ResumeDecision>();
+  const skipped = new Set([...decisions].filter(([, d]) => !d.run).map(([id]) => id));
+  const tracker = new RunStateTracker({
+    workDir: opts.workDir,
+    runId,
+    backend: executor.name,
+    arch: loc.arch,
+    spec: opts.spec,
+    store: {
+      external: !!opts.relay,
+      ...(opts.relay ? { endpoint: `${rs.cfg.host}:${rs.cfg.port}` } : {}),
+      bucket,
+      keyPrefix: loc.keyPrefix,
+    },
+    stages,
+    ...(opts.resume ? { previous: opts.resume } : {}),
+    skipped,
+    hash: (key) => hash(key, { signal: AbortSignal.timeout(600_000) }),
+    warn: log,
+  });
+  await tracker.begin();
   const run = stack.use(
     new RunStages({
       runId,
@@ -123,10 +156,26 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
       now,
       signal,
       workerEnv: opts.workerEnv ?? {},
+      tracker,
+      ...(opts.observer ? { observer: opts.observer } : {}),
     }),
   );
   await run.start();
-  const result = await scheduleStages(opts, stages, run, rs.store, loc, now);
+  if (opts.resume) {
+    log(
+      `gangplank: resuming run ${opts.resume.runId}: ${skipped.size} stage(s) skipped, ${
+        stages.length - skipped.size
+      } to run`,
+    );
+  }
+  for (const s of stages) {
+    const d = decisions.get(s.id);
+    if (d && !d.run) run.skip(s, d);
+    else if (d) run.log(s).line(`gangplank: runs again (resume): ${d.reason}`);
+  }
+  const toRun = stages.filter((s) => !skipped.has(s.id));
+  const result = await scheduleStages(opts, toRun, run, rs.store, loc, now);
+  await tracker.flush();
   const report = await finishReport(opts, { runId, t0, now, rs, loc, run, stages, result });
   for (const line of closingLines(report, result.error)) log(line);
   const out = report as RunResult;
@@ -155,8 +204,10 @@ function scheduleStages(
     now,
     dependencyTimeoutMs: opts.dependencyTimeoutMs ?? 3_600_000,
     pollIntervalMs: opts.pollIntervalMs ?? 15_000,
-    onGroupStart: (g) =>
-      opts.log(`gangplank: group ${g.order}: starting ${g.stages.map((s) => s.id).join(", ")}`),
+    onGroupStart: (g) => {
+      opts.log(`gangplank: group ${g.order}: starting ${g.stages.map((s) => s.id).join(", ")}`);
+      opts.observer?.groupStarted?.(g.stages.map((s) => s.id));
+    },
     check: (s, { signal }) => resolveStageInputs(store, loc, s.needs, { signal }),
     onWaiting: (s, missing) => run.waiting(s, missing),
     launch: (s, inputs, o) => run.launch(s, inputs, o),

@@ -22,6 +22,12 @@ export interface ListedObject {
 /** The store as the coordinator uses it: reads plus a recursive listing with stamps. */
 export interface CoordinatorStore extends StoreReader {
   list(bucket: string, prefix: string, opts: { signal: AbortSignal }): Promise<ListedObject[]>;
+  /** An object's sha256 and size (streamed), or `undefined` when missing (run state, resume). */
+  sha256(
+    bucket: string,
+    key: string,
+    opts: { signal: AbortSignal },
+  ): Promise<{ sha256: string; size: number } | undefined>;
 }
 
 /** A started relay, as the coordinator uses it. */
@@ -140,6 +146,7 @@ function defaultOpenStore(cfg: RelayConfig): CoordinatorStore & AsyncDisposable 
   return {
     getJSON: (b, k, { signal }) => store.getJSON(b, k, { signal }),
     stat: (b, k, { signal }) => store.stat(b, k, { signal }),
+    sha256: (b, k, { signal }) => store.sha256(b, k, { signal }),
     list: async (b, prefix, { signal }) => {
       const out: ListedObject[] = [];
       for await (const o of store.list(b, prefix, { recursive: true, signal })) {

@@ -27,6 +27,24 @@ import type { CoordinatorStage } from "./plan_view.ts";
 import type { StageReport } from "./report.ts";
 import type { CoordinatorStore, ListedObject } from "./run_relay.ts";
 import type { StageRecord } from "./schedule.ts";
+import type { RunStateTracker } from "./run_state.ts";
+import type { ResumeDecision } from "./resume.ts";
+
+/** Follows a run stage by stage (the live terminal view). Every member is optional. */
+export interface RunObserver {
+  /** A group started: its stages wait for their dependencies. */
+  groupStarted?(ids: string[]): void;
+  /** A resumed run skips the stage (an earlier run did its work). */
+  stageSkipped?(id: string, reason: string): void;
+  /** A dependency check found `missing`. */
+  stageWaiting?(id: string, missing: string[]): void;
+  /** The stage's worker starts. */
+  stageStarted?(id: string): void;
+  /** One line of the stage's log (already redacted). */
+  stageLine?(id: string, line: string): void;
+  /** The stage ended (its report is final). */
+  stageEnded?(id: string, report: StageReport): void;
+}
 
 /** What {@link RunStages} needs to know about the run. */
 export interface RunStagesOptions {
@@ -46,6 +64,9 @@ export interface RunStagesOptions {
   signal: AbortSignal;
   /** Extra environment of every worker (under the WorkSpec and the architecture). */
   workerEnv?: Record<string, string>;
+  /** Keeps the run state file (resume) up to date. */
+  tracker?: RunStateTracker;
+  observer?: RunObserver;
 }
 
 function toRemoteFile(f: InputFile): RemoteFile {
@@ -121,10 +142,16 @@ export class RunStages implements Disposable {
     let l = this.#logs.get(s);
     if (!l) {
       const { runId, now } = this.#o;
+      const observer = this.#o.observer;
       l = openStageLog({
         stageId: s.id,
         file: this.reports.get(s)!.logFile,
-        console: this.#o.log,
+        console: observer?.stageLine
+          ? (line) => {
+            this.#o.log(line);
+            observer.stageLine!(s.id, line.slice(line.indexOf("] ") + 2));
+          }
+          : this.#o.log,
         now,
         header: `=== run ${runId}, stage ${s.id}, ${new Date(now()).toISOString()} ===`,
       });
@@ -139,7 +166,26 @@ export class RunStages implements Disposable {
     if (this.#lastMissing.get(s) !== m) {
       this.log(s).line(`gangplank: waiting for ${m}`);
       this.#lastMissing.set(s, m);
+      this.#o.observer?.stageWaiting?.(s.id, missing);
     }
+  }
+
+  /**
+   * A resumed run skips the stage: its report is the earlier run's (artifacts and objects
+   * still in the store) with nothing moved in this run, and its log says so.
+   */
+  skip(s: CoordinatorStage, d: ResumeDecision & { run: false }): void {
+    const rep = this.reports.get(s)!;
+    const prev = d.previous.report;
+    Object.assign(rep, {
+      result: "skipped",
+      exitCode: prev?.exitCode ?? 0,
+      reason: d.reason,
+      artifacts: [...(prev?.artifacts ?? [])],
+      objects: [...d.previous.outputs],
+    });
+    this.log(s).line(`gangplank: skipped (resume): ${d.reason}`);
+    this.#o.observer?.stageSkipped?.(s.id, d.reason);
   }
 
   /** The WorkSpec of a stage's worker. */
@@ -170,6 +216,8 @@ export class RunStages implements Disposable {
     const rep = this.reports.get(s)!;
     const ws = this.workSpec(s, inputs);
     rep.bytesIn = inputs.files.reduce((n, f) => n + (f.size ?? 0), 0);
+    await this.#o.tracker?.started(s);
+    this.#o.observer?.stageStarted?.(s.id);
     sl.line(
       `gangplank: starting worker (${inputs.files.length} input file(s)` +
         (inputs.buildId ? `, build ${inputs.buildId}` : "") + ")",
@@ -204,6 +252,7 @@ export class RunStages implements Disposable {
       waitMs: rec.waitMs,
       durationMs: rec.waitMs + rec.runMs,
       ...(rec.reason ? { reason: rec.reason } : {}),
+      ...(rec.startedAt !== undefined ? { startedAt: new Date(rec.startedAt).toISOString() } : {}),
     });
     if (rec.result !== "not-run" && rec.result !== "dependency-timeout") {
       this.log(s).line(
@@ -237,6 +286,8 @@ export class RunStages implements Disposable {
         this.#known = cur;
       } catch { /* the listing is informational */ }
     }
+    if (rec.result !== "not-run") await this.#o.tracker?.ended(s, rep);
+    this.#o.observer?.stageEnded?.(s.id, rep);
   }
 
   async #snapshot(): Promise<Map<string, ListedObject>> {

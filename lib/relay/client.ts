@@ -833,6 +833,44 @@ export class ArtifactStore implements AsyncDisposable {
     };
   }
 
+  /**
+   * The sha256 (hex) and size of an object's content, streamed (never buffered whole), or
+   * `undefined` when it (or its bucket) does not exist.
+   */
+  async sha256(
+    bucket: string,
+    key: string,
+    { signal }: { signal?: AbortSignal } = {},
+  ): Promise<{ sha256: string; size: number } | undefined> {
+    const r = await unlessMissing(this.#call("sha256", bucket, key, signal, async (c) => {
+      const res = await this.#getObject(c, bucket, key, signal);
+      const hash = createHash("sha256");
+      let size = 0;
+      try {
+        for await (const chunk of chunksOf(res.body)) {
+          hash.update(chunk);
+          size += chunk.length;
+        }
+      } catch (e) {
+        throw networkError("sha256", bucket, key, e, signal);
+      }
+      if (Number.isFinite(res.total) && size !== res.total) {
+        throw new StoreError(
+          "sha256",
+          bucket,
+          key,
+          "IncompleteBody",
+          `received ${size} of ${res.total} bytes`,
+          undefined,
+          true,
+        );
+      }
+      return { sha256: hash.digest("hex"), size };
+    }, { race: false }));
+    if (r) this.stats.bytesIn += r.size;
+    return r;
+  }
+
   /** An object's bytes, or `undefined` when it (or its bucket) does not exist. */
   async getBytes(
     bucket: string,

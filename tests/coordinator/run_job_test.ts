@@ -1,80 +1,10 @@
 import assert from "node:assert/strict";
 import { runJob } from "../../lib/coordinator/run.ts";
-import type { CoordinatorStore, ListedObject } from "../../lib/coordinator/run.ts";
-import type { Executor, StageOutcome, WorkerLaunch } from "../../lib/executors/types.ts";
-import type { JobSpec, Stage } from "../../lib/jobspec/mod.ts";
+import type { JobSpec } from "../../lib/jobspec/mod.ts";
 import { planJob } from "../../lib/plan/mod.ts";
-import type { RelayConfig } from "../../lib/relay/config.ts";
 import { decodeWorkSpec } from "../../lib/workspec/mod.ts";
 import { tempDir } from "../_helpers/mod.ts";
-
-const SECRET = "sup3r-s3cret-key-value";
-const cfg: RelayConfig = {
-  accesskey: "AKIAFAKE",
-  secretkey: SECRET,
-  host: "127.0.0.1",
-  port: 9999,
-  region: "us-east-1",
-  external_server: true,
-  secure: false,
-};
-
-/** A store backed by a Map; the fake executor "uploads" into it. */
-class MemStore implements CoordinatorStore {
-  objects = new Map<string, { body: string; mtime: number }>();
-  tick = 0;
-  put(key: string, body: string) {
-    this.objects.set(key, { body, mtime: ++this.tick });
-  }
-  getJSON(_b: string, k: string) {
-    const o = this.objects.get(k);
-    return Promise.resolve(o ? JSON.parse(o.body) : undefined);
-  }
-  stat(_b: string, k: string) {
-    const o = this.objects.get(k);
-    return Promise.resolve(o ? { size: o.body.length } : undefined);
-  }
-  list(_b: string, p: string): Promise<ListedObject[]> {
-    return Promise.resolve(
-      [...this.objects].filter(([k]) => k.startsWith(p)).map(([key, o]) => ({
-        key,
-        size: o.body.length,
-        lastModified: o.mtime,
-      })),
-    );
-  }
-}
-
-/** Fake executor: per stage a behaviour; records launches. */
-class FakeExecutor implements Executor {
-  readonly name = "fake";
-  launches: WorkerLaunch[] = [];
-  constructor(
-    readonly behave: (l: WorkerLaunch) => Promise<StageOutcome>,
-  ) {}
-  prepare(relay: { host: string; port: number }) {
-    return Promise.resolve({ ...relay, host: "worker-side" });
-  }
-  arch() {
-    return Promise.resolve("amd64");
-  }
-  runStage(l: WorkerLaunch) {
-    this.launches.push(l);
-    return this.behave(l);
-  }
-  [Symbol.asyncDispose]() {
-    return Promise.resolve();
-  }
-}
-
-function spec(stages: Partial<Stage>[]): JobSpec {
-  return {
-    job: {},
-    recipe: {},
-    minio: { bucket: "builder" },
-    stages: stages.map((s, i) => ({ id: `s${i}`, ...s })),
-  } as JobSpec;
-}
+import { cfg, FakeExecutor, MemStore, SECRET, spec } from "./_fakes.ts";
 
 const builds = (id: string) =>
   JSON.stringify({

@@ -1,0 +1,236 @@
+/**
+ * Resuming a run (`submit --resume <workDir>`): the run state file the coordinator keeps in the
+ * work dir (rewritten atomically whenever a stage starts or ends), and the decision which
+ * stages of a new run can be skipped because an earlier run already did their work.
+ *
+ * A stage is skipped when its recorded outcome is success, its definition (and the JobSpec
+ * around it) is unchanged, and every object it returned is still in the store with the sha256
+ * recorded after the last stage that wrote it. Every other stage runs, and so does every stage
+ * that consumes what a running stage produces (transitively).
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { UsageError } from "../errors/mod.ts";
+import type { JobSpec } from "../jobspec/mod.ts";
+import type { Plan, PlannedStage } from "../plan/mod.ts";
+import type { StageReport } from "./report.ts";
+
+/** The run state file's name inside the work dir. */
+export const RUN_STATE_FILE = ".gangplank-run.json";
+
+/** What the state file records about one stage. */
+export interface RecordedStage {
+  /** {@link stageFingerprint} of the stage when it last ran. */
+  fingerprint: string;
+  /** `running` while a worker runs (a coordinator killed then leaves it so). */
+  result: StageReport["result"] | "running";
+  /** The run that last ran (or skipped) it. */
+  runId: string;
+  /** Object keys it returned (with the key prefix). */
+  outputs: string[];
+  /** Its last report (shown again, as skipped, when a resume skips it). */
+  report?: StageReport;
+}
+
+/** The run state file (`<workDir>/.gangplank-run.json`, mode 0600: it holds the JobSpec). */
+export interface RunState {
+  version: 1;
+  /** The run that last wrote the file. */
+  runId: string;
+  backend: string;
+  arch: string;
+  /** The JobSpec the run used, as YAML (`--resume` without `-s` runs it again). */
+  specYaml: string;
+  /** Where the objects live. Credentials are never recorded. */
+  store: { external: boolean; endpoint?: string; bucket: string; keyPrefix: string };
+  /** Every returned object as it was after the last stage that wrote it. */
+  objects: Record<string, { size: number; sha256: string }>;
+  stages: Record<string, RecordedStage>;
+  updatedAt: string;
+}
+
+/** Why a stage runs again (or `skip` with what was verified). */
+export type ResumeDecision =
+  | { run: false; reason: string; previous: RecordedStage }
+  | { run: true; reason: string };
+
+/** Stable JSON: object keys sorted, `undefined` dropped. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map((x) => canonical(x ?? null)).join(",")}]`;
+  if (v && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    return `{${
+      Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) =>
+        `${JSON.stringify(k)}:${canonical(o[k])}`
+      ).join(",")
+    }}`;
+  }
+  return JSON.stringify(v) ?? "null";
+}
+
+/**
+ * A stage's fingerprint: the sha256 of the stage as written and of the rest of the JobSpec
+ * (job, recipe, minio, overrides... — anything that can change what its commands do).
+ */
+export function stageFingerprint(spec: JobSpec, stageIndex: number): string {
+  const { stages, ...rest } = spec;
+  return createHash("sha256").update(canonical({ rest, stage: stages[stageIndex] })).digest(
+    "hex",
+  );
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === "object" && !Array.isArray(v);
+}
+
+/**
+ * Reads `<workDir>/.gangplank-run.json`.
+ *
+ * @throws {UsageError} when the work dir has no state file or it is not one (exit code 2).
+ */
+export async function readRunState(workDir: string): Promise<RunState> {
+  const file = `${workDir}/${RUN_STATE_FILE}`;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new UsageError(`--resume ${workDir}: no run state (${RUN_STATE_FILE}) to resume from`);
+    }
+    throw new UsageError(`--resume ${workDir}: cannot read ${file}: ${(e as Error).message}`);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`${file}: not JSON: ${(e as Error).message}`);
+  }
+  if (
+    !isRecord(v) || v.version !== 1 || typeof v.specYaml !== "string" ||
+    !isRecord(v.stages) || !isRecord(v.objects) || !isRecord(v.store)
+  ) {
+    throw new UsageError(`${file}: not a gangplank run state (version 1)`);
+  }
+  return v as unknown as RunState;
+}
+
+/**
+ * Writes the state file atomically (temp file, fsync, rename), mode 0600: a crash at any
+ * moment leaves the previous state or the new one, never a torn file.
+ */
+export async function writeRunState(workDir: string, state: RunState): Promise<void> {
+  const file = `${workDir}/${RUN_STATE_FILE}`;
+  const tmp = `${file}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    using f = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+    await f.write(new TextEncoder().encode(JSON.stringify(state, null, 1) + "\n"));
+    await f.sync();
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+  await Deno.rename(tmp, file);
+}
+
+/**
+ * Which stages consume what each stage produces: `T` depends on `S` when `S` comes first (an
+ * earlier group, or a stage of its group `T` waits for) and returns an artifact or cache `T`
+ * requires or requests. Returns, per stage id, the ids it depends on directly.
+ */
+export function stageDependencies(plan: Plan): Map<string, string[]> {
+  const deps = new Map<string, string[]>();
+  const produces = (s: PlannedStage, t: PlannedStage) => {
+    const wants = [...t.requires.artifacts, ...t.requests.artifacts];
+    return wants.some((a) => s.returns.artifacts.includes(a)) ||
+      ((t.requires.cache || t.requests.cache) && s.returns.cache) ||
+      ((t.requires.cacheRepo || t.requests.cacheRepo) && s.returns.cacheRepo);
+  };
+  for (const t of plan.stages) {
+    const d = new Set<string>([...t.after, ...t.waitsFor]);
+    for (const s of plan.stages) {
+      if (s === t) continue;
+      if ((s.order < t.order || t.waitsFor.includes(s.id)) && produces(s, t)) d.add(s.id);
+    }
+    deps.set(t.id, [...d]);
+  }
+  return deps;
+}
+
+/** Hashes an object of the store: its sha256 and size, or `undefined` when it is missing. */
+export type HashObject = (
+  key: string,
+  opts: { signal: AbortSignal },
+) => Promise<{ sha256: string; size: number } | undefined>;
+
+/**
+ * Decides, for each stage of `plan`, whether a resumed run skips it, and why it runs otherwise:
+ * `failed`, `interrupted` (cancelled, or the coordinator was killed), `not run`, `new stage`, `spec changed`, `output missing: <key>`,
+ * `output changed: <key>`, or `depends on <stage>`.
+ */
+export async function decideResume(opts: {
+  state: RunState;
+  spec: JobSpec;
+  plan: Plan;
+  hash: HashObject;
+  signal: AbortSignal;
+}): Promise<Map<string, ResumeDecision>> {
+  const { state, spec, plan } = opts;
+  const out = new Map<string, ResumeDecision>();
+  const hashes = new Map<string, Promise<{ sha256: string; size: number } | undefined>>();
+  const hashOf = (key: string) => {
+    let p = hashes.get(key);
+    if (!p) hashes.set(key, p = opts.hash(key, { signal: opts.signal }));
+    return p;
+  };
+  for (const s of plan.stages) {
+    const rec = state.stages[s.id];
+    let reason: string | undefined;
+    if (!rec) reason = "new stage";
+    else if (rec.fingerprint !== stageFingerprint(spec, s.index)) reason = "spec changed";
+    else if (rec.result === "running" || rec.result === "cancelled") reason = "interrupted";
+    else if (rec.result === "failed" || rec.result === "dependency-timeout") {
+      reason = rec.report?.exitCode != null
+        ? `failed (exit code ${rec.report.exitCode})`
+        : "failed";
+    } else if (rec.result !== "succeeded" && rec.result !== "skipped") reason = "not run";
+    else {
+      for (const key of rec.outputs) {
+        const want = state.objects[key];
+        const got = await hashOf(key);
+        if (!got) {
+          reason = `output missing: ${key}`;
+          break;
+        }
+        if (!want || got.sha256 !== want.sha256 || got.size !== want.size) {
+          reason = `output changed: ${key}`;
+          break;
+        }
+      }
+    }
+    out.set(
+      s.id,
+      reason !== undefined ? { run: true, reason } : {
+        run: false,
+        reason: `succeeded in run ${rec!.runId}` +
+          (rec!.outputs.length ? `, ${rec!.outputs.length} output(s) verified by sha256` : ""),
+        previous: rec!,
+      },
+    );
+  }
+  // Dependents of a stage that runs run too (in plan order, so chains propagate).
+  const deps = stageDependencies(plan);
+  for (let changed = true, rounds = 0; changed && rounds <= plan.stages.length; rounds++) {
+    changed = false;
+    for (const s of plan.stages) {
+      if (out.get(s.id)!.run) continue;
+      const d = deps.get(s.id)!.find((id) => out.get(id)?.run);
+      if (d !== undefined) {
+        out.set(s.id, { run: true, reason: `depends on ${d}` });
+        changed = true;
+      }
+    }
+  }
+  return out;
+}
