@@ -50,6 +50,13 @@ export interface DryRunDocument {
   };
   /** What the backend would create (e.g. pods for `--backend kube`). */
   resources?: unknown;
+  /** `--resume`: which stages run again and why, which are skipped. */
+  resume?: {
+    /** The run being resumed. */
+    runId: string;
+    workDir: string;
+    stages: { id: string; run: boolean; reason: string }[];
+  };
 }
 
 function showCommands(cmds: string[], spec: JobSpec, problems: string[], where: string) {
@@ -135,6 +142,15 @@ export function dryRunTable(doc: DryRunDocument): string {
   lines.push(`Store     bucket ${p.bucket}${p.keyPrefix ? `, prefix ${p.keyPrefix}` : ""}`);
   lines.push(`Workers   ${p.backend}, arch ${p.arch}`);
   lines.push(`Plan      ${p.groups.length} group(s), ${nStages} stage(s)`);
+  const resume = new Map(doc.resume?.stages.map((s) => [s.id, s]));
+  if (doc.resume) {
+    const n = doc.resume.stages.filter((s) => s.run).length;
+    lines.push(
+      `Resume    run ${doc.resume.runId} in ${doc.resume.workDir}: ${n} stage(s) run, ${
+        doc.resume.stages.length - n
+      } skipped`,
+    );
+  }
   for (const g of p.groups) {
     lines.push("");
     lines.push(
@@ -143,6 +159,8 @@ export function dryRunTable(doc: DryRunDocument): string {
     );
     for (const s of g.stages) {
       lines.push(`  Stage ${JSON.stringify(s.id)}${s.description ? ` - ${s.description}` : ""}`);
+      const r = resume.get(s.id);
+      if (r) lines.push(`    resume:    ${r.run ? "runs" : "skipped"}: ${r.reason}`);
       if (s.after.length) lines.push(`    after:     ${s.after.join(", ")}`);
       if (s.waitsFor.length) lines.push(`    waits for: ${s.waitsFor.join(", ")} (same group)`);
       lines.push(`    requires:  ${inputsText(s.requires)}`);

@@ -16,11 +16,21 @@ export {
   type CoordinatorStore,
   type ListedObject,
   newRunId,
+  previewResume,
   runJob,
   type RunJobOptions,
   type RunningRelay,
   type RunResult,
 } from "./run.ts";
+export {
+  decideResume,
+  readRunState,
+  type RecordedStage,
+  type ResumeDecision,
+  RUN_STATE_FILE,
+  type RunState,
+} from "./resume.ts";
+export { type RunObserver } from "./run_stage.ts";
 export { formatBytes, type RunReport, type StageReport, summaryTable } from "./report.ts";
 export {
   CACHE_TARBALL,

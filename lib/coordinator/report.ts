@@ -38,6 +38,11 @@ export interface StageReport
    * (it died), the keys new or rewritten in the store since the previous stage ended.
    */
   objects: string[];
+  /**
+   * Every object the stage returned, as it was in the store when the stage ended (recorded for
+   * succeeded stages; a skipped stage shows the earlier run's).
+   */
+  returned?: { key: string; size: number; sha256: string }[];
   /** The stage's log file (absolute). */
   logFile: string;
 }

@@ -278,3 +278,26 @@ async function finishReport(
     stages: r.stages.map((s) => r.run.reports.get(s)!),
   };
 }
+
+/**
+ * What `--dry-run --resume` shows: opens the run's store (the embedded relay over `workDir`,
+ * or the external endpoint) just long enough to verify the recorded outputs, and returns each
+ * stage's {@link ResumeDecision}. Runs nothing.
+ */
+export async function previewResume(
+  opts: Pick<RunJobOptions, "spec" | "plan" | "workDir" | "relay" | "startRelay" | "openStore"> & {
+    state: RunState;
+    signal: AbortSignal;
+  },
+): Promise<Map<string, ResumeDecision>> {
+  await using stack = new AsyncDisposableStack();
+  const bucket = opts.spec.minio?.bucket || "builder";
+  const rs = await openRunStore({ ...opts, bucket, log: () => {} }, stack);
+  return await decideResume({
+    state: opts.state,
+    spec: opts.spec,
+    plan: opts.plan,
+    hash: (key, o) => rs.store.sha256(bucket, key, o),
+    signal: opts.signal,
+  });
+}

@@ -148,8 +148,8 @@ export class RunStages implements Disposable {
         file: this.reports.get(s)!.logFile,
         console: observer?.stageLine
           ? (line) => {
-            this.#o.log(line);
             observer.stageLine!(s.id, line.slice(line.indexOf("] ") + 2));
+            this.#o.log(line);
           }
           : this.#o.log,
         now,
@@ -183,6 +183,7 @@ export class RunStages implements Disposable {
       reason: d.reason,
       artifacts: [...(prev?.artifacts ?? [])],
       objects: [...d.previous.outputs],
+      ...(prev?.returned ? { returned: structuredClone(prev.returned) } : {}),
     });
     this.log(s).line(`gangplank: skipped (resume): ${d.reason}`);
     this.#o.observer?.stageSkipped?.(s.id, d.reason);

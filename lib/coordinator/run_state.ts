@@ -98,6 +98,12 @@ export class RunStateTracker {
         }
       }
     }
+    if (rep.result === "succeeded") {
+      rep.returned = rep.objects.flatMap((key) => {
+        const h = this.#state.objects[key];
+        return h ? [{ key, size: h.size, sha256: h.sha256 }] : [];
+      });
+    }
     r.result = rep.result;
     r.runId = this.#o.runId;
     r.outputs = rep.result === "succeeded" ? [...rep.objects] : [];

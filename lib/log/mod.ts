@@ -20,3 +20,4 @@ export {
   LineSplitStream,
   LineSplitter,
 } from "./lines.ts";
+export { type LiveStageEnd, LiveView, type LiveViewOptions } from "./live_view.ts";

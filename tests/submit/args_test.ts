@@ -85,7 +85,7 @@ Deno.test("parseSubmitArgs: Gangplank flags, repeated and comma forms", () => {
   assert.equal(o.backend, "kube");
   assert.equal(o.workDir, "/tmp/w");
   assert.equal(o.minioConfig, "cfg.json");
-  assert.equal(o.report, "r.json");
+  assert.deepEqual(o.reports, ["r.json"]);
   assert.equal(o.timeoutMs, 5_400_000);
 });
 

@@ -1,0 +1,75 @@
+/**
+ * `submit --resume <workDir>` on the command-line side: which flags go with it, the JobSpec a
+ * resumed run uses (the recorded one, or `-s`), and the run state it resumes.
+ *
+ * @module
+ */
+import { resolve } from "node:path";
+import { UsageError } from "../errors/mod.ts";
+import { type JobSpec, parseJobSpec } from "../jobspec/mod.ts";
+import { readRunState, RUN_STATE_FILE, type RunState } from "../coordinator/resume.ts";
+import { resolveSpec } from "./resolve_spec.ts";
+import type { SubmitOptions } from "./submit_args.ts";
+
+/** What a resumed run starts from. */
+export interface ResumeInputs {
+  /** The work dir of the run being resumed (absolute). */
+  workDir: string;
+  state: RunState;
+  /** The recorded JobSpec, or the `-s` one. */
+  spec: JobSpec;
+}
+
+/**
+ * Checks the flags that go with `--resume` and reads the run state and the JobSpec.
+ *
+ * @throws {UsageError} (exit code 2) for a flag that contradicts `--resume` (naming it), a
+ *   work dir without a run state, or a run on an external store resumed without `-m`.
+ */
+export async function loadResume(
+  opts: SubmitOptions,
+  warn: (line: string) => void,
+): Promise<ResumeInputs> {
+  const dir = opts.resume!;
+  const workDir = resolve(dir);
+  const bad = (m: string) => new UsageError(`--resume ${dir}: ${m}`);
+  if (opts.command !== "run") throw bad(`${opts.command} does not run anything to resume`);
+  if (opts.workDir !== undefined && resolve(opts.workDir) !== workDir) {
+    throw bad(`-w ${opts.workDir}: a resumed run works in the work dir it resumes`);
+  }
+  if (opts.remoteKubeconfig) {
+    throw bad("--remote-kubeconfig: the hop pod's work dir is in the cluster; resume there");
+  }
+  if (opts.cleanup) throw bad("--cleanup removes what runs left behind; it resumes nothing");
+  const generated = [
+    opts.artifacts.length && "-A",
+    opts.kolaTests.length && "--kolaTest",
+    opts.singleCmd.length && "--singleCmd",
+    opts.singleReq.length && "--singleReq",
+    opts.returnFiles.length && "--returnFiles",
+  ].filter(Boolean);
+  if (!opts.spec && generated.length) {
+    throw bad(
+      `${generated.join(", ")}: the recorded JobSpec is used; give a new one with -s instead`,
+    );
+  }
+  const state = await readRunState(workDir);
+  if (state.store.external && !opts.minioConfig) {
+    throw bad(
+      `run ${state.runId} kept its objects in an external S3 endpoint (${
+        state.store.endpoint ?? "?"
+      }); give its config again with -m`,
+    );
+  }
+  let spec: JobSpec;
+  if (opts.spec) {
+    spec = await resolveSpec(opts, warn);
+  } else {
+    spec = parseJobSpec(state.specYaml, {
+      file: `${workDir}/${RUN_STATE_FILE} (recorded JobSpec)`,
+    }).spec;
+    if (opts.bucket) spec.minio.bucket = opts.bucket;
+    if (opts.keyPathPrefix !== undefined) spec.minio.key_prefix = opts.keyPathPrefix;
+  }
+  return { workDir, state, spec };
+}
