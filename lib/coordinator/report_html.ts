@@ -76,6 +76,8 @@ border-top:1px dashed var(--line);padding-top:4px}
 .bar.wait{opacity:.35}
 .bar.skipped{background:repeating-linear-gradient(45deg,var(--skip) 0 4px,#ddf4ff 4px 8px);
 left:0;right:0;opacity:.5}
+.bar-label{position:absolute;left:6px;top:0;font-size:11px;line-height:16px;color:#0a3069;
+white-space:nowrap;overflow:hidden;right:6px;text-overflow:ellipsis}
 .b-succeeded{background:var(--ok)}.b-failed{background:var(--fail)}
 .b-dependency-timeout{background:var(--warn)}.b-cancelled,.b-not-run{background:var(--idle)}
 .legend{font-size:12px;color:var(--muted);margin-top:6px}
@@ -134,7 +136,9 @@ function timeline(r: RunReport, stages: StageReport[]): string {
     let bars: string;
     const start = ms(s.startedAt);
     if (s.result === "skipped") {
-      bars = `<div class="bar skipped" title="skipped: ${escapeHtml(s.reason ?? "")}"></div>`;
+      bars = `<div class="bar skipped" data-result="skipped" title="${
+        escapeHtml(s.reason ?? "")
+      }"></div><span class="bar-label">skipped: ${escapeHtml(s.reason ?? "")}</span>`;
     } else if (start === undefined) {
       bars = "";
     } else {

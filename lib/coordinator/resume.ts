@@ -224,11 +224,13 @@ export async function decideResume(opts: {
   for (let changed = true, rounds = 0; changed && rounds <= plan.stages.length; rounds++) {
     changed = false;
     for (const s of plan.stages) {
-      if (out.get(s.id)!.run) continue;
+      const cur = out.get(s.id)!;
+      // "depends on X" says more than "not run" (a stage after the failure never started).
+      if (cur.run && cur.reason !== "not run") continue;
       const d = deps.get(s.id)!.find((id) => out.get(id)?.run);
       if (d !== undefined) {
         out.set(s.id, { run: true, reason: `depends on ${d}` });
-        changed = true;
+        changed = cur.run === false || changed;
       }
     }
   }

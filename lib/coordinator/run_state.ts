@@ -81,24 +81,23 @@ export class RunStateTracker {
   }
 
   /**
-   * A stage ended. On success the sha256 of every object it returned is recorded (the state
-   * after the last writer of a key is what a resume expects to find).
+   * A stage ended. The sha256 of every object it wrote is recorded, whatever its outcome (a
+   * failed worker still returns what it built): the store as the run last saw it is what a
+   * resume expects to find, so only changes made outside the run count as "changed".
    */
   async ended(s: CoordinatorStage, rep: StageReport): Promise<void> {
     const r = this.#state.stages[s.id];
-    if (rep.result === "succeeded") {
-      for (const key of rep.objects) {
-        try {
-          const h = await this.#o.hash(key);
-          if (h) this.#state.objects[key] = h;
-          else delete this.#state.objects[key];
-        } catch {
-          // Unverifiable: a resume will find it "changed" and run the stage again.
-          delete this.#state.objects[key];
-        }
+    for (const key of rep.objects) {
+      try {
+        const h = await this.#o.hash(key);
+        if (h) this.#state.objects[key] = h;
+        else delete this.#state.objects[key];
+      } catch {
+        // Unverifiable: a resume will find it "changed" and run the stage again.
+        delete this.#state.objects[key];
       }
     }
-    if (rep.result === "succeeded") {
+    if (rep.objects.length) {
       rep.returned = rep.objects.flatMap((key) => {
         const h = this.#state.objects[key];
         return h ? [{ key, size: h.size, sha256: h.sha256 }] : [];
