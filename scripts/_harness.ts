@@ -82,6 +82,9 @@ export function processIo(name: string, entryUrl: string): CliIo & Disposable {
     stderr: (t) => writeAll(Deno.stderr, t),
     signal: ctl.signal,
     install: installation(entryUrl),
+    ...(Deno.stdout.isTerminal()
+      ? { terminal: { columns: () => Deno.consoleSize().columns } }
+      : {}),
     [Symbol.dispose]() {
       for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
     },

@@ -36,6 +36,8 @@ export interface CliIo {
   readonly signal: AbortSignal;
   /** How this program was installed (where workers come from). */
   readonly install: Installation;
+  /** Present when stdout is a terminal: its width (the live view of a run draws on it). */
+  readonly terminal?: { columns(): number };
 }
 
 /** A script's logic. */

@@ -13,31 +13,36 @@ import type { Plan } from "../plan/mod.ts";
  */
 export function wantsLiveView(
   stdoutIsTerminal: boolean,
-  env: Record<string, string | undefined>,
+  env: Readonly<Record<string, string | undefined>>,
 ): boolean {
   return stdoutIsTerminal && !env.NO_COLOR && env.TERM !== "dumb";
 }
 
 /** Options of {@link liveViewFor}. */
 export interface LiveViewForOptions {
-  /** Whether stdout is a terminal. */
-  isTerminal: boolean;
-  env: Record<string, string | undefined>;
+  /** Present when stdout is a terminal (see `CliIo.terminal`). */
+  terminal?: { columns(): number };
+  env: Readonly<Record<string, string | undefined>>;
   plan: Plan;
   runId: string;
-  /** Writes raw text to the terminal, synchronously. */
+  /** Writes raw text to stdout, synchronously. */
   write: (s: string) => void;
-  /** The terminal's width. */
-  columns: () => number;
 }
 
 /** The run's live view on a terminal; `undefined` (today's plain lines) otherwise. */
 export function liveViewFor(o: LiveViewForOptions): LiveView | undefined {
-  if (!wantsLiveView(o.isTerminal, o.env)) return undefined;
+  if (!o.terminal || !wantsLiveView(true, o.env)) return undefined;
+  const columns = o.terminal.columns;
   return new LiveView({
     stages: stagesOf(o.plan),
     write: o.write,
-    columns: o.columns,
+    columns: () => {
+      try {
+        return columns();
+      } catch {
+        return 80; // the terminal went away
+      }
+    },
     title: `run ${o.runId}`,
   });
 }

@@ -28,16 +28,17 @@ export interface ResumeInputs {
  */
 export async function loadResume(
   opts: SubmitOptions,
+  cwd: string,
   warn: (line: string) => void,
 ): Promise<ResumeInputs> {
   const dir = opts.resume!;
-  const workDir = resolve(dir);
+  const workDir = resolve(cwd, dir);
   const bad = (m: string) => new UsageError(`--resume ${dir}: ${m}`);
   if (opts.command !== "run") throw bad(`${opts.command} does not run anything to resume`);
-  if (opts.workDir !== undefined && resolve(opts.workDir) !== workDir) {
+  if (opts.workDir !== undefined && resolve(cwd, opts.workDir) !== workDir) {
     throw bad(`-w ${opts.workDir}: a resumed run works in the work dir it resumes`);
   }
-  if (opts.remoteKubeconfig) {
+  if (opts.flags.remoteKubeconfig !== undefined) {
     throw bad("--remote-kubeconfig: the hop pod's work dir is in the cluster; resume there");
   }
   if (opts.cleanup) throw bad("--cleanup removes what runs left behind; it resumes nothing");
@@ -63,7 +64,7 @@ export async function loadResume(
   }
   let spec: JobSpec;
   if (opts.spec) {
-    spec = await resolveSpec(opts, warn);
+    spec = await resolveSpec({ ...opts, spec: resolve(cwd, opts.spec) }, warn);
   } else {
     spec = parseJobSpec(state.specYaml, {
       file: `${workDir}/${RUN_STATE_FILE} (recorded JobSpec)`,

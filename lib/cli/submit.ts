@@ -5,10 +5,10 @@
  *
  * @module
  */
-import { rename, rm, writeFile } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { UsageError } from "../errors/mod.ts";
-import { jobSpecToYaml } from "../jobspec/mod.ts";
+import { type JobSpec, jobSpecToYaml } from "../jobspec/mod.ts";
+import { RUN_STATE_FILE } from "../coordinator/resume.ts";
 import { type Plan, planJob } from "../plan/mod.ts";
 import { runningInCluster } from "../kube/in_cluster.ts";
 import { BACKENDS } from "./backends/mod.ts";
@@ -17,24 +17,16 @@ import { dryRunDocument, formatDryRun } from "./dry_run.ts";
 import { type CliIo, type CliMain, lines } from "./harness.ts";
 import { parseKeyValue } from "./flags.ts";
 import { resolveSpec } from "./resolve_spec.ts";
+import { liveViewFor } from "./live.ts";
+import { writeFileAtomic, writeReports } from "./reports.ts";
+import { loadResume, type ResumeInputs } from "./resume.ts";
+import type { DryRunDocument } from "./dry_run.ts";
 import { parseSubmitArgs, type Program, type SubmitOptions, VERSION } from "./submit_args.ts";
 
 /** This machine's architecture in cosa's naming. */
 function localArch(): string {
   const a: string = Deno.build.arch;
   return a === "amd64" ? "x86_64" : a === "arm64" ? "aarch64" : a;
-}
-
-/** Writes `text` to `path` through a temp file and a rename. */
-async function writeAtomically(path: string, text: string): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${Deno.pid}`);
-  try {
-    await writeFile(tmp, text, { mode: 0o644 });
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw new UsageError(`cannot write ${path}: ${(e as Error).message}`);
-  }
 }
 
 /** Reads the `--env-file`s (`KEY=VALUE` lines; blank lines and `#` comments skipped). */
@@ -137,10 +129,11 @@ async function submitLike(program: Program, io: CliIo): Promise<number> {
     const runtime = await BACKENDS[opts.backend].load();
     return await runtime.cleanup(ctx);
   }
-  const spec = await resolveSpec(resolvePaths(opts, io.cwd), err);
+  const resume = opts.resume !== undefined ? await loadResume(opts, io.cwd, err) : undefined;
+  const spec = resume?.spec ?? await resolveSpec(resolvePaths(opts, io.cwd), err);
   if (opts.command === "generate") {
     const text = jobSpecToYaml(spec);
-    if (opts.yamlOut) await writeAtomically(resolve(io.cwd, opts.yamlOut), text);
+    if (opts.yamlOut) await writeFileAtomic(resolve(io.cwd, opts.yamlOut), text);
     else io.stdout(text);
     return 0;
   }
@@ -151,7 +144,11 @@ async function submitLike(program: Program, io: CliIo): Promise<number> {
   if (opts.dryRun) {
     const problems: string[] = [];
     const doc = dryRunDocument(
-      { ...opts, arch: opts.arch ?? (opts.backend === "local" ? localArch() : "(the workers')") },
+      {
+        ...opts,
+        arch: opts.arch ?? (opts.backend === "local" ? localArch() : "(the workers')"),
+        ...(resume && !opts.spec ? { spec: `${resume.workDir}/${RUN_STATE_FILE}` } : {}),
+      },
       spec,
       plan,
       problems,
@@ -162,6 +159,7 @@ async function submitLike(program: Program, io: CliIo): Promise<number> {
     }
     const resources = await runtime.dryRunResources?.(ctx, plan);
     if (resources !== undefined) doc.resources = resources;
+    if (resume) doc.resume = await resumePreview(opts, io, plan, spec, resume);
     io.stdout(formatDryRun(doc, opts.output));
     return 0;
   }
@@ -172,15 +170,20 @@ async function submitLike(program: Program, io: CliIo): Promise<number> {
   const relay = opts.minioConfig
     ? await readMinioConfig(resolve(io.cwd, opts.minioConfig), io.signal)
     : undefined;
-  if (opts.workDir) await checkWorkDir(resolve(io.cwd, opts.workDir));
+  if (opts.workDir && !resume) await checkWorkDir(resolve(io.cwd, opts.workDir));
   const hop = await runtime.runElsewhere?.(ctx, spec);
   if (hop !== undefined) return hop;
   await using executor = await runtime.createExecutor(ctx);
-  const workDir = await prepareWorkDir(opts.workDir, io.cwd);
+  const workDir = resume?.workDir ?? await prepareWorkDir(opts.workDir, io.cwd);
   err(`${program}: work dir ${workDir}`);
-  const { runJob } = await import("../coordinator/run.ts");
+  const { newRunId, runJob } = await import("../coordinator/run.ts");
   const relayHost = runtime.relayHost?.(ctx);
+  const runId = newRunId();
+  using live = liveViewFor({ ...io, plan, runId, write: io.stdout });
   const report = await runJob({
+    runId,
+    ...(resume ? { resume: resume.state } : {}),
+    ...(live ? { observer: live } : {}),
     spec,
     plan,
     workDir,
@@ -191,14 +194,40 @@ async function submitLike(program: Program, io: CliIo): Promise<number> {
     workerEnv,
     dependencyTimeoutMs: opts.timeoutMs,
     pollIntervalMs: opts.pollIntervalMs,
-    log: out,
+    log: live ? (line) => live.log(line) : out,
     signal: io.signal,
   });
-  if (opts.report) {
-    await writeAtomically(resolve(io.cwd, opts.report), JSON.stringify(report, null, 2) + "\n");
-  }
+  live?.close();
+  await writeReports(opts.reports.map((r) => resolve(io.cwd, r)), report);
   if (report.exitCode !== 0 && report.error) err(`${program}: ${report.error.message}`);
   return report.exitCode;
+}
+
+/** `--dry-run --resume`: which stages would run again, and why (the store is only read). */
+async function resumePreview(
+  opts: SubmitOptions,
+  io: CliIo,
+  plan: Plan,
+  spec: JobSpec,
+  resume: ResumeInputs,
+): Promise<NonNullable<DryRunDocument["resume"]>> {
+  const relay = opts.minioConfig
+    ? await readMinioConfig(resolve(io.cwd, opts.minioConfig), io.signal)
+    : undefined;
+  const { previewResume } = await import("../coordinator/run.ts");
+  const decisions = await previewResume({
+    spec,
+    plan,
+    workDir: resume.workDir,
+    state: resume.state,
+    ...(relay ? { relay } : {}),
+    signal: io.signal,
+  });
+  return {
+    runId: resume.state.runId,
+    workDir: resume.workDir,
+    stages: [...decisions].map(([id, d]) => ({ id, run: d.run, reason: d.reason })),
+  };
 }
 
 /** `-m`: the external S3 endpoint's config; an unreadable or invalid file is bad input. */

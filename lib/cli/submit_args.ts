@@ -87,8 +87,13 @@ export interface SubmitOptions {
   workDir?: string;
   /** `-m/--minio-config`: external S3/MinIO config JSON instead of the embedded relay. */
   minioConfig?: string;
-  /** `--report FILE`: write the run report as JSON. */
-  report?: string;
+  /**
+   * `--report FILE` (repeatable): write the run report, as a self-contained HTML page when
+   * FILE ends in `.html`/`.htm`, as JSON otherwise.
+   */
+  reports: string[];
+  /** `--resume DIR`: run again in the work dir of an earlier run, reusing what it produced. */
+  resume?: string;
   /** `--timeout`: how long a stage may wait for its dependencies (ms; default 1 h). */
   timeoutMs: number;
   /** `--poll-interval`: how often a waiting stage re-checks its dependencies (ms; 15 s). */
@@ -243,7 +248,17 @@ export const RUN_FLAGS: readonly FlagDef[] = [
     group: "run",
     old: ["--minioCfgFile"],
   },
-  { flags: "--report <file>", help: "write a JSON run report", group: "run" },
+  {
+    flags: "--report <file>",
+    help: "write the run report: an HTML page when <file> ends in .html, else JSON (repeatable)",
+    group: "run",
+    repeat: true,
+  },
+  {
+    flags: "--resume <work-dir>",
+    help: "run again in an earlier run's work dir; stages whose outputs are intact are skipped",
+    group: "run",
+  },
   {
     flags: "--timeout <duration>",
     help: "how long a stage waits for its dependencies",
@@ -603,7 +618,8 @@ function toOptions(
     backendGiven: p.given.has("backend"),
     workDir: str("workDir"),
     minioConfig: str("minioConfig"),
-    report: str("report"),
+    reports: list("report"),
+    ...(str("resume") !== undefined ? { resume: str("resume") } : {}),
     timeoutMs: (o.timeout as number | undefined) ?? 3_600_000,
     pollIntervalMs: (o.pollInterval as number | undefined) ?? 15_000,
     cleanup: !!o.cleanup,
