@@ -200,3 +200,10 @@ export function positiveInt(flag: string): (v: string) => number {
     return n;
   };
 }
+
+/** commander's error (message and captured stderr) as one line: `unknown option '--x' (did you mean --y?)`. */
+export function commanderMessage(captured: string, e: unknown): string {
+  const msg = (captured || (e as Error).message).trim().replace(/^error: /, "");
+  return msg.split("\n").map((l) => l.trim()).filter(Boolean).join(" ")
+    .replace("(Did you mean", "(did you mean");
+}

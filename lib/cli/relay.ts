@@ -9,7 +9,7 @@ import { Command } from "@commander-js/extra-typings";
 import * as fs from "node:fs";
 import { resolve } from "node:path";
 import { UsageError } from "../errors/mod.ts";
-import { addFlags, type FlagDef, foldAliases } from "./flags.ts";
+import { addFlags, commanderMessage, type FlagDef, foldAliases } from "./flags.ts";
 import { type CliMain, lines } from "./harness.ts";
 import { HelpShown } from "./submit_args.ts";
 
@@ -72,8 +72,7 @@ function parse(argv: readonly string[]) {
       throw new HelpShown(out);
     }
     if (e instanceof UsageError) throw e;
-    const msg = (err || (e as Error).message).trim().replace(/^error: /, "");
-    throw new UsageError(msg.split("\n").map((l) => l.trim()).join(" "));
+    throw new UsageError(commanderMessage(err, e));
   }
   const raw = { ...cmd.opts() };
   const notes = foldAliases(raw, aliases, RELAY_FLAGS);

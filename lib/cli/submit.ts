@@ -9,6 +9,7 @@ import { resolve } from "node:path";
 import { UsageError } from "../errors/mod.ts";
 import { type JobSpec, jobSpecToYaml } from "../jobspec/mod.ts";
 import { RUN_STATE_FILE } from "../coordinator/resume.ts";
+import { OverrideFetchError, overrideFilePath } from "../coordinator/overrides.ts";
 import { type Plan, planJob } from "../plan/mod.ts";
 import { runningInCluster } from "../kube/in_cluster.ts";
 import { BACKENDS } from "./backends/mod.ts";
@@ -171,6 +172,7 @@ async function submitLike(program: Program, io: CliIo): Promise<number> {
     ? await readMinioConfig(resolve(io.cwd, opts.minioConfig), io.signal)
     : undefined;
   if (opts.workDir && !resume) await checkWorkDir(resolve(io.cwd, opts.workDir));
+  await checkLocalOverrides(spec, io.cwd);
   const hop = await runtime.runElsewhere?.(ctx, spec);
   if (hop !== undefined) return hop;
   await using executor = await runtime.createExecutor(ctx);
@@ -192,6 +194,7 @@ async function submitLike(program: Program, io: CliIo): Promise<number> {
     ...(relayHost ? { relayHost } : {}),
     ...(opts.arch ? { arch: opts.arch } : {}),
     workerEnv,
+    overridesBaseDir: io.cwd,
     dependencyTimeoutMs: opts.timeoutMs,
     pollIntervalMs: opts.pollIntervalMs,
     log: live ? (line) => live.log(line) : out,
@@ -238,6 +241,21 @@ async function readMinioConfig(file: string, signal: AbortSignal) {
   } catch (e) {
     if (e instanceof UsageError || signal.aborted) throw e;
     throw new UsageError(`-m ${file}: ${(e as Error).message}`);
+  }
+}
+
+/** Every `file://` override is a readable file (http ones are fetched when the run starts). */
+async function checkLocalOverrides(spec: JobSpec, cwd: string): Promise<void> {
+  for (const s of spec.stages) {
+    for (const o of s.overrides ?? []) {
+      if (!o.uri.startsWith("file://")) continue;
+      const path = overrideFilePath(o.uri, cwd);
+      try {
+        if (!(await Deno.stat(path)).isFile) throw new Error("not a regular file");
+      } catch (e) {
+        throw new OverrideFetchError(s.id ?? "", o.uri, `${path}: ${(e as Error).message}`);
+      }
+    }
   }
 }
 

@@ -18,6 +18,7 @@ import { ENV_WORK_POD_JSON, SECRET_ENV_NAMES } from "../workspec/mod.ts";
 import {
   addFlags,
   attributeOf,
+  commanderMessage,
   type FlagDef,
   type FlagGroup,
   foldAliases,
@@ -403,7 +404,7 @@ export function parseSubmitArgs(
           ? "Run a JobSpec's stages in workers (local processes, podman, Kubernetes) and " +
             "gather their artifacts in <work-dir>/builds."
           : "Run a JobSpec's stages in podman containers, here or over SSH " +
-            "(submit --backend podman).",
+            "(submit's podman backend).",
       )
       .allowExcessArguments(false)
       .enablePositionalOptions()
@@ -523,11 +524,7 @@ export function parseSubmitArgs(
     }
     if (e instanceof UsageError) throw e;
     if (code === "commander.excessArguments") throw unknownCommand(root, argv);
-    const msg = (err || (e as Error).message).trim().replace(/^error: /, "");
-    throw new UsageError(
-      msg.split("\n").map((l) => l.trim()).filter(Boolean).join(" ")
-        .replace("(Did you mean", "(did you mean"),
-    );
+    throw new UsageError(commanderMessage(err, e));
   }
   if (!parsed) throw new UsageError("nothing to do");
   // Options given before a subcommand belong to it, if it has them.

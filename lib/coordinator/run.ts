@@ -12,7 +12,8 @@ import { GangplankError, InterruptedError } from "../errors/mod.ts";
 import type { Executor } from "../executors/types.ts";
 import type { JobSpec } from "../jobspec/mod.ts";
 import { latestBuild, normalizeArch, parseBuilds } from "../cosa/mod.ts";
-import { normalizeKeyPrefix } from "../workspec/mod.ts";
+import { normalizeKeyPrefix, type RemoteFile } from "../workspec/mod.ts";
+import { type FetchLike, fetchOverrides, overridesKey, packOverrides } from "./overrides.ts";
 import type { RelayConfig } from "../relay/config.ts";
 import { type JobLocation, keyOf, resolveStageInputs, type StageInputs } from "./inputs.ts";
 import { type CoordinatorStage, stagesOf } from "./plan_view.ts";
@@ -51,6 +52,10 @@ export interface RunJobOptions {
    * settings, not secrets: it is visible like the rest of a worker's environment.
    */
   workerEnv?: Record<string, string>;
+  /** Directory relative `file://` override URIs are resolved against (default: the cwd). */
+  overridesBaseDir?: string;
+  /** Fetches `http(s)://` overrides (default: global fetch). Seam for tests. */
+  fetch?: FetchLike;
   /** Default 1 h (Gangplank's `stageDependencyTimeOut`). */
   dependencyTimeoutMs?: number;
   /** Default 15 s. */
@@ -141,6 +146,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
     warn: log,
   });
   await tracker.begin();
+  const overrideFiles = await deliverOverrides(opts, rs.store, loc.bucket, loc.keyPrefix);
   const run = stack.use(
     new RunStages({
       runId,
@@ -158,6 +164,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
       workerEnv: opts.workerEnv ?? {},
       tracker,
       ...(opts.observer ? { observer: opts.observer } : {}),
+      extraFiles: overrideFiles,
     }),
   );
   await run.start();
@@ -209,7 +216,7 @@ function scheduleStages(
       opts.observer?.groupStarted?.(g.stages.map((s) => s.id));
     },
     check: (s, { signal }) => resolveStageInputs(store, loc, s.needs, { signal }),
-    onWaiting: (s, missing) => run.waiting(s, missing),
+    onWaiting: (s, missing, waited) => run.waiting(s, missing, waited),
     launch: (s, inputs, o) => run.launch(s, inputs, o),
     onStageEnd: (s, rec) => run.ended(s, rec),
   });
@@ -300,4 +307,44 @@ export async function previewResume(
     hash: (key, o) => rs.store.sha256(bucket, key, o),
     signal: opts.signal,
   });
+}
+
+/**
+ * Fetches, packs and uploads every stage's overrides (§3.9) before any worker starts; returns
+ * the remote file each such stage's worker extracts into its srv dir (`/srv/overrides/...`).
+ */
+async function deliverOverrides(
+  opts: RunJobOptions,
+  store: CoordinatorStore,
+  bucket: string,
+  keyPrefix: string,
+): Promise<Map<string, RemoteFile[]>> {
+  const out = new Map<string, RemoteFile[]>();
+  const withOverrides = opts.spec.stages.filter((s) => (s.overrides ?? []).length > 0);
+  if (!withOverrides.length) return out;
+  if (!store.putFile) throw new Error("this store cannot take uploads (stage overrides)");
+  const scratch = await Deno.makeTempDir({ prefix: "gangplank-overrides-" });
+  try {
+    for (const stage of withOverrides) {
+      const id = stage.id ?? "";
+      const dir = `${scratch}/${crypto.randomUUID()}`;
+      await fetchOverrides({
+        stageId: id,
+        overrides: stage.overrides!,
+        dir,
+        baseDir: opts.overridesBaseDir ?? ".",
+        ...(opts.fetch ? { fetch: opts.fetch } : {}),
+        signal: opts.signal,
+      });
+      const tarball = `${dir}.tar.gz`;
+      await packOverrides(dir, tarball, opts.signal);
+      const key = overridesKey(keyPrefix);
+      await store.putFile(bucket, key, tarball, { signal: opts.signal });
+      opts.log(`gangplank: stage ${id}: ${stage.overrides!.length} override(s) in ${key}`);
+      out.set(id, [{ bucket, object: key, compressed: true }]);
+    }
+  } finally {
+    await Deno.remove(scratch, { recursive: true }).catch(() => {});
+  }
+  return out;
 }

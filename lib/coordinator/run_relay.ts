@@ -28,6 +28,13 @@ export interface CoordinatorStore extends StoreReader {
     key: string,
     opts: { signal: AbortSignal },
   ): Promise<{ sha256: string; size: number } | undefined>;
+  /** Uploads a local file (stage overrides); optional for stores of runs without any. */
+  putFile?(
+    bucket: string,
+    key: string,
+    path: string,
+    opts: { signal: AbortSignal },
+  ): Promise<unknown>;
 }
 
 /** A started relay, as the coordinator uses it. */
@@ -147,6 +154,7 @@ function defaultOpenStore(cfg: RelayConfig): CoordinatorStore & AsyncDisposable 
     getJSON: (b, k, { signal }) => store.getJSON(b, k, { signal }),
     stat: (b, k, { signal }) => store.stat(b, k, { signal }),
     sha256: (b, k, { signal }) => store.sha256(b, k, { signal }),
+    putFile: (b, k, path, { signal }) => store.putFile(b, k, path, { signal }),
     list: async (b, prefix, { signal }) => {
       const out: ListedObject[] = [];
       for await (const o of store.list(b, prefix, { recursive: true, signal })) {

@@ -67,7 +67,12 @@ export interface RunStagesOptions {
   /** Keeps the run state file (resume) up to date. */
   tracker?: RunStateTracker;
   observer?: RunObserver;
+  /** More files for some stages' workers, by stage id (their overrides tarball). */
+  extraFiles?: ReadonlyMap<string, RemoteFile[]>;
 }
+
+/** A stage still waiting says what for again after this long. */
+export const WAITING_REPEAT_MS = 60_000;
 
 function toRemoteFile(f: InputFile): RemoteFile {
   const rf: RemoteFile = { bucket: f.bucket, object: f.object };
@@ -94,7 +99,7 @@ export class RunStages implements Disposable {
   readonly reports: Map<CoordinatorStage, StageReport> = new Map();
   readonly #o: RunStagesOptions;
   readonly #logs = new Map<CoordinatorStage, StageLog>();
-  readonly #lastMissing = new Map<CoordinatorStage, string>();
+  readonly #lastMissing = new Map<CoordinatorStage, { what: string; at: number }>();
   /** The worker's own account (`gangway-summary:` line): exact bytes and artifacts. */
   readonly #summaries = new Map<CoordinatorStage, WorkerSummary>();
   readonly #wire: { spec: JobSpec; secrets: Record<string, string> };
@@ -160,12 +165,15 @@ export class RunStages implements Disposable {
     return l;
   }
 
-  /** A dependency check found `missing`: logged once per change. */
-  waiting(s: CoordinatorStage, missing: string[]): void {
+  /** A dependency check found `missing`: logged when it changes and every minute. */
+  waiting(s: CoordinatorStage, missing: string[], waitedMs = 0): void {
     const m = missing.join(", ");
-    if (this.#lastMissing.get(s) !== m) {
-      this.log(s).line(`gangplank: waiting for ${m}`);
-      this.#lastMissing.set(s, m);
+    const last = this.#lastMissing.get(s);
+    // Said when it changes, and again every minute while it lasts.
+    if (last?.what !== m || waitedMs - last.at >= WAITING_REPEAT_MS) {
+      const mins = Math.floor(waitedMs / 60_000);
+      this.log(s).line(`gangplank: waiting for ${m}${mins > 0 ? ` (${mins} min so far)` : ""}`);
+      this.#lastMissing.set(s, { what: m, at: waitedMs });
       this.#o.observer?.stageWaiting?.(s.id, missing);
     }
   }
@@ -193,7 +201,7 @@ export class RunStages implements Disposable {
   workSpec(s: CoordinatorStage, inputs: StageInputs): WorkSpec {
     const { cfg, endpoint, loc } = this.#o;
     return {
-      remotefiles: inputs.files.map(toRemoteFile),
+      remotefiles: [...inputs.files.map(toRemoteFile), ...(this.#o.extraFiles?.get(s.id) ?? [])],
       jobspec: this.#wire.spec,
       executeStages: [s.id],
       return: { bucket: loc.bucket, key_prefix: loc.keyPrefix },

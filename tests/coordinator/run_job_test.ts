@@ -169,3 +169,30 @@ Deno.test("runJob: inline registry secrets leave the WorkSpec and travel in secr
   assert.ok(!lines.join("\n").includes(AUTH), "secret redacted from the console");
   assert.ok(!Deno.readTextFileSync(`${tmp.path}/logs/push.log`).includes(AUTH));
 });
+
+Deno.test("runJob: a waiting stage says what it waits for again every minute", async () => {
+  await using tmp = await tempDir();
+  const exec = new FakeExecutor(() => Promise.resolve({ exitCode: 0 }));
+  const sp = spec([{ id: "wants-metal", require_artifacts: ["metal"] }]);
+  // A clock that advances 10 s on every reading: five minutes pass in a few hundred checks.
+  let t = 0;
+  const lines: string[] = [];
+  const r = await runJob({
+    spec: sp,
+    plan: planJob(sp, { existing: { artifacts: ["metal"] } }),
+    workDir: tmp.path,
+    executor: exec,
+    relay: cfg,
+    openStore: () => new MemStore(),
+    log: (l) => lines.push(l),
+    signal: new AbortController().signal,
+    now: () => (t += 10_000),
+    dependencyTimeoutMs: 5 * 60_000,
+    pollIntervalMs: 1,
+  });
+  assert.equal(r.error?.type, "DependencyTimeoutError");
+  const waiting = lines.filter((l) => l.includes('gangplank: waiting for artifact "metal"'));
+  // Once at the start, then once per minute of the five (not once per check, not only once).
+  assert.ok(waiting.length >= 4 && waiting.length <= 6, waiting.join("\n"));
+  assert.ok(waiting.some((l) => /\(\d min so far\)/.test(l)), waiting.join("\n"));
+});
