@@ -33,12 +33,14 @@ import {
 import {
   decodeWorkSpec,
   DEFAULT_SRV_DIR,
+  DEFAULT_TERMINATION_LOG,
   ENV_FORCE_ARCH,
   ENV_REGISTRY_SECRETS,
   ENV_REGISTRY_SECRETS_FILE,
   ENV_RELAY_SECRET_FILE,
   ENV_RELAY_SECRET_KEY,
   ENV_SRV_DIR,
+  ENV_TERMINATION_LOG,
   ENV_WORK_POD_JSON,
   SECRET_ENV_NAMES,
   withRegistrySecrets,
@@ -92,10 +94,6 @@ async function readRegistrySecrets(env: Record<string, string>): Promise<Record<
   } catch { /* reported below, without the value */ }
   throw new UsageError(`${ENV_REGISTRY_SECRETS}: expected a JSON object`);
 }
-
-/** Env var overriding where the Kubernetes termination message is written. */
-const ENV_TERMINATION_LOG = "COSA_TERMINATION_LOG";
-const DEFAULT_TERMINATION_LOG = "/dev/termination-log";
 
 /**
  * Writes the outcome (exit code, build id, artifacts, message) where Kubernetes shows it in the

@@ -21,6 +21,13 @@ import {
   parseBuilds,
 } from "../cosa/mod.ts";
 import type { Readiness } from "./schedule.ts";
+import {
+  artifactKey,
+  BUILDS_JSON_KEY,
+  CACHE_TARBALL_KEY,
+  objectKey,
+  REPO_TARBALL_KEY,
+} from "../workspec/layout.ts";
 
 /** The read side of the object store the coordinator needs. */
 export interface StoreReader {
@@ -81,14 +88,9 @@ export interface StageInputs {
   buildId?: string;
 }
 
-/** Cache tarball names and the stage flags that want them. */
-export const CACHE_TARBALL = "cache.tar.gz";
-/** Repo cache tarball name. */
-export const REPO_TARBALL = "repo.tar.gz";
-
-/** Joins the key prefix and a key. */
+/** Joins the key prefix and a key (lib/workspec's `objectKey`). */
 export function keyOf(loc: JobLocation, key: string): string {
-  return loc.keyPrefix ? `${loc.keyPrefix}/${key}` : key;
+  return objectKey(loc.keyPrefix, key);
 }
 
 async function readBuildsJSON(
@@ -96,7 +98,7 @@ async function readBuildsJSON(
   loc: JobLocation,
   signal: AbortSignal,
 ): Promise<BuildsJSON | undefined> {
-  const v = await store.getJSON(loc.bucket, keyOf(loc, "builds.json"), { signal });
+  const v = await store.getJSON(loc.bucket, keyOf(loc, BUILDS_JSON_KEY), { signal });
   return v === undefined || v === null ? undefined : parseBuilds(v);
 }
 
@@ -164,7 +166,7 @@ export async function resolveStageInputs(
   if (builds) {
     files.push({
       bucket: loc.bucket,
-      object: keyOf(loc, "builds.json"),
+      object: keyOf(loc, BUILDS_JSON_KEY),
       path: "builds/builds.json",
     });
   }
@@ -182,7 +184,7 @@ export async function resolveStageInputs(
       return;
     }
     const base = a.path.slice(a.path.lastIndexOf("/") + 1);
-    const key = keyOf(loc, `${view.id}/${loc.arch}/${base}`);
+    const key = keyOf(loc, artifactKey(view.id, loc.arch, base));
     const st = await store.stat(loc.bucket, key, { signal });
     if (!st || (a.size !== undefined && st.size !== a.size)) {
       if (required) missing.push(`artifact "${name}" object ${key}${where}`);
@@ -212,9 +214,10 @@ export async function resolveStageInputs(
     seen.add(n);
   }
 
-  const addCache = async (tarball: string, required: boolean, requested: boolean) => {
+  const addCache = async (tarballKey: string, required: boolean, requested: boolean) => {
     if (!required && !requested) return;
-    const key = keyOf(loc, `cache/${tarball}`);
+    const tarball = tarballKey.slice(tarballKey.lastIndexOf("/") + 1);
+    const key = keyOf(loc, tarballKey);
     const st = await store.stat(loc.bucket, key, { signal });
     if (!st) {
       if (required) missing.push(`cache "${tarball}" (${loc.bucket}/${key})`);
@@ -223,13 +226,13 @@ export async function resolveStageInputs(
     files.push({
       bucket: loc.bucket,
       object: key,
-      path: `cache/${tarball}`,
+      path: tarballKey,
       compressed: true,
       size: st.size,
     });
   };
-  await addCache(CACHE_TARBALL, needs.requireCache, needs.requestCache);
-  await addCache(REPO_TARBALL, needs.requireCacheRepo, needs.requestCacheRepo);
+  await addCache(CACHE_TARBALL_KEY, needs.requireCache, needs.requestCache);
+  await addCache(REPO_TARBALL_KEY, needs.requireCacheRepo, needs.requestCacheRepo);
 
   if (missing.length > 0) return { ready: false, missing };
   // One entry per destination (a later duplicate, e.g. copy-build == latest, is dropped).

@@ -33,10 +33,8 @@ export {
 export { type RunObserver } from "./run_stage.ts";
 export { formatBytes, type RunReport, type StageReport, summaryTable } from "./report.ts";
 export {
-  CACHE_TARBALL,
   type InputFile,
   type JobLocation,
-  REPO_TARBALL,
   resolveStageInputs,
   type StageInputs,
   type StageNeeds,

@@ -13,7 +13,7 @@ import { arch as hostArch } from "node:os";
 import type { V1Secret } from "@kubernetes/client-node";
 import { UsageError } from "../errors/mod.ts";
 import type { KubeOps } from "../kube/run_pod.ts";
-import { DEFAULT_WORKER_IMAGE } from "../podman/mod.ts";
+import { DEFAULT_WORKER_IMAGE } from "../workspec/worker_image.ts";
 import { runPod } from "../kube/run_pod.ts";
 import { KubeApiError } from "../kube/retry.ts";
 import {

@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { UsageError } from "../errors/mod.ts";
 import { KubeClient, type KubeTarget, runHop } from "../kube/mod.ts";
 import { runningInCluster, SERVICE_ACCOUNT_DIR } from "../kube/in_cluster.ts";
-import { DEFAULT_WORKER_IMAGE } from "../podman/mod.ts";
+import { DEFAULT_WORKER_IMAGE } from "../workspec/worker_image.ts";
 import { dryRunObjects } from "../podspec/mod.ts";
 import { cleanupKube, KubeExecutor } from "./kube.ts";
 

@@ -11,21 +11,19 @@
 import { existsSync } from "node:fs";
 import { GangplankError } from "../errors/mod.ts";
 import {
-  LABEL_RUN_ID,
   PodmanClient,
   PodmanError,
-  RELAY_SECRET_FILE_ENV,
   RELAY_SECRET_TARGET,
   removeByLabels,
   runContainer,
   type SecretMount,
   uidOf,
   unixConnector,
-  WORKER_DENO_PATH,
-  WORKER_SCRIPT_PATH,
   workerContainerName,
   workerContainerSpec,
 } from "../podman/mod.ts";
+import { LABEL_RUN_ID, WORKER_DENO_PATH, WORKER_SCRIPT_PATH } from "../workspec/worker_image.ts";
+import { ENV_RELAY_SECRET_FILE } from "../workspec/env.ts";
 import {
   connectSsh,
   type ContainerHost,
@@ -405,7 +403,7 @@ export class PodmanExecutor implements Executor {
         secrets.push({
           name,
           target: isRelayKey ? RELAY_SECRET_TARGET : `gangplank-${k.toLowerCase()}`,
-          env: isRelayKey ? RELAY_SECRET_FILE_ENV : `${k}_FILE`,
+          env: isRelayKey ? ENV_RELAY_SECRET_FILE : `${k}_FILE`,
         });
       }
       if (!this.#o.srvDir) {

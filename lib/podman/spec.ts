@@ -16,7 +16,7 @@ import {
   WORKER_ENV,
   WORKER_SCRIPT_PATH,
   WORKER_WORKDIR,
-} from "./worker_image.ts";
+} from "../workspec/worker_image.ts";
 
 /** A secret to mount as a file: podman secret `name`, file `/run/secrets/<target>`. */
 export interface SecretMount {

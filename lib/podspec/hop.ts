@@ -11,7 +11,7 @@
 import { Buffer } from "node:buffer";
 import type { V1Pod, V1Secret } from "@kubernetes/client-node";
 import { UsageError } from "../errors/mod.ts";
-import { WORKER_DENO_PATH, WORKER_ENV } from "../podman/mod.ts";
+import { WORKER_DENO_PATH, WORKER_ENV } from "../workspec/worker_image.ts";
 import { hopPodName, hopSecretName, runLabels } from "./names.ts";
 import { DEADLINE_SLACK_SECONDS, securityContext } from "./worker.ts";
 

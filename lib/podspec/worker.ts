@@ -19,7 +19,7 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from "@kubernetes/client-node";
-import { WORKER_COMMAND, WORKER_ENV, WORKER_WORKDIR } from "../podman/mod.ts";
+import { WORKER_COMMAND, WORKER_ENV, WORKER_WORKDIR } from "../workspec/worker_image.ts";
 import type { PodAdditions } from "../secrets/mod.ts";
 import { runLabels, runSecretName, STAGE_ID_ANNOTATION, workerPodName } from "./names.ts";
 

@@ -12,6 +12,7 @@ import { dirname, join, sep } from "node:path";
 import { srvRelative, type WorkSpec } from "../workspec/workspec.ts";
 import type { ArtifactStoreLike } from "./store.ts";
 import type { WorkerResult } from "./result.ts";
+import { objectKey } from "../workspec/layout.ts";
 
 /** A path that would leave the srv dir. */
 export class PathEscapeError extends Error {
@@ -76,8 +77,7 @@ export async function confine(ctx: WorkerContext, rel: string): Promise<string> 
 }
 
 /** The object key of `k` below the WorkSpec's key prefix. */
-export const keyOf = (ws: WorkSpec, k: string): string =>
-  ws.return.key_prefix ? `${ws.return.key_prefix}/${k}` : k;
+export const keyOf = (ws: WorkSpec, k: string): string => objectKey(ws.return.key_prefix, k);
 
 /**
  * Records a failure: the first one sets the result's exit code and message; every one is

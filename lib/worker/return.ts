@@ -22,7 +22,13 @@ import {
 } from "../cosa/meta.ts";
 import type { Stage } from "../jobspec/mod.ts";
 import { srvRelative } from "../workspec/workspec.ts";
-import { CACHE_TARBALL_KEY, REPO_TARBALL_KEY } from "../workspec/layout.ts";
+import {
+  artifactKey,
+  BUILDS_JSON_KEY,
+  CACHE_TARBALL_KEY,
+  REPO_TARBALL_KEY,
+  RETURN_FILES_DIR,
+} from "../workspec/layout.ts";
 import { confine, keyOf, sha256File, type WorkerContext } from "./context.ts";
 
 /** True when `rel` was fetched and is still byte-identical. */
@@ -99,7 +105,7 @@ export async function returnBuild(ctx: WorkerContext): Promise<void> {
         ctx.log(`gangway: ${rel} unchanged since fetched, not uploading`);
         continue;
       }
-      if (await upload(ctx, keyOf(ws, `${build.id}/${build.arch}/${name}`), abs)) {
+      if (await upload(ctx, keyOf(ws, artifactKey(build.id, build.arch, name)), abs)) {
         for (const [img, a] of names) {
           if (a && typeof a.path === "string" && a.path.split("/").pop() === name) {
             ctx.result.artifactsReturned.push(img);
@@ -116,7 +122,7 @@ export async function returnBuild(ctx: WorkerContext): Promise<void> {
       const abs = join(build.dir, name);
       const rel = `${relDir}/${name}`;
       if (await unchangedSinceFetch(ctx, rel, abs)) continue;
-      const key = keyOf(ws, `${build.id}/${build.arch}/${name}`);
+      const key = keyOf(ws, artifactKey(build.id, build.arch, name));
       const fetchedJson = ctx.fetched.get(rel)?.json;
       if (name === "meta.json" && fetchedJson !== undefined) {
         // Someone else (a parallel worker) may have updated meta.json since we fetched it:
@@ -143,7 +149,7 @@ export async function returnBuild(ctx: WorkerContext): Promise<void> {
     for (const name of kolaLogs.sort()) {
       await upload(
         ctx,
-        keyOf(ws, `${build.id}/${build.arch}/logs/${name}`),
+        keyOf(ws, artifactKey(build.id, build.arch, `logs/${name}`)),
         join(ctx.srv, "tmp", name),
       );
     }
@@ -153,7 +159,7 @@ export async function returnBuild(ctx: WorkerContext): Promise<void> {
     localBuilds &&
     !(await unchangedSinceFetch(ctx, "builds/builds.json", join(buildsDir, "builds.json")))
   ) {
-    const key = keyOf(ws, "builds.json");
+    const key = keyOf(ws, BUILDS_JSON_KEY);
     const readRemote = async () => {
       const raw = await store.getJSON(bucket, key, { signal });
       return raw === undefined || raw === null ? undefined : parseBuilds(raw);
@@ -232,7 +238,7 @@ export async function returnStageFiles(ctx: WorkerContext, stage: Stage): Promis
       if (files.length === 0) throw new Error("no such file");
       await ctx.store.ensureBucket(ws.return.bucket, { signal });
       for (const [fileRel, fileAbs] of files) {
-        await upload(ctx, keyOf(ws, `cache/${fileRel}`), fileAbs);
+        await upload(ctx, keyOf(ws, `${RETURN_FILES_DIR}/${fileRel}`), fileAbs);
       }
     } catch (e) {
       ctx.result.uploadErrors.push(`return_files ${JSON.stringify(f)}: ${(e as Error).message}`);

@@ -13,22 +13,13 @@
 
 export {
   decodeWorkSpec,
-  DEFAULT_SRV_DIR,
   encodeWorkSpec,
-  ENV_FORCE_ARCH,
-  ENV_REGISTRY_SECRETS,
-  ENV_REGISTRY_SECRETS_FILE,
-  ENV_RELAY_SECRET_FILE,
-  ENV_RELAY_SECRET_KEY,
-  ENV_SRV_DIR,
-  ENV_WORK_POD_JSON,
   normalizeKeyPrefix,
   type RelayLocation,
   type RemoteArtifact,
   type RemoteFile,
   remoteFileTarget,
   type ReturnTarget,
-  SECRET_ENV_NAMES,
   srvRelative,
   validateWorkSpec,
   withoutRegistrySecrets,
@@ -42,4 +33,6 @@ export {
   SUMMARY_PREFIX,
   type WorkerSummary,
 } from "./summary.ts";
-export { CACHE_TARBALL_KEY, REPO_TARBALL_KEY } from "./layout.ts";
+export * from "./env.ts";
+export * from "./layout.ts";
+export * from "./worker_image.ts";

@@ -2,7 +2,7 @@
  * The `COSA_WORK_POD_JSON` payload: what one worker fetches, which stage it runs, where it
  * returns results, and where the relay is. The relay's secret key is deliberately NOT part of
  * it (a pod spec or `podman inspect` shows env values); it travels in
- * {@link ENV_RELAY_SECRET_KEY} or a file named by {@link ENV_RELAY_SECRET_FILE}, which the
+ * {@link ENV_RELAY_SECRET_KEY} or a file named by `COSA_RELAY_SECRET_FILE`, which the
  * executor controls (Kubernetes: a Secret).
  *
  * Paths (`force_path`, `force_extract_path`) are relative to the worker's srv directory
@@ -15,39 +15,11 @@
 import { posix } from "node:path";
 import { UsageError } from "../errors/mod.ts";
 import type { JobSpec } from "../jobspec/mod.ts";
-
-/** Env var holding the encoded {@link WorkSpec} (Gangplank's name). */
-export const ENV_WORK_POD_JSON = "COSA_WORK_POD_JSON";
-/** Env var holding the relay's secret key (never printed, never in the WorkSpec). */
-export const ENV_RELAY_SECRET_KEY = "COSA_RELAY_SECRET_KEY";
-/** Env var naming a file (mode 0600) that holds the relay's secret key. */
-export const ENV_RELAY_SECRET_FILE = "COSA_RELAY_SECRET_FILE";
-/** Env var: the worker's srv directory (default `/srv`). */
-export const ENV_SRV_DIR = "COSA_SRV_DIR";
-/** Env var: the architecture the worker builds for (cosa's name, e.g. `x86_64`). */
-export const ENV_FORCE_ARCH = "COSA_FORCE_ARCH";
-/** Default srv directory of a worker. */
-export const DEFAULT_SRV_DIR = "/srv";
-/** Env names that carry secrets: never logged, removed from the environment of commands. */
-/**
- * Env var holding the JobSpec's inline registry secrets (`publish_oscontainer.registries[i]
- * .secret`) as JSON `{ "<i>": "<secret>" }`. The coordinator takes them out of the WorkSpec's
- * JobSpec (which a pod spec or `podman inspect` shows) and sends them this private way.
- */
-export const ENV_REGISTRY_SECRETS = "COSA_REGISTRY_SECRETS";
-/** Env var naming a file (mode 0600) holding {@link ENV_REGISTRY_SECRETS}'s value. */
-export const ENV_REGISTRY_SECRETS_FILE = "COSA_REGISTRY_SECRETS_FILE";
-/** Env names that carry secrets: never logged, removed from the environment of commands. */
-export const SECRET_ENV_NAMES: readonly string[] = [
-  ENV_RELAY_SECRET_KEY,
-  ENV_RELAY_SECRET_FILE,
-  ENV_REGISTRY_SECRETS,
-  ENV_REGISTRY_SECRETS_FILE,
-];
+import { ENV_RELAY_SECRET_KEY, ENV_WORK_POD_JSON } from "./env.ts";
 
 /**
  * A copy of `spec` without its inline registry secrets, and those secrets by registry index
- * (the coordinator's half of {@link ENV_REGISTRY_SECRETS}).
+ * (the coordinator's half of `COSA_REGISTRY_SECRETS`).
  */
 export function withoutRegistrySecrets(
   spec: JobSpec,

@@ -16,15 +16,12 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import {
-  TEST_WORKER_IMAGE,
-  WORKER_DENO_PATH,
-  WORKER_SCRIPT_PATH,
-} from "../../lib/podman/worker_image.ts";
+import { WORKER_DENO_PATH, WORKER_SCRIPT_PATH } from "../../lib/workspec/mod.ts";
 import { bundle } from "../../scripts/bundle.ts";
 import { ROOT } from "./mod.ts";
 
-export { TEST_WORKER_IMAGE };
+/** Tag of the image the tests build with `podman import`. */
+export const TEST_WORKER_IMAGE = "localhost/gangplank-worker:test";
 
 /** Label holding the hash of the inputs the test image was built from. */
 export const TEST_IMAGE_HASH_LABEL = "gangplank.test-image-hash";

@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
-import { LABEL_RUN_ID, PodmanClient, removeByLabels } from "../../lib/podman/mod.ts";
+import { PodmanClient, removeByLabels } from "../../lib/podman/mod.ts";
+import { LABEL_RUN_ID } from "../../lib/workspec/mod.ts";
 import { ROOT, sha256File } from "../_helpers/mod.ts";
 
 /** Environment for scripts: the stand-in cosa on PATH (local backend), no colours. */

@@ -3,7 +3,7 @@
  * be pulled here, so BASE and the deno source image are the locally built test image.
  */
 import assert from "node:assert/strict";
-import { WORKER_COMMAND } from "../../lib/podman/mod.ts";
+import { WORKER_COMMAND } from "../../lib/workspec/mod.ts";
 import { ROOT, runCommand } from "../_helpers/mod.ts";
 import { ensureTestImage, podmanMissing } from "../_helpers/podman.ts";
 import { bundle } from "../../scripts/bundle.ts";

@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { PodmanExecutor, WorkerImageError } from "../../lib/executors/podman.ts";
-import { LABEL_RUN_ID, PodmanClient } from "../../lib/podman/mod.ts";
+import { PodmanClient } from "../../lib/podman/mod.ts";
+import { LABEL_RUN_ID } from "../../lib/workspec/mod.ts";
 import { waitFor } from "../_helpers/mod.ts";
 import {
   BUSYBOX_TEST_IMAGE,

@@ -4,7 +4,7 @@ import { containerHostOf } from "../../lib/executors/podman_cli.ts";
 import { parseSubmitArgs, podmanRun } from "../../lib/cli/mod.ts";
 import { podmanOptions } from "../../lib/cli/backends/mod.ts";
 import { runInProcess } from "../_helpers/cli.ts";
-import { DEFAULT_WORKER_IMAGE } from "../../lib/podman/mod.ts";
+import { DEFAULT_WORKER_IMAGE } from "../../lib/workspec/mod.ts";
 import { existsSync } from "node:fs";
 import { ROOT, tempDir } from "../_helpers/mod.ts";
 

@@ -1,14 +1,16 @@
 import assert from "node:assert/strict";
 import {
-  LABEL_RUN_ID,
-  LABEL_STAGE_ID,
-  RELAY_SECRET_FILE,
   RELAY_SECRET_TARGET,
   uidOf,
-  WORKER_COMMAND,
   workerContainerName,
   workerContainerSpec,
 } from "../../lib/podman/mod.ts";
+import {
+  LABEL_RUN_ID,
+  LABEL_STAGE_ID,
+  RELAY_SECRET_FILE,
+  WORKER_COMMAND,
+} from "../../lib/workspec/mod.ts";
 
 const base = {
   runId: "gp-20260101000000-abcdef",

@@ -5,7 +5,7 @@
  * @module
  */
 import { UsageError } from "../../errors/mod.ts";
-import { DEFAULT_WORKER_IMAGE } from "../../podman/worker_image.ts";
+import { DEFAULT_WORKER_IMAGE } from "../../workspec/worker_image.ts";
 import type { PodmanRunOptions } from "../../executors/podman_cli.ts";
 import { type FlagDef, positiveInt } from "../flags.ts";
 import type { SubmitOptions } from "../submit_args.ts";

@@ -7,11 +7,10 @@
  * @module
  */
 
+import { DEFAULT_SRV_DIR, ENV_SRV_DIR } from "./env.ts";
+
 /** Image used when `--image` is not given (the image Gangplank used). */
 export const DEFAULT_WORKER_IMAGE = "quay.io/coreos-assembler/coreos-assembler:latest";
-
-/** Tag of the image the tests build with `podman import` (see `tests/_helpers/podman.ts`). */
-export const TEST_WORKER_IMAGE = "localhost/gangplank-worker:test";
 
 /** Where the deno binary lives inside a worker image. */
 export const WORKER_DENO_PATH = "/usr/local/bin/deno";
@@ -29,12 +28,12 @@ export const WORKER_COMMAND: readonly string[] = Object.freeze([
 ]);
 
 /** The working directory of a worker container (cosa's scratch dir). */
-export const WORKER_WORKDIR = "/srv";
+export const WORKER_WORKDIR = DEFAULT_SRV_DIR;
 
 /** Environment every worker container gets on top of the stage's own. */
 export const WORKER_ENV: Readonly<Record<string, string>> = Object.freeze({
   DENO_DIR: "/tmp/deno",
-  COSA_SRV_DIR: "/srv",
+  [ENV_SRV_DIR]: DEFAULT_SRV_DIR,
 });
 
 /** Label carrying the run id on everything a container backend creates. */
@@ -44,11 +43,8 @@ export const LABEL_RUN_ID = "gangplank.run-id";
 export const LABEL_STAGE_ID = "gangplank.stage-id";
 
 /**
- * Directory inside the container where the relay secret key is mounted as a file, and the
- * environment variable naming that file. The key never travels as plain environment in a
+ * Where the relay secret key is mounted as a file inside a container (lib/workspec's
+ * `ENV_RELAY_SECRET_FILE` names it). The key never travels as plain environment in a
  * container spec: podman 4.3 shows `secret_env` values in `podman inspect`.
  */
 export const RELAY_SECRET_FILE = "/run/secrets/gangplank-relay-secret-key";
-
-/** Environment variable telling the worker where to read the relay secret key. */
-export const RELAY_SECRET_FILE_ENV = "COSA_RELAY_SECRET_FILE";
