@@ -30,6 +30,7 @@ export * from "./lib/archive/mod.ts";
 export * from "./lib/progress/mod.ts";
 export * from "./lib/relay/mod.ts";
 export * from "./lib/cosa/mod.ts";
+export * from "./lib/names/mod.ts";
 export * from "./lib/workspec/mod.ts";
 export * from "./lib/worker/mod.ts";
 export * from "./lib/coordinator/mod.ts";

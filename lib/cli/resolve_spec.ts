@@ -4,11 +4,14 @@
  *
  * @module
  */
+import { UsageError } from "../errors/mod.ts";
 import {
+  buildIdProblem,
   formatIssue,
   GenerateError,
   generateJobSpec,
   type GenerateOptions,
+  jobBucketProblem,
   type JobSpec,
   JobSpecError,
   jobSpecToYaml,
@@ -103,5 +106,14 @@ export async function resolveSpec(
   }
   if (opts.bucket) spec.minio.bucket = opts.bucket;
   if (opts.keyPathPrefix !== undefined) spec.minio.key_prefix = opts.keyPathPrefix;
+  // Flags applied after the file was validated get the same checks.
+  for (
+    const [flag, problem] of [
+      ["--bucket", opts.bucket && jobBucketProblem(opts.bucket)],
+      ["--copy-build", opts.copyBuild && buildIdProblem(opts.copyBuild)],
+    ]
+  ) {
+    if (problem) throw new UsageError(`${flag}: ${problem}`);
+  }
   return spec;
 }

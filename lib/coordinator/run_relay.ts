@@ -6,6 +6,8 @@
  * @module
  */
 
+import { UsageError } from "../errors/mod.ts";
+import { jobBucketProblem } from "../jobspec/parse.ts";
 import type { RelayConfig } from "../relay/config.ts";
 import { ArtifactStore } from "../relay/client.ts";
 import { generateCredentials, startRelay } from "../relay/server.ts";
@@ -131,6 +133,10 @@ async function defaultStartRelay(o: {
   signal: AbortSignal;
 }): Promise<RunningRelay> {
   o.signal.throwIfAborted();
+  // The bucket becomes a directory of the work dir: never one outside it (the JobSpec parser
+  // refuses such names already; this guards other callers).
+  const problem = jobBucketProblem(o.bucket);
+  if (problem) throw new UsageError(`minio.bucket: ${problem}`);
   // The job bucket exists from the start: workers and the coordinator read it before any upload.
   await Deno.mkdir(`${o.root}/${o.bucket === "builder" ? "builds" : o.bucket}`, {
     recursive: true,

@@ -8,7 +8,7 @@ import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../toolkit/fs.ts";
 import { join } from "node:path";
 import { GangplankError } from "../errors/mod.ts";
-import { pathSegmentProblem } from "./names.ts";
+import { pathSegmentProblem } from "../names/mod.ts";
 
 /** One entry of `builds.json`: a build id and the architectures it was built for. */
 export interface BuildEntry {

@@ -14,7 +14,7 @@ import {
   readBuilds,
   UnsafeNameError,
 } from "./builds.ts";
-import { CONTROL_CHARS, pathSegmentProblem } from "./names.ts";
+import { CONTROL_CHARS, pathSegmentProblem } from "../names/mod.ts";
 
 /** One entry of `meta.json`'s `images` map. */
 export interface CosaArtifact {
@@ -143,9 +143,11 @@ export function deepMerge<T>(base: T, over: unknown): T {
   if (!isPlainObject(base) || !isPlainObject(over)) return structuredClone(over) as T;
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) {
-    out[k] = k in out && isPlainObject(out[k]) && isPlainObject(v)
+    const value = Object.hasOwn(out, k) && isPlainObject(out[k]) && isPlainObject(v)
       ? deepMerge(out[k], v)
       : structuredClone(v);
+    // A data property even for "__proto__" (JSON may hold that key): never a prototype change.
+    Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true });
   }
   return out as T;
 }

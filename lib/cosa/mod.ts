@@ -26,7 +26,6 @@ export {
   UnsafeNameError,
   writeBuilds,
 } from "./builds.ts";
-export { CONTROL_CHARS, MAX_NAME_BYTES, pathSegmentProblem } from "./names.ts";
 export {
   type ArtifactInfo,
   artifactOf,

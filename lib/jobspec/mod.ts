@@ -13,7 +13,14 @@
  */
 export * from "./types.ts";
 export * from "./errors.ts";
-export { loadJobSpec, parseJobSpec, relativePathProblem } from "./parse.ts";
+export {
+  buildIdProblem,
+  jobBucketProblem,
+  loadJobSpec,
+  MAX_ALIAS_EXPANSION,
+  parseJobSpec,
+  relativePathProblem,
+} from "./parse.ts";
 export type { ParseOptions, ParseResult } from "./parse.ts";
 export * from "./shorthands.ts";
 export * from "./repo.ts";

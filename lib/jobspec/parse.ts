@@ -7,13 +7,16 @@
  */
 import { readFile } from "node:fs/promises";
 import {
+  type Document,
   isAlias,
   isMap,
+  isPair,
   isScalar,
   isSeq,
   LineCounter,
   type Node as YamlNode,
   parseDocument,
+  visit,
 } from "yaml";
 import { JobSpecError, type JobSpecIssue } from "./errors.ts";
 import { closest } from "./suggest.ts";
@@ -28,6 +31,8 @@ import { DEFAULT_BUCKET, type FieldType, type JobSpec, JOBSPEC_TYPE } from "./ty
 import { checkRepoName } from "./repo.ts";
 import { overrideWritePath } from "./override.ts";
 import { checkTemplateSyntax } from "./template.ts";
+import { CONTROL_CHARS, pathSegmentProblem } from "../names/mod.ts";
+import { bucketNameProblem } from "../relay/bucket_names.ts";
 
 /** Options of {@link parseJobSpec}. */
 export interface ParseOptions {
@@ -53,16 +58,99 @@ const KNOWN_STALE: Record<string, string> = {
   artifacts: "unknown key; did you mean build_artifacts?",
 };
 
+/**
+ * Most text (in characters, plus one per node) that alias expansion may add to a JobSpec. An
+ * anchored node reused many times (or aliases of aliases) can expand a small file into
+ * gigabytes ("billion laughs"); a JobSpec that needs more than this is refused.
+ */
+export const MAX_ALIAS_EXPANSION = 1024 * 1024;
+
+/**
+ * Alias resolution in one pass over the document (each alias → the latest anchor of its name
+ * before it), and the expanded size of every node, aliases included, memoised.
+ */
+class Aliases {
+  readonly #target = new Map<YamlNode, YamlNode | undefined>();
+  readonly #size = new Map<YamlNode, number>();
+  readonly #inProgress = new Set<YamlNode>();
+
+  constructor(doc: Document) {
+    const anchors = new Map<string, YamlNode>();
+    visit(doc, {
+      Node: (_key, node) => {
+        if (isAlias(node)) this.#target.set(node, anchors.get(node.source));
+        else if (node.anchor) anchors.set(node.anchor, node);
+      },
+    });
+  }
+
+  /** The node an alias stands for (`undefined` when its anchor is not defined before it). */
+  target(alias: YamlNode): YamlNode | undefined {
+    return this.#target.get(alias);
+  }
+
+  /** Expanded size of `node`; `Infinity` for an alias that (indirectly) contains itself. */
+  size(node: unknown): number {
+    if (node == null || typeof node !== "object") return 1;
+    if (isPair(node)) return this.size(node.key) + this.size(node.value);
+    const n = node as YamlNode;
+    const known = this.#size.get(n);
+    if (known !== undefined) return known;
+    if (this.#inProgress.has(n)) return Infinity;
+    this.#inProgress.add(n);
+    let total = 1;
+    if (isAlias(n)) total = this.size(this.#target.get(n));
+    else if (isScalar(n)) total += String(n.value ?? "").length;
+    else if (isMap(n) || isSeq(n)) {
+      for (const item of n.items) {
+        total += this.size(item);
+        if (total > MAX_ALIAS_EXPANSION) break; // enough to know it is too big
+      }
+    }
+    this.#inProgress.delete(n);
+    this.#size.set(n, total);
+    return total;
+  }
+}
+
 class Ctx {
   readonly errors: JobSpecIssue[] = [];
   readonly warnings: JobSpecIssue[] = [];
   readonly pos = new Map<string, { line: number; col: number }>();
+  /** Text added by alias expansion so far (see {@link MAX_ALIAS_EXPANSION}). */
+  expanded = 0;
   constructor(
     readonly file: string,
     readonly lc: LineCounter,
     readonly lenient: boolean,
-    readonly resolve: (n: YamlNode) => YamlNode | undefined,
+    readonly aliases: Aliases,
   ) {}
+  /**
+   * The node an alias stands for, charged to the expansion budget.
+   * @throws {JobSpecError} (that one problem alone) once the budget is spent, or for an alias
+   * that contains itself: nothing more of the document is expanded.
+   */
+  resolve(alias: YamlNode, path: string): YamlNode | undefined {
+    const target = this.aliases.target(alias);
+    const size = this.aliases.size(target);
+    this.expanded += size;
+    if (this.expanded > MAX_ALIAS_EXPANSION) {
+      const name = isAlias(alias) ? `*${alias.source}` : "an alias";
+      const { line, col } = this.at(alias);
+      throw new JobSpecError([{
+        file: this.file,
+        line,
+        col,
+        path,
+        message: size === Infinity
+          ? `alias ${name} refers to a node that contains it`
+          : `alias ${name}: aliases expand this JobSpec beyond ${
+            MAX_ALIAS_EXPANSION / 1024
+          } KiB (an anchor reused too often); refusing to expand them`,
+      }]);
+    }
+    return target;
+  }
   at(node: YamlNode | undefined | null): { line: number; col: number } {
     const off = node?.range?.[0];
     if (off === undefined) return { line: 0, col: 0 };
@@ -121,7 +209,7 @@ function convert(
   depth: number,
 ): unknown {
   let node: YamlNode | null | undefined = raw;
-  if (node && isAlias(node)) node = ctx.resolve(node);
+  if (node && isAlias(node)) node = ctx.resolve(node, path);
   const where = ctx.at(raw ?? undefined);
   ctx.pos.set(path, where);
   if (node == null) return undefined;
@@ -229,6 +317,9 @@ function checkSemantics(ctx: Ctx, spec: JobSpec) {
     const p = `stages[${i}]`;
     if (stage.id === undefined || stage.id.trim() === "") {
       err(stage.id === undefined ? p : `${p}.id`, "stage id must not be empty");
+    } else if (CONTROL_CHARS.test(stage.id)) {
+      // It starts every console line of the stage: a newline in it forges whole lines.
+      err(`${p}.id`, "stage id must not contain control characters (newline, escape, ...)");
     } else if (ids.has(stage.id)) {
       const first = ctx.where(`stages[${ids.get(stage.id)}].id`);
       err(
@@ -330,10 +421,34 @@ function checkSemantics(ctx: Ctx, spec: JobSpec) {
       err(`${p}.url`, "url must start with http:// or https://");
     }
   });
+  if (spec.minio.bucket !== undefined) {
+    const problem = jobBucketProblem(spec.minio.bucket);
+    if (problem) err("minio.bucket", problem);
+  }
+  if (spec["copy-build"] !== undefined) {
+    const problem = buildIdProblem(spec["copy-build"]);
+    if (problem) err("copy-build", problem);
+  }
   if (spec.minio.key_prefix !== undefined && spec.minio.key_prefix !== "") {
     const problem = relativePathProblem(spec.minio.key_prefix);
     if (problem) err("minio.key_prefix", problem);
   }
+}
+
+/**
+ * Why `name` cannot be the job's bucket (`minio.bucket`, `--bucket`), or undefined if it can:
+ * the relay serves each bucket as a directory of the work dir, and S3's naming rules (no `/`,
+ * no `..`, lowercase) keep it there and keep it valid on any S3 endpoint.
+ */
+export function jobBucketProblem(name: string): string | undefined {
+  const problem = bucketNameProblem(name);
+  return problem && `${JSON.stringify(name)} is not an S3 bucket name: ${problem}`;
+}
+
+/** Why `id` cannot be a build id (`copy-build`), or undefined if it can (one path segment). */
+export function buildIdProblem(id: string): string | undefined {
+  const problem = pathSegmentProblem(id);
+  return problem && `build id ${JSON.stringify(id)} ${problem}`;
 }
 
 /** Why `p` is not a safe relative path, or undefined if it is. */
@@ -405,13 +520,7 @@ export function parseJobSpec(text: string, opts: ParseOptions = {}): ParseResult
       : `unreadable YAML: ${String((e as Error)?.message ?? e).split("\n")[0]}`;
     throw new JobSpecError([{ file, line: 1, col: 1, path: "", message }]);
   }
-  const ctx = new Ctx(file, lc, !!opts.lenient, (n) => {
-    try {
-      return isAlias(n) ? (n.resolve(doc) as YamlNode | undefined) : n;
-    } catch {
-      return undefined;
-    }
-  });
+  const ctx = new Ctx(file, lc, !!opts.lenient, new Aliases(doc));
   for (const e of doc.errors) {
     const lp = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
     ctx.error("", { line: lp.line, col: lp.col }, cleanYamlMessage(e.message));

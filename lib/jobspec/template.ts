@@ -658,7 +658,10 @@ class Exec {
             const t = cur.t.kind === "list" ? cur.t.of : { kind: "any" } as const;
             cur = { v: cur.v[k], t };
           } else if (cur.v && typeof cur.v === "object") {
-            cur = any((cur.v as Record<string, unknown>)[String(k)]);
+            // Own data only: "constructor", "__proto__", "toString"... are not keys of the data.
+            const obj = cur.v as Record<string, unknown>;
+            const key = String(k);
+            cur = any(Object.hasOwn(obj, key) ? obj[key] : undefined);
           } else if (typeof cur.v === "string") {
             if (typeof k !== "number" || k < 0 || k >= cur.v.length) {
               this.fail(`index out of range: ${k}`);

@@ -4,12 +4,12 @@ import { join } from "node:path";
 import {
   artifactsOf,
   parseBuilds,
-  pathSegmentProblem,
   readBuildMeta,
   readLatestBuild,
   UnsafeNameError,
 } from "../../lib/cosa/mod.ts";
 import { resolveStageInputs } from "../../lib/coordinator/inputs.ts";
+import { pathSegmentProblem } from "../../lib/names/mod.ts";
 import { tempDir } from "../_helpers/mod.ts";
 
 const HOSTILE = [

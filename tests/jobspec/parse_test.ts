@@ -315,7 +315,7 @@ recipe:
   - {name: a, url: https://example.com/a.repo}
   - {inline: "[x]"}
 spec: {git_ref: r, git_url: u}
-minio: {bucket: b, key_prefix: p/q, configfile: c, sshforward: h, sshuser: u, sshkey: k, sshport: 22}
+minio: {bucket: bkt, key_prefix: p/q, configfile: c, sshforward: h, sshuser: u, sshkey: k, sshport: 22}
 publish_oscontainer:
   buildstrategy_tls_verify: false
   registries:

@@ -64,14 +64,14 @@ Deno.test("dry-run renders JobSpec templates; --bucket/--keyPathPrefix override"
     "-o",
     "json",
     "--bucket",
-    "bk",
+    "bkt",
     "--keyPathPrefix",
     "p/q",
   ]);
   assert.equal(r.code, 0, r.stderr);
   const doc = JSON.parse(r.stdout);
   assert.equal(doc.plan.groups[0].stages[0].commands.main[0].command, "echo nightly <in && x");
-  assert.equal(doc.plan.bucket, "bk");
+  assert.equal(doc.plan.bucket, "bkt");
   assert.equal(doc.plan.keyPrefix, "p/q");
 });
 

@@ -1,7 +1,9 @@
 /**
- * Names that become paths: build ids and architectures from `builds.json`, artifact file names
- * from `meta.json`. They come from the job bucket, which every stage can write to, so they are
- * hostile input: each must be one plain path segment before anything joins it into a path.
+ * Rules for names that become paths or parts of log lines. Build ids and architectures from
+ * `builds.json` and artifact file names from `meta.json` come from the job bucket, which every
+ * stage can write to, so they are hostile input: each must be one plain path segment before
+ * anything joins it into a path. Stage ids end up in console lines: no control characters.
+ * (S3 bucket names: `lib/relay/bucket_names.ts`.)
  *
  * @module
  */
