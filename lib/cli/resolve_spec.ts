@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { UsageError } from "../errors/mod.ts";
 import {
   buildIdProblem,
   formatIssue,
