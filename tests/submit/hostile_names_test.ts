@@ -45,9 +45,9 @@ Deno.test("submit: --bucket and --copy-build get the same checks as the file", a
   await Deno.writeTextFile(spec, "stages:\n- id: s\n  commands: [true]\n");
   for (
     const [args, want] of [
-      [["--bucket", "UPPER_bad"], /^--bucket: "UPPER_bad" is not an S3 bucket name/],
-      [["--bucket", "../../x"], /^--bucket: "\.\.\/\.\.\/x" is not an S3 bucket name/],
-      [["--copy-build", "../evil"], /^--copy-build: build id "\.\.\/evil" contains "\/"/],
+      [["--bucket", "UPPER_bad"], /^submit: --bucket: "UPPER_bad" is not an S3 bucket name/],
+      [["--bucket", "../../x"], /^submit: --bucket: "\.\.\/\.\.\/x" is not an S3 bucket name/],
+      [["--copy-build", "../evil"], /^submit: --copy-build: build id "\.\.\/evil" contains "\/"/],
     ] as const
   ) {
     const before = await tree(tmp.path);
