@@ -40,7 +40,7 @@ export { type CliIo, type CliMain, runCli } from "./harness.ts";
 export { podmanRun, readEnvFiles, submit } from "./submit.ts";
 export { relay } from "./relay.ts";
 export { loadResume, type ResumeInputs } from "./resume.ts";
-export { isHtmlReport, writeFileAtomic, writeReports } from "./reports.ts";
+export { isHtmlReport, writeOutputFile, writeReports } from "./reports.ts";
 export { liveViewFor, type LiveViewForOptions, wantsLiveView } from "./live.ts";
 export { type FlagDef, type FlagGroup, GROUP_TITLES } from "./flags.ts";
 export {

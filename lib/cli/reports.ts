@@ -4,25 +4,21 @@
  *
  * @module
  */
-import { rename, rm, writeFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { writeFileAtomic } from "../toolkit/fs.ts";
 import { UsageError } from "../errors/mod.ts";
 import type { RunReport } from "../coordinator/report.ts";
 import { renderHtmlReport } from "../coordinator/report_html.ts";
 
 /**
- * Writes `text` to `path` atomically (a temp file beside it, then a rename): readers see the
- * old file or the new one, never half of it.
+ * Writes a file the user asked for (`--report`, `--yaml-out`) atomically: readers see the old
+ * file or the new one, never half of it.
  *
  * @throws {UsageError} naming the path when it cannot be written (nothing is left behind).
  */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${crypto.randomUUID().slice(0, 8)}`);
+export async function writeOutputFile(path: string, text: string): Promise<void> {
   try {
-    await writeFile(tmp, text, { mode: 0o644 });
-    await rename(tmp, path);
+    await writeFileAtomic(path, text);
   } catch (e) {
-    await rm(tmp, { force: true });
     throw new UsageError(`cannot write ${path}: ${(e as Error).message}`);
   }
 }
@@ -67,7 +63,7 @@ export async function writeReports(paths: readonly string[], report: RunReport):
   let logs: Map<string, string> | undefined;
   for (const path of paths) {
     if (!isHtmlReport(path)) {
-      await writeFileAtomic(path, JSON.stringify(report, null, 2) + "\n");
+      await writeOutputFile(path, JSON.stringify(report, null, 2) + "\n");
       continue;
     }
     if (!logs) {
@@ -77,6 +73,6 @@ export async function writeReports(paths: readonly string[], report: RunReport):
         if (text !== undefined) logs.set(s.id, text);
       }
     }
-    await writeFileAtomic(path, renderHtmlReport(report, { logs }));
+    await writeOutputFile(path, renderHtmlReport(report, { logs }));
   }
 }

@@ -19,7 +19,7 @@ import { type CliIo, type CliMain, lines } from "./harness.ts";
 import { parseKeyValue } from "./flags.ts";
 import { resolveSpec } from "./resolve_spec.ts";
 import { liveViewFor } from "./live.ts";
-import { writeFileAtomic, writeReports } from "./reports.ts";
+import { writeOutputFile, writeReports } from "./reports.ts";
 import { loadResume, type ResumeInputs } from "./resume.ts";
 import type { DryRunDocument } from "./dry_run.ts";
 import { parseSubmitArgs, type Program, type SubmitOptions, VERSION } from "./submit_args.ts";
@@ -134,7 +134,7 @@ async function submitLike(program: Program, io: CliIo): Promise<number> {
   const spec = resume?.spec ?? await resolveSpec(resolvePaths(opts, io.cwd), err);
   if (opts.command === "generate") {
     const text = jobSpecToYaml(spec);
-    if (opts.yamlOut) await writeFileAtomic(resolve(io.cwd, opts.yamlOut), text);
+    if (opts.yamlOut) await writeOutputFile(resolve(io.cwd, opts.yamlOut), text);
     else io.stdout(text);
     return 0;
   }

@@ -13,6 +13,7 @@
 
 import { createHash } from "node:crypto";
 import { UsageError } from "../errors/mod.ts";
+import { writeFileAtomic } from "../toolkit/fs.ts";
 import type { JobSpec } from "../jobspec/mod.ts";
 import type { Plan, PlannedStage } from "../plan/mod.ts";
 import type { StageReport } from "./report.ts";
@@ -117,21 +118,13 @@ export async function readRunState(workDir: string): Promise<RunState> {
 }
 
 /**
- * Writes the state file atomically (temp file, fsync, rename), mode 0600: a crash at any
- * moment leaves the previous state or the new one, never a torn file.
+ * Writes the state file atomically (temp file, rename), mode 0600: a coordinator killed at
+ * any moment leaves the previous state or the new one, never a torn file.
  */
 export async function writeRunState(workDir: string, state: RunState): Promise<void> {
-  const file = `${workDir}/${RUN_STATE_FILE}`;
-  const tmp = `${file}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-  try {
-    using f = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
-    await f.write(new TextEncoder().encode(JSON.stringify(state, null, 1) + "\n"));
-    await f.sync();
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
-  await Deno.rename(tmp, file);
+  await writeFileAtomic(`${workDir}/${RUN_STATE_FILE}`, JSON.stringify(state, null, 1) + "\n", {
+    mode: 0o600,
+  });
 }
 
 /**
