@@ -667,6 +667,49 @@ export class ArtifactStore implements AsyncDisposable {
     });
   }
 
+  /**
+   * Uploads a value as indented JSON only if the object is still at `cond.etag` (`If-Match`)
+   * or does not exist (`{ absent: true }`, `If-None-Match: *`): the write half of a
+   * compare-and-swap. Resolves `false` when the precondition failed (HTTP 412, or S3's 409
+   * ConditionalRequestConflict for a race between two conditional writes). An empty
+   * `cond.etag` (an endpoint that returned no ETag) sends no condition.
+   */
+  async putJSONIf(
+    bucket: string,
+    key: string,
+    value: unknown,
+    cond: { etag: string } | { absent: true },
+    { signal }: { signal?: AbortSignal } = {},
+  ): Promise<boolean> {
+    await this.ensureBucket(bucket, { signal });
+    const buf = Buffer.from(JSON.stringify(value, null, 2), "utf8");
+    const headers: Record<string, string> = {
+      "Content-Type": "application/json",
+      [`x-amz-meta-${STAMP_METADATA_KEY}`]: nowNanos().toString(),
+    };
+    if ("absent" in cond) headers["If-None-Match"] = "*";
+    else if (cond.etag) headers["If-Match"] = cond.etag;
+    try {
+      await this.#call("put", bucket, key, signal, async (c) => {
+        const res = await c.makeRequestAsync(
+          { method: "PUT", bucketName: bucket, objectName: key, headers },
+          buf,
+          [200],
+        );
+        res.resume();
+      });
+    } catch (e) {
+      if (
+        e instanceof StoreError &&
+        (e.status === 412 || e.code === "PreconditionFailed" ||
+          e.code === "ConditionalRequestConflict")
+      ) return false;
+      throw e;
+    }
+    this.stats.bytesOut += buf.length;
+    return true;
+  }
+
   #meta(opts: { stamp?: boolean; contentType?: string }): Record<string, string> {
     const meta: Record<string, string> = {
       "Content-Type": opts.contentType ?? "application/octet-stream",
@@ -908,6 +951,36 @@ export class ArtifactStore implements AsyncDisposable {
     if (text === undefined) return undefined;
     try {
       return JSON.parse(text) as T;
+    } catch (e) {
+      throw new StoreError("get", bucket, key, "InvalidJSON", errMessage(e), undefined, false, {
+        cause: e,
+      });
+    }
+  }
+
+  /**
+   * An object parsed as JSON with its ETag (for {@link ArtifactStore.putJSONIf}), or
+   * `undefined` when it (or its bucket) does not exist.
+   */
+  async getJSONVersioned(
+    bucket: string,
+    key: string,
+    { signal }: { signal?: AbortSignal } = {},
+  ): Promise<{ value: unknown; etag: string } | undefined> {
+    const got = await unlessMissing(this.#call("get", bucket, key, signal, async (c) => {
+      const res = await c.makeRequestAsync(
+        { method: "GET", bucketName: bucket, objectName: key },
+        "",
+        [200],
+      );
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of res) chunks.push(chunk as Uint8Array);
+      return { body: Buffer.concat(chunks), etag: String(res.headers.etag ?? "") };
+    }));
+    if (got === undefined) return undefined;
+    this.stats.bytesIn += got.body.length;
+    try {
+      return { value: JSON.parse(got.body.toString("utf8")), etag: got.etag };
     } catch (e) {
       throw new StoreError("get", bucket, key, "InvalidJSON", errMessage(e), undefined, false, {
         cause: e,

@@ -105,7 +105,7 @@ async function fetchRemote(ctx: WorkerContext, rf: WorkSpec["remotefiles"][numbe
     size: s.size,
     mtimeMs: s.mtimeMs,
   };
-  if (rel.endsWith("/meta.json") || rel === "meta.json") {
+  if (rel.endsWith("/meta.json") || rel === "meta.json" || rel === "builds/builds.json") {
     try {
       info.json = JSON.parse(await readFile(dest, "utf8"));
     } catch { /* not JSON: no merge later */ }

@@ -31,6 +31,8 @@ export interface WorkerResult {
   uploadErrors: string[];
   /** Latest build for the arch after the stage, if any. */
   buildId?: string;
+  /** Entries this worker added to `builds.json` (see lib/workspec's `WorkerSummary`). */
+  builds?: { id: string; arches: string[] }[];
   /** True when aborted (signal). */
   aborted: boolean;
 }
@@ -49,6 +51,7 @@ export function summaryLine(r: WorkerResult): string {
     uploadedKeys: r.uploaded,
     uploadErrors: r.uploadErrors.length,
     ...(r.buildId ? { buildId: r.buildId } : {}),
+    ...(r.builds?.length ? { builds: r.builds } : {}),
     ...(r.message ? { message: r.message } : {}),
   });
 }

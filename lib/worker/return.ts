@@ -1,7 +1,7 @@
 /**
  * The worker's return step: always after the stages (logs and metadata come back after a
- * failure too): the latest build's new artifacts, then its metadata (meta.json merged with a
- * concurrent update), kola logs, and builds.json read-merge-written; after a successful stage
+ * failure too): the latest build's new artifacts, then its metadata, kola logs, and
+ * builds.json (meta.json and builds.json merged by compare-and-swap); after a successful stage
  * its caches and `return_files`.
  *
  * @module
@@ -11,7 +11,7 @@ import { readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { packTarGz } from "../archive/mod.ts";
-import { mergeBuilds, parseBuilds, readBuilds } from "../cosa/builds.ts";
+import { type BuildsJSON, mergeBuilds, parseBuilds, readBuilds } from "../cosa/builds.ts";
 import {
   type BuildInfo,
   type CosaMeta,
@@ -30,6 +30,7 @@ import {
   RETURN_FILES_DIR,
 } from "../workspec/layout.ts";
 import { confine, keyOf, sha256File, type WorkerContext } from "./context.ts";
+import { casMergeJSON } from "./cas.ts";
 
 /** True when `rel` was fetched and is still byte-identical. */
 async function unchangedSinceFetch(ctx: WorkerContext, rel: string, abs: string): Promise<boolean> {
@@ -123,26 +124,9 @@ export async function returnBuild(ctx: WorkerContext): Promise<void> {
       const rel = `${relDir}/${name}`;
       if (await unchangedSinceFetch(ctx, rel, abs)) continue;
       const key = keyOf(ws, artifactKey(build.id, build.arch, name));
-      const fetchedJson = ctx.fetched.get(rel)?.json;
-      if (name === "meta.json" && fetchedJson !== undefined) {
-        // Someone else (a parallel worker) may have updated meta.json since we fetched it:
-        // merge theirs under ours instead of overwriting it.
-        try {
-          const remote = await store.getJSON(bucket, key, { signal });
-          if (remote && typeof remote === "object" && !isDeepStrictEqual(remote, fetchedJson)) {
-            const local = JSON.parse(await readFile(abs, "utf8")) as CosaMeta;
-            const merged = deepMerge(remote as CosaMeta, local);
-            const text = JSON.stringify(merged, null, 4) + "\n";
-            await store.putJSON(bucket, key, merged, { signal });
-            ctx.result.bytesOut += text.length;
-            ctx.result.uploaded.push(key);
-            ctx.log(`gangway: uploaded ${key} (merged with a concurrent update)`);
-            continue;
-          }
-        } catch (e) {
-          ctx.result.uploadErrors.push(`${key}: ${(e as Error).message}`);
-          continue;
-        }
+      if (name === "meta.json") {
+        await returnMeta(ctx, key, abs, ctx.fetched.get(rel)?.json);
+        continue;
       }
       await upload(ctx, key, abs);
     }
@@ -154,43 +138,105 @@ export async function returnBuild(ctx: WorkerContext): Promise<void> {
       );
     }
   }
-  // builds.json last: read-merge-write, re-reading right before the write.
+  // builds.json last, merged with compare-and-swap writes (never a lost update).
   if (
     localBuilds &&
     !(await unchangedSinceFetch(ctx, "builds/builds.json", join(buildsDir, "builds.json")))
   ) {
     const key = keyOf(ws, BUILDS_JSON_KEY);
-    const readRemote = async () => {
-      const raw = await store.getJSON(bucket, key, { signal });
-      return raw === undefined || raw === null ? undefined : parseBuilds(raw);
+    const fetched = ctx.fetched.get("builds/builds.json")?.json;
+    ctx.result.builds = newBuildEntries(
+      fetched === undefined ? undefined : parseBuilds(fetched),
+      localBuilds,
+    );
+    const holdsOurs = (v: unknown) => {
+      const cur = v === undefined || v === null ? undefined : parseBuilds(v);
+      return localBuilds.builds.every((b) => {
+        const x = cur?.builds.find((e) => e.id === b.id);
+        return x !== undefined && b.arches.every((a) => x.arches.includes(a));
+      });
     };
     try {
-      // A parallel worker may write between our read and our write: check afterwards that
-      // every build we know is there, and merge again if not (bounded).
-      for (let attempt = 1;; attempt++) {
-        const merged = mergeBuilds(await readRemote(), localBuilds);
-        await store.putJSON(bucket, key, merged, { signal });
-        ctx.result.bytesOut += JSON.stringify(merged).length;
-        const after = await readRemote();
-        const missing = merged.builds.filter((b) =>
-          !b.arches.every((a) => after?.builds.some((x) => x.id === b.id && x.arches.includes(a)))
-        );
-        if (missing.length === 0) {
-          ctx.result.uploaded.push(key);
-          ctx.log(`gangway: uploaded ${key} (${merged.builds.length} build(s), merged)`);
-          break;
-        }
-        if (attempt >= 5) {
-          throw new Error(
-            `concurrent writers keep dropping ${missing.map((b) => b.id).join(", ")}`,
-          );
-        }
-        ctx.log(`gangway: ${key} was rewritten concurrently, merging again`);
+      const r = await casMergeJSON({
+        store,
+        bucket,
+        key,
+        signal,
+        merge: (cur) =>
+          holdsOurs(cur) ? undefined : mergeBuilds(
+            cur === undefined || cur === null ? undefined : parseBuilds(cur),
+            localBuilds,
+          ),
+        verify: holdsOurs,
+      });
+      if (r.written) {
+        ctx.result.bytesOut += r.bytes;
+        ctx.result.uploaded.push(key);
       }
+      ctx.log(
+        `gangway: ${r.written ? "uploaded" : "already up to date:"} ${key} ` +
+          `(${(r.value as { builds?: unknown[] })?.builds?.length ?? 0} build(s), merged` +
+          (r.conflicts ? ` after ${r.conflicts} concurrent update(s)` : "") + ")",
+      );
     } catch (e) {
       ctx.result.uploadErrors.push(`${key}: ${(e as Error).message}`);
       ctx.log(`gangway: upload of ${key} failed: ${(e as Error).message}`);
     }
+  }
+}
+
+/** Entries of `local` (ids, or arches of an id) that `fetched` did not have. */
+function newBuildEntries(
+  fetched: BuildsJSON | undefined,
+  local: BuildsJSON,
+): { id: string; arches: string[] }[] {
+  const out: { id: string; arches: string[] }[] = [];
+  for (const b of local.builds) {
+    const had = fetched?.builds.find((x) => x.id === b.id);
+    const arches = had ? b.arches.filter((a) => !had.arches.includes(a)) : [...b.arches];
+    if (!had || arches.length) out.push({ id: b.id, arches });
+  }
+  return out;
+}
+
+/**
+ * Returns a build's meta.json with a compare-and-swap write. A meta.json we fetched and the
+ * store still holds unchanged is replaced by ours; one a parallel worker updated meanwhile is
+ * merged under ours (theirs first, ours wins on conflicts); a new one is created only if no
+ * other worker created it first (then merged the same way).
+ */
+async function returnMeta(
+  ctx: WorkerContext,
+  key: string,
+  abs: string,
+  fetchedJson: unknown,
+): Promise<void> {
+  const { store, signal } = ctx;
+  try {
+    const local = JSON.parse(await readFile(abs, "utf8")) as CosaMeta;
+    const r = await casMergeJSON({
+      store,
+      bucket: ctx.ws.return.bucket,
+      key,
+      signal,
+      merge: (cur) => {
+        if (cur === undefined || cur === null) return local;
+        if (fetchedJson !== undefined && isDeepStrictEqual(cur, fetchedJson)) return local;
+        const merged = deepMerge(cur as CosaMeta, local);
+        return isDeepStrictEqual(merged, cur) ? undefined : merged;
+      },
+    });
+    if (r.written) {
+      ctx.result.bytesOut += r.bytes;
+      ctx.result.uploaded.push(key);
+    }
+    ctx.log(
+      `gangway: ${r.written ? "uploaded" : "already up to date:"} ${key}` +
+        (r.conflicts ? ` (merged with ${r.conflicts} concurrent update(s))` : ""),
+    );
+  } catch (e) {
+    ctx.result.uploadErrors.push(`${key}: ${(e as Error).message}`);
+    ctx.log(`gangway: upload of ${key} failed: ${(e as Error).message}`);
   }
 }
 

@@ -12,6 +12,18 @@ export interface FetchExpect {
   name?: string;
 }
 
+/** A JSON object with the version (ETag) it was read at, for a compare-and-swap write. */
+export interface VersionedJSON {
+  value: unknown;
+  etag: string;
+}
+
+/**
+ * The precondition of a compare-and-swap write: the object is still at `etag`
+ * (`If-Match`), or does not exist yet (`absent`, `If-None-Match: *`).
+ */
+export type WriteCondition = { etag: string } | { absent: true };
+
 /** What the worker needs from the object store. */
 export interface ArtifactStoreLike {
   /** Creates the bucket if it does not exist. */
@@ -42,4 +54,21 @@ export interface ArtifactStoreLike {
   ): Promise<unknown>;
   /** Parsed JSON of an object, or `undefined`/`null` when it does not exist. */
   getJSON(bucket: string, key: string, opts: { signal: AbortSignal }): Promise<unknown>;
+  /** Parsed JSON of an object and its ETag, or `undefined` when it does not exist. */
+  getJSONVersioned(
+    bucket: string,
+    key: string,
+    opts: { signal: AbortSignal },
+  ): Promise<VersionedJSON | undefined>;
+  /**
+   * Writes a JSON document only if `cond` still holds (`If-Match` / `If-None-Match: *`).
+   * Resolves `true` when written, `false` when another writer got there first (HTTP 412).
+   */
+  putJSONIf(
+    bucket: string,
+    key: string,
+    value: unknown,
+    cond: WriteCondition,
+    opts: { signal: AbortSignal },
+  ): Promise<boolean>;
 }

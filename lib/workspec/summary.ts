@@ -30,6 +30,11 @@ export interface WorkerSummary {
   uploadErrors: number;
   /** Latest build for the arch after the stage, if any. */
   buildId?: string;
+  /**
+   * Entries the worker added to `builds.json` (new ids, or new arches of an id); the
+   * coordinator checks they are all there when the stage's group has ended.
+   */
+  builds?: { id: string; arches: string[] }[];
   /** One line saying why it failed (absent on success). */
   message?: string;
 }
@@ -62,6 +67,7 @@ export function formatSummaryLine(s: WorkerSummary): string {
     uploadedKeys: s.uploadedKeys,
     uploadErrors: s.uploadErrors,
     ...(s.buildId ? { buildId: s.buildId } : {}),
+    ...(s.builds?.length ? { builds: s.builds } : {}),
     ...(s.message ? { message: s.message } : {}),
   });
 }
@@ -98,6 +104,14 @@ export function parseSummaryLine(line: string): WorkerSummary | undefined {
   }
   for (const k of ["buildId", "message"]) {
     if (v[k] !== undefined && typeof v[k] !== "string") return undefined;
+  }
+  if (v.builds !== undefined) {
+    const ok = Array.isArray(v.builds) &&
+      v.builds.every((b) =>
+        b && typeof b === "object" && typeof b.id === "string" && Array.isArray(b.arches) &&
+        b.arches.every((a: unknown) => typeof a === "string")
+      );
+    if (!ok) return undefined;
   }
   return v as unknown as WorkerSummary;
 }

@@ -25,11 +25,20 @@ export class MemStore implements ArtifactStoreLike {
   puts: string[] = [];
   /** Keys whose upload fails. */
   failPut = new Set<string>();
-  /** Called right after putJSON wrote (to simulate a concurrent writer). */
+  /** Called right after putJSON/putJSONIf wrote (to simulate a concurrent writer). */
   afterPutJSON?: (bucket: string, key: string) => void;
+  /** Like an S3 endpoint without conditional writes: If-Match / If-None-Match are ignored. */
+  ignoreConditions = false;
+  /** Conditional writes refused with 412. */
+  preconditionFailures = 0;
+  /** Yield to other tasks between a read and a write (lets parallel workers interleave). */
+  interleave = false;
+  etags = new Map<string, string>();
+  #version = 0;
 
   put(bucket: string, key: string, data: Uint8Array | string) {
     this.buckets.add(bucket);
+    this.etags.set(`${bucket}/${key}`, `"v${++this.#version}"`);
     this.objects.set(
       `${bucket}/${key}`,
       typeof data === "string" ? new TextEncoder().encode(data) : data,
@@ -81,6 +90,35 @@ export class MemStore implements ArtifactStoreLike {
     this.put(bucket, key, JSON.stringify(value));
     this.afterPutJSON?.(bucket, key);
     return Promise.resolve();
+  }
+  async getJSONVersioned(
+    bucket: string,
+    key: string,
+  ): Promise<{ value: unknown; etag: string } | undefined> {
+    if (this.interleave) await new Promise((r) => setTimeout(r, Math.random() * 3));
+    const t = this.text(bucket, key);
+    return t === undefined
+      ? undefined
+      : { value: JSON.parse(t), etag: this.etags.get(`${bucket}/${key}`)! };
+  }
+  async putJSONIf(
+    bucket: string,
+    key: string,
+    value: unknown,
+    cond: { etag: string } | { absent: true },
+  ): Promise<boolean> {
+    if (this.interleave) await new Promise((r) => setTimeout(r, Math.random() * 3));
+    if (this.failPut.has(key)) throw new Error("simulated upload failure");
+    const cur = this.etags.get(`${bucket}/${key}`);
+    const holds = "absent" in cond ? !this.get(bucket, key) : cur === cond.etag;
+    if (!holds && !this.ignoreConditions) {
+      this.preconditionFailures++;
+      return false;
+    }
+    this.puts.push(key);
+    this.put(bucket, key, JSON.stringify(value));
+    this.afterPutJSON?.(bucket, key);
+    return true;
   }
   getJSON(bucket: string, key: string): Promise<unknown> {
     const t = this.text(bucket, key);
