@@ -13,6 +13,14 @@
  */
 export { DependencyTimeoutError, StageFailedError } from "./errors.ts";
 export {
+  BuildsLostError,
+  reconcileBuilds,
+  type ReconcileResult,
+  type ReconcileStore,
+  type ReportedBuilds,
+  reportedBuilds,
+} from "./reconcile.ts";
+export {
   type CoordinatorStore,
   type ListedObject,
   newRunId,

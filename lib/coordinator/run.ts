@@ -30,6 +30,7 @@ import { type RunObserver, RunStages } from "./run_stage.ts";
 import { decideResume, type ResumeDecision, type RunState } from "./resume.ts";
 import { RunStateTracker } from "./run_state.ts";
 import { schedule, type ScheduleResult } from "./schedule.ts";
+import { reconcileBuilds, reportedBuilds } from "./reconcile.ts";
 import type { Plan } from "../plan/mod.ts";
 
 export type { CoordinatorStore, ListedObject, RunningRelay } from "./run_relay.ts";
@@ -214,6 +215,23 @@ function scheduleStages(
     onGroupStart: (g) => {
       opts.log(`gangplank: group ${g.order}: starting ${g.stages.map((s) => s.id).join(", ")}`);
       opts.observer?.groupStarted?.(g.stages.map((s) => s.id));
+    },
+    // Every build a worker of the group added must be in builds.json (see reconcile.ts).
+    onGroupEnd: async (g) => {
+      const reported = g.stages.map((s) => ({
+        stageId: s.id,
+        builds: reportedBuilds(run.summary(s)),
+      })).filter((r) => r.builds.length);
+      if (!reported.length) return;
+      const r = await reconcileBuilds(store, loc, reported, {
+        signal: AbortSignal.any([opts.signal, AbortSignal.timeout(60_000)]),
+      });
+      if (r.repaired.length) {
+        opts.log(
+          `gangplank: warning: builds.json had lost ${r.repaired.join(", ")} (the S3 endpoint ` +
+            `does not honour conditional writes); merged back`,
+        );
+      }
     },
     check: (s, { signal }) => resolveStageInputs(store, loc, s.needs, { signal }),
     onWaiting: (s, missing, waited) => run.waiting(s, missing, waited),

@@ -12,6 +12,7 @@ import type { RelayConfig } from "../relay/config.ts";
 import { ArtifactStore } from "../relay/client.ts";
 import { generateCredentials, startRelay } from "../relay/server.ts";
 import type { StoreReader } from "./inputs.ts";
+import type { ArtifactStoreLike } from "../worker/store.ts";
 
 /** A listing entry, as the report's "returned" detection needs it. */
 export interface ListedObject {
@@ -21,8 +22,13 @@ export interface ListedObject {
   etag?: string;
 }
 
-/** The store as the coordinator uses it: reads plus a recursive listing with stamps. */
-export interface CoordinatorStore extends StoreReader {
+/**
+ * The store as the coordinator uses it: reads plus a recursive listing with stamps, and the
+ * compare-and-swap pair it merges lost builds back into `builds.json` with (without them a
+ * lost build only fails the run).
+ */
+export interface CoordinatorStore
+  extends StoreReader, Partial<Pick<ArtifactStoreLike, "getJSONVersioned" | "putJSONIf">> {
   list(bucket: string, prefix: string, opts: { signal: AbortSignal }): Promise<ListedObject[]>;
   /** An object's sha256 and size (streamed), or `undefined` when missing (run state, resume). */
   sha256(
@@ -158,6 +164,8 @@ function defaultOpenStore(cfg: RelayConfig): CoordinatorStore & AsyncDisposable 
   const store = ArtifactStore.fromConfig(cfg);
   return {
     getJSON: (b, k, { signal }) => store.getJSON(b, k, { signal }),
+    getJSONVersioned: (b, k, { signal }) => store.getJSONVersioned(b, k, { signal }),
+    putJSONIf: (b, k, v, cond, { signal }) => store.putJSONIf(b, k, v, cond, { signal }),
     stat: (b, k, { signal }) => store.stat(b, k, { signal }),
     sha256: (b, k, { signal }) => store.sha256(b, k, { signal }),
     putFile: (b, k, path, { signal }) => store.putFile(b, k, path, { signal }),

@@ -165,6 +165,11 @@ export class RunStages implements Disposable {
     return l;
   }
 
+  /** The worker's summary line of a stage that has ended, if it printed one. */
+  summary(s: CoordinatorStage): WorkerSummary | undefined {
+    return this.#summaries.get(s);
+  }
+
   /** A dependency check found `missing`: logged when it changes and every minute. */
   waiting(s: CoordinatorStage, missing: string[], waitedMs = 0): void {
     const m = missing.join(", ");

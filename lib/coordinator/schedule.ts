@@ -66,6 +66,11 @@ export interface ScheduleOptions<S extends ScheduledStage, T> {
   onStageEnd?(stage: S, record: StageRecord): void | Promise<void>;
   /** Called when a group starts. */
   onGroupStart?(group: ScheduledGroup<S>): void;
+  /**
+   * Called when every stage of a group has ended (also after a failure). A rejection ends the
+   * run with that error (unless an earlier one already did); later groups do not start.
+   */
+  onGroupEnd?(group: ScheduledGroup<S>): void | Promise<void>;
   dependencyTimeoutMs: number;
   pollIntervalMs: number;
   signal: AbortSignal;
@@ -185,6 +190,13 @@ export async function schedule<S extends ScheduledStage, T>(
       }));
     } finally {
       opts.signal.removeEventListener("abort", onOuter);
+    }
+    if (opts.onGroupEnd && !opts.signal.aborted) {
+      try {
+        await opts.onGroupEnd(group);
+      } catch (e) {
+        if (firstError === undefined) firstError = e;
+      }
     }
   }
   return {
