@@ -15,6 +15,8 @@ export interface CoordinatorStage {
   /** Execution group (order 0 already mapped to 2 by the planner). */
   order: number;
   needs: StageNeeds;
+  /** What the stage returns besides builds (its credential may write exactly these). */
+  returns: { cache: boolean; cacheRepo: boolean; files: string[] };
 }
 
 /** The plan's stages, group by group (ascending), in JobSpec order within a group. */
@@ -31,6 +33,11 @@ export function stagesOf(plan: Plan): CoordinatorStage[] {
         requestCache: s.requests.cache,
         requireCacheRepo: s.requires.cacheRepo,
         requestCacheRepo: s.requests.cacheRepo,
+      },
+      returns: {
+        cache: s.returns.cache,
+        cacheRepo: s.returns.cacheRepo,
+        files: [...s.returns.files],
       },
     }))
   );

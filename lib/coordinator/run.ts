@@ -158,6 +158,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
       endpoint,
       cfg: rs.cfg,
       store: rs.store,
+      ...(rs.relay?.grant ? { mint: rs.relay.grant.bind(rs.relay) } : {}),
       loc,
       log,
       now,

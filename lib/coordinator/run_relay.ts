@@ -9,6 +9,7 @@
 import { UsageError } from "../errors/mod.ts";
 import { jobBucketProblem } from "../jobspec/parse.ts";
 import type { RelayConfig } from "../relay/config.ts";
+import type { AccessGrant, ScopedCredential } from "../relay/server_access.ts";
 import { ArtifactStore } from "../relay/client.ts";
 import { generateCredentials, startRelay } from "../relay/server.ts";
 import type { StoreReader } from "./inputs.ts";
@@ -49,6 +50,11 @@ export interface CoordinatorStore
 export interface RunningRelay extends AsyncDisposable {
   config(): RelayConfig;
   stats?: unknown;
+  /**
+   * Mints a credential limited to `access` (lib/relay's `Relay.grant`). When present, every
+   * stage gets its own credential and the root key stays with the coordinator.
+   */
+  grant?(access: AccessGrant): ScopedCredential;
 }
 
 /** Starts the embedded relay (seam for tests). */

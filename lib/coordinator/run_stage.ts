@@ -10,6 +10,8 @@ import type { Executor, RelayEndpoint, StageOutcome } from "../executors/types.t
 import type { JobSpec } from "../jobspec/mod.ts";
 import { logNamesFor, openStageLog, type StageLog } from "../log/mod.ts";
 import type { RelayConfig } from "../relay/config.ts";
+import type { AccessGrant, ScopedCredential } from "../relay/server_access.ts";
+import { stageGrant } from "./grant.ts";
 import {
   encodeWorkSpec,
   ENV_FORCE_ARCH,
@@ -57,6 +59,11 @@ export interface RunStagesOptions {
   endpoint: RelayEndpoint;
   cfg: RelayConfig;
   store: CoordinatorStore;
+  /**
+   * Mints a stage's credential (the embedded relay's `grant`). Absent for an external S3
+   * endpoint: its workers then get the key of `cfg`.
+   */
+  mint?: (access: AccessGrant) => ScopedCredential;
   loc: JobLocation;
   log: (line: string) => void;
   now: () => number;
@@ -202,8 +209,8 @@ export class RunStages implements Disposable {
     this.#o.observer?.stageSkipped?.(s.id, d.reason);
   }
 
-  /** The WorkSpec of a stage's worker. */
-  workSpec(s: CoordinatorStage, inputs: StageInputs): WorkSpec {
+  /** The WorkSpec of a stage's worker (`accessKey`: the stage's own, default the run's). */
+  workSpec(s: CoordinatorStage, inputs: StageInputs, accessKey?: string): WorkSpec {
     const { cfg, endpoint, loc } = this.#o;
     return {
       remotefiles: [...inputs.files.map(toRemoteFile), ...(this.#o.extraFiles?.get(s.id) ?? [])],
@@ -215,7 +222,7 @@ export class RunStages implements Disposable {
         port: endpoint.port,
         region: cfg.region ?? "us-east-1",
         secure: cfg.secure ?? false,
-        accesskey: cfg.accesskey,
+        accesskey: accessKey ?? cfg.accesskey,
       },
     };
   }
@@ -228,7 +235,21 @@ export class RunStages implements Disposable {
   ): Promise<StageOutcome> {
     const sl = this.log(s);
     const rep = this.reports.get(s)!;
-    const ws = this.workSpec(s, inputs);
+    const { loc, mint } = this.#o;
+    // The stage's own credential, valid while its worker runs (revoked when this returns:
+    // success, failure or cancel) and only for what the plan lets the stage write.
+    using cred = mint?.(stageGrant({
+      bucket: loc.bucket,
+      keyPrefix: loc.keyPrefix,
+      arch: loc.arch,
+      inputs: inputs.files,
+      returns: s.returns,
+    }));
+    const ws = this.workSpec(s, inputs, cred?.credentials.accessKey);
+    const secretEnv = cred
+      ? { ...this.#secretEnv, [ENV_RELAY_SECRET_KEY]: cred.credentials.secretKey }
+      : this.#secretEnv;
+    const redactStage = redactor(cred ? [cred.credentials.secretKey] : []);
     rep.bytesIn = inputs.files.reduce((n, f) => n + (f.size ?? 0), 0);
     await this.#o.tracker?.started(s);
     this.#o.observer?.stageStarted?.(s.id);
@@ -245,10 +266,10 @@ export class RunStages implements Disposable {
         [ENV_WORK_POD_JSON]: encodeWorkSpec(ws),
         [ENV_FORCE_ARCH]: this.#o.loc.arch,
       },
-      secretEnv: this.#secretEnv,
+      secretEnv,
       onLine: (raw) => {
         // Defence in depth: no secret ever reaches the console or a log file.
-        const line = this.#redact(raw);
+        const line = redactStage(this.#redact(raw));
         sl.line(line);
         const sum = parseSummaryLine(line);
         if (sum) this.#summaries.set(s, sum);

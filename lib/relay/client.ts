@@ -409,7 +409,16 @@ export class ArtifactStore implements AsyncDisposable {
     bucket: string,
     key: string,
     path: string,
-    opts: { signal?: AbortSignal; stamp?: boolean; contentType?: string } = {},
+    opts: {
+      signal?: AbortSignal;
+      stamp?: boolean;
+      contentType?: string;
+      /**
+       * Create only (`If-None-Match: *`, on the PUT or the multipart completion): an object
+       * already at `key` makes this fail with a `PreconditionFailed` {@link StoreError}.
+       */
+      ifNoneMatch?: boolean;
+    } = {},
   ): Promise<{ bytes: number }> {
     const { signal } = opts;
     let st: Awaited<ReturnType<typeof fsp.stat>>;
@@ -449,7 +458,12 @@ export class ArtifactStore implements AsyncDisposable {
           bucket,
           key,
           signal,
-          (c) => this.#putRange(c, bucket, key, path, 0, size, { headers, signal, seen }),
+          (c) =>
+            this.#putRange(c, bucket, key, path, 0, size, {
+              headers: opts.ifNoneMatch ? { ...headers, "If-None-Match": "*" } : headers,
+              signal,
+              seen,
+            }),
           {
             race: false,
           },
@@ -484,7 +498,10 @@ export class ArtifactStore implements AsyncDisposable {
             bucket,
             key,
             signal,
-            (c) => c.completeMultipartUpload(bucket, key, uploadId, etags),
+            (c) =>
+              opts.ifNoneMatch
+                ? completeIfAbsent(c, bucket, key, uploadId, etags)
+                : c.completeMultipartUpload(bucket, key, uploadId, etags).then(() => {}),
           );
         } catch (e) {
           // Not bound to `signal`: an aborted upload is cleaned up too (bounded by the agent).
@@ -1159,6 +1176,42 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T
  * 1 MiB buffer (3x faster than its default 64 KiB chunks, and less garbage); each chunk is
  * valid until the next one is requested.
  */
+/**
+ * CompleteMultipartUpload with `If-None-Match: *` (npm:minio's own sends no conditions). S3 can
+ * answer 200 with an error document: that is an error too.
+ */
+async function completeIfAbsent(
+  c: Minio.Client,
+  bucket: string,
+  key: string,
+  uploadId: string,
+  parts: { part: number; etag: string }[],
+): Promise<void> {
+  const xml = "<CompleteMultipartUpload>" +
+    parts.map((p) => `<Part><PartNumber>${p.part}</PartNumber><ETag>${p.etag}</ETag></Part>`)
+      .join("") +
+    "</CompleteMultipartUpload>";
+  const res = await c.makeRequestAsync(
+    {
+      method: "POST",
+      bucketName: bucket,
+      objectName: key,
+      query: `uploadId=${encodeURIComponent(uploadId)}`,
+      headers: { "If-None-Match": "*", "Content-Type": "application/xml" },
+    },
+    xml,
+    [200],
+  );
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of res) chunks.push(chunk as Uint8Array);
+  const body = Buffer.concat(chunks).toString("utf8");
+  const code = /<Error>[\s\S]*?<Code>([^<]*)<\/Code>/.exec(body)?.[1];
+  if (code) {
+    const msg = /<Message>([^<]*)<\/Message>/.exec(body)?.[1] ?? "";
+    throw new StoreError("put", bucket, key, code, msg, 200);
+  }
+}
+
 async function* chunksOf(
   body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
 ): AsyncGenerator<Uint8Array> {

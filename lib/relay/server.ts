@@ -24,6 +24,7 @@ import { HashPool } from "./server_hash.ts";
 import {
   type Ctx,
   isConditional,
+  isCreate,
   notImplemented,
   type RelayCore,
   sendEmpty,
@@ -387,6 +388,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     }
     const key = ctx.key;
     const conditional = isConditional(req);
+    const create = isCreate(req);
     switch (m) {
       case "GET":
         if (query.has("uploadId")) {
@@ -403,7 +405,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         return getObject(ctx, true);
       case "PUT":
         if (query.has("tagging")) {
-          requireWrite(who, bucket, key, conditional);
+          requireWrite(who, bucket, key, conditional, false);
           const body = await receiveSmallBody(req, ctx.auth, undefined, ctx.pre);
           markConsumed();
           return putTagging(ctx, body.toString("utf8"));
@@ -416,7 +418,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           markConsumed();
           return;
         }
-        requireWrite(who, bucket, key, conditional);
+        requireWrite(who, bucket, key, conditional, create);
         if (req.headers["x-amz-copy-source"] !== undefined) {
           await receiveSmallBody(req, ctx.auth, 0, ctx.pre);
           markConsumed();
@@ -431,7 +433,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           requireWrite(who, bucket, key, true);
           return abortUpload(ctx);
         }
-        requireWrite(who, bucket, key, conditional);
+        requireWrite(who, bucket, key, conditional, false);
         if (query.has("tagging")) return putTaggingValues(ctx, {}, 204);
         return deleteObject(ctx);
       case "POST":
@@ -440,7 +442,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           return initiateUpload(ctx);
         }
         if (query.has("uploadId")) {
-          requireWrite(who, bucket, key, conditional);
+          requireWrite(who, bucket, key, conditional, create);
           const body = await receiveSmallBody(req, ctx.auth, undefined, ctx.pre);
           markConsumed();
           return completeUpload(ctx, body.toString("utf8"));

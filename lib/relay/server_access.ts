@@ -18,10 +18,19 @@ export interface AccessGrant {
   read: ReadonlyArray<{ bucket: string; prefix: string }>;
   /**
    * PUT/multipart/COPY-destination/DELETE of keys under these prefixes (or exactly `key` when
-   * `exact: true`). `conditional: true` → every write must carry If-Match or If-None-Match
-   * (used for builds.json), otherwise 403.
+   * `exact: true`). A `*` in a prefix matches one or more characters other than `/` (one path
+   * segment, as in `*\/x86_64/`: a build dir whose id is not known yet).
+   * `conditional: true` → every write must carry If-Match or If-None-Match (used for
+   * builds.json), otherwise 403. `createOnly: true` → only new objects: every write must carry
+   * `If-None-Match: *` (no overwrite, no delete).
    */
-  write: ReadonlyArray<{ bucket: string; prefix: string; exact?: boolean; conditional?: boolean }>;
+  write: ReadonlyArray<{
+    bucket: string;
+    prefix: string;
+    exact?: boolean;
+    conditional?: boolean;
+    createOnly?: boolean;
+  }>;
 }
 
 /** A key pair limited to a grant; revoking it (or disposing it) ends its validity at once. */
@@ -83,23 +92,37 @@ export function touchesBucket(p: Principal, bucket: string): boolean {
     p.grant.write.some((w) => w.bucket === bucket);
 }
 
+/** True if `key` starts with `prefix`, where each `*` of `prefix` matches `[^/]+`. */
+export function prefixMatches(prefix: string, key: string): boolean {
+  if (!prefix.includes("*")) return key.startsWith(prefix);
+  const re = prefix.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+    .join("[^/]+");
+  return new RegExp(`^${re}`).test(key);
+}
+
 /**
  * Why `p` may not write `key` in `bucket`, or undefined when it may. `conditional` says whether
- * the write carries If-Match / If-None-Match.
+ * the write carries If-Match / If-None-Match; `create` whether it only creates (carries
+ * `If-None-Match: *`, or is a step of a multipart upload whose completion is checked).
  */
 export function writeRefusal(
   p: Principal,
   bucket: string,
   key: string,
   conditional: boolean,
+  create: boolean = conditional,
 ): string | undefined {
   if (!p.grant) return undefined;
   const matching = p.grant.write.filter((w) =>
-    w.bucket === bucket && (w.exact ? key === w.prefix : key.startsWith(w.prefix))
+    w.bucket === bucket && (w.exact ? key === w.prefix : prefixMatches(w.prefix, key))
   );
   if (matching.length === 0) return `no write access to ${bucket}/${key}`;
-  if (matching.some((w) => !w.conditional) || conditional) return undefined;
-  return `writes to ${bucket}/${key} must carry If-Match or If-None-Match`;
+  const allows = (w: (typeof matching)[number]) =>
+    w.createOnly ? create : !w.conditional || conditional;
+  if (matching.some(allows)) return undefined;
+  return matching.every((w) => w.createOnly)
+    ? `${bucket}/${key} may only be created (If-None-Match: *), not replaced or deleted`
+    : `writes to ${bucket}/${key} must carry If-Match or If-None-Match`;
 }
 
 /** Throws AccessDenied unless `p` may write `key` in `bucket` (see {@link writeRefusal}). */
@@ -108,8 +131,9 @@ export function requireWrite(
   bucket: string,
   key: string,
   conditional: boolean,
+  create: boolean = conditional,
 ): void {
-  const why = writeRefusal(p, bucket, key, conditional);
+  const why = writeRefusal(p, bucket, key, conditional, create);
   if (why !== undefined) throw accessDenied(why);
 }
 
@@ -143,6 +167,7 @@ function freezeGrant(access: AccessGrant): AccessGrant {
       prefix: w.prefix,
       exact: w.exact === true,
       conditional: w.conditional === true,
+      createOnly: w.createOnly === true,
     });
   });
   return Object.freeze({ read: Object.freeze(read), write: Object.freeze(write) });

@@ -79,6 +79,11 @@ export function isConditional(req: http.IncomingMessage): boolean {
   return req.headers["if-match"] !== undefined || req.headers["if-none-match"] !== undefined;
 }
 
+/** True if the request carries `If-None-Match: *` (it may only create the object). */
+export function isCreate(req: http.IncomingMessage): boolean {
+  return String(req.headers["if-none-match"] ?? "").trim() === "*";
+}
+
 function preconditionFailed(): S3Error {
   return new S3Error(
     412,

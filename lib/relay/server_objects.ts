@@ -346,7 +346,7 @@ export function objectHandlers(core: RelayCore) {
       const key = xmlUnescape(elements(o, "Key")[0] ?? "");
       const etag = elements(o, "ETag")[0];
       try {
-        const why = writeRefusal(ctx.principal, ctx.bucket!, key, etag !== undefined);
+        const why = writeRefusal(ctx.principal, ctx.bucket!, key, etag !== undefined, false);
         if (why !== undefined) throw accessDenied(why);
         if (etag !== undefined) {
           const current = store.statObject(ctx.bucket!, key).meta.etag;

@@ -42,11 +42,20 @@ async function unchangedSinceFetch(ctx: WorkerContext, rel: string, abs: string)
   return (await sha256File(abs)) === f.sha256;
 }
 
-async function upload(ctx: WorkerContext, key: string, abs: string): Promise<boolean> {
+/** Uploads a file; `create`: only if nothing is at `key` yet (a new build's files). */
+async function upload(
+  ctx: WorkerContext,
+  key: string,
+  abs: string,
+  create = false,
+): Promise<boolean> {
   const { store, signal } = ctx;
   try {
     const size = (await stat(abs)).size;
-    await store.putFile(ctx.ws.return.bucket, key, abs, { signal });
+    await store.putFile(ctx.ws.return.bucket, key, abs, {
+      signal,
+      ...(create ? { ifNoneMatch: true } : {}),
+    });
     ctx.result.bytesOut += size;
     ctx.result.uploaded.push(key);
     ctx.log(`gangway: uploaded ${key} (${size} bytes)`);
@@ -90,6 +99,9 @@ export async function returnBuild(ctx: WorkerContext): Promise<void> {
   if (build) {
     ctx.result.buildId = build.id;
     const relDir = `builds/${build.id}/${build.arch}`;
+    // A build this worker did not receive is new: its files are only ever created (a stage's
+    // credential may create files in any build dir but replace files only in its own build).
+    const create = !ctx.fetched.has(`${relDir}/meta.json`);
     const artifacts: string[] = [];
     const metas: string[] = [];
     for (const d of await readdir(build.dir, { withFileTypes: true })) {
@@ -106,7 +118,7 @@ export async function returnBuild(ctx: WorkerContext): Promise<void> {
         ctx.log(`gangway: ${rel} unchanged since fetched, not uploading`);
         continue;
       }
-      if (await upload(ctx, keyOf(ws, artifactKey(build.id, build.arch, name)), abs)) {
+      if (await upload(ctx, keyOf(ws, artifactKey(build.id, build.arch, name)), abs, create)) {
         for (const [img, a] of names) {
           if (a && typeof a.path === "string" && a.path.split("/").pop() === name) {
             ctx.result.artifactsReturned.push(img);
@@ -128,13 +140,14 @@ export async function returnBuild(ctx: WorkerContext): Promise<void> {
         await returnMeta(ctx, key, abs, ctx.fetched.get(rel)?.json);
         continue;
       }
-      await upload(ctx, key, abs);
+      await upload(ctx, key, abs, create);
     }
     for (const name of kolaLogs.sort()) {
       await upload(
         ctx,
         keyOf(ws, artifactKey(build.id, build.arch, `logs/${name}`)),
         join(ctx.srv, "tmp", name),
+        create,
       );
     }
   }

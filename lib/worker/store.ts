@@ -38,12 +38,15 @@ export interface ArtifactStoreLike {
     dest: string,
     opts: { signal: AbortSignal; expect?: FetchExpect },
   ): Promise<{ bytes: number; skipped: boolean }>;
-  /** Uploads a local file. */
+  /**
+   * Uploads a local file; with `ifNoneMatch` only if nothing is at `key` yet
+   * (`If-None-Match: *`), failing otherwise.
+   */
   putFile(
     bucket: string,
     key: string,
     path: string,
-    opts: { signal: AbortSignal },
+    opts: { signal: AbortSignal; ifNoneMatch?: boolean },
   ): Promise<unknown>;
   /** Uploads a JSON document. */
   putJSON(

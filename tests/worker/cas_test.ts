@@ -138,3 +138,25 @@ Deno.test("casMergeJSON: creates with If-None-Match when absent, writes nothing 
   });
   assert.deepEqual([r2.written, store.puts.length], [false, 1]);
 });
+
+Deno.test("a new build's files are only created (If-None-Match); a received build's replaced", async () => {
+  const store = new MemStore();
+  await using seed = await tempDir();
+  await fakeBuild(seed.path, "b.1", ["ostree"]);
+  store.put(
+    B,
+    "b.1/x86_64/meta.json",
+    await Deno.readFile(`${seed.path}/builds/b.1/x86_64/meta.json`),
+  );
+  assert.equal((await worker(store, "b.1", ["qemu"], true)).exitCode, 0);
+  assert.ok(store.puts.includes("b.1/x86_64/t-b.1-qemu.img"));
+  assert.deepEqual(store.creates, []);
+  const r = await worker(store, "n.2", ["ostree"]);
+  assert.equal(r.exitCode, 0, r.message);
+  assert.deepEqual(store.creates, ["n.2/x86_64/t-n.2-ostree.img"]);
+  // Someone already created that file: the worker does not overwrite it and fails loudly.
+  store.put(B, "n.3/x86_64/t-n.3-ostree.img", "theirs");
+  const r3 = await worker(store, "n.3", ["ostree"]);
+  assert.equal(r3.exitCode, 1);
+  assert.equal(store.text(B, "n.3/x86_64/t-n.3-ostree.img"), "theirs");
+});

@@ -78,9 +78,22 @@ export class MemStore implements ArtifactStoreLike {
     await rename(tmp, dest);
     return { bytes: data.length, skipped: false };
   }
-  async putFile(bucket: string, key: string, path: string): Promise<void> {
+  /** Keys uploaded with `ifNoneMatch` (create only). */
+  creates: string[] = [];
+  async putFile(
+    bucket: string,
+    key: string,
+    path: string,
+    opts: { ifNoneMatch?: boolean } = {},
+  ): Promise<void> {
     if (this.failPut.has(key)) throw new Error("simulated upload failure");
     if (!this.buckets.has(bucket)) throw new Error(`no bucket ${bucket}`);
+    if (opts.ifNoneMatch) {
+      if (this.get(bucket, key) && !this.ignoreConditions) {
+        throw new Error(`PreconditionFailed: ${key} exists`);
+      }
+      this.creates.push(key);
+    }
     this.puts.push(key);
     this.put(bucket, key, await readFile(path));
   }
