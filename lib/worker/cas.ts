@@ -9,7 +9,8 @@
  * @module
  */
 
-import { abortableSleep } from "../async/mod.ts";
+import { pause } from "../toolkit/delay.ts";
+import { backoffDelay } from "../toolkit/retry.ts";
 import { GangplankError } from "../errors/mod.ts";
 import type { ArtifactStoreLike, WriteCondition } from "./store.ts";
 
@@ -79,7 +80,7 @@ export interface CasMergeResult {
  */
 export async function casMergeJSON(o: CasMergeOptions): Promise<CasMergeResult> {
   const max = o.maxAttempts ?? CAS_MAX_ATTEMPTS;
-  const sleep = o.sleep ?? abortableSleep;
+  const sleep = o.sleep ?? pause;
   const random = o.random ?? Math.random;
   let conflicts = 0;
   let detail = "";
@@ -105,9 +106,8 @@ export async function casMergeJSON(o: CasMergeOptions): Promise<CasMergeResult> 
       detail = "concurrent writers kept changing it";
     }
     conflicts++;
-    // Jittered exponential backoff: 10 ms, 20 ms, ... capped at 1 s, times [0.5, 1.5).
-    const base = Math.min(1000, 10 * 2 ** Math.min(attempt - 1, 7));
-    await sleep(Math.round(base * (0.5 + random())), o.signal);
+    // Jittered exponential backoff (10 ms doubling, capped at 1 s): parallel writers spread out.
+    await sleep(backoffDelay(attempt, { baseDelayMs: 10, maxDelayMs: 1000, random }), o.signal);
   }
   throw new ConcurrentUpdateError(o.bucket, o.key, max, detail);
 }

@@ -116,7 +116,7 @@ Deno.test("casMergeJSON: bounded attempts with growing jittered delays, then a t
   assert.ok(err instanceof ConcurrentUpdateError);
   assert.equal(err.key, "k");
   assert.equal(err.attempts, 6);
-  assert.deepEqual(delays, [10, 20, 40, 80, 160, 320]);
+  assert.deepEqual(delays, [8, 15, 30, 60, 120, 240]);
 });
 
 Deno.test("casMergeJSON: creates with If-None-Match when absent, writes nothing when already merged", async () => {
