@@ -10,13 +10,13 @@
 
 /** Layer number → the lib/ folders in it, with what the layer is for. */
 export const LAYERS: readonly { folders: readonly string[]; role: string }[] = [
-  { folders: ["errors", "toolkit"], role: "typed errors; primitives (delay, retry, ...)" },
+  { folders: ["errors", "toolkit", "names"], role: "typed errors; primitives; name rules" },
   {
     folders: ["jobspec", "cosa", "archive", "log", "progress", "secrets", "ssh"],
     role: "formats and single-purpose building blocks",
   },
   { folders: ["plan", "workspec", "relay"], role: "the plan, the worker contract, the relay" },
-  { folders: ["podman", "podspec"], role: "container API client, worker/hop pod specs" },
+  { folders: ["podman", "podspec", "store"], role: "container API client, pod specs, store views" },
   { folders: ["kube"], role: "Kubernetes client and pod runner" },
   { folders: ["executors"], role: "the Executor seam and its backends" },
   { folders: ["coordinator", "worker"], role: "the two sides of the contract" },

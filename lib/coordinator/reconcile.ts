@@ -11,8 +11,8 @@
 
 import { type BuildEntry, mergeBuilds, parseBuilds } from "../cosa/builds.ts";
 import { GangplankError } from "../errors/mod.ts";
-import { casMergeJSON } from "../worker/cas.ts";
-import type { ArtifactStoreLike } from "../worker/store.ts";
+import { casMergeJSON } from "../store/cas.ts";
+import type { ArtifactStoreLike } from "../store/views.ts";
 import { type JobLocation, keyOf, type StoreReader } from "./inputs.ts";
 
 /** Builds that workers reported and `builds.json` does not hold (even after a re-merge). */

@@ -13,7 +13,7 @@ import type { AccessGrant, ScopedCredential } from "../relay/server_access.ts";
 import { ArtifactStore } from "../relay/client.ts";
 import { generateCredentials, startRelay } from "../relay/server.ts";
 import type { StoreReader } from "./inputs.ts";
-import type { ArtifactStoreLike } from "../worker/store.ts";
+import type { ArtifactStoreLike } from "../store/views.ts";
 
 /** A listing entry, as the report's "returned" detection needs it. */
 export interface ListedObject {

@@ -32,7 +32,7 @@ import { checkRepoName } from "./repo.ts";
 import { overrideWritePath } from "./override.ts";
 import { checkTemplateSyntax } from "./template.ts";
 import { CONTROL_CHARS, pathSegmentProblem } from "../names/mod.ts";
-import { bucketNameProblem } from "../relay/bucket_names.ts";
+import { bucketNameProblem } from "../names/bucket.ts";
 
 /** Options of {@link parseJobSpec}. */
 export interface ParseOptions {

@@ -3,7 +3,7 @@
  * `builds.json` and artifact file names from `meta.json` come from the job bucket, which every
  * stage can write to, so they are hostile input: each must be one plain path segment before
  * anything joins it into a path. Stage ids end up in console lines: no control characters.
- * (S3 bucket names: `lib/relay/bucket_names.ts`.)
+ * (S3 bucket names: `bucket.ts`.)
  *
  * @module
  */

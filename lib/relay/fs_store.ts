@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import { GangplankError } from "../errors/mod.ts";
-import { bucketNameProblem, isValidBucketName } from "./bucket_names.ts";
+import { bucketNameProblem, isValidBucketName } from "../names/bucket.ts";
 import { writeFileAtomicSync } from "../toolkit/fs.ts";
 
 /** An S3-level failure: HTTP status plus S3 error code. */

@@ -21,7 +21,7 @@ export {
   type ScopedCredential,
   startRelay,
 } from "./server.ts";
-export { bucketNameProblem, isValidBucketName } from "./bucket_names.ts";
+export { bucketNameProblem, isValidBucketName } from "../names/bucket.ts";
 export type { Credentials } from "./sigv4.ts";
 export {
   parseRelayConfig,

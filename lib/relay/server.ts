@@ -43,7 +43,7 @@ import {
   type ScopedCredential,
   touchesBucket,
 } from "./server_access.ts";
-import { bucketNameProblem } from "./bucket_names.ts";
+import { bucketNameProblem } from "../names/bucket.ts";
 
 export type { Credentials } from "./sigv4.ts";
 export type { AccessGrant, ScopedCredential } from "./server_access.ts";

@@ -9,7 +9,7 @@
 
 import { GangplankError } from "../errors/mod.ts";
 import { S3Error } from "./fs_store.ts";
-import { isValidBucketName } from "./bucket_names.ts";
+import { isValidBucketName } from "../names/bucket.ts";
 import type { Credentials } from "./sigv4.ts";
 
 /** What a scoped credential may do. Bucket names are S3 bucket names (e.g. "builder"). */

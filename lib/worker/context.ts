@@ -10,7 +10,7 @@ import { createReadStream } from "node:fs";
 import { realpath } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
 import { srvRelative, type WorkSpec } from "../workspec/workspec.ts";
-import type { ArtifactStoreLike } from "./store.ts";
+import type { ArtifactStoreLike } from "../store/views.ts";
 import type { WorkerResult } from "./result.ts";
 import { objectKey } from "../workspec/layout.ts";
 

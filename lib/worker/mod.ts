@@ -29,7 +29,7 @@ export {
   type StageDeps,
   type StageRunOutcome,
 } from "./stage.ts";
-export type { ArtifactStoreLike, FetchExpect } from "./store.ts";
+export type { ArtifactStoreLike, FetchExpect } from "../store/views.ts";
 export {
   DEFAULT_REGISTRY,
   DEFAULT_SA_TOKEN_PATH,

@@ -30,7 +30,7 @@ import {
   RETURN_FILES_DIR,
 } from "../workspec/layout.ts";
 import { confine, keyOf, sha256File, type WorkerContext } from "./context.ts";
-import { casMergeJSON } from "./cas.ts";
+import { casMergeJSON } from "../store/cas.ts";
 
 /** True when `rel` was fetched and is still byte-identical. */
 async function unchangedSinceFetch(ctx: WorkerContext, rel: string, abs: string): Promise<boolean> {

@@ -20,7 +20,7 @@ import { ENV_FORCE_ARCH } from "../workspec/env.ts";
 import { BashRunner, type CommandRunner } from "./runner.ts";
 import { redactingLog, registrySecrets } from "./oscontainer.ts";
 import type { StageDeps } from "./stage.ts";
-import type { ArtifactStoreLike } from "./store.ts";
+import type { ArtifactStoreLike } from "../store/views.ts";
 import { failWith, type WorkerContext } from "./context.ts";
 import { makeTempDir } from "../toolkit/fs.ts";
 import { fetchRemoteFiles, updateLatestLink, writeRepoFiles } from "./fetch.ts";

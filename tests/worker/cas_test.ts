@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { JobSpec, Stage } from "../../lib/jobspec/mod.ts";
-import { casMergeJSON, ConcurrentUpdateError } from "../../lib/worker/cas.ts";
+import { casMergeJSON, ConcurrentUpdateError } from "../../lib/store/cas.ts";
 import { runWorker } from "../../lib/worker/mod.ts";
 import type { WorkSpec } from "../../lib/workspec/mod.ts";
 import { tempDir } from "../_helpers/mod.ts";

@@ -12,7 +12,7 @@
 import { pause } from "../toolkit/delay.ts";
 import { backoffDelay } from "../toolkit/retry.ts";
 import { GangplankError } from "../errors/mod.ts";
-import type { ArtifactStoreLike, WriteCondition } from "./store.ts";
+import type { ArtifactStoreLike, WriteCondition } from "./views.ts";
 
 /** Attempts of {@link casMergeJSON} before it gives up (default). */
 export const CAS_MAX_ATTEMPTS = 16;
