@@ -74,10 +74,11 @@ border-top:1px dashed var(--line);padding-top:4px}
 .bar{position:absolute;top:0;height:16px;border-radius:3px;min-width:3px;
 -webkit-print-color-adjust:exact;print-color-adjust:exact}
 .bar.wait{opacity:.35}
-.bar.skipped{background:repeating-linear-gradient(45deg,var(--skip) 0 4px,#ddf4ff 4px 8px);
-left:0;right:0;opacity:.5}
+.bar.skipped{background:repeating-linear-gradient(135deg,#ddf4ff 0 6px,#eef8ff 6px 12px);
+border:1px dashed var(--skip);left:0;right:0}
 .bar-label{position:absolute;left:6px;top:0;font-size:11px;line-height:16px;color:#0a3069;
 white-space:nowrap;overflow:hidden;right:6px;text-overflow:ellipsis}
+.bar-label.idle{color:var(--muted)}
 .b-succeeded{background:var(--ok)}.b-failed{background:var(--fail)}
 .b-dependency-timeout{background:var(--warn)}.b-cancelled,.b-not-run{background:var(--idle)}
 .legend{font-size:12px;color:var(--muted);margin-top:6px}
@@ -140,7 +141,7 @@ function timeline(r: RunReport, stages: StageReport[]): string {
         escapeHtml(s.reason ?? "")
       }"></div><span class="bar-label">skipped: ${escapeHtml(s.reason ?? "")}</span>`;
     } else if (start === undefined) {
-      bars = "";
+      bars = `<span class="bar-label idle">${RESULT_LABEL[s.result]}</span>`;
     } else {
       const left = ((start - t0) / total) * 100;
       const wait = (s.waitMs / total) * 100;
@@ -233,7 +234,7 @@ export function renderHtmlReport(r: RunReport, opts: HtmlReportOptions = {}): st
   const facts: [string, string][] = [
     ["exit code", String(r.exitCode)],
     ["duration", formatElapsed(r.durationMs)],
-    ["started", r.startedAt],
+    ["started", r.startedAt.replace("T", " ").replace(/\.\d+Z$|Z$/, " UTC")],
     ["backend", `${r.backend}, ${r.arch}`],
     ["stages", `${stages.length} in ${new Set(stages.map((s) => s.order)).size} group(s)`],
     ["builds", r.buildsLocation],
