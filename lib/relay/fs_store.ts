@@ -50,14 +50,16 @@ export interface ObjectInfo {
   meta: ObjectMeta;
 }
 
-const TMP_MARK = ".gp-relay-tmp-";
+/** Name prefix of the relay's temp files next to objects (never objects, never listed). */
+export const TMP_MARK = ".gp-relay-tmp-";
 
 /** Random hex id. */
 export function randomId(bytes = 16): string {
   return randomBytes(bytes).toString("hex");
 }
 
-function isInside(parent: string, child: string): boolean {
+/** True if `child` is `parent` or below it (paths, no symlinks resolved). */
+export function isInside(parent: string, child: string): boolean {
   return child === parent || child.startsWith(parent.endsWith("/") ? parent : parent + "/");
 }
 
@@ -159,20 +161,20 @@ export class FsStore {
     return dir;
   }
 
-  /** The bucket's directory, resolved through symlinks; throws NoSuchBucket if missing. */
+  /**
+   * The bucket's directory; throws NoSuchBucket if it is missing, is not a directory, or any
+   * step below the relay root is a symlink (symlinks are never followed).
+   */
   existingBucket(name: string): string {
     const dir = this.bucketDir(name);
-    let real: string;
-    try {
-      real = fs.realpathSync(dir);
-      if (!fs.statSync(real).isDirectory()) throw new Error("not a directory");
-    } catch {
-      throw new S3Error(404, "NoSuchBucket", `the bucket '${name}' does not exist`);
+    const noSuch = () => new S3Error(404, "NoSuchBucket", `the bucket '${name}' does not exist`);
+    let cur = this.root;
+    for (const seg of path.relative(this.root, dir).split(path.sep)) {
+      cur = path.join(cur, seg);
+      const st = fs.lstatSync(cur, { throwIfNoEntry: false });
+      if (!st?.isDirectory()) throw noSuch();
     }
-    if (!this.aliases.has(name) && !isInside(this.root, real)) {
-      throw new S3Error(403, "AccessDenied", `bucket '${name}' points outside the relay root`);
-    }
-    return real;
+    return dir;
   }
 
   /** All buckets: top-level directories of the root (aliased ones under their bucket name). */
@@ -183,13 +185,15 @@ export class FsStore {
       const abs = path.join(this.root, e.name);
       if (this.aliasedDirs.has(abs) || isInside(abs, this.stateDir)) continue;
       if (!isValidBucketName(e.name)) continue;
-      out.push({ name: e.name, created: fs.statSync(abs).birthtime ?? fs.statSync(abs).mtime });
+      const st = fs.lstatSync(abs);
+      out.push({ name: e.name, created: st.birthtime ?? st.mtime });
     }
     for (const [name, dir] of this.aliases) {
       try {
-        const st = fs.statSync(dir);
-        if (st.isDirectory()) out.push({ name, created: st.birthtime ?? st.mtime });
-      } catch { /* not created yet */ }
+        this.existingBucket(name);
+        const st = fs.lstatSync(dir);
+        out.push({ name, created: st.birthtime ?? st.mtime });
+      } catch { /* not created yet, or not a plain directory */ }
     }
     out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return out;
@@ -236,37 +240,60 @@ export class FsStore {
 
   // ---- objects ---------------------------------------------------------------------------
 
-  /** Path of an object file, checked not to escape the bucket through symlinks. */
+  /** Path of an object file (key and bucket validated; nothing on the path is followed yet). */
   objectPath(bucket: string, key: string): { dir: string; file: string; segs: string[] } {
     const segs = keySegments(key);
     const dir = this.existingBucket(bucket);
     return { dir, file: path.join(dir, ...segs), segs };
   }
 
-  private checkContained(bucketDir: string, p: string): void {
-    let real: string;
-    try {
-      real = fs.realpathSync(p);
-    } catch {
-      return; // does not exist: nothing to follow
+  /**
+   * Where the directories of a key's path stand, checked with `lstat` step by step: `ok` when
+   * every parent is a real directory, `missing` when one does not exist, `blocked` when one is
+   * a symlink or not a directory. Symlinks are never followed.
+   */
+  private parents(dir: string, segs: string[]): "ok" | "missing" | "blocked" {
+    let cur = dir;
+    for (const s of segs.slice(0, -1)) {
+      cur = path.join(cur, s);
+      const st = fs.lstatSync(cur, { throwIfNoEntry: false });
+      if (!st) return "missing";
+      if (!st.isDirectory()) return "blocked";
     }
-    if (!isInside(bucketDir, real)) {
-      throw new S3Error(403, "AccessDenied", "object path leads outside the bucket");
-    }
+    return "ok";
   }
 
-  /** Stats an existing object; throws NoSuchKey. */
+  /**
+   * Stats an existing object; throws NoSuchKey. Only a regular file reached through real
+   * directories is an object: a symlink anywhere on the path (or at the key) is not.
+   */
   statObject(bucket: string, key: string): ObjectInfo {
-    const { dir, file } = this.objectPath(bucket, key);
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(file);
-    } catch {
-      throw new S3Error(404, "NoSuchKey", "The specified key does not exist.");
-    }
-    if (!st.isFile()) throw new S3Error(404, "NoSuchKey", "The specified key does not exist.");
-    this.checkContained(dir, file);
+    const { dir, file, segs } = this.objectPath(bucket, key);
+    const noSuch = () => new S3Error(404, "NoSuchKey", "The specified key does not exist.");
+    if (this.parents(dir, segs) !== "ok") throw noSuch();
+    const st = fs.lstatSync(file, { throwIfNoEntry: false });
+    if (!st?.isFile()) throw noSuch();
     return { path: file, size: st.size, mtime: st.mtime, meta: this.metaFor(bucket, key, st) };
+  }
+
+  /**
+   * Opens an object found by {@link statObject} for reading without following a symlink, and
+   * checks it is still the same file (a swap since the stat is refused as NoSuchKey).
+   */
+  openObject(info: ObjectInfo): number {
+    const noSuch = () => new S3Error(404, "NoSuchKey", "The specified key does not exist.");
+    let fd: number;
+    try {
+      fd = fs.openSync(info.path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    } catch {
+      throw noSuch();
+    }
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.ino !== info.meta.ino) {
+      fs.closeSync(fd);
+      throw noSuch();
+    }
+    return fd;
   }
 
   private metaPath(bucket: string, key: string): string {
@@ -292,7 +319,7 @@ export class FsStore {
   /** Writes the metadata record for the file now at the object's path. */
   writeMeta(bucket: string, meta: Omit<ObjectMeta, "ino" | "size" | "mtimeMs">): ObjectMeta {
     const { file } = this.objectPath(bucket, meta.key);
-    const st = fs.statSync(file);
+    const st = fs.lstatSync(file);
     const full: ObjectMeta = { ...meta, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
     const mp = this.metaPath(bucket, meta.key);
     fs.mkdirSync(path.dirname(mp), { recursive: true, mode: 0o700 });
@@ -300,17 +327,16 @@ export class FsStore {
     return full;
   }
 
-  /** Deletes an object (missing objects are not an error, as in S3). */
+  /**
+   * Deletes an object (missing objects are not an error, as in S3). A symlink on the path or at
+   * the key is not an object: nothing is followed and nothing is removed.
+   */
   deleteObject(bucket: string, key: string): void {
-    const { dir, file } = this.objectPath(bucket, key);
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(file);
-    } catch {
-      return;
-    }
-    if (st.isDirectory()) return;
-    fs.rmSync(file, { force: true });
+    const { dir, file, segs } = this.objectPath(bucket, key);
+    if (this.parents(dir, segs) !== "ok") return;
+    const st = fs.lstatSync(file, { throwIfNoEntry: false });
+    if (!st?.isFile()) return;
+    fs.unlinkSync(file);
     fs.rmSync(this.metaPath(bucket, key), { force: true });
     // Remove directories the object left empty, up to (not including) the bucket directory.
     let d = path.dirname(file);
@@ -335,24 +361,22 @@ export class FsStore {
    */
   commit(bucket: string, key: string, tmp: string): string {
     const { dir, file, segs } = this.objectPath(bucket, key);
+    const crossesLink = () =>
+      new S3Error(403, "AccessDenied", "the object's path crosses a symlink in the bucket");
     let cur = dir;
     for (const s of segs.slice(0, -1)) {
       cur = path.join(cur, s);
-      let st: fs.Stats | undefined;
-      try {
-        st = fs.lstatSync(cur);
-      } catch { /* missing */ }
+      let st = fs.lstatSync(cur, { throwIfNoEntry: false });
       if (!st) {
         try {
           fs.mkdirSync(cur, { mode: 0o755 });
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
         }
-        continue;
+        st = fs.lstatSync(cur);
       }
-      if (st.isSymbolicLink()) this.checkContained(dir, cur);
-      const target = fs.statSync(cur);
-      if (!target.isDirectory()) {
+      if (st.isSymbolicLink()) throw crossesLink();
+      if (!st.isDirectory()) {
         throw new S3Error(
           409,
           "XMinioParentIsObject",
@@ -360,12 +384,10 @@ export class FsStore {
         );
       }
     }
-    try {
-      if (fs.statSync(file).isDirectory()) {
-        throw new S3Error(409, "XMinioObjectExistsAsDirectory", "a prefix of this name exists");
-      }
-    } catch (e) {
-      if (e instanceof S3Error) throw e;
+    const at = fs.lstatSync(file, { throwIfNoEntry: false });
+    if (at?.isSymbolicLink()) throw crossesLink();
+    if (at?.isDirectory()) {
+      throw new S3Error(409, "XMinioObjectExistsAsDirectory", "a prefix of this name exists");
     }
     try {
       fs.renameSync(tmp, file);
@@ -382,89 +404,5 @@ export class FsStore {
       }
     }
     return file;
-  }
-
-  // ---- listing ---------------------------------------------------------------------------
-
-  /**
-   * Yields object keys of a bucket in S3 (UTF-8 byte) order, restricted to `prefix`, after
-   * `after` (exclusive). With delimiter `/`, directories that do not match deeper are yielded
-   * as common prefixes without descending.
-   */
-  *walk(
-    bucket: string,
-    prefix: string,
-    after: string,
-    delimiter: string,
-  ): Generator<{ key: string; prefix?: boolean; stat?: fs.Stats }> {
-    const root = this.existingBucket(bucket);
-    const afterBuf = Buffer.from(after);
-    const stateDir = this.stateDir;
-    function* visit(dir: string, rel: string): Generator<{
-      key: string;
-      prefix?: boolean;
-      stat?: fs.Stats;
-    }> {
-      let entries: fs.Dirent[];
-      try {
-        entries = fs.readdirSync(dir, { withFileTypes: true });
-      } catch {
-        return;
-      }
-      const items: { name: string; sortKey: Buffer; isDir: boolean; stat?: fs.Stats }[] = [];
-      for (const e of entries) {
-        if (e.name.startsWith(TMP_MARK)) continue;
-        const abs = path.join(dir, e.name);
-        if (isInside(abs, stateDir)) continue;
-        let isDir = e.isDirectory();
-        let stat: fs.Stats | undefined;
-        if (e.isSymbolicLink()) {
-          try {
-            const real = fs.realpathSync(abs);
-            if (!isInside(root, real)) continue;
-            stat = fs.statSync(abs);
-            isDir = stat.isDirectory();
-            if (!isDir && !stat.isFile()) continue;
-          } catch {
-            continue;
-          }
-        } else if (!isDir && !e.isFile()) continue;
-        const key = rel + e.name + (isDir ? "/" : "");
-        items.push({ name: e.name, sortKey: Buffer.from(key), isDir, stat });
-      }
-      items.sort((a, b) => Buffer.compare(a.sortKey, b.sortKey));
-      for (const it of items) {
-        const key = it.sortKey.toString();
-        if (it.isDir) {
-          // Skip subtrees that cannot contain keys with the prefix, or that end before `after`.
-          if (!(key.startsWith(prefix) || prefix.startsWith(key))) continue;
-          if (
-            after !== "" && !after.startsWith(key) && Buffer.compare(Buffer.from(key), afterBuf) < 0
-          ) {
-            continue;
-          }
-          // A common prefix needs the delimiter after the prefix: "a/" under prefix "a/" is
-          // descended into, "a/b/" under prefix "a/" is rolled up.
-          if (delimiter === "/" && key.startsWith(prefix) && key.length > prefix.length) {
-            if (Buffer.compare(it.sortKey, afterBuf) > 0) yield { key, prefix: true };
-            continue;
-          }
-          yield* visit(path.join(dir, it.name), key);
-        } else {
-          if (!key.startsWith(prefix)) continue;
-          if (Buffer.compare(it.sortKey, afterBuf) <= 0) continue;
-          let stat = it.stat;
-          if (!stat) {
-            try {
-              stat = fs.statSync(path.join(dir, it.name));
-            } catch {
-              continue; // vanished meanwhile
-            }
-          }
-          yield { key, stat };
-        }
-      }
-    }
-    yield* visit(root, "");
   }
 }

@@ -8,11 +8,13 @@ import type { XmlNode } from "./xml.ts";
 import { xmlDocument } from "./xml.ts";
 import { uriEncode } from "./sigv4.ts";
 import { keySegments, S3Error } from "./fs_store.ts";
+import { DirListingCache, walkBucket } from "./fs_walk.ts";
 import { type Ctx, isoDate, OWNER, quote, type RelayCore, sendXml } from "./server_core.ts";
 
 /** Handlers for ListBuckets, GetBucketLocation and ListObjects(V2). */
 export function listingHandlers(core: RelayCore) {
   const { store, region } = core;
+  const listings = new DirListingCache();
 
   // ---- buckets ---------------------------------------------------------------------------
 
@@ -52,8 +54,11 @@ export function listingHandlers(core: RelayCore) {
 
   /**
    * One page of keys and common prefixes after `after`, in S3 order; `entry` renders a key.
+   * The walk is asynchronous (see fs_walk.ts) and ends early when the client goes away
+   * (`gone` is then true and nothing should be sent).
    */
-  function collect(
+  async function collect(
+    ctx: Ctx,
     bucket: string,
     o: { prefix: string; delimiter: string; after: string; maxKeys: number },
     entry: (item: { key: string; stat: import("node:fs").Stats }) => XmlNode,
@@ -67,8 +72,20 @@ export function listingHandlers(core: RelayCore) {
     let count = 0;
     let lastPrefix = "";
     const skipPrefix = delimiter !== "" && after.endsWith(delimiter) ? after : "";
+    const root = store.existingBucket(bucket);
+    const gone = new AbortController();
+    ctx.res.once("close", () => gone.abort());
     if (maxKeys > 0) {
-      for (const item of store.walk(bucket, prefix, after, delimiter)) {
+      const walk = walkBucket({
+        root,
+        stateDir: store.stateDir,
+        prefix,
+        after,
+        delimiter,
+        cache: listings,
+        signal: gone.signal,
+      });
+      for await (const item of walk) {
         let cp: string | undefined;
         if (item.prefix) cp = item.key;
         else if (delimiter !== "") {
@@ -91,8 +108,8 @@ export function listingHandlers(core: RelayCore) {
           truncated = true;
           break;
         }
-        // The walk stat'ed the file and kept symlinks inside the bucket; names the relay
-        // would refuse as keys (a backslash, say) are not listed either.
+        // The walk lstat'ed the file (symlinks are not objects); names the relay would refuse
+        // as keys (a backslash, say) are not listed either.
         try {
           keySegments(item.key);
         } catch {
@@ -102,13 +119,11 @@ export function listingHandlers(core: RelayCore) {
         last = item.key;
         count++;
       }
-    } else {
-      store.existingBucket(bucket);
     }
-    return { contents, prefixes, truncated, last, count };
+    return { contents, prefixes, truncated, last, count, gone: gone.signal.aborted };
   }
 
-  function listObjects(ctx: Ctx) {
+  async function listObjects(ctx: Ctx) {
     const q = ctx.query;
     const bucket = ctx.bucket!;
     const v2 = q.get("list-type") === "2";
@@ -124,7 +139,8 @@ export function listingHandlers(core: RelayCore) {
     const fetchOwner = q.get("fetch-owner") === "true";
     const after = !v2 ? marker : token ? decodeToken(token) : startAfter;
 
-    const { contents, prefixes, truncated, last, count } = collect(
+    const { contents, prefixes, truncated, last, count, gone } = await collect(
+      ctx,
       bucket,
       { prefix, delimiter, after, maxKeys },
       (item) => ({
@@ -137,6 +153,7 @@ export function listingHandlers(core: RelayCore) {
       }),
       enc,
     );
+    if (gone) return;
     const common = {
       Name: bucket,
       Prefix: enc(prefix),
@@ -169,7 +186,7 @@ export function listingHandlers(core: RelayCore) {
   }
 
   /** ListObjectVersions on an unversioned bucket: every object once, with version id `null`. */
-  function listVersions(ctx: Ctx) {
+  async function listVersions(ctx: Ctx) {
     const q = ctx.query;
     const bucket = ctx.bucket!;
     const urlEnc = q.get("encoding-type") === "url";
@@ -182,7 +199,8 @@ export function listingHandlers(core: RelayCore) {
     if (versionMarker !== "" && versionMarker !== "null") {
       throw new S3Error(400, "InvalidArgument", "Invalid version id specified");
     }
-    const { contents, prefixes, truncated, last } = collect(
+    const { contents, prefixes, truncated, last, gone } = await collect(
+      ctx,
       bucket,
       { prefix, delimiter, after: keyMarker, maxKeys },
       (item) => ({
@@ -197,6 +215,7 @@ export function listingHandlers(core: RelayCore) {
       }),
       enc,
     );
+    if (gone) return;
     sendXml(
       ctx,
       200,

@@ -7,7 +7,6 @@
 
 import * as fs from "node:fs";
 import type * as http from "node:http";
-import { createHash } from "node:crypto";
 import { etagOf } from "./server_body.ts";
 import { type ObjectInfo, type ObjectMeta, S3Error } from "./fs_store.ts";
 import { safeDecode } from "./sigv4.ts";
@@ -134,12 +133,7 @@ export function objectHandlers(core: RelayCore) {
       res.end();
       return;
     }
-    let fd: number;
-    try {
-      fd = fs.openSync(info.path, "r");
-    } catch {
-      throw new S3Error(404, "NoSuchKey", "The specified key does not exist.");
-    }
+    const fd = store.openObject(info);
     res.writeHead(status, headers);
     sendFileRange(fd, start, end, res);
   }
@@ -251,8 +245,8 @@ export function objectHandlers(core: RelayCore) {
       const tmp = store.tempPath();
       try {
         // Same bytes: an MD5 ETag stays valid; an opaque one is replaced by a fresh one.
-        const r = await copyFiles([info.path], tmp, { hash: false });
-        etag = /^[0-9a-f]{32}$/.test(info.meta.etag) ? info.meta.etag : etagOf(r);
+        await copyFile(store.openObject(info), tmp);
+        etag = /^[0-9a-f]{32}$/.test(info.meta.etag) ? info.meta.etag : etagOf({});
         writePreconditions(store, ctx, dstBucket, dstKey);
         store.commit(dstBucket, dstKey, tmp);
       } finally {
@@ -270,41 +264,23 @@ export function objectHandlers(core: RelayCore) {
     );
   }
 
-  /**
-   * Copies files into a new file `dst`, yielding to the event loop between chunks; with
-   * `hash`, returns the MD5 of what was written.
-   */
-  async function copyFiles(
-    sources: string[],
-    dst: string,
-    opts: { hash: boolean },
-  ): Promise<{ md5?: Buffer; size: number }> {
-    const out = fs.openSync(dst, "wx", 0o644);
+  /** Copies an open file (closed afterwards) into a new file `dst`, yielding between chunks. */
+  async function copyFile(inp: number, dst: string): Promise<void> {
+    let out: number | undefined;
     const buf = Buffer.allocUnsafe(4 << 20);
-    const md5 = opts.hash ? createHash("md5") : undefined;
-    let size = 0;
     try {
-      for (const src of sources) {
-        const inp = fs.openSync(src, "r");
-        try {
-          for (;;) {
-            const n = fs.readSync(inp, buf, 0, buf.length, null);
-            if (n === 0) break;
-            const c = buf.subarray(0, n);
-            md5?.update(c);
-            let off = 0;
-            while (off < n) off += fs.writeSync(out, c, off, n - off);
-            size += n;
-            await new Promise((r) => setImmediate(r));
-          }
-        } finally {
-          fs.closeSync(inp);
-        }
+      out = fs.openSync(dst, "wx", 0o644);
+      for (;;) {
+        const n = fs.readSync(inp, buf, 0, buf.length, null);
+        if (n === 0) break;
+        let off = 0;
+        while (off < n) off += fs.writeSync(out, buf, off, n - off);
+        await new Promise((r) => setImmediate(r));
       }
     } finally {
-      fs.closeSync(out);
+      fs.closeSync(inp);
+      if (out !== undefined) fs.closeSync(out);
     }
-    return { md5: md5?.digest(), size };
   }
 
   // ---- tagging ---------------------------------------------------------------------------

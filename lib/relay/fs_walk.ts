@@ -1,0 +1,224 @@
+/**
+ * The listing walk: yields a bucket's keys in S3 order (UTF-8 bytes, i.e. code points), one
+ * directory read at a time and asynchronously, so a long listing never stalls other requests
+ * or signal handling. Symlinks are not objects: they are neither listed nor followed, so a
+ * bucket holding `x -> .` loops cannot make the walk loop.
+ *
+ * The walk resumes from a key (`after`: the continuation token or start-after) by binary
+ * search in each directory on the way down, instead of re-walking everything before it. Sorted
+ * listings of large directories are cached while the directory's mtime proves them current,
+ * so paging through a directory of 100,000 objects reads and sorts it once.
+ *
+ * @module
+ */
+
+import type * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
+import * as path from "node:path";
+import { isInside, TMP_MARK } from "./fs_store.ts";
+
+/** One listed key: an object (with its `lstat`), or a directory rolled up as common prefix. */
+export interface WalkItem {
+  key: string;
+  prefix?: boolean;
+  stat?: fs.Stats;
+}
+
+interface Entry {
+  name: string;
+  /** The name, plus `/` for a directory: what sorts within the directory. */
+  key: string;
+  isDir: boolean;
+}
+
+/**
+ * Compares strings by code point, which is the UTF-8 byte order S3 lists keys in (JavaScript's
+ * `<` compares UTF-16 units, which puts U+E000..U+FFFF after astral characters).
+ */
+export function compareKeys(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+      y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    }
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+/** Directories with at least this many entries have their sorted listing cached. */
+const CACHE_MIN_ENTRIES = 256;
+
+/** Sorted directory listings, reused while a directory's mtime shows it unchanged. */
+export class DirListingCache {
+  readonly #map = new Map<string, { ino: bigint; mtimeNs: bigint; entries: Entry[] }>();
+  #total = 0;
+
+  /** `maxEntries`: the most entries held over all directories (memory bound). */
+  constructor(readonly maxEntries = 300_000) {}
+
+  /** A cached listing still valid for a directory with this inode and mtime. */
+  get(dir: string, ino: bigint, mtimeNs: bigint): Entry[] | undefined {
+    const hit = this.#map.get(dir);
+    if (!hit) return undefined;
+    if (hit.ino !== ino || hit.mtimeNs !== mtimeNs) {
+      this.#drop(dir);
+      return undefined;
+    }
+    this.#map.delete(dir); // most recently used goes last
+    this.#map.set(dir, hit);
+    return hit.entries;
+  }
+
+  /** Remembers a listing (evicting the least recently used ones over the bound). */
+  set(dir: string, ino: bigint, mtimeNs: bigint, entries: Entry[]): void {
+    if (entries.length < CACHE_MIN_ENTRIES || entries.length > this.maxEntries) return;
+    this.#drop(dir);
+    this.#map.set(dir, { ino, mtimeNs, entries });
+    this.#total += entries.length;
+    for (const [d] of this.#map) {
+      if (this.#total <= this.maxEntries) break;
+      this.#drop(d);
+    }
+  }
+
+  #drop(dir: string) {
+    const e = this.#map.get(dir);
+    if (!e) return;
+    this.#total -= e.entries.length;
+    this.#map.delete(dir);
+  }
+}
+
+/** The sorted entries of a directory (symlinks and relay temp files left out). */
+async function readSorted(
+  dir: string,
+  stateDir: string,
+  cache: DirListingCache,
+): Promise<Entry[]> {
+  let st: fs.BigIntStats;
+  try {
+    st = await fsp.lstat(dir, { bigint: true });
+  } catch {
+    return [];
+  }
+  if (!st.isDirectory()) return [];
+  const hit = cache.get(dir, st.ino, st.mtimeNs);
+  if (hit) return hit;
+  const readAt = BigInt(Date.now()) * 1_000_000n;
+  let dirents: fs.Dirent[];
+  try {
+    dirents = await fsp.readdir(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const entries: Entry[] = [];
+  for (const d of dirents) {
+    if (d.name.startsWith(TMP_MARK)) continue;
+    let isDir = d.isDirectory();
+    let isFile = d.isFile();
+    if (!isDir && !isFile && !d.isSymbolicLink() && !d.isFIFO() && !d.isSocket()) {
+      // Type unknown to readdir (some filesystems): ask lstat.
+      const s = await fsp.lstat(path.join(dir, d.name)).catch(() => undefined);
+      isDir = s?.isDirectory() ?? false;
+      isFile = s?.isFile() ?? false;
+    }
+    if (!isDir && !isFile) continue; // symlinks, devices, sockets: not objects
+    if (isDir && isInside(path.join(dir, d.name), stateDir)) continue;
+    entries.push({ name: d.name, key: isDir ? d.name + "/" : d.name, isDir });
+  }
+  entries.sort((a, b) => compareKeys(a.key, b.key));
+  // Trust the listing later only if the directory had not changed for a second when it was
+  // read: mtimes are coarse, a change within the same tick could otherwise go unnoticed.
+  if (st.mtimeNs + 1_000_000_000n < readAt) cache.set(dir, st.ino, st.mtimeNs, entries);
+  return entries;
+}
+
+/**
+ * First index in `entries` (full keys `rel + entry.key`) past `x` (`strict`) or at it, moved
+ * back onto a directory whose key is a prefix of `x` (its subtree holds keys after `x`).
+ */
+function startIndex(entries: Entry[], rel: string, x: string, strict: boolean): number {
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const c = compareKeys(rel + entries[mid].key, x);
+    if (c < 0 || (strict && c === 0)) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo > 0 && entries[lo - 1].isDir && x.startsWith(rel + entries[lo - 1].key)) lo--;
+  return lo;
+}
+
+/** Options of {@link walkBucket}. */
+export interface WalkOptions {
+  /** The bucket's directory. */
+  root: string;
+  /** The relay's state directory (never listed). */
+  stateDir: string;
+  prefix: string;
+  /** List keys after this one (exclusive); "" from the start. */
+  after: string;
+  /** With `/`, directories below the prefix are yielded as common prefixes, not entered. */
+  delimiter: string;
+  cache: DirListingCache;
+  signal?: AbortSignal;
+}
+
+/**
+ * Yields object keys of a bucket in S3 order, restricted to `prefix`, after `after`. With
+ * delimiter `/`, directories that do not match deeper are yielded as common prefixes without
+ * descending. Stops (without error) when `signal` aborts.
+ */
+export async function* walkBucket(o: WalkOptions): AsyncGenerator<WalkItem> {
+  const { prefix, after, delimiter } = o;
+  const frame = async (dir: string, rel: string) => {
+    const entries = await readSorted(dir, o.stateDir, o.cache);
+    const i = Math.max(
+      startIndex(entries, rel, after, true),
+      startIndex(entries, rel, prefix, false),
+    );
+    return { dir, rel, entries, i };
+  };
+  const stack = [await frame(o.root, "")];
+  while (stack.length > 0 && !o.signal?.aborted) {
+    const f = stack[stack.length - 1];
+    if (f.i >= f.entries.length) {
+      stack.pop();
+      continue;
+    }
+    const e = f.entries[f.i++];
+    const key = f.rel + e.key;
+    if (!key.startsWith(prefix) && !(e.isDir && prefix.startsWith(key))) {
+      // Sorted: once past the prefix's range nothing later in this directory matches.
+      if (compareKeys(key, prefix) > 0) f.i = f.entries.length;
+      continue;
+    }
+    if (e.isDir) {
+      if (compareKeys(key, after) <= 0 && !after.startsWith(key)) continue;
+      // A common prefix needs the delimiter after the prefix: "a/" under prefix "a/" is
+      // descended into, "a/b/" under prefix "a/" is rolled up.
+      if (delimiter === "/" && key.startsWith(prefix) && key.length > prefix.length) {
+        if (compareKeys(key, after) > 0) yield { key, prefix: true };
+        continue;
+      }
+      stack.push(await frame(path.join(f.dir, e.name), key));
+      continue;
+    }
+    if (compareKeys(key, after) <= 0) continue;
+    let stat: fs.Stats;
+    try {
+      stat = await fsp.lstat(path.join(f.dir, e.name));
+    } catch {
+      continue; // vanished meanwhile
+    }
+    if (!stat.isFile()) continue; // replaced by a symlink or a directory meanwhile
+    yield { key, stat };
+  }
+}
