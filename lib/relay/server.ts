@@ -5,8 +5,9 @@
  * Built on `node:http` (not `Deno.serve`) so uploads stream at disk speed: request bodies are
  * written synchronously as chunks arrive (gathered into 1 MiB writes) while a worker thread
  * computes SHA-256 (when the client declared one) and MD5 (when asked for, or cheap; see
- * `server_body.ts` for ETags); objects are sent from a few reused buffers. This module holds the lifecycle, authentication and routing; the
- * handlers are in `server_listing.ts`, `server_objects.ts` and `server_multipart.ts`.
+ * `server_body.ts` for ETags); objects are sent from a few reused buffers. This module holds
+ * the lifecycle and authentication; routing and grant checks are in `server_route.ts`, the
+ * handlers in `server_listing.ts`, `server_objects.ts` and `server_multipart.ts`.
  *
  * @module
  */
@@ -17,83 +18,26 @@ import { createHash, randomInt } from "node:crypto";
 import { GangplankError } from "../errors/mod.ts";
 import { FsStore, randomId, S3Error } from "./fs_store.ts";
 import { type Credentials, parseQuery, safeDecode, verifyRequest } from "./sigv4.ts";
-import { errorDocument, xmlDocument } from "./xml.ts";
-import { ClientAbortedError, readRawBody, receiveSmallBody } from "./server_body.ts";
+import { errorDocument } from "./xml.ts";
+import {
+  ClientAbortedError,
+  deferContinue,
+  UNVERIFIED_BODY_LIMITS,
+  UnverifiedBodies,
+  type UnverifiedBodyLimits,
+} from "./server_body.ts";
 import type { RelayConfig } from "./config.ts";
 import { HashPool } from "./server_hash.ts";
-import {
-  type Ctx,
-  isConditional,
-  isCreate,
-  notImplemented,
-  type RelayCore,
-  sendEmpty,
-  sendXml,
-} from "./server_core.ts";
+import type { Ctx, RelayCore } from "./server_core.ts";
 import { listingHandlers } from "./server_listing.ts";
+import { router } from "./server_route.ts";
 import { objectHandlers } from "./server_objects.ts";
 import { multipartHandlers } from "./server_multipart.ts";
-import {
-  accessDenied,
-  type AccessGrant,
-  AccessRegistry,
-  requireRead,
-  requireRoot,
-  requireWrite,
-  type ScopedCredential,
-  touchesBucket,
-} from "./server_access.ts";
+import { type AccessGrant, AccessRegistry, type ScopedCredential } from "./server_access.ts";
 import { bucketNameProblem } from "../names/bucket.ts";
 
 export type { Credentials } from "./sigv4.ts";
 export type { AccessGrant, ScopedCredential } from "./server_access.ts";
-
-/**
- * S3 sub-resources the relay does not offer: a request naming one is answered 501
- * NotImplemented, never as the plain operation on the bucket or object.
- */
-const UNSUPPORTED_SUBRESOURCES = [
-  "accelerate",
-  "acl",
-  "analytics",
-  "cors",
-  "encryption",
-  "intelligent-tiering",
-  "inventory",
-  "legal-hold",
-  "lifecycle",
-  "logging",
-  "metadataTable",
-  "metrics",
-  "notification",
-  "object-lock",
-  "ownershipControls",
-  "policy",
-  "policyStatus",
-  "publicAccessBlock",
-  "replication",
-  "requestPayment",
-  "restore",
-  "retention",
-  "select",
-  "session",
-  "torrent",
-  "website",
-];
-
-/** True if the query names anything but the operation id newer SDKs add (`x-id`). */
-function hasSubresource(query: Map<string, string>): boolean {
-  for (const k of query.keys()) if (k !== "x-id") return true;
-  return false;
-}
-
-function refuseSubresources(query: Map<string, string>): void {
-  for (const sub of UNSUPPORTED_SUBRESOURCES) {
-    if (query.has(sub)) {
-      throw new S3Error(501, "NotImplemented", `the relay does not implement ?${sub}`);
-    }
-  }
-}
 
 /** Options of {@link startRelay}. */
 export interface RelayOptions {
@@ -111,6 +55,11 @@ export interface RelayOptions {
   bucketDirs?: Record<string, string>;
   /** Where metadata and in-flight uploads live. Default `<root>/.gangplank-relay`. */
   stateDir?: string;
+  /**
+   * Bounds on bodies read before their signature can be checked (requests signed over the
+   * body's hash without an `x-amz-content-sha256` header). Default 1 MiB, 10 s, 32 at once.
+   */
+  unverifiedBodies?: Partial<UnverifiedBodyLimits>;
   /** Receives one line per notable event (never secrets). */
   log?: (msg: string) => void;
   /** Aborting closes the relay. */
@@ -184,29 +133,19 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     region,
     log,
   };
-  const { listBuckets, getLocation, listObjects, listVersions } = listingHandlers(core);
-  const {
-    putObject,
-    getObject,
-    copyObject,
-    getTagging,
-    putTagging,
-    putTaggingValues,
-    deleteObjects,
-    deleteObject,
-  } = objectHandlers(core);
-  const {
-    abortUploadsOf,
-    initiateUpload,
-    uploadPart,
-    completeUpload,
-    abortUpload,
-    listParts,
-    listUploads,
-  } = multipartHandlers(core);
+  const multipart = multipartHandlers(core);
+  const route = router(core, {
+    ...listingHandlers(core),
+    ...objectHandlers(core),
+    ...multipart,
+  });
   const access = new AccessRegistry(credentials, generateCredentials);
 
-  const server = http.createServer((req, res) => {
+  const unverified = new UnverifiedBodies({
+    ...UNVERIFIED_BODY_LIMITS,
+    ...opts.unverifiedBodies,
+  });
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     handle(req, res).catch((e) => {
       log(`relay: internal error: ${e instanceof Error ? e.message : String(e)}`);
       try {
@@ -216,6 +155,13 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         } else res.destroy();
       } catch { /* socket gone */ }
     });
+  };
+  const server = http.createServer(onRequest);
+  // `Expect: 100-continue`: the 100 goes out only when the relay reads the body (after the
+  // signature and the grant were checked), never to a client about to be refused.
+  server.on("checkContinue", (req: http.IncomingMessage, res: http.ServerResponse) => {
+    deferContinue(req, res);
+    onRequest(req, res);
   });
   server.keepAliveTimeout = 30_000;
   // Multi-GiB bodies may take long: no whole-request deadline, only one for the headers.
@@ -267,20 +213,12 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       );
       let pre: Buffer | undefined;
       if (auth.ok === "deferred") {
-        // Signed over the body's hash without saying so (curl < 8 with --data): read the body
-        // (small requests only: at most 1 MiB is buffered before the signature is known) and
-        // check the signature against its SHA-256.
-        pre = await readRawBody(req, 1 << 20);
-        bodyConsumed = pre !== undefined;
-        auth = pre === undefined
-          ? {
-            ok: false,
-            status: 403,
-            code: "SignatureDoesNotMatch",
-            message: "the signature does not match; a body over 1 MiB must come with an " +
-              "x-amz-content-sha256 header (its SHA-256 or UNSIGNED-PAYLOAD)",
-          }
-          : auth.verifyBody(createHash("sha256").update(pre).digest("hex"));
+        // Signed over the body's hash without saying so (curl < 8 with --data): read the body,
+        // bounded in size, time and number (see UnverifiedBodies), and check the signature
+        // against its SHA-256.
+        pre = await unverified.read(req);
+        bodyConsumed = true;
+        auth = auth.verifyBody(createHash("sha256").update(pre).digest("hex"));
       }
       if (auth.ok !== true) throw new S3Error(auth.status, auth.code, auth.message);
       const pairs = parseQuery(qi < 0 ? "" : rawUrl.slice(qi + 1)) ?? [];
@@ -326,130 +264,6 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         req.headers["transfer-encoding"] !== undefined;
       sendError(req, res, requestId, resource, err, hasBody && !bodyConsumed);
     }
-  }
-
-  async function route(ctx: Ctx, markConsumed: () => void): Promise<void> {
-    const { req, query, principal: who } = ctx;
-    const m = req.method;
-    if (!ctx.bucket) {
-      requireRoot(who, "listing buckets");
-      if (m === "GET") return listBuckets(ctx);
-      throw notImplemented();
-    }
-    const bucket = ctx.bucket;
-    if (!ctx.key) {
-      switch (m) {
-        case "GET":
-          if (query.has("location") || query.has("uploads") || query.has("versioning")) {
-            if (!touchesBucket(who, bucket)) throw accessDenied(`no access to bucket ${bucket}`);
-          }
-          if (query.has("location")) return getLocation(ctx);
-          if (query.has("uploads")) return listUploads(ctx);
-          if (query.has("versioning")) {
-            store.existingBucket(bucket);
-            return sendXml(ctx, 200, xmlDocument("VersioningConfiguration", {}));
-          }
-          requireRead(who, bucket, query.get("prefix") ?? "");
-          if (query.has("versions")) return listVersions(ctx);
-          refuseSubresources(query);
-          return listObjects(ctx);
-        case "HEAD":
-          if (!touchesBucket(who, bucket)) throw accessDenied(`no access to bucket ${bucket}`);
-          store.existingBucket(bucket);
-          return sendEmpty(ctx, 200, { "x-amz-bucket-region": region });
-        case "PUT":
-          requireRoot(who, "creating buckets");
-          if (hasSubresource(query)) throw notImplemented();
-          await receiveSmallBody(req, ctx.auth, undefined, ctx.pre);
-          markConsumed();
-          try {
-            store.createBucket(bucket);
-          } catch (e) {
-            // us-east-1 answers a re-creation by its owner with 200 (other regions: 409).
-            const owned = e instanceof S3Error && e.code === "BucketAlreadyOwnedByYou";
-            if (!owned || region !== "us-east-1") throw e;
-          }
-          return sendEmpty(ctx, 200, { location: `/${bucket}` });
-        case "DELETE":
-          requireRoot(who, "deleting buckets");
-          if (hasSubresource(query)) throw notImplemented();
-          store.deleteBucket(bucket);
-          return sendEmpty(ctx, 204);
-        case "POST":
-          if (query.has("delete")) {
-            // Each key is checked against the grant (see deleteObjects).
-            const body = await receiveSmallBody(req, ctx.auth, undefined, ctx.pre);
-            markConsumed();
-            return deleteObjects(ctx, body.toString("utf8"));
-          }
-          throw notImplemented();
-      }
-      throw notImplemented();
-    }
-    const key = ctx.key;
-    const conditional = isConditional(req);
-    const create = isCreate(req);
-    switch (m) {
-      case "GET":
-        if (query.has("uploadId")) {
-          requireWrite(who, bucket, key, true);
-          return listParts(ctx);
-        }
-        requireRead(who, bucket, key);
-        if (query.has("tagging")) return getTagging(ctx);
-        refuseSubresources(query);
-        return getObject(ctx, false);
-      case "HEAD":
-        requireRead(who, bucket, key);
-        refuseSubresources(query);
-        return getObject(ctx, true);
-      case "PUT":
-        if (query.has("tagging")) {
-          requireWrite(who, bucket, key, conditional, false);
-          const body = await receiveSmallBody(req, ctx.auth, undefined, ctx.pre);
-          markConsumed();
-          return putTagging(ctx, body.toString("utf8"));
-        }
-        if (query.has("uploadId") || query.has("partNumber")) {
-          // Parts are not the object: the condition is checked when the upload completes.
-          requireWrite(who, bucket, key, true);
-          if (req.headers["x-amz-copy-source"]) throw notImplemented();
-          await uploadPart(ctx);
-          markConsumed();
-          return;
-        }
-        requireWrite(who, bucket, key, conditional, create);
-        if (req.headers["x-amz-copy-source"] !== undefined) {
-          await receiveSmallBody(req, ctx.auth, 0, ctx.pre);
-          markConsumed();
-          return copyObject(ctx);
-        }
-        refuseSubresources(query);
-        await putObject(ctx);
-        markConsumed();
-        return;
-      case "DELETE":
-        if (query.has("uploadId")) {
-          requireWrite(who, bucket, key, true);
-          return abortUpload(ctx);
-        }
-        requireWrite(who, bucket, key, conditional, false);
-        if (query.has("tagging")) return putTaggingValues(ctx, {}, 204);
-        return deleteObject(ctx);
-      case "POST":
-        if (query.has("uploads")) {
-          requireWrite(who, bucket, key, true);
-          return initiateUpload(ctx);
-        }
-        if (query.has("uploadId")) {
-          requireWrite(who, bucket, key, conditional, create);
-          const body = await receiveSmallBody(req, ctx.auth, undefined, ctx.pre);
-          markConsumed();
-          return completeUpload(ctx, body.toString("utf8"));
-        }
-        throw notImplemented();
-    }
-    throw notImplemented();
   }
 
   // ---- lifecycle -------------------------------------------------------------------------
@@ -507,7 +321,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       external_server: true,
       secure: false,
     }),
-    grant: (a: AccessGrant) => access.grant(a, abortUploadsOf),
+    grant: (a: AccessGrant) => access.grant(a, multipart.abortUploadsOf),
     close,
     [Symbol.asyncDispose]: close,
   };

@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { createHash, randomBytes } from "node:crypto";
 import type { HashSession } from "./server_hash.ts";
 import { S3Error } from "./fs_store.ts";
@@ -146,6 +146,7 @@ export function receiveBody(
     }
   }
 
+  sendContinue(req);
   return new Promise<BodyResult>((resolve, reject) => {
     let settled = false;
     const done = (err: unknown, result?: BodyResult) => {
@@ -238,33 +239,124 @@ export async function receiveSmallBody(
   return Buffer.concat(parts);
 }
 
+const continuers = new WeakMap<IncomingMessage, () => void>();
+
 /**
- * Reads a raw body of at most `limit` bytes (no checks), for deferred signature checks.
- * Resolves undefined as soon as the body proves longer (the caller then drops the connection).
+ * Holds back the `100 Continue` a request asked for (`Expect: 100-continue`) until the relay
+ * starts reading its body, i.e. after the signature, the grant and the key were checked: a
+ * refused client never gets to send its body.
  */
-export function readRawBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+export function deferContinue(req: IncomingMessage, res: ServerResponse): void {
+  continuers.set(req, () => {
+    continuers.delete(req);
+    if (!res.headersSent) res.writeContinue();
+  });
+}
+
+/** Sends the held-back `100 Continue` of `req`, if any (see {@link deferContinue}). */
+export function sendContinue(req: IncomingMessage): void {
+  continuers.get(req)?.();
+}
+
+/** Limits for bodies read before their signature can be checked. */
+export interface UnverifiedBodyLimits {
+  /** Largest body read (default 1 MiB). */
+  maxBytes: number;
+  /** Time for the whole body to arrive (default 10 s). */
+  timeoutMs: number;
+  /** Most such bodies read at once; more get 503 SlowDown (default 32). */
+  maxConcurrent: number;
+}
+
+/** Default {@link UnverifiedBodyLimits}. */
+export const UNVERIFIED_BODY_LIMITS: UnverifiedBodyLimits = {
+  maxBytes: 1 << 20,
+  timeoutMs: 10_000,
+  maxConcurrent: 32,
+};
+
+/**
+ * Reads bodies whose signature can only be checked against their hash (signed without an
+ * `x-amz-content-sha256` header, as curl before 8 does), bounded in size, time and number.
+ */
+export class UnverifiedBodies {
+  #active = 0;
+  constructor(readonly limits: UnverifiedBodyLimits = UNVERIFIED_BODY_LIMITS) {}
+
+  /** The whole body, or an S3Error (403 too large / too slow, 503 too many at once). */
+  async read(req: IncomingMessage): Promise<Buffer> {
+    const { maxBytes, timeoutMs, maxConcurrent } = this.limits;
+    const refuse = (why: string) =>
+      new S3Error(
+        403,
+        "SignatureDoesNotMatch",
+        `the signature does not match; ${why} (send an x-amz-content-sha256 header: the body's ` +
+          "SHA-256 or UNSIGNED-PAYLOAD)",
+      );
+    const declared = Number(req.headers["content-length"] ?? "0");
+    if (declared > maxBytes) {
+      throw refuse(`a body over ${maxBytes} bytes cannot be checked against the signature`);
+    }
+    if (this.#active >= maxConcurrent) {
+      throw new S3Error(503, "SlowDown", "too many requests with unverified bodies; retry later");
+    }
+    this.#active++;
+    try {
+      const r = await readRawBody(req, maxBytes, timeoutMs);
+      if (r === "too-large") {
+        throw refuse(`a body over ${maxBytes} bytes cannot be checked against the signature`);
+      }
+      if (r === "timeout") throw refuse(`the body did not arrive within ${timeoutMs} ms`);
+      return r;
+    } finally {
+      this.#active--;
+    }
+  }
+}
+
+/**
+ * Reads a raw body of at most `limit` bytes within `timeoutMs` (no checks), for deferred
+ * signature checks. Stops reading as soon as the body proves longer or slower.
+ */
+function readRawBody(
+  req: IncomingMessage,
+  limit: number,
+  timeoutMs: number,
+): Promise<Buffer | "too-large" | "timeout"> {
+  sendContinue(req);
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     let n = 0;
     let settled = false;
-    const onData = (c: Buffer) => {
-      n += c.length;
-      if (n <= limit) {
-        parts.push(c);
-        return;
-      }
+    const stop = (r: "too-large" | "timeout") => {
       settled = true;
+      clearTimeout(timer);
       req.off("data", onData);
       req.pause();
-      resolve(undefined);
+      resolve(r);
+    };
+    const timer = setTimeout(() => stop("timeout"), timeoutMs);
+    const onData = (c: Buffer) => {
+      n += c.length;
+      if (n <= limit) parts.push(c);
+      else stop("too-large");
     };
     req.on("data", onData);
     req.on("end", () => {
-      if (!settled) resolve(Buffer.concat(parts));
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(Buffer.concat(parts));
     });
-    req.on("error", () => !settled && reject(new ClientAbortedError()));
+    const aborted = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(new ClientAbortedError());
+    };
+    req.on("error", aborted);
     req.on("close", () => {
-      if (!settled && !req.complete) reject(new ClientAbortedError());
+      if (!req.complete) aborted();
     });
   });
 }
