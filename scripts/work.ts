@@ -42,6 +42,7 @@ import {
   ENV_SRV_DIR,
   ENV_TERMINATION_LOG,
   ENV_WORK_POD_JSON,
+  extractMaxBytesOf,
   SECRET_ENV_NAMES,
   withRegistrySecrets,
 } from "../lib/workspec/mod.ts";
@@ -141,6 +142,7 @@ const work: CliMain = async (io) => {
   const commandEnv = { ...env };
   for (const n of [...SECRET_ENV_NAMES, ENV_WORK_POD_JSON]) delete commandEnv[n];
   const srvDir = env[ENV_SRV_DIR] || DEFAULT_SRV_DIR;
+  const extractMaxBytes = extractMaxBytesOf(env);
   try {
     if (!(await stat(srvDir)).isDirectory()) throw new Error("not a directory");
   } catch (e) {
@@ -163,6 +165,7 @@ const work: CliMain = async (io) => {
     log,
     signal: io.signal,
     ...(env[ENV_FORCE_ARCH] ? { arch: env[ENV_FORCE_ARCH] } : {}),
+    extractMaxBytes,
   });
   log(summaryLine(result));
   await writeTerminationLog(env[ENV_TERMINATION_LOG] || DEFAULT_TERMINATION_LOG, result, err);

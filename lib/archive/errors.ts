@@ -32,3 +32,20 @@ export class ArchiveError extends GangplankError {
     super(`${archive}: ${message}`, options);
   }
 }
+
+/**
+ * An archive larger than allowed (a "zip bomb": a small gzip that expands to gigabytes, or
+ * millions of entries). Refused while reading, before the limit is crossed: nothing of the
+ * archive is left in the root.
+ */
+export class ArchiveTooLargeError extends GangplankError {
+  constructor(
+    /** The archive (a path, or `<stream>`). */
+    readonly archive: string,
+    detail: string,
+    /** The option that sets the limit crossed. */
+    readonly limit: "maxBytes" | "maxEntries",
+  ) {
+    super(`${archive}: refusing to extract: ${detail}`);
+  }
+}

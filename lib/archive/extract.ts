@@ -9,13 +9,14 @@
  * @module
  */
 import { createReadStream, createWriteStream } from "node:fs";
+import { statfs } from "node:fs/promises";
 import { posix } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as NodeWebReadableStream } from "node:stream/web";
 import { createGunzip } from "node:zlib";
 import tarStream from "tar-stream";
-import { ArchiveError, UnsafeArchiveError } from "./errors.ts";
+import { ArchiveError, ArchiveTooLargeError, UnsafeArchiveError } from "./errors.ts";
 
 /** Where an archive comes from: a file path, a web stream, or a Node.js readable. */
 export type ArchiveSource = string | ReadableStream<Uint8Array> | NodeJS.ReadableStream;
@@ -29,6 +30,28 @@ export interface ExtractOptions {
    * below it are refused.
    */
   stripPrefix?: string;
+  /**
+   * Most bytes of file content the archive may hold. Default: {@link DEFAULT_FREE_SPACE_SHARE}
+   * of the free space of `root`'s filesystem when the extraction starts. A larger archive (a
+   * small gzip expanding to gigabytes) is refused with {@link ArchiveTooLargeError}, leaving
+   * nothing behind.
+   */
+  maxBytes?: number;
+  /** Most entries the archive may hold (default {@link DEFAULT_MAX_ENTRIES}). */
+  maxEntries?: number;
+  /** Free bytes of the filesystem holding `path` (default: `statfs`). A seam for tests. */
+  freeBytes?: (path: string) => Promise<number>;
+}
+
+/** Share of the target's free space an archive may fill unless `maxBytes` says otherwise. */
+export const DEFAULT_FREE_SPACE_SHARE = 0.9;
+/** Default most entries in one archive. */
+export const DEFAULT_MAX_ENTRIES = 1_000_000;
+
+/** Free bytes (for an unprivileged user) of the filesystem holding `path`. */
+export async function statfsFreeBytes(path: string): Promise<number> {
+  const s = await statfs(path);
+  return Number(s.bavail) * Number(s.bsize);
 }
 
 /** What {@link extractTarGz} wrote. */
@@ -86,6 +109,9 @@ export async function extractTarGz(
     : [];
   await Deno.mkdir(root, { recursive: true, mode: 0o755 });
   const realRoot = await Deno.realPath(root);
+  const maxBytes = opts.maxBytes ??
+    Math.floor((await (opts.freeBytes ?? statfsFreeBytes)(realRoot)) * DEFAULT_FREE_SPACE_SHARE);
+  const maxEntries = opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const staging = await Deno.makeTempDir({ dir: realRoot, prefix: ".gp-extract-" });
   const stagingName = posix.basename(staging);
 
@@ -108,7 +134,9 @@ export async function extractTarGz(
   };
   const onAbort = () => stop(signal?.reason ?? new Error("aborted"));
   signal?.addEventListener("abort", onAbort, { once: true });
-  const feeder = feed(input, gunzip, extract, label).catch((e) => {
+  // Headers and padding: 4 KiB per entry (pax records, header, padding) plus 1 MiB.
+  const maxStream = () => maxBytes + 4096 * (result.entries + 1) + 2 ** 20;
+  const feeder = feed(input, gunzip, extract, label, maxStream).catch((e) => {
     inputError = e;
     extract.destroy(e);
   });
@@ -228,6 +256,21 @@ export async function extractTarGz(
       signal?.throwIfAborted();
       const h = entry.header;
       const name = h.name;
+      // Sizes are checked from the header, before anything of the entry is written.
+      if (result.entries >= maxEntries) {
+        throw new ArchiveTooLargeError(label, `more than ${maxEntries} entries`, "maxEntries");
+      }
+      if (h.type !== "link" && result.bytes + (h.size ?? 0) > maxBytes) {
+        throw new ArchiveTooLargeError(
+          label,
+          `its content exceeds ${maxBytes} bytes${
+            opts.maxBytes === undefined
+              ? ` (${DEFAULT_FREE_SPACE_SHARE * 100}% of the free space of ${root})`
+              : ""
+          } at entry ${JSON.stringify(name)}`,
+          "maxBytes",
+        );
+      }
       const rel = entryPath(name, name);
       if (rel === null) {
         if (h.type !== "directory") {
@@ -249,7 +292,7 @@ export async function extractTarGz(
           await Deno.utime(p, h.mtime, h.mtime);
           nodes.set(rel, { kind: "file" });
           result.files++;
-          result.bytes += h.size;
+          result.bytes += h.size ?? 0;
           break;
         }
         case "directory": {
@@ -338,7 +381,10 @@ export async function extractTarGz(
     stop();
     await feeder;
     if (signal?.aborted) throw signal.reason;
-    if (e instanceof UnsafeArchiveError || e instanceof ArchiveError) throw e;
+    if (
+      e instanceof UnsafeArchiveError || e instanceof ArchiveError ||
+      e instanceof ArchiveTooLargeError
+    ) throw e;
     throw new ArchiveError(label, `extraction failed: ${(e as Error)?.message ?? e}`, {
       cause: e,
     });
@@ -365,6 +411,7 @@ async function feed(
   gunzip: ReturnType<typeof createGunzip>,
   extract: tarStream.Extract,
   label: string,
+  maxStreamBytes: () => number,
 ): Promise<void> {
   const it = input[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
   let head = new Uint8Array(0);
@@ -398,8 +445,19 @@ async function feed(
     raw.pipe(gunzip);
     source = gunzip;
   }
+  let total = 0;
   for await (const chunk of source) {
     if (extract.destroyed) return;
+    total += chunk.length;
+    // Past the content limit plus generous room for headers: a stream of padding after the
+    // archive's end (zeros compress a million to one) is refused too, not decompressed.
+    if (total > maxStreamBytes()) {
+      throw new ArchiveTooLargeError(
+        label,
+        `it decompresses to more than ${total} bytes`,
+        "maxBytes",
+      );
+    }
     if (!extract.write(chunk)) {
       await new Promise<void>((resolve) => {
         const done = () => {

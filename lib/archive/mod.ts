@@ -8,8 +8,11 @@
 export { type PackOptions, type PackResult, packTarGz } from "./pack.ts";
 export {
   type ArchiveSource,
+  DEFAULT_FREE_SPACE_SHARE,
+  DEFAULT_MAX_ENTRIES,
   type ExtractOptions,
   type ExtractResult,
   extractTarGz,
+  statfsFreeBytes,
 } from "./extract.ts";
-export { ArchiveError, UnsafeArchiveError } from "./errors.ts";
+export { ArchiveError, ArchiveTooLargeError, UnsafeArchiveError } from "./errors.ts";

@@ -41,6 +41,8 @@ export interface WorkerContext {
   log: (line: string) => void;
   fetched: Map<string, Fetched>;
   result: WorkerResult;
+  /** Limit of cache tarball extraction (see `WorkerDeps.extractMaxBytes`). */
+  extractMaxBytes?: number;
 }
 
 /** The sha256 (hex) of a file, streamed. */

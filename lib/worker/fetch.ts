@@ -83,6 +83,7 @@ async function fetchRemote(ctx: WorkerContext, rf: WorkSpec["remotefiles"][numbe
     const x = await extractTarGz(tmp, root, {
       signal,
       ...(rel === "" ? { stripPrefix: "srv" } : {}),
+      ...(ctx.extractMaxBytes !== undefined ? { maxBytes: ctx.extractMaxBytes } : {}),
     });
     ctx.log(
       `gangway: extracted ${rf.bucket}/${rf.object} (${r.bytes} bytes, ${x.files} files) into ` +

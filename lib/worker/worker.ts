@@ -52,6 +52,11 @@ export interface WorkerDeps {
    * `/var/run/secrets/kubernetes.io/serviceaccount/token`).
    */
   saTokenPath?: string;
+  /**
+   * Most bytes a cache tarball may expand to (default: 90% of the free space of srv's
+   * filesystem); a larger one fails the fetch and leaves nothing extracted.
+   */
+  extractMaxBytes?: number;
 }
 
 /**
@@ -107,6 +112,7 @@ export async function runWorker(ws: WorkSpec, deps: WorkerDeps): Promise<WorkerR
     log,
     fetched: new Map(),
     result,
+    ...(deps.extractMaxBytes !== undefined ? { extractMaxBytes: deps.extractMaxBytes } : {}),
   };
   const runner = deps.runner ?? new BashRunner();
   const stageDeps = (dir: string): StageDeps => ({

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { UsageError } from "../errors/mod.ts";
+
 /** Env var holding the encoded WorkSpec (Gangplank's name). */
 export const ENV_WORK_POD_JSON = "COSA_WORK_POD_JSON";
 /** Env var holding the relay's secret key (never printed, never in the WorkSpec). */
@@ -37,3 +39,58 @@ export const SECRET_ENV_NAMES: readonly string[] = [
 export const ENV_TERMINATION_LOG = "COSA_TERMINATION_LOG";
 /** Default of {@link ENV_TERMINATION_LOG} (written only if it exists). */
 export const DEFAULT_TERMINATION_LOG = "/dev/termination-log";
+
+/**
+ * Env var: most bytes a cache tarball may expand to on the worker (`20GiB`, `500M`, or plain
+ * bytes). Default: 90% of the free space of the srv dir's filesystem. Set it on workers with
+ * `submit -e COSA_EXTRACT_MAX_BYTES=50GiB`.
+ */
+export const ENV_EXTRACT_MAX_BYTES = "COSA_EXTRACT_MAX_BYTES";
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  m: 1e6,
+  mb: 1e6,
+  g: 1e9,
+  gb: 1e9,
+  t: 1e12,
+  tb: 1e12,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
+};
+
+/**
+ * Parses a byte size: a non-negative number with an optional unit (`k`/`M`/`G`/`T` and
+ * `kB`...`TB` are powers of 1000, `KiB`...`TiB` powers of 1024). `undefined` when invalid.
+ *
+ * @example parseByteSize("1.5GiB") // 1610612736
+ */
+export function parseByteSize(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) return undefined;
+  const n = Math.floor(Number(m[1]) * unit);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/**
+ * The worker's extraction limit from its environment ({@link ENV_EXTRACT_MAX_BYTES}), or
+ * `undefined` when unset.
+ * @throws {UsageError} for a value that is not a size.
+ */
+export function extractMaxBytesOf(env: Record<string, string | undefined>): number | undefined {
+  const v = env[ENV_EXTRACT_MAX_BYTES];
+  if (v === undefined || v === "") return undefined;
+  const n = parseByteSize(v);
+  if (n === undefined) {
+    throw new UsageError(
+      `${ENV_EXTRACT_MAX_BYTES}: ${JSON.stringify(v)} is not a size (e.g. 50GiB, 500M, 1000000)`,
+    );
+  }
+  return n;
+}
