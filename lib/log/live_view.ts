@@ -199,7 +199,8 @@ export class LiveView implements Disposable {
         formatElapsed(now - this.#start)
       } `,
     );
-    return [cut(head + C.dim("─".repeat(width)), width), ...rows];
+    const fill = width - visible(head);
+    return [fill > 0 ? head + C.dim("─".repeat(fill)) : cut(head, width), ...rows];
   }
 
   #set(id: string, st: State): void {
