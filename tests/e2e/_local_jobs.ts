@@ -105,3 +105,41 @@ export async function checkBuildsTree(buildsDir: string, arch: string, expectIma
 export function linesWith(run: SubmitRun, text: string): string[] {
   return (run.stdout + run.stderr).split("\n").filter((l) => l.includes(text));
 }
+
+/**
+ * base → metal → metal4k → finalize (needs metal and metal4k). While `marker` exists the third
+ * stage fails (exit 9) or waits for it to go away.
+ */
+export function markerJob(marker: string, whenMarker: "fail" | "wait"): string {
+  const onMarker = whenMarker === "fail"
+    ? `if test -e ${marker}; then echo marker present; exit 9; fi`
+    : `while test -e ${marker}; do sleep 0.2; done`;
+  return `
+job:
+  strict: true
+recipe:
+  git_url: https://example.com/fake-config.git
+  git_ref: main
+stages:
+  - id: base
+    execution_order: 1
+    build_artifacts: [base]
+    return_cache: true
+  - id: metal
+    execution_order: 2
+    require_artifacts: [ostree]
+    require_cache: true
+    build_artifacts: [metal]
+  - id: metal4k
+    execution_order: 3
+    require_artifacts: [ostree]
+    request_cache: true
+    commands:
+      - "echo third-stage-started; ${onMarker}"
+    build_artifacts: [metal4k]
+  - id: finalize
+    execution_order: 4
+    require_artifacts: [metal, metal4k]
+    build_artifacts: [finalize]
+`;
+}

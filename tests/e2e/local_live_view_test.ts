@@ -6,32 +6,7 @@
 import assert from "node:assert/strict";
 import { ROOT, tempDir } from "../_helpers/mod.ts";
 import { runSubmit } from "./_local_helpers.ts";
-import { submitEnv } from "./_local_jobs.ts";
-
-const JOB = (marker: string) => `
-job:
-  strict: true
-recipe:
-  git_url: https://example.com/fake-config.git
-  git_ref: main
-stages:
-  - id: base
-    execution_order: 1
-    build_artifacts: [base]
-  - id: metal
-    execution_order: 2
-    require_artifacts: [ostree]
-    build_artifacts: [metal]
-  - id: metal4k
-    execution_order: 3
-    require_artifacts: [ostree]
-    commands:
-      - "echo third-stage-started; while test -e ${marker}; do sleep 0.2; done"
-  - id: finalize
-    execution_order: 4
-    require_artifacts: [metal]
-    commands: ["echo done"]
-`;
+import { markerJob, submitEnv } from "./_local_jobs.ts";
 
 function sh(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
@@ -60,7 +35,7 @@ Deno.test("live view under tmux: a status block per stage, redrawn in place, era
   await using tmp = await tempDir("gp-live-");
   const marker = `${tmp.path}/MARKER`;
   await Deno.writeTextFile(marker, "");
-  await Deno.writeTextFile(`${tmp.path}/job.yaml`, JOB(marker));
+  await Deno.writeTextFile(`${tmp.path}/job.yaml`, markerJob(marker, "wait"));
   await Deno.mkdir(`${tmp.path}/tmp`);
   const env = Object.entries(submitEnv(`${tmp.path}/tmp`)).map(([k, v]) => `${k}=${sh(v)}`);
   const cmd = `cd ${sh(ROOT)} && env -u NO_COLOR TERM=xterm-256color ${env.join(" ")} ${
@@ -109,14 +84,14 @@ Deno.test("live view under tmux: a status block per stage, redrawn in place, era
 Deno.test("live view off a terminal and with NO_COLOR: plain lines, no escape sequences", async () => {
   await using tmp = await tempDir("gp-live-");
   const spec = `${tmp.path}/job.yaml`;
-  await Deno.writeTextFile(spec, JOB(`${tmp.path}/no-marker`));
+  await Deno.writeTextFile(spec, markerJob(`${tmp.path}/no-marker`, "wait"));
   await Deno.mkdir(`${tmp.path}/tmp`);
   const env = submitEnv(`${tmp.path}/tmp`);
   const plainLines = (out: string) => {
     assert.ok(!out.includes("\x1b["), "no escape sequence");
     const lines = out.replaceAll("\r\n", "\n").split("\n").filter((l) => l !== "");
     assert.ok(lines.some((l) => /^\[base \+\d+\.\ds\] gangplank: starting worker/.test(l)));
-    assert.ok(lines.some((l) => /^\[finalize \+\d+\.\ds\] done$/.test(l)));
+    assert.ok(lines.some((l) => /^\[metal4k \+\d+\.\ds\] third-stage-started$/.test(l)));
     assert.ok(lines.some((l) => /^finalize +succeeded +0 /.test(l)));
     assert.ok(!lines.some((l) => l.startsWith("── run")));
   };

@@ -7,41 +7,8 @@
 import assert from "node:assert/strict";
 import { sha256File, tempDir } from "../_helpers/mod.ts";
 import { listTree, runSubmit, stillAlive, type SubmitRun } from "./_local_helpers.ts";
-import { submitEnv } from "./_local_jobs.ts";
+import { markerJob, submitEnv } from "./_local_jobs.ts";
 import type { RunReport } from "../../lib/coordinator/mod.ts";
-
-/** base → metal → metal4k (fails or hangs while `marker` exists) → finalize (needs both). */
-function jobSpec(marker: string, whenMarker: "fail" | "hang"): string {
-  const onMarker = whenMarker === "fail" ? "echo marker present; exit 9" : "sleep 120";
-  return `
-job:
-  strict: true
-recipe:
-  git_url: https://example.com/fake-config.git
-  git_ref: main
-stages:
-  - id: base
-    execution_order: 1
-    build_artifacts: [base]
-    return_cache: true
-  - id: metal
-    execution_order: 2
-    require_artifacts: [ostree]
-    require_cache: true
-    build_artifacts: [metal]
-  - id: metal4k
-    execution_order: 3
-    require_artifacts: [ostree]
-    request_cache: true
-    commands:
-      - "echo third-stage-started; if test -e ${marker}; then ${onMarker}; fi"
-    build_artifacts: [metal4k]
-  - id: finalize
-    execution_order: 4
-    require_artifacts: [metal, metal4k]
-    build_artifacts: [finalize]
-`;
-}
 
 interface Job {
   dir: string;
@@ -51,7 +18,7 @@ interface Job {
   env: Record<string, string>;
 }
 
-async function newJob(dir: string, whenMarker: "fail" | "hang"): Promise<Job> {
+async function newJob(dir: string, whenMarker: "fail" | "wait"): Promise<Job> {
   await Deno.mkdir(`${dir}/tmp`, { recursive: true });
   const job = {
     dir,
@@ -60,7 +27,7 @@ async function newJob(dir: string, whenMarker: "fail" | "hang"): Promise<Job> {
     workDir: `${dir}/work`,
     env: submitEnv(`${dir}/tmp`),
   };
-  await Deno.writeTextFile(job.spec, jobSpec(job.marker, whenMarker));
+  await Deno.writeTextFile(job.spec, markerJob(job.marker, whenMarker));
   return job;
 }
 
@@ -213,7 +180,7 @@ Deno.test("resume e2e: after the third stage failed on a marker, only it and its
 
 Deno.test("resume e2e: after a Ctrl-C in the middle of the third stage", async () => {
   await using tmp = await tempDir("gp-resume-");
-  const job = await newJob(tmp.path, "hang");
+  const job = await newJob(tmp.path, "wait");
   await Deno.writeTextFile(job.marker, "");
   const r = await submit(job, ["-s", job.spec, "-w", job.workDir], {
     interruptWhen: (out) => out.includes("] third-stage-started") ? "SIGINT" : undefined,
@@ -225,7 +192,7 @@ Deno.test("resume e2e: after a Ctrl-C in the middle of the third stage", async (
 
 Deno.test("resume e2e: after kill -9 of the coordinator in the middle of the third stage", async () => {
   await using tmp = await tempDir("gp-resume-");
-  const job = await newJob(tmp.path, "hang");
+  const job = await newJob(tmp.path, "wait");
   await Deno.writeTextFile(job.marker, "");
   const r = await submit(job, ["-s", job.spec, "-w", job.workDir], {
     interruptWhen: (out) => out.includes("] third-stage-started") ? "SIGKILL" : undefined,
