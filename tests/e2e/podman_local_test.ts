@@ -5,6 +5,10 @@
 import assert from "node:assert/strict";
 import { PodmanClient } from "../../lib/podman/mod.ts";
 import { ROOT, runScript, tempDir, waitFor } from "../_helpers/mod.ts";
+import { runInProcess } from "../_helpers/cli.ts";
+import { submit } from "../../lib/cli/mod.ts";
+import { startRelay } from "../../lib/relay/server.ts";
+import { writeRelayConfig } from "../../lib/relay/config.ts";
 import {
   ensureTestImage,
   podmanMissing,
@@ -102,9 +106,10 @@ Deno.test({
         volumes: [],
         secrets: [],
       });
-      // The work dir holds only what the run created (the relay keeps its state in a dot dir).
+      // The work dir holds only what the run created (the relay's state dir and the run state).
+      const state = [".gangplank-relay", ".gangplank-run.json"];
       assert.deepEqual(
-        [...Deno.readDirSync(pw)].map((e) => e.name).filter((n) => n !== ".gangplank-relay").sort(),
+        [...Deno.readDirSync(pw)].map((e) => e.name).filter((n) => !state.includes(n)).sort(),
         ["builds", "logs"],
       );
     },
@@ -248,14 +253,74 @@ stages:
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const m = (r.stdout + r.stderr).match(/work dir (\S+)/);
     assert.ok(m, r.stderr);
-    assert.ok(m[1].startsWith(`${tmp.path}/gangplank-work-`), m[1]);
+    assert.ok(m[1].startsWith(`${tmp.path}/gangplank-run-`), m[1]);
     assert.ok((await Deno.stat(`${m[1]}/logs`)).isDirectory);
     const top = [...Deno.readDirSync(tmp.path)].map((e) => e.name).sort();
-    assert.deepEqual(top.filter((n) => !n.startsWith("gangplank-work-")), [
+    assert.deepEqual(top.filter((n) => !n.startsWith("gangplank-run-")), [
       "job.yaml",
       "precious.txt",
     ]);
   });
+
+  await t.step(
+    "submit --backend podman: --image, -e, --env-file, overrides and -m all reach the worker",
+    async () => {
+      await using tmp = await tempDir("gp-e2e-podman-inputs-");
+      await Deno.writeTextFile(`${tmp.path}/fix.rpm`, "RPM\n");
+      await Deno.writeTextFile(`${tmp.path}/w.env`, "GP_FROM_FILE=file-value\n");
+      await Deno.writeTextFile(
+        `${tmp.path}/job.yaml`,
+        `
+stages:
+  - id: inputs
+    overrides: [{ uri: "file://fix.rpm", rpm: true }]
+    commands:
+      - "env > seen-env.txt; cat /srv/overrides/rpm/fix.rpm > seen-rpm.txt"
+    return_files: [seen-env.txt, seen-rpm.txt]
+`,
+      );
+      // -m: an external store (a relay of the test's own, with its own credentials).
+      await Deno.mkdir(`${tmp.path}/store`);
+      await using store = await startRelay({ root: `${tmp.path}/store`, port: 0 });
+      await writeRelayConfig(`${tmp.path}/minio.json`, store.config());
+      const r = await runInProcess("submit", submit, [
+        "-s",
+        "job.yaml",
+        "--backend",
+        "podman",
+        "--remote",
+        remote,
+        "--image",
+        TEST_WORKER_IMAGE,
+        "-e",
+        "GP_FROM_E=e-value",
+        "--env-file",
+        "w.env",
+        "-m",
+        "minio.json",
+        "-w",
+        "work",
+      ], { cwd: tmp.path, env: scriptEnv(), timeoutMs: 180_000 });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /using the external S3 endpoint/);
+      const found = new Map<string, string>();
+      const walk = (d: string) => {
+        for (const e of Deno.readDirSync(d)) {
+          if (e.isDirectory) walk(`${d}/${e.name}`);
+          else if (e.name.startsWith("seen-")) found.set(e.name, `${d}/${e.name}`);
+        }
+      };
+      walk(`${tmp.path}/store`);
+      assert.ok(found.has("seen-env.txt") && found.has("seen-rpm.txt"), [...found].join(", "));
+      assert.equal(await Deno.readTextFile(found.get("seen-rpm.txt")!), "RPM\n");
+      const env = await Deno.readTextFile(found.get("seen-env.txt")!);
+      assert.match(env, /^GP_FROM_E=e-value$/m);
+      assert.match(env, /^GP_FROM_FILE=file-value$/m);
+      assert.doesNotMatch(env, /RELAY_SECRET/);
+      // --image was used: the default image is not on this host and cannot be pulled here, so
+      // ignoring it (the old bug) fails the run at the image check.
+    },
+  );
 
   await t.step("--cleanup removes what an interrupted run left (by label)", async () => {
     // Simulate a run killed -9 mid-stage: its container and volume stay behind.

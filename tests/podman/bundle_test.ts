@@ -1,10 +1,18 @@
 /**
- * `deno task bundle`: the bundled scripts run from a folder with no node_modules and no deno
- * config, including npm:ssh2's handshake (pure-JS crypto fallback, shimmed `require`).
+ * `deno task bundle`: the bundled scripts run from a temporary folder outside the checkout,
+ * with no node_modules and no deno config: the demo with local workers (the bundled worker
+ * found next to submit.js) and with podman workers (work.js bound into the containers),
+ * and npm:ssh2's handshake (pure-JS crypto fallback, shimmed `require`).
  */
 import assert from "node:assert/strict";
 import { bundle } from "../../scripts/bundle.ts";
-import { runCommand, tempDir } from "../_helpers/mod.ts";
+import { ROOT, runCommand, tempDir } from "../_helpers/mod.ts";
+import {
+  ensureTestImage,
+  podmanMissing,
+  startPodmanService,
+  TEST_WORKER_IMAGE,
+} from "../_helpers/podman.ts";
 import { sshdMissing, startSshd } from "../_helpers/sshd.ts";
 
 Deno.test("bundle: work, submit, relay, podman_run run without node_modules", async (t) => {
@@ -12,12 +20,67 @@ Deno.test("bundle: work, submit, relay, podman_run run without node_modules", as
   const files = await bundle({ outDir: out.path });
   const names = files.map((f) => f.slice(out.path.length + 1)).sort();
   assert.deepEqual(names, ["podman_run.js", "relay.js", "submit.js", "work.js"]);
+  assert.ok(!out.path.startsWith(ROOT), "the bundles live outside the checkout");
   const run = (file: string, args: string[], env: Record<string, string> = {}) =>
     runCommand(Deno.execPath(), ["run", "-A", "--no-config", `${out.path}/${file}`, ...args], {
       cwd: out.path,
       env: { HOME: out.path, DENO_DIR: `${out.path}/deno-dir`, ...env },
-      timeoutMs: 60_000,
+      timeoutMs: 180_000,
     });
+  // The demo and the stand-in cosa, copied out of the checkout too.
+  await Deno.copyFile(`${ROOT}/examples/demo.jobspec.yaml`, `${out.path}/demo.jobspec.yaml`);
+  await Deno.mkdir(`${out.path}/fake-cosa`);
+  for (const f of ["cosa", "cosa.ts", "kola"]) {
+    await Deno.copyFile(`${ROOT}/examples/fake-cosa/${f}`, `${out.path}/fake-cosa/${f}`);
+    await Deno.chmod(`${out.path}/fake-cosa/${f}`, 0o755);
+  }
+  const denoDir = Deno.execPath().slice(0, Deno.execPath().lastIndexOf("/"));
+  const demoBuilt = async (workDir: string) => {
+    const builds = JSON.parse(await Deno.readTextFile(`${workDir}/builds/builds.json`));
+    const id = builds.builds[0].id as string;
+    const arch = builds.builds[0].arches[0] as string;
+    const meta = JSON.parse(
+      await Deno.readTextFile(`${workDir}/builds/${id}/${arch}/meta.json`),
+    );
+    return Object.keys(meta.images).sort();
+  };
+
+  await t.step(
+    "the demo with local workers: submit.js runs work.js from next to itself",
+    async () => {
+      const r = await run("submit.js", [
+        "-s",
+        "demo.jobspec.yaml",
+        "--worker-path",
+        "fake-cosa",
+        "-w",
+        "local",
+      ], { PATH: `${denoDir}:/usr/bin:/bin` });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.deepEqual(await demoBuilt(`${out.path}/local`), ["aws", "metal", "ostree", "qemu"]);
+    },
+  );
+
+  await t.step({
+    name: "the demo with podman workers: podman_run.js binds its own work.js",
+    ignore: podmanMissing() !== undefined,
+    fn: async () => {
+      await ensureTestImage();
+      await using svc = await startPodmanService();
+      const r = await run("podman_run.js", [
+        "-s",
+        "demo.jobspec.yaml",
+        "--remote",
+        `unix://${svc.socketPath}`,
+        "-i",
+        TEST_WORKER_IMAGE,
+        "-w",
+        "podman",
+      ], { PATH: `${denoDir}:/usr/bin:/bin` });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.deepEqual(await demoBuilt(`${out.path}/podman`), ["aws", "metal", "ostree", "qemu"]);
+    },
+  });
 
   await t.step("--help of each script", async () => {
     for (const f of ["submit.js", "relay.js", "podman_run.js"]) {
