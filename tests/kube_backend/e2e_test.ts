@@ -95,7 +95,16 @@ Deno.test({
   }
   const rec = recorder(kube);
   const [k, l] = await Promise.all([
-    submitKube(kube, ["-s", spec, "-w", kw, "--report", `${tmp.path}/kube.json`], tmp.path),
+    submitKube(kube, [
+      "-s",
+      spec,
+      "-w",
+      kw,
+      "--report",
+      `${tmp.path}/kube.json`,
+      "-e",
+      "GP_FROM_E=kube-value",
+    ], tmp.path),
     runScript("submit.ts", ["-s", spec, "-w", lw, "--report", `${tmp.path}/local.json`], {
       env: scriptEnv(),
       cwd: tmp.path,
@@ -114,6 +123,19 @@ Deno.test({
   );
   const names = await assertSameBuilds(`${kw}/builds`, `${lw}/builds`, kr.arch);
   assert.ok(names.includes("metal"), names.join(","));
+  // -e reached every worker pod's environment.
+  const workerPods = rec.seen.filter((o) =>
+    o.spec?.containers && o.metadata.labels?.[RUN_ID_LABEL]
+  );
+  assert.ok(workerPods.length > 0);
+  for (const p of workerPods) {
+    const env = (p.spec as { containers: { env?: { name: string; value?: string }[] }[] })
+      .containers[0].env ?? [];
+    assert.ok(
+      env.some((e) => e.name === "GP_FROM_E" && e.value === "kube-value"),
+      `pod ${p.metadata.name}: ${JSON.stringify(env.map((e) => e.name))}`,
+    );
+  }
   // Worker output (init + main containers) came through the pods/log API.
   assert.match(k.stdout, /fake-cosa/);
   // Nothing left: no pod, no Secret (asserted through the API server's store).
