@@ -5,7 +5,7 @@
  * same after a failure, a Ctrl-C in the middle of the stage, and a kill -9 of the coordinator.
  */
 import assert from "node:assert/strict";
-import { sha256File, tempDir } from "../_helpers/mod.ts";
+import { ROOT, sha256File, tempDir, waitFor } from "../_helpers/mod.ts";
 import { listTree, runSubmit, stillAlive, type SubmitRun } from "./_local_helpers.ts";
 import { markerJob, submitEnv } from "./_local_jobs.ts";
 import type { RunReport } from "../../lib/coordinator/mod.ts";
@@ -222,4 +222,64 @@ Deno.test("resume e2e: bad --resume input is refused with exit 2, nothing create
   assert.equal(r.code, 2);
   assert.match(r.stderr, /-A: the recorded JobSpec is used; give a new one with -s/);
   assert.deepEqual(listTree(tmp.path).filter((f) => !f.startsWith("tmp/")), ["job.yaml"]);
+});
+
+Deno.test("resume e2e: an external store (-m): needs -m again; a deleted output re-runs its stage", async () => {
+  await using tmp = await tempDir("gp-resume-ext-");
+  const srv = `${tmp.path}/srv`;
+  const cfg = `${tmp.path}/relay.json`;
+  await Deno.mkdir(srv);
+  const relay = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}/scripts/relay.ts`, "-d", srv, "-m", cfg],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await waitFor(() => Deno.statSync(cfg).isFile, { timeoutMs: 30_000, what: "relay config" });
+    const job = await newJob(tmp.path, "fail");
+    await Deno.writeTextFile(job.marker, "");
+    const first = await submit(job, ["-s", job.spec, "-w", job.workDir, "-m", cfg]);
+    assert.notEqual(first.code, 0);
+    await Deno.remove(job.marker);
+
+    let r = await submit(job, ["--resume", job.workDir]);
+    assert.equal(r.code, 2);
+    assert.match(
+      r.stderr,
+      /kept its objects in an external S3 endpoint \(127\.0\.0\.1:\d+\); give its config again with -m/,
+    );
+
+    // Someone deletes metal's image from the store: metal runs again, and what needs it.
+    const builds = `${srv}/builder`;
+    const id = JSON.parse(await Deno.readTextFile(`${builds}/builds.json`)).builds[0].id;
+    const metal = listTree(`${builds}/${id}/x86_64`).find((f) => f.includes("-metal."))!;
+    await Deno.remove(`${builds}/${id}/x86_64/${metal}`);
+    const dry = await submit(job, ["--resume", job.workDir, "-m", cfg, "--dry-run", "-o", "json"]);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.deepEqual(
+      JSON.parse(dry.stdout).resume.stages.map((s: { id: string; reason: string }) =>
+        `${s.id}: ${s.reason.replace(/run gp-[0-9a-f-]+/, "run X")}`
+      ),
+      [
+        "base: succeeded in run X, 6 output(s) verified by sha256",
+        `metal: output missing: ${id}/x86_64/${metal}`,
+        "metal4k: failed (exit code 9)",
+        "finalize: depends on metal",
+      ],
+    );
+
+    r = await submit(job, ["--resume", job.workDir, "-m", cfg, "--report", `${tmp.path}/r.json`]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const report = await readReport(`${tmp.path}/r.json`);
+    assert.deepEqual(report.stages.map((s) => s.result), [
+      "skipped",
+      "succeeded",
+      "succeeded",
+      "succeeded",
+    ]);
+    assert.deepEqual(await treeDigest(builds), await cleanTree());
+  } finally {
+    relay.kill("SIGTERM");
+    await relay.status;
+  }
 });
