@@ -1,43 +1,139 @@
 /**
- * gangplank on Deno: the public library surface. Every concern lives in its own `lib/<area>/`
- * folder; this module re-exports each folder's `mod.ts`.
+ * gangplank on Deno as a library: read and plan a JobSpec, run it with an executor (local
+ * processes, podman, Kubernetes) against the embedded S3 relay, and the worker that runs a
+ * stage. This module exports what a user of the library calls; the building blocks behind it
+ * live in `lib/<area>/mod.ts` (see ARCHITECTURE.md).
  *
- * - JobSpec model, parsing, templates, shorthands, generation: `lib/jobspec`
- * - Stage plan (groups, waits, inputs/outputs): `lib/plan`
- * - Command-line parsing and dry-run rendering shared by the scripts: `lib/cli`
- * - The relay (S3 server over a directory) and the `ArtifactStore` client: `lib/relay`
- * - Streaming, tar-slip-safe tar.gz: `lib/archive`; transfer progress: `lib/progress`
- * - cosa's builds.json / meta.json: `lib/cosa`; the worker payload: `lib/workspec`
- * - The worker (`gangway`): `lib/worker`; the coordinator: `lib/coordinator`; logs: `lib/log`
- * - Executors (local, podman, Kubernetes): `lib/executors`, with `lib/podman`, `lib/ssh`,
- *   `lib/kube`, `lib/podspec`, `lib/secrets`
- * - Typed errors and exit codes: `lib/errors`
- *
- * @example
+ * @example Read a JobSpec and look at its plan
  * ```ts
  * import { loadJobSpec, planJob } from "./mod.ts";
  * const { spec } = await loadJobSpec("examples/demo.jobspec.yaml", {});
- * for (const g of planJob(spec).groups) console.log(g.order, g.stages.map((s) => s.id));
+ * const plan = planJob(spec);
+ * if (plan.groups[0].stages[0].id !== "base") throw new Error("unexpected plan");
+ * ```
+ *
+ * @example Map any error to the exit code the scripts use
+ * ```ts
+ * import { exitCodeOf, parseJobSpec } from "./mod.ts";
+ * try {
+ *   parseJobSpec("stages: {a: 1}\n", {});
+ * } catch (e) {
+ *   if (exitCodeOf(e) !== 2) throw new Error("a bad JobSpec is a usage error");
+ * }
  * ```
  *
  * @module
  */
-export * from "./lib/errors/mod.ts";
-export * from "./lib/executors/mod.ts";
-export * from "./lib/jobspec/mod.ts";
-export * from "./lib/plan/mod.ts";
-export * from "./lib/archive/mod.ts";
-export * from "./lib/progress/mod.ts";
-export * from "./lib/relay/mod.ts";
-export * from "./lib/cosa/mod.ts";
-export * from "./lib/names/mod.ts";
-export * from "./lib/workspec/mod.ts";
-export * from "./lib/worker/mod.ts";
-export * from "./lib/coordinator/mod.ts";
-export * from "./lib/log/mod.ts";
-export * from "./lib/podman/mod.ts";
-export * from "./lib/kube/mod.ts";
-export * from "./lib/podspec/mod.ts";
-export * from "./lib/secrets/mod.ts";
-export * from "./lib/ssh/mod.ts";
-export * from "./lib/cli/mod.ts";
+
+// Errors and exit codes.
+export { exitCodeOf, GangplankError, InterruptedError, UsageError } from "./lib/errors/mod.ts";
+
+// JobSpecs: read, validate, generate, template.
+export {
+  defaultJobSpec,
+  generateJobSpec,
+  type GenerateOptions,
+  type JobSpec,
+  JobSpecError,
+  type JobSpecIssue,
+  jobSpecToYaml,
+  loadJobSpec,
+  parseJobSpec,
+  type ParseOptions,
+  type ParseResult,
+  type RenderData,
+  renderTemplate,
+  type Stage,
+} from "./lib/jobspec/mod.ts";
+
+// The plan of a JobSpec.
+export { type Plan, PlanError, planJob, type PlanOptions } from "./lib/plan/mod.ts";
+
+// Running a job.
+export {
+  runJob,
+  type RunJobOptions,
+  type RunReport,
+  type RunResult,
+  StageFailedError,
+} from "./lib/coordinator/mod.ts";
+export {
+  type Executor,
+  LocalExecutor,
+  type LocalExecutorOptions,
+  type RelayEndpoint,
+  type StageOutcome,
+  type WorkerLaunch,
+} from "./lib/executors/mod.ts";
+
+// The relay and its client.
+export {
+  ArtifactStore,
+  type Endpoint,
+  type ExpectedContent,
+  type ListEntry,
+  type ObjectStat,
+  readRelayConfig,
+  type Relay,
+  type RelayConfig,
+  type RelayOptions,
+  startRelay,
+} from "./lib/relay/mod.ts";
+
+// The worker side.
+export { runWorker, type WorkerDeps, type WorkerResult } from "./lib/worker/mod.ts";
+export { decodeWorkSpec, encodeWorkSpec, type WorkSpec } from "./lib/workspec/mod.ts";
+
+// Types the functions and classes above take or return.
+export type {
+  AliyunCfg,
+  Archives,
+  AwsCfg,
+  AzureCfg,
+  CloudsCfgs,
+  GcpCfg,
+  Job,
+  Minio,
+  Override,
+  PublishOscontainer,
+  Recipe,
+  Registry,
+  Repo,
+} from "./lib/jobspec/types.ts";
+export type { StageCommands } from "./lib/jobspec/shorthands.ts";
+export type { FetchLike } from "./lib/jobspec/mod.ts";
+export type {
+  PlanGroup,
+  PlanInputs,
+  PlannedStage,
+  PlanOutputs,
+  PlanProblem,
+} from "./lib/plan/plan.ts";
+export type { StageReport } from "./lib/coordinator/report.ts";
+export type {
+  CoordinatorStore,
+  ListedObject,
+  OpenStore,
+  RunningRelay,
+  StartRelay,
+} from "./lib/coordinator/run_relay.ts";
+export type { StageRecord, StageResult } from "./lib/coordinator/schedule.ts";
+export type { StoreReader } from "./lib/coordinator/inputs.ts";
+export type { RecordedStage, RunState } from "./lib/coordinator/resume.ts";
+export type { RunObserver } from "./lib/coordinator/run_stage.ts";
+export type { Credentials } from "./lib/relay/sigv4.ts";
+export type { AccessGrant, ScopedCredential } from "./lib/relay/server_access.ts";
+export type {
+  RelayLocation,
+  RemoteArtifact,
+  RemoteFile,
+  ReturnTarget,
+} from "./lib/workspec/workspec.ts";
+export type { CommandFailure, ScriptPart } from "./lib/worker/stage.ts";
+export type { CommandRunner, RunScriptOptions, RunScriptResult } from "./lib/worker/runner.ts";
+export type {
+  ArtifactStoreLike,
+  FetchExpect,
+  VersionedJSON,
+  WriteCondition,
+} from "./lib/store/views.ts";

@@ -5,7 +5,7 @@ import {
   InterruptedError,
   signalExitCode,
   UsageError,
-} from "../mod.ts";
+} from "../lib/errors/mod.ts";
 
 Deno.test("exit codes: usage errors are 2, interrupts are 128+signal, others 1", () => {
   assert.equal(exitCodeOf(new UsageError("bad flag")), 2);

@@ -10,6 +10,7 @@ import { GangplankError } from "../errors/mod.ts";
 export class StageFailedError extends GangplankError {
   /** Exit code of the coordinator: the worker's code when it is a plain 1..125, else 1. */
   override readonly exitCode: number;
+  /** Stage `stageId` ended with `workerExitCode`; `reason` says why in one line. */
   constructor(
     readonly stageId: string,
     /** The worker's exit code (128+n when killed by signal n; -1 when it never started). */

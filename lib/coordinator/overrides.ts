@@ -14,11 +14,11 @@ import { pipeline } from "node:stream/promises";
 import type { ReadableStream as NodeWebReadableStream } from "node:stream/web";
 import { extractTarGz, packTarGz } from "../archive/mod.ts";
 import { UsageError } from "../errors/mod.ts";
-import type { Override } from "../jobspec/mod.ts";
+import type { FetchLike, Override } from "../jobspec/mod.ts";
 import { overrideWritePath } from "../jobspec/override.ts";
 
-/** Minimal fetch signature (inject a fake in tests). */
-export type FetchLike = (url: string, init: { signal: AbortSignal }) => Promise<Response>;
+/** Minimal fetch signature (inject a fake in tests): lib/jobspec's. */
+export type { FetchLike };
 
 /** An override that cannot be fetched: bad input, exit code 2. */
 export class OverrideFetchError extends UsageError {

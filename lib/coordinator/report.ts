@@ -20,6 +20,7 @@ export interface StageReport
   startedAt?: string;
   /** Dependency wait plus worker run, ms. */
   durationMs: number;
+  /** Time spent waiting for dependencies, in ms. */
   waitMs: number;
   /**
    * Bytes the worker downloaded (its own account; transfers skipped because the file was
@@ -49,8 +50,11 @@ export interface StageReport
 
 /** The serialisable outcome of a run. */
 export interface RunReport {
+  /** The run id (labels of everything the run created). */
   runId: string;
+  /** The executor's name. */
   backend: string;
+  /** How the run ended. */
   result: "succeeded" | "failed" | "interrupted";
   /** Exit code the coordinator ends with: 0 only when every stage succeeded. */
   exitCode: number;
@@ -62,10 +66,13 @@ export interface RunReport {
     workerExitCode?: number;
     missing?: string[];
   };
+  /** The work dir the builds were gathered into. */
   workDir: string;
   /** Where the builds landed (a directory, or an `s3://` location for an external relay). */
   buildsLocation: string;
+  /** The architecture the run built for. */
   arch: string;
+  /** The relay the workers used. */
   relay: {
     external: boolean;
     host: string;
@@ -78,9 +85,13 @@ export interface RunReport {
   };
   /** Latest build id for the arch at the end of the run. */
   latestBuild?: string;
+  /** ISO time the run started. */
   startedAt: string;
+  /** ISO time the run ended. */
   finishedAt: string;
+  /** Wall time of the run, in ms. */
   durationMs: number;
+  /** One report per stage, in plan order. */
   stages: StageReport[];
 }
 

@@ -37,10 +37,13 @@ export interface RecordedStage {
 
 /** The run state file (`<workDir>/.gangplank-run.json`, mode 0600: it holds the JobSpec). */
 export interface RunState {
+  /** Format version of the state file. */
   version: 1;
   /** The run that last wrote the file. */
   runId: string;
+  /** The executor's name. */
   backend: string;
+  /** The architecture the run built for. */
   arch: string;
   /** The JobSpec the run used, as YAML (`--resume` without `-s` runs it again). */
   specYaml: string;
@@ -48,7 +51,9 @@ export interface RunState {
   store: { external: boolean; endpoint?: string; bucket: string; keyPrefix: string };
   /** Every returned object as it was after the last stage that wrote it. */
   objects: Record<string, { size: number; sha256: string }>;
+  /** Each stage's last outcome, by stage id. */
   stages: Record<string, RecordedStage>;
+  /** ISO time of the last update. */
   updatedAt: string;
 }
 

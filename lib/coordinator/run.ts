@@ -37,10 +37,13 @@ export type { CoordinatorStore, ListedObject, RunningRelay } from "./run_relay.t
 
 /** Options of {@link runJob}. */
 export interface RunJobOptions {
+  /** The JobSpec to run. */
   spec: JobSpec;
+  /** Its plan (`planJob`). */
   plan: Plan;
   /** Where builds and logs land (the embedded relay serves it). Must exist. */
   workDir: string;
+  /** Runs the workers. */
   executor: Executor;
   /** An external S3 endpoint (`-m/--minio-config`); when absent the embedded relay is started. */
   relay?: RelayConfig;
@@ -63,7 +66,9 @@ export interface RunJobOptions {
   pollIntervalMs?: number;
   /** Receives every console line (prefixed worker lines, coordinator messages, summary). */
   log: (line: string) => void;
+  /** Aborting stops the run: workers are stopped, the report says interrupted. */
   signal: AbortSignal;
+  /** Clock (default `Date.now`), for tests. */
   now?: () => number;
   /** Run id (default: generated). */
   runId?: string;

@@ -17,9 +17,13 @@ import type { ArtifactStoreLike } from "../store/views.ts";
 
 /** A listing entry, as the report's "returned" detection needs it. */
 export interface ListedObject {
+  /** Object key. */
   key: string;
+  /** Size in bytes. */
   size: number;
+  /** Last modification time. */
   lastModified?: Date | number | string;
+  /** ETag without quotes. */
   etag?: string;
 }
 
@@ -30,6 +34,7 @@ export interface ListedObject {
  */
 export interface CoordinatorStore
   extends StoreReader, Partial<Pick<ArtifactStoreLike, "getJSONVersioned" | "putJSONIf">> {
+  /** Every object below `prefix` (recursive). */
   list(bucket: string, prefix: string, opts: { signal: AbortSignal }): Promise<ListedObject[]>;
   /** An object's sha256 and size (streamed), or `undefined` when missing (run state, resume). */
   sha256(
@@ -48,7 +53,9 @@ export interface CoordinatorStore
 
 /** A started relay, as the coordinator uses it. */
 export interface RunningRelay extends AsyncDisposable {
+  /** The config workers use to reach it. */
   config(): RelayConfig;
+  /** Transfer statistics, if the relay keeps them. */
   stats?: unknown;
   /**
    * Mints a credential limited to `access` (lib/relay's `Relay.grant`). When present, every

@@ -38,12 +38,17 @@ export type StageResult =
 
 /** What the scheduler records per stage. */
 export interface StageRecord {
+  /** Stage id. */
   id: string;
+  /** Position in the plan. */
   index: number;
+  /** Execution group. */
   order: number;
+  /** How the stage ended. */
   result: StageResult;
   /** Worker exit code; null when no worker ran. */
   exitCode: number | null;
+  /** Why it did not succeed, in one line. */
   reason?: string;
   /** Epoch ms when the stage started waiting for its dependencies. */
   startedAt?: number;

@@ -11,6 +11,7 @@ import { constants } from "node:os";
 export class GangplankError extends Error {
   /** Exit code a script should end with when this error reaches it. */
   readonly exitCode: number = 1;
+  /** A message saying what and where; `options.cause` keeps the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = new.target.name;
@@ -19,12 +20,15 @@ export class GangplankError extends Error {
 
 /** Bad input from the user (a JobSpec, a flag, a config file): exit code 2. */
 export class UsageError extends GangplankError {
+  /** Always 2. */
   override readonly exitCode: number = 2;
 }
 
 /** The run was interrupted by a signal; exit code 128 + signal number (130, 143). */
 export class InterruptedError extends GangplankError {
+  /** 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP. */
   override readonly exitCode: number;
+  /** The run was stopped by `signal`. */
   constructor(readonly signal: "SIGINT" | "SIGTERM" | "SIGHUP") {
     super(`interrupted by ${signal}`);
     this.exitCode = signal === "SIGINT" ? 130 : signal === "SIGTERM" ? 143 : 129;

@@ -92,6 +92,7 @@ export class LocalExecutor implements Executor {
   #tempRootPromise: Promise<string> | null = null;
   #disposed = false;
 
+  /** An executor running workers as local processes; nothing starts before `runStage`. */
   constructor(opts: LocalExecutorOptions = {}) {
     this.#opts = opts;
     const root = opts.root ?? DEFAULT_ROOT;

@@ -8,7 +8,9 @@
 
 /** Where workers reach the relay (S3 endpoint), as seen from inside the worker. */
 export interface RelayEndpoint {
+  /** Host name or address. */
   host: string;
+  /** TCP port. */
   port: number;
 }
 

@@ -9,10 +9,13 @@ import { UsageError } from "../errors/mod.ts";
 export interface JobSpecIssue {
   /** File name as given by the caller (`<jobspec>` when parsing a string). */
   file: string;
+  /** 1-based line in the YAML. */
   line: number;
+  /** 1-based column in the YAML. */
   col: number;
   /** YAML path such as `stages[2].execution_order` (empty for the document itself). */
   path: string;
+  /** What is wrong. */
   message: string;
 }
 
@@ -44,6 +47,7 @@ export function formatIssue(i: JobSpecIssue): string {
  * message lists them one per line in `file:line:col: path: message` form.
  */
 export class JobSpecError extends UsageError {
+  /** Every problem found, in position order. */
   constructor(readonly issues: JobSpecIssue[]) {
     super(issues.map(formatIssue).join("\n"));
   }

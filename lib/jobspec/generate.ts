@@ -45,14 +45,23 @@ export interface GenerateOptions {
   returnFiles?: string[];
   /** Repo URLs added to `recipe.repos`. */
   repos?: string[];
+  /** `recipe.git_ref`. */
   gitRef?: string;
+  /** `recipe.git_url`. */
   gitUrl?: string;
+  /** `recipe.git_commit`. */
   gitCommit?: string;
+  /** `minio.bucket`. */
   bucket?: string;
+  /** `minio.key_prefix`. */
   keyPrefix?: string;
+  /** `job.build_name`. */
   buildName?: string;
+  /** `job.version_suffix`. */
   versionSuffix?: string;
+  /** `job.is_production`. */
   isProduction?: boolean;
+  /** `copy-build`. */
   copyBuild?: string;
   /** Only used by {@link jobSpecToYaml}; accepted here for convenience. */
   now?: Date;

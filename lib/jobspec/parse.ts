@@ -44,6 +44,7 @@ export interface ParseOptions {
 
 /** Result of a successful parse. */
 export interface ParseResult {
+  /** The parsed, validated JobSpec. */
   spec: JobSpec;
   /** Problems tolerated because of `lenient` (unknown keys). */
   warnings: JobSpecIssue[];

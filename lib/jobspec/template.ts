@@ -16,7 +16,9 @@ import { type FieldType, type JobSpec, JOBSPEC_TYPE } from "./types.ts";
 
 /** Data a command template is rendered against. `Meta` is the parsed `meta.json`, if any. */
 export interface RenderData {
+  /** `.JobSpec` in templates. */
   JobSpec: JobSpec;
+  /** `.Meta` in templates: the latest build's meta.json. */
   Meta?: unknown;
 }
 

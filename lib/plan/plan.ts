@@ -29,7 +29,9 @@ export interface PlanInputs {
 export interface PlanOutputs {
   /** meta.json artifacts its `build_artifacts` produce. */
   artifacts: string[];
+  /** Returns the cache tarball. */
   cache: boolean;
+  /** Returns the repo cache tarball. */
   cacheRepo: boolean;
   /** `return_files` (relative to /srv), uploaded as `[prefix/]cache/<path>`. */
   files: string[];
@@ -37,18 +39,23 @@ export interface PlanOutputs {
 
 /** One stage as planned. */
 export interface PlannedStage {
+  /** Stage id. */
   id: string;
   /** Position in `spec.stages`. */
   index: number;
   /** Effective execution group (`execution_order`, 0 → 2). */
   order: number;
+  /** The stage's description. */
   description?: string;
   /** The stage as written in the JobSpec. */
   stage: Stage;
+  /** What must exist before it starts. */
   requires: PlanInputs;
+  /** What it receives when it exists. */
   requests: PlanInputs;
   /** Build shorthands, as written. */
   builds: string[];
+  /** What it returns. */
   returns: PlanOutputs;
   /** Stages of the same group this one must wait for (they produce what it requires). */
   waitsFor: string[];
@@ -56,14 +63,19 @@ export interface PlannedStage {
   after: string[];
   /** Un-rendered commands (templates are rendered on the worker against meta.json). */
   commands: StageCommands;
+  /** Main commands run in parallel. */
   concurrent: boolean;
+  /** Post commands run after a failure too. */
   postAlways: boolean;
+  /** Overrides put into `/srv/overrides`. */
   overrides: Override[];
 }
 
 /** Stages that start together; the next group starts when all of them have finished. */
 export interface PlanGroup {
+  /** Execution order of the group. */
   order: number;
+  /** Its stages, in JobSpec order. */
   stages: PlannedStage[];
 }
 
@@ -79,12 +91,15 @@ export interface Plan {
 
 /** One reason a plan is impossible. */
 export interface PlanProblem {
+  /** The stages involved. */
   stageIds: string[];
+  /** What is wrong. */
   message: string;
 }
 
 /** The JobSpec cannot run: requirements nothing produces, waits in a cycle, bad commands. */
 export class PlanError extends UsageError {
+  /** Every problem found. */
   constructor(readonly problems: PlanProblem[]) {
     super(problems.map((p) => p.message).join("\n"));
   }

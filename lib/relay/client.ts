@@ -81,8 +81,11 @@ export interface ArtifactStoreOptions {
 
 /** What {@link ArtifactStore.stat} reports. */
 export interface ObjectStat {
+  /** Size in bytes. */
   size: number;
+  /** ETag without quotes. */
   etag: string;
+  /** Last modification time. */
   lastModified: Date;
   /** User metadata (names lower-cased, without `x-amz-meta-`) and stored standard headers. */
   metadata: Record<string, string>;
@@ -90,10 +93,15 @@ export interface ObjectStat {
 
 /** One listed object (or, when not recursive, one common prefix with `isPrefix`). */
 export interface ListEntry {
+  /** Object key (or common prefix). */
   key: string;
+  /** Size in bytes (0 for a prefix). */
   size: number;
+  /** Last modification time. */
   lastModified: Date;
+  /** ETag without quotes. */
   etag?: string;
+  /** True for a common prefix (a folder) in a non-recursive listing. */
   isPrefix?: boolean;
 }
 
@@ -109,10 +117,15 @@ export interface ExpectedContent {
 
 /** Where and how to reach the S3 endpoint, derived from a {@link RelayConfig}. */
 export interface Endpoint {
+  /** Host name or address. */
   endPoint: string;
+  /** TCP port. */
   port: number;
+  /** HTTPS. */
   useSSL: boolean;
+  /** S3 region. */
   region: string;
+  /** Path-style addressing (`host/bucket/key`). */
   pathStyle: boolean;
 }
 
@@ -196,6 +209,7 @@ function errMessage(e: unknown): string {
 export class ArtifactStore implements AsyncDisposable {
   /** Payload bytes downloaded and uploaded, and transfers skipped as already present. */
   readonly stats = { bytesIn: 0, bytesOut: 0, skipped: 0 };
+  /** Where the store is. */
   readonly endpoint: Endpoint;
   readonly #accessKey: string;
   readonly #secretKey: string;
@@ -237,6 +251,7 @@ export class ArtifactStore implements AsyncDisposable {
     return Promise.resolve();
   }
 
+  /** Same as `close()`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

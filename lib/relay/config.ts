@@ -13,10 +13,15 @@ import { GangplankError, UsageError } from "../errors/mod.ts";
 
 /** The minio config JSON, with Gangplank's key names. */
 export interface RelayConfig {
+  /** Access key id. */
   accesskey: string;
+  /** Secret key: never logged; the file is written 0600. */
   secretkey: string;
+  /** Host name or address of the endpoint. */
   host: string;
+  /** TCP port of the endpoint. */
   port: number;
+  /** S3 region. */
   region: string;
   /** True: the server is already running elsewhere; only connect to it. */
   external_server: boolean;

@@ -68,9 +68,13 @@ export interface RelayOptions {
 
 /** A running relay. */
 export interface Relay extends AsyncDisposable {
+  /** Address it listens on. */
   readonly hostname: string;
+  /** Port it listens on. */
   readonly port: number;
+  /** S3 region it answers for. */
   readonly region: string;
+  /** The run's root credentials (never logged). */
   readonly credentials: Credentials;
   /** Gangplank's minio config for this relay (`external_server: true`). */
   config(): RelayConfig;

@@ -11,7 +11,9 @@ import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 
 /** S3 access key and secret key. */
 export interface Credentials {
+  /** Access key id. */
   accessKey: string;
+  /** Secret key (never logged). */
   secretKey: string;
 }
 

@@ -7,14 +7,19 @@
 
 /** Expected content of a fetched object: verified after download. */
 export interface FetchExpect {
+  /** Expected sha256 (hex). */
   sha256: string;
+  /** Expected size in bytes. */
   size?: number;
+  /** Artifact name, for messages. */
   name?: string;
 }
 
 /** A JSON object with the version (ETag) it was read at, for a compare-and-swap write. */
 export interface VersionedJSON {
+  /** The parsed document. */
   value: unknown;
+  /** Its ETag, for a conditional write. */
   etag: string;
 }
 

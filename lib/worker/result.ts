@@ -10,9 +10,11 @@ import type { CommandFailure } from "./stage.ts";
 
 /** What a worker did; {@link WorkerResult.exitCode} is the process exit code. */
 export interface WorkerResult {
+  /** The process exit code (0 on success). */
   exitCode: number;
   /** One line saying why it failed (absent on success). */
   message?: string;
+  /** The stages this worker ran. */
   stageIds: string[];
   /** Every failed command (concurrent stages can have several). */
   failures: CommandFailure[];
@@ -20,6 +22,7 @@ export interface WorkerResult {
   bytesIn: number;
   /** Bytes uploaded. */
   bytesOut: number;
+  /** Files downloaded. */
   filesFetched: number;
   /** Downloads skipped because the destination already had the expected sha256. */
   filesSkipped: number;

@@ -17,7 +17,9 @@ import { LineSplitter } from "../log/lines.ts";
 export interface RunScriptOptions {
   /** The complete environment of the script (nothing is inherited). */
   env: Record<string, string>;
+  /** Working directory. */
   cwd: string;
+  /** Aborting kills the script (its whole process group). */
   signal: AbortSignal;
   /** Receives each output line (without the newline). */
   onLine: (line: string, stream: "stdout" | "stderr") => void;
@@ -25,12 +27,15 @@ export interface RunScriptOptions {
 
 /** How a script ended: its exit code, or the signal that killed it (then `code` is 128+n). */
 export interface RunScriptResult {
+  /** Exit code (128+n when killed by signal n). */
   code: number;
+  /** The signal that killed it, if any. */
   signal: string | null;
 }
 
 /** Runs one script file. */
 export interface CommandRunner {
+  /** Runs a script file, streaming its output lines to `opts`. */
   run(script: string, opts: RunScriptOptions): Promise<RunScriptResult>;
 }
 

@@ -24,13 +24,17 @@ export type ScriptPart = "prep" | "main" | "post" | "init";
 
 /** One command (script) that did not succeed. */
 export interface CommandFailure {
+  /** Stage id. */
   stageId: string;
+  /** Which part of the stage. */
   part: ScriptPart;
   /** 1-based index of the main command (0 for prep/post/init). */
   index: number;
   /** First line of the command, shortened, for messages. */
   command: string;
+  /** Its exit code. */
   exitCode: number;
+  /** The signal that killed it, if any. */
   signal: string | null;
   /** `stage "build-base": main command 2 (cosa build) exited with code 3` */
   message: string;

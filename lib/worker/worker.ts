@@ -36,10 +36,13 @@ export interface WorkerDeps {
   env: Record<string, string>;
   /** The relay secret: never logged; any output line containing it is redacted. */
   secretKey: string;
+  /** The job's artifact store (the relay or another S3 endpoint). */
   store: ArtifactStoreLike;
   /** Default: {@link BashRunner}. */
   runner?: CommandRunner;
+  /** Receives every log line (redacted). */
   log: (line: string) => void;
+  /** Aborting stops the stage's commands; results still come back. */
   signal: AbortSignal;
   /** Architecture (default `env.COSA_FORCE_ARCH`, else this machine's). */
   arch?: string;

@@ -48,14 +48,19 @@ export function withRegistrySecrets(spec: JobSpec, secrets: Record<string, strin
 export interface RemoteArtifact {
   /** The meta `images` key (`qemu`, ...), informational. */
   name?: string;
+  /** The artifact's path in meta.json. */
   path: string;
+  /** Its sha256, verified after download. */
   sha256: string;
+  /** Its size in bytes. */
   size?: number;
 }
 
 /** One object the worker fetches before running its stage. */
 export interface RemoteFile {
+  /** Bucket of the object. */
   bucket: string;
+  /** Key of the object. */
   object: string;
   /** A tar.gz to extract (safely) instead of keeping as a file. */
   compressed?: boolean;
@@ -69,6 +74,7 @@ export interface RemoteFile {
 
 /** Where the worker returns its results. */
 export interface ReturnTarget {
+  /** Bucket results go to. */
   bucket: string;
   /** Prefix of every key, without leading/trailing `/` ("" for none). */
   key_prefix: string;
@@ -76,20 +82,29 @@ export interface ReturnTarget {
 
 /** Where the worker reaches the relay. The secret key is not here (see module docs). */
 export interface RelayLocation {
+  /** Host workers reach the relay at. */
   host: string;
+  /** Port workers reach the relay at. */
   port: number;
+  /** S3 region. */
   region: string;
+  /** HTTPS. */
   secure: boolean;
+  /** Access key id (the secret key travels apart). */
   accesskey: string;
 }
 
 /** The `COSA_WORK_POD_JSON` payload. */
 export interface WorkSpec {
+  /** What to fetch before the stage runs. */
   remotefiles: RemoteFile[];
+  /** The JobSpec (inline registry secrets taken out). */
   jobspec: JobSpec;
   /** Stage ids to run, in order (normally one). */
   executeStages: string[];
+  /** Where results go. */
   return: ReturnTarget;
+  /** Where the relay is. */
   relay: RelayLocation;
 }
 

@@ -13,8 +13,8 @@ import {
   parseJobSpec,
   renderTemplate,
   stageCommands,
-  UsageError,
-} from "../../mod.ts";
+} from "../../lib/jobspec/mod.ts";
+import { UsageError } from "../../lib/errors/mod.ts";
 import { planJob } from "../../lib/plan/mod.ts";
 import { ROOT } from "../_helpers/mod.ts";
 

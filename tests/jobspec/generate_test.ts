@@ -4,9 +4,9 @@ import {
   generateJobSpec,
   jobSpecToYaml,
   parseJobSpec,
-  planJob,
   type Stage,
-} from "../../mod.ts";
+} from "../../lib/jobspec/mod.ts";
+import { planJob } from "../../lib/plan/mod.ts";
 
 const gen = (artifacts: string[], kolaTests: string[] = [], extra = {}) =>
   generateJobSpec({ artifacts, kolaTests, ...extra });

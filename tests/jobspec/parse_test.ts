@@ -5,8 +5,8 @@ import {
   type JobSpecIssue,
   loadJobSpec,
   parseJobSpec,
-  UsageError,
-} from "../../mod.ts";
+} from "../../lib/jobspec/mod.ts";
+import { UsageError } from "../../lib/errors/mod.ts";
 import { tempDir } from "../_helpers/mod.ts";
 
 const FIX = "/work/shared/fixtures/jobspec";

@@ -7,7 +7,7 @@ import {
   RepoError,
   repoFileName,
   writeRepoFile,
-} from "../../mod.ts";
+} from "../../lib/jobspec/mod.ts";
 import { tempDir } from "../_helpers/mod.ts";
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");

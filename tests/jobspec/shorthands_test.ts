@@ -13,7 +13,7 @@ import {
   renderTemplate,
   ShorthandError,
   stageCommands,
-} from "../../mod.ts";
+} from "../../lib/jobspec/mod.ts";
 
 Deno.test("TestIsArtifactValid", () => {
   assert.equal(isValidArtifactShortHand("base"), true);

@@ -6,7 +6,7 @@ import {
   parseJobSpec,
   renderTemplate,
   TemplateError,
-} from "../../mod.ts";
+} from "../../lib/jobspec/mod.ts";
 
 const mock = parseJobSpec(
   Deno.readTextFileSync("/work/shared/fixtures/jobspec/upstream-mock-os.yaml"),

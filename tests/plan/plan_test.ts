@@ -4,11 +4,10 @@ import {
   generateJobSpec,
   type JobSpec,
   loadJobSpec,
-  PlanError,
-  planJob,
   type Stage,
-  UsageError,
-} from "../../mod.ts";
+} from "../../lib/jobspec/mod.ts";
+import { PlanError, planJob } from "../../lib/plan/mod.ts";
+import { UsageError } from "../../lib/errors/mod.ts";
 import { ROOT } from "../_helpers/mod.ts";
 
 const specOf = (stages: Stage[], extra: Partial<JobSpec> = {}): JobSpec => ({

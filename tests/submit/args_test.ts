@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { HelpShown, parseDuration, parseSubmitArgs } from "../../lib/cli/mod.ts";
-import { UsageError } from "../../mod.ts";
+import { UsageError } from "../../lib/errors/mod.ts";
 
 Deno.test("parseSubmitArgs: defaults", () => {
   const o = parseSubmitArgs([], { COSA_FORCE_ARCH: "s390x" });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { parseJobSpec } from "../../mod.ts";
+import { parseJobSpec } from "../../lib/jobspec/mod.ts";
 import { ROOT, tempDir } from "../_helpers/mod.ts";
 import { runInProcess } from "../_helpers/cli.ts";
 import { submit } from "../../lib/cli/mod.ts";
