@@ -123,6 +123,7 @@ export type { RecordedStage, RunState } from "./lib/coordinator/resume.ts";
 export type { RunObserver } from "./lib/coordinator/run_stage.ts";
 export type { Credentials } from "./lib/relay/sigv4.ts";
 export type { AccessGrant, ScopedCredential } from "./lib/relay/server_access.ts";
+export type { UnverifiedBodyLimits } from "./lib/relay/server_body.ts";
 export type {
   RelayLocation,
   RemoteArtifact,
