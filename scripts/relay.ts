@@ -3,6 +3,7 @@
  * `gangplank minio`). Writes the minio config (mode 0600, never overwriting) once listening.
  *
  * Usage: deno task relay -d DIR -m FILE [--host ADDR] [--port N] [--bucket-dir name=dir]...
+ *        [--abort-uploads-after HOURS]
  *
  * @module
  */

@@ -53,6 +53,18 @@ export const RELAY_FLAGS: readonly FlagDef[] = [
       return v;
     },
   },
+  {
+    flags: "--abort-uploads-after <hours>",
+    help: "at start, abort multipart uploads older than this (default 24)",
+    group: "relay",
+    parse: (v) => {
+      const n = Number(v);
+      if (v.trim() === "" || !Number.isFinite(n) || n < 0) {
+        throw new UsageError(`--abort-uploads-after: '${v}' is not a number of hours`);
+      }
+      return n;
+    },
+  },
 ];
 
 function parse(argv: readonly string[]) {
@@ -88,6 +100,7 @@ function parse(argv: readonly string[]) {
     host: String(raw.host),
     port: (raw.port as number | undefined) ?? 0,
     bucketDirs,
+    abortUploadsAfterHours: raw.abortUploadsAfter as number | undefined,
     notes,
   };
 }
@@ -115,6 +128,9 @@ export const relay: CliMain = async (io) => {
     hostname: opts.host,
     port: opts.port,
     bucketDirs: opts.bucketDirs,
+    ...(opts.abortUploadsAfterHours !== undefined
+      ? { abortUploadsAfterMs: opts.abortUploadsAfterHours * 3600 * 1000 }
+      : {}),
     log: err,
     signal: io.signal,
   });

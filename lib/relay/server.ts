@@ -31,6 +31,7 @@ import { HashPool } from "./server_hash.ts";
 import type { Ctx, RelayCore } from "./server_core.ts";
 import { listingHandlers } from "./server_listing.ts";
 import { router } from "./server_route.ts";
+import { abortStaleUploads, STALE_UPLOAD_MS } from "./server_uploads.ts";
 import { objectHandlers } from "./server_objects.ts";
 import { multipartHandlers } from "./server_multipart.ts";
 import { type AccessGrant, AccessRegistry, type ScopedCredential } from "./server_access.ts";
@@ -60,6 +61,11 @@ export interface RelayOptions {
    * body's hash without an `x-amz-content-sha256` header). Default 1 MiB, 10 s, 32 at once.
    */
   unverifiedBodies?: Partial<UnverifiedBodyLimits>;
+  /**
+   * Multipart uploads initiated longer ago than this are aborted (their parts removed) when
+   * the relay starts. Default 24 h; `Infinity` keeps them.
+   */
+  abortUploadsAfterMs?: number;
   /** Receives one line per notable event (never secrets). */
   log?: (msg: string) => void;
   /** Aborting closes the relay. */
@@ -126,6 +132,14 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     stateDir: opts.stateDir,
     bucketDirs: opts.bucketDirs,
   });
+  const maxUploadAge = opts.abortUploadsAfterMs ?? STALE_UPLOAD_MS;
+  if (!(maxUploadAge >= 0)) {
+    throw new GangplankError(`abortUploadsAfterMs: ${maxUploadAge} is not a duration`);
+  }
+  const stale = abortStaleUploads(store.uploadsDir, maxUploadAge);
+  if (stale > 0) {
+    log(`relay: aborted ${stale} multipart upload(s) older than ${maxUploadAge / 3.6e6} h`);
+  }
   const stats = { bytesIn: 0, bytesOut: 0 };
   const sockets = new Set<Socket>();
   const hashPool = new HashPool();

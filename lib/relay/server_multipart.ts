@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { etagOf } from "./server_body.ts";
-import { GangplankError } from "../errors/mod.ts";
+import { abortUploadsOf, copyRanges, type UploadInfo } from "./server_uploads.ts";
 import { randomId, S3Error } from "./fs_store.ts";
 import { uriEncode } from "./sigv4.ts";
 import { elements, text, xmlDocument, type XmlNode } from "./xml.ts";
@@ -28,18 +28,6 @@ import {
   writePreconditions,
 } from "./server_core.ts";
 import type { Principal } from "./server_access.ts";
-
-interface UploadInfo {
-  bucket: string;
-  key: string;
-  initiated: string;
-  contentType?: string;
-  headers?: Record<string, string>;
-  userMeta?: Record<string, string>;
-  tags?: Record<string, string>;
-  /** The scoped access key that began the upload (absent for the root credentials). */
-  owner?: string;
-}
 
 interface PartInfo {
   etag: string;
@@ -96,20 +84,6 @@ export function multipartHandlers(core: RelayCore) {
   /** Uploads begun with a scoped key are visible to that key and to the root credentials. */
   function visibleTo(info: UploadInfo, p: Principal): boolean {
     return p.grant === undefined || info.owner === p.accessKey;
-  }
-
-  /** Aborts every upload begun with `accessKey` (its credential was revoked). */
-  function abortUploadsOf(accessKey: string): void {
-    for (const id of fs.readdirSync(store.uploadsDir)) {
-      const dir = path.join(store.uploadsDir, id);
-      try {
-        const info = JSON.parse(fs.readFileSync(path.join(dir, "info.json"), "utf8"));
-        if ((info as UploadInfo).owner !== accessKey) continue;
-      } catch {
-        continue; // being created or removed
-      }
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
   }
 
   function initiateUpload(ctx: Ctx) {
@@ -350,38 +324,6 @@ export function multipartHandlers(core: RelayCore) {
     );
   }
 
-  /** Writes the parts' bytes, in order, into a new file `dst`, yielding between chunks. */
-  async function copyRanges(refs: PartRef[], dst: string): Promise<void> {
-    const out = fs.openSync(dst, "wx", 0o644);
-    const buf = Buffer.allocUnsafe(4 << 20);
-    try {
-      for (const r of refs) {
-        const inp = fs.openSync(r.file, "r");
-        try {
-          let done = 0;
-          while (done < r.size) {
-            const n = fs.readSync(
-              inp,
-              buf,
-              0,
-              Math.min(buf.length, r.size - done),
-              r.offset + done,
-            );
-            if (n === 0) throw new GangplankError(`part data of ${r.file} is truncated`);
-            let off = 0;
-            while (off < n) off += fs.writeSync(out, buf, off, n - off);
-            done += n;
-            await new Promise((res) => setImmediate(res));
-          }
-        } finally {
-          fs.closeSync(inp);
-        }
-      }
-    } finally {
-      fs.closeSync(out);
-    }
-  }
-
   function abortUpload(ctx: Ctx) {
     const { dir } = uploadDir(ctx);
     fs.rmSync(dir, { recursive: true, force: true });
@@ -501,7 +443,7 @@ export function multipartHandlers(core: RelayCore) {
   }
 
   return {
-    abortUploadsOf,
+    abortUploadsOf: (accessKey: string) => abortUploadsOf(store.uploadsDir, accessKey),
     initiateUpload,
     uploadPart,
     completeUpload,
