@@ -232,7 +232,7 @@ Deno.test("help per command lists only the flags that apply to it, grouped", asy
   const rl = flagsIn(await help(relay, "relay", ["--help"]));
   assert.deepEqual(
     [...rl].filter((f) => f !== "--help").sort(),
-    ["--bucket-dir", "--dir", "--host", "--minio-config", "--port"],
+    ["--abort-uploads-after", "--bucket-dir", "--dir", "--host", "--minio-config", "--port"],
   );
 });
 
