@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ROOT } from "../_helpers/mod.ts";
+import { ROOT, waitFor } from "../_helpers/mod.ts";
 
 /** A process seen while the submit ran: pid plus its start time (to survive pid reuse). */
 export interface SeenProcess {
@@ -183,4 +183,37 @@ export function listTree(dir: string): string[] {
     walk(dir, "");
   } catch { /* missing */ }
   return out.sort();
+}
+
+/** A standalone relay (`scripts/relay.ts`) serving `<dir>/srv`: an external S3 store for `-m`. */
+export interface ExternalRelay extends AsyncDisposable {
+  /** The directory it serves (bucket `builder` is `<srv>/builder`). */
+  srv: string;
+  /** Its config file, for `-m`. */
+  cfg: string;
+}
+
+/** Starts a standalone relay under `dir` and waits for its config file. */
+export async function startExternalRelay(dir: string): Promise<ExternalRelay> {
+  const srv = `${dir}/srv`;
+  const cfg = `${dir}/relay.json`;
+  await Deno.mkdir(srv);
+  const relay = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}/scripts/relay.ts`, "-d", srv, "-m", cfg],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const stop = async () => {
+    try {
+      relay.kill("SIGTERM");
+    } catch { /* gone */ }
+    await relay.status;
+  };
+  try {
+    await waitFor(() => Deno.statSync(cfg).isFile, { timeoutMs: 30_000, what: "relay config" });
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { srv, cfg, [Symbol.asyncDispose]: stop };
 }

@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import type { RunReport } from "../../lib/coordinator/mod.ts";
-import { ROOT, tempDir, waitFor } from "../_helpers/mod.ts";
-import { listTree, portOpen, stillAlive } from "./_local_helpers.ts";
+import { tempDir } from "../_helpers/mod.ts";
+import { listTree, portOpen, startExternalRelay, stillAlive } from "./_local_helpers.ts";
 import { checkBuildsTree, linesWith, PIPELINE, submitJob } from "./_local_jobs.ts";
 
 Deno.test("local e2e: a whole pipeline succeeds and lands in <workDir>/builds", async () => {
@@ -86,16 +86,9 @@ Deno.test("local e2e: a whole pipeline succeeds and lands in <workDir>/builds", 
 
 Deno.test("local e2e: an external S3 endpoint (-m) with a key prefix", async () => {
   await using tmp = await tempDir("gp-e2e-ext-");
-  const srv = `${tmp.path}/srv`;
-  const cfg = `${tmp.path}/relay.json`;
-  await Deno.mkdir(srv);
-  const relay = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}/scripts/relay.ts`, "-d", srv, "-m", cfg],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  try {
-    await waitFor(() => Deno.statSync(cfg).isFile, { timeoutMs: 30_000, what: "relay config" });
+  await using relay = await startExternalRelay(tmp.path);
+  const { srv, cfg } = relay;
+  {
     const yaml = `
 job: {strict: true}
 recipe: {git_url: "https://example.com/fake-config.git"}
@@ -120,8 +113,5 @@ stages:
       ".gangplank-run.json",
     ]);
     assert.deepEqual(stillAlive(run.seen), []);
-  } finally {
-    relay.kill("SIGTERM");
-    await relay.status;
   }
 });

@@ -5,8 +5,14 @@
  * same after a failure, a Ctrl-C in the middle of the stage, and a kill -9 of the coordinator.
  */
 import assert from "node:assert/strict";
-import { ROOT, sha256File, tempDir, waitFor } from "../_helpers/mod.ts";
-import { listTree, runSubmit, stillAlive, type SubmitRun } from "./_local_helpers.ts";
+import { sha256File, tempDir } from "../_helpers/mod.ts";
+import {
+  listTree,
+  runSubmit,
+  startExternalRelay,
+  stillAlive,
+  type SubmitRun,
+} from "./_local_helpers.ts";
 import { markerJob, submitEnv } from "./_local_jobs.ts";
 import type { RunReport } from "../../lib/coordinator/mod.ts";
 
@@ -226,16 +232,9 @@ Deno.test("resume e2e: bad --resume input is refused with exit 2, nothing create
 
 Deno.test("resume e2e: an external store (-m): needs -m again; a deleted output re-runs its stage", async () => {
   await using tmp = await tempDir("gp-resume-ext-");
-  const srv = `${tmp.path}/srv`;
-  const cfg = `${tmp.path}/relay.json`;
-  await Deno.mkdir(srv);
-  const relay = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}/scripts/relay.ts`, "-d", srv, "-m", cfg],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  try {
-    await waitFor(() => Deno.statSync(cfg).isFile, { timeoutMs: 30_000, what: "relay config" });
+  await using relay = await startExternalRelay(tmp.path);
+  const { srv, cfg } = relay;
+  {
     const job = await newJob(tmp.path, "fail");
     await Deno.writeTextFile(job.marker, "");
     const first = await submit(job, ["-s", job.spec, "-w", job.workDir, "-m", cfg]);
@@ -278,8 +277,5 @@ Deno.test("resume e2e: an external store (-m): needs -m again; a deleted output 
       "succeeded",
     ]);
     assert.deepEqual(await treeDigest(builds), await cleanTree());
-  } finally {
-    relay.kill("SIGTERM");
-    await relay.status;
   }
 });
