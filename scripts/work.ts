@@ -6,9 +6,11 @@
  * COSA_WORK_POD_JSON='{...}' COSA_RELAY_SECRET_KEY=... COSA_SRV_DIR=/srv deno run -A scripts/work.ts
  * ```
  *
- * Environment: `COSA_WORK_POD_JSON` (the WorkSpec, required), `COSA_RELAY_SECRET_KEY` or
- * `COSA_RELAY_SECRET_FILE` (the relay's secret key, or a 0600 file holding it; neither is
- * passed on to the stage's commands), `COSA_SRV_DIR` (default `/srv`), `COSA_FORCE_ARCH`,
+ * Environment: `COSA_WORK_POD_JSON` (the WorkSpec, required), `COSA_RELAY_SECRET_FILE` (a
+ * 0600 file holding the stage's relay secret key: removed, or emptied where it cannot be
+ * removed, once read) or `COSA_RELAY_SECRET_KEY` (the key itself, for a worker started by
+ * hand), `COSA_REGISTRY_SECRETS_FILE`/`COSA_REGISTRY_SECRETS` likewise; none is passed on to
+ * the stage's commands. `COSA_SRV_DIR` (default `/srv`), `COSA_FORCE_ARCH`,
  * `COSA_TERMINATION_LOG` (default `/dev/termination-log`, written only if it exists).
  * The stage's commands get this process's environment minus the secret variables and the
  * WorkSpec.
@@ -19,11 +21,12 @@
  * @module
  */
 
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { stat, writeFile } from "node:fs/promises";
 import { InterruptedError, UsageError } from "../lib/errors/mod.ts";
 import { type CliMain, runCli } from "../lib/cli/harness.ts";
 import { processIo } from "./_harness.ts";
 import { ArtifactStore } from "../lib/relay/client.ts";
+import { consumeSecretFile, makeUndumpable } from "../lib/worker/secrets.ts";
 import {
   runWorker,
   summaryLine,
@@ -48,33 +51,19 @@ import {
 } from "../lib/workspec/mod.ts";
 
 /**
- * A secret given directly in env var `direct`, or in a 0600 file named by env var `fileVar`
- * (how the podman backend passes it). `undefined` when neither is set.
+ * A secret in the 0600 file named by env var `fileVar` (how every executor delivers it: the
+ * file is removed or emptied once read, before any stage command runs), or, for a worker
+ * started by hand, directly in env var `direct` (which stays readable in
+ * `/proc/<pid>/environ`). `undefined` when neither is set.
  */
 async function readSecretEnv(
   env: Record<string, string>,
   direct: string,
   fileVar: string,
 ): Promise<string | undefined> {
-  if (env[direct]) return env[direct];
   const file = env[fileVar];
-  if (!file) return undefined;
-  let st;
-  try {
-    st = await stat(file);
-  } catch (e) {
-    throw new UsageError(`${fileVar}: ${file}: ${(e as Error).message}`);
-  }
-  if ((st.mode & 0o077) !== 0) {
-    throw new UsageError(
-      `${fileVar}: ${file} is readable by others (mode ${
-        (st.mode & 0o777).toString(8)
-      }); it must be 0600`,
-    );
-  }
-  const secret = (await readFile(file, "utf8")).trim();
-  if (!secret) throw new UsageError(`${fileVar}: ${file} is empty`);
-  return secret;
+  if (file) return (await consumeSecretFile(fileVar, file)).secret;
+  return env[direct] || undefined;
 }
 
 async function readSecret(env: Record<string, string>): Promise<string> {
@@ -132,6 +121,9 @@ const work: CliMain = async (io) => {
       ? io.signal.reason
       : undefined;
   const received = decodeWorkSpec(text);
+  // Before the secrets are read: no other process of this user (the stage's commands) can
+  // read this one's memory or environment through /proc or ptrace.
+  if (!makeUndumpable()) log("gangway: warning: cannot make the worker non-dumpable (no FFI/libc)");
   const secretKey = await readSecret(env);
   const ws = {
     ...received,

@@ -11,6 +11,7 @@
 import { forEachLine } from "../log/lines.ts";
 import { sanitizeStageId } from "../log/stage_log.ts";
 import type { Executor, RelayEndpoint, StageOutcome, WorkerLaunch } from "./types.ts";
+import { secretFileVar } from "../workspec/env.ts";
 
 /** Options of {@link LocalExecutor}. */
 export interface LocalExecutorOptions {
@@ -224,7 +225,12 @@ export class LocalExecutor implements Executor {
     return { ...base, HOME: base.HOME ?? home, DENO_NO_UPDATE_CHECK: "1", PATH: this.#path() };
   }
 
-  #env(launch: WorkerLaunch, scratch: string, tmp: string): Record<string, string> {
+  #env(
+    launch: WorkerLaunch,
+    scratch: string,
+    tmp: string,
+    secretFiles: Record<string, string>,
+  ): Record<string, string> {
     const base = { ...this.#opts.baseEnv };
     const path = this.#path();
     return {
@@ -236,7 +242,7 @@ export class LocalExecutor implements Executor {
       // No background version check: a worker starts fast and never touches the network.
       DENO_NO_UPDATE_CHECK: "1",
       ...launch.env,
-      ...launch.secretEnv,
+      ...secretFiles,
       PATH: path,
       COSA_SRV_DIR: scratch,
     };
@@ -251,9 +257,15 @@ export class LocalExecutor implements Executor {
     const tmp = `${stageDir}/tmp`;
     await Deno.mkdir(scratch, { recursive: true, mode: 0o700 });
     await Deno.mkdir(tmp, { recursive: true, mode: 0o700 });
+    const secretsDir = `${stageDir}/secrets`;
     let aborted = false;
     try {
-      const env = this.#env(launch, scratch, tmp);
+      const env = this.#env(
+        launch,
+        scratch,
+        tmp,
+        await writeSecretFiles(secretsDir, launch.secretEnv),
+      );
       let child = this.#warmEnabled ? await this.#claimWarm(env, scratch) : undefined;
       if (child) {
         this.#fillPool();
@@ -297,6 +309,8 @@ export class LocalExecutor implements Executor {
         this.#live.delete(live);
       }
     } finally {
+      // The worker removes each secret file once read; a worker that never started cannot.
+      await Deno.remove(secretsDir, { recursive: true }).catch(() => {});
       if (aborted || !this.#opts.keepScratch) {
         await Deno.remove(stageDir, { recursive: true }).catch(() => {});
       } else {
@@ -332,6 +346,26 @@ export class LocalExecutor implements Executor {
     const root = this.#tempRoot ?? (await this.#tempRootPromise?.catch(() => null));
     if (root) await Deno.remove(root, { recursive: true }).catch(() => {});
   }
+}
+
+/**
+ * Writes each secret env value into its own 0600 file in a new 0700 `dir` and returns the
+ * environment naming them (`COSA_RELAY_SECRET_FILE=...`): a secret value never goes into a
+ * worker's environment, where `/proc/<pid>/environ` would keep it for the process's life.
+ */
+async function writeSecretFiles(
+  dir: string,
+  secretEnv: Record<string, string>,
+): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  if (Object.keys(secretEnv).length === 0) return out;
+  await Deno.mkdir(dir, { mode: 0o700 });
+  for (const [name, value] of Object.entries(secretEnv)) {
+    const file = `${dir}/${name.toLowerCase()}`;
+    await Deno.writeTextFile(file, value, { mode: 0o600, createNew: true });
+    out[secretFileVar(name)] = file;
+  }
+  return out;
 }
 
 /** Waits for a pre-started worker that will not be used and releases its pipes. */

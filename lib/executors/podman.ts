@@ -23,7 +23,7 @@ import {
   workerContainerSpec,
 } from "../podman/mod.ts";
 import { LABEL_RUN_ID, WORKER_DENO_PATH, WORKER_SCRIPT_PATH } from "../workspec/worker_image.ts";
-import { ENV_RELAY_SECRET_FILE } from "../workspec/env.ts";
+import { secretFileVar } from "../workspec/env.ts";
 import {
   connectSsh,
   type ContainerHost,
@@ -403,7 +403,7 @@ export class PodmanExecutor implements Executor {
         secrets.push({
           name,
           target: isRelayKey ? RELAY_SECRET_TARGET : `gangplank-${k.toLowerCase()}`,
-          env: isRelayKey ? ENV_RELAY_SECRET_FILE : `${k}_FILE`,
+          env: secretFileVar(k),
         });
       }
       if (!this.#o.srvDir) {

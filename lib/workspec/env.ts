@@ -35,6 +35,16 @@ export const SECRET_ENV_NAMES: readonly string[] = [
   ENV_REGISTRY_SECRETS_FILE,
 ];
 
+/**
+ * The env var naming the file an executor delivers secret env var `name` in: executors never
+ * put a secret value itself into a worker's environment (it would stay readable in
+ * `/proc/<pid>/environ`); the worker reads the file and then removes or empties it.
+ * `COSA_RELAY_SECRET_KEY` → `COSA_RELAY_SECRET_FILE`, any other `X` → `X_FILE`.
+ */
+export function secretFileVar(name: string): string {
+  return name === ENV_RELAY_SECRET_KEY ? ENV_RELAY_SECRET_FILE : `${name}_FILE`;
+}
+
 /** Env var: where the worker writes its Kubernetes termination message. */
 export const ENV_TERMINATION_LOG = "COSA_TERMINATION_LOG";
 /** Default of {@link ENV_TERMINATION_LOG} (written only if it exists). */

@@ -35,7 +35,9 @@ Deno.test("local executor: env, secret env, scratch dir, lines, exit code", asyn
     workerCommand: [
       "bash",
       "-c",
-      'echo "srv=$COSA_SRV_DIR pwd=$PWD"; echo "key=$COSA_RELAY_SECRET_KEY" >&2; ' +
+      'echo "srv=$COSA_SRV_DIR pwd=$PWD"; ' +
+      'echo "key=$(cat "$COSA_RELAY_SECRET_FILE") mode=$(stat -c %a "$COSA_RELAY_SECRET_FILE") ' +
+      'env=${COSA_RELAY_SECRET_KEY:-none}" >&2; ' +
       'echo "path=$PATH"; echo "json=$COSA_WORK_POD_JSON"; printf "no newline"; exit 7',
     ],
     baseEnv: { PATH: "/usr/bin:/bin", HOME: "/root" },
@@ -53,7 +55,8 @@ Deno.test("local executor: env, secret env, scratch dir, lines, exit code", asyn
   const srv = l.lines[0].match(/srv=(\S+) pwd=(\S+)/)!;
   assert.equal(srv[1], srv[2]);
   assert.ok(srv[1].startsWith(exec.tempRoot!));
-  assert.ok(l.lines.includes("stderr:key=s3cr3t"));
+  // The key arrives in a 0600 file, never in the worker's environment.
+  assert.ok(l.lines.includes("stderr:key=s3cr3t mode=600 env=none"), l.lines.join("\n"));
   const denoDir = Deno.execPath().slice(0, Deno.execPath().lastIndexOf("/"));
   assert.ok(l.lines.includes(`stdout:path=/opt/fake:/usr/bin:/bin:${denoDir}`));
   assert.ok(l.lines.includes("stdout:json={}"));
@@ -128,7 +131,9 @@ async function fakeRoot(dir: string, exportsMain: boolean): Promise<string> {
 async function run() {
   console.log("main=" + Deno.mainModule.slice(Deno.mainModule.lastIndexOf("/") + 1));
   console.log("cwd=" + Deno.cwd() + " srv=" + Deno.env.get("COSA_SRV_DIR"));
-  console.log("key=" + Deno.env.get("COSA_RELAY_SECRET_KEY") + " base=" + Deno.env.get("BASE_VAR"));
+  const f = Deno.env.get("COSA_RELAY_SECRET_FILE");
+  console.log("key=" + (f ? Deno.readTextFileSync(f) : "none") + " env=" +
+    (Deno.env.get("COSA_RELAY_SECRET_KEY") ?? "none") + " base=" + Deno.env.get("BASE_VAR"));
   console.error("tmp=" + Deno.env.get("TMPDIR"));
   return Number(Deno.env.get("EXIT") ?? "0");
 }
@@ -160,7 +165,7 @@ Deno.test("local executor: pre-started workers run with the launch's env and dir
     assert.ok(l.lines.includes("stdout:main=local_worker_host.ts"), l.lines.join("\n"));
     const m = l.lines.find((x) => x.startsWith("stdout:cwd="))!.match(/cwd=(\S+) srv=(\S+)/)!;
     assert.equal(m[1], m[2]);
-    assert.ok(l.lines.includes("stdout:key=s3cr3t base=b"));
+    assert.ok(l.lines.includes("stdout:key=s3cr3t env=none base=b"), l.lines.join("\n"));
     assert.ok(l.lines.some((x) => /^stderr:tmp=.*\/tmp$/.test(x)));
   }
   // the pool was refilled after each stage

@@ -212,6 +212,7 @@ Deno.test("work.ts: secret from a 0600 file, hidden from commands; bad inputs ex
       id: "env",
       commands: [
         "if env | grep -q 'COSA_RELAY_SECRET\\|COSA_WORK_POD_JSON'; then exit 42; fi; echo env-clean",
+        `if [ -e '${secretFile}' ]; then exit 43; fi; echo file-gone`,
       ],
     }], { recipe: {} });
     const ws = workspec(relay, js);
@@ -220,7 +221,11 @@ Deno.test("work.ts: secret from a 0600 file, hidden from commands; bad inputs ex
     const r = await runScript("work.ts", [], { env, timeoutMs: 60_000 });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /env-clean/);
+    assert.match(r.stdout, /file-gone/);
+    // Read once, then removed before any command ran.
+    await assert.rejects(stat(secretFile), (e: Error & { code?: string }) => e.code === "ENOENT");
 
+    await writeFile(secretFile, relay.config().secretkey + "\n", { mode: 0o600 });
     await chmod(secretFile, 0o644);
     const r2 = await runScript("work.ts", [], { env, timeoutMs: 60_000 });
     assert.equal(r2.code, 2);
