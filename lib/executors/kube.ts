@@ -111,7 +111,8 @@ export class KubeExecutor implements Executor {
   #additions?: PodAdditions;
   #mounts?: PodAdditions;
   /** Secrets created, by content hash → name. */
-  readonly #secrets = new Map<string, Promise<string>>();
+  readonly #secrets = new Map<string, { created: Promise<string>; users: number }>();
+  #secretsCreated = 0;
   readonly #secretNames = new Set<string>();
   readonly #pods = new Set<string>();
   #disposed = false;
@@ -223,34 +224,67 @@ export class KubeExecutor implements Executor {
     })();
   }
 
-  /** Creates (once per distinct content) the Secret holding a stage's secret env. */
-  #ensureSecret(runId: string, env: Record<string, string>, signal: AbortSignal): Promise<string> {
+  /**
+   * Creates (once per distinct content) the Secret holding a stage's secret env; resolves its
+   * name and a release that deletes it when no running stage uses it any more (a stage's
+   * credential is per stage: its Secret goes when the stage ends).
+   */
+  async #acquireSecret(
+    runId: string,
+    env: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<{ name: string; release(): Promise<void> }> {
     const h = createHash("sha256");
     for (const k of Object.keys(env).sort()) h.update(k).update("\0").update(env[k]).update("\0");
     const digest = h.digest("hex");
-    let p = this.#secrets.get(digest);
-    if (!p) {
+    let entry = this.#secrets.get(digest);
+    if (!entry) {
       const base = runSecretName(runId);
-      const name = this.#secrets.size === 0 ? base : `${base}-${digest.slice(0, 8)}`;
+      const name = this.#secretsCreated++ === 0 ? base : `${base}-${digest.slice(0, 8)}`;
       const secret: V1Secret = runSecret(runId, env);
       secret.metadata!.name = name;
-      p = this.#o.client.createSecret(secret, { signal }).then(() => {
+      const created = this.#o.client.createSecret(secret, { signal }).then(() => {
         this.#secretNames.add(name);
         return name;
       });
-      p.catch(() => this.#secrets.delete(digest));
-      this.#secrets.set(digest, p);
+      entry = { created, users: 0 };
+      const e = entry;
+      created.catch(() => {
+        if (this.#secrets.get(digest) === e) this.#secrets.delete(digest);
+      });
+      this.#secrets.set(digest, entry);
     }
-    return p;
+    entry.users++;
+    const e = entry;
+    let name: string;
+    try {
+      name = await e.created;
+    } catch (err) {
+      e.users--;
+      throw err;
+    }
+    let released = false;
+    return {
+      name,
+      release: async () => {
+        if (released || --e.users > 0) return;
+        released = true;
+        if (this.#secrets.get(digest) === e) this.#secrets.delete(digest);
+        this.#secretNames.delete(name);
+        await this.#o.client.deleteSecret(name, { signal: AbortSignal.timeout(30_000) })
+          .catch((err) => this.#log(`kube: deleting Secret ${name}: ${(err as Error).message}`));
+      },
+    };
   }
 
   async runStage(launch: WorkerLaunch): Promise<StageOutcome> {
     if (this.#disposed) throw new Error("KubeExecutor: already disposed");
     const runId = this.#runId ?? launch.runId;
     const secretKeys = Object.keys(launch.secretEnv);
-    const secretName = secretKeys.length
-      ? await this.#ensureSecret(runId, launch.secretEnv, launch.signal)
-      : runSecretName(runId);
+    const held = secretKeys.length
+      ? await this.#acquireSecret(runId, launch.secretEnv, launch.signal)
+      : undefined;
+    const secretName = held?.name ?? runSecretName(runId);
     const timeoutSeconds = this.#o.timeoutSeconds ?? 5400;
     const pod = workerPod({
       runId,
@@ -259,7 +293,7 @@ export class KubeExecutor implements Executor {
       image: this.#image ?? this.#o.image ?? DEFAULT_WORKER_IMAGE,
       serviceAccount: this.#serviceAccount ?? this.#o.serviceAccount,
       env: launch.env,
-      secretEnvFrom: { secretName, keys: secretKeys },
+      secretFiles: { secretName, keys: secretKeys },
       ocp3: this.#ocp3,
       kvm: this.#kvm,
       resources: this.#o.resources,
@@ -289,6 +323,7 @@ export class KubeExecutor implements Executor {
         : { exitCode: out.exitCode };
     } finally {
       this.#pods.delete(podName);
+      await held?.release();
     }
   }
 
@@ -303,7 +338,7 @@ export class KubeExecutor implements Executor {
     const signal = AbortSignal.timeout(60_000);
     const client = this.#o.client;
     // Secrets whose creation is still in flight are awaited so none is left behind.
-    await Promise.allSettled([...this.#secrets.values()]);
+    await Promise.allSettled([...this.#secrets.values()].map((e) => e.created));
     const errors: unknown[] = [];
     for (const p of this.#pods) {
       await client.deletePod(p, { signal }).catch((e) => errors.push(e));

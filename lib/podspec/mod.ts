@@ -9,7 +9,7 @@
  * import { runSecret, runSecretName, workerPod } from "./mod.ts";
  * const secret = runSecret(runId, { COSA_RELAY_SECRET_KEY: key });
  * const pod = workerPod({ runId, stageId: "build", stageIndex: 0, image, env: {},
- *   secretEnvFrom: { secretName: runSecretName(runId), keys: ["COSA_RELAY_SECRET_KEY"] },
+ *   secretFiles: { secretName: runSecretName(runId), keys: ["COSA_RELAY_SECRET_KEY"] },
  *   timeoutSeconds: 5400 });
  * ```
  *

@@ -12,7 +12,7 @@ import { redactSecret, runSecret, workerPod, type WorkerPodOptions } from "./wor
 
 /** Options of {@link dryRunObjects}. */
 export interface DryRunOptions
-  extends Omit<WorkerPodOptions, "stageId" | "stageIndex" | "env" | "secretEnvFrom"> {
+  extends Omit<WorkerPodOptions, "stageId" | "stageIndex" | "env" | "secretFiles"> {
   /** Stages in JobSpec order, with each worker's non-secret env. */
   stages: { id: string; index: number; env: Record<string, string> }[];
   /** Names of the secret env vars (their values are never known here). */
@@ -33,7 +33,7 @@ export function dryRunObjects(opts: DryRunOptions): (V1Pod | V1Secret)[] {
       stageId: s.id,
       stageIndex: s.index,
       env: s.env,
-      secretEnvFrom: { secretName: runSecretName(opts.runId), keys: secretKeys },
+      secretFiles: { secretName: runSecretName(opts.runId), keys: secretKeys },
     })
   );
   return [secret, ...pods];

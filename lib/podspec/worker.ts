@@ -22,6 +22,7 @@ import type {
 import { WORKER_COMMAND, WORKER_ENV, WORKER_WORKDIR } from "../workspec/worker_image.ts";
 import type { PodAdditions } from "../secrets/mod.ts";
 import { runLabels, runSecretName, STAGE_ID_ANNOTATION, workerPodName } from "./names.ts";
+import { secretFileVar } from "../workspec/env.ts";
 
 /** Where the CA-trust init container writes the combined CA bundle (a volume). */
 export const CERTS_DIR = "/etc/containers/certs.d";
@@ -39,6 +40,27 @@ export const KVM_RESOURCE = "devices.kubevirt.io/kvm";
 
 /** Seconds added to the pod timeout for `activeDeadlineSeconds`. */
 export const DEADLINE_SLACK_SECONDS = 300;
+
+/**
+ * Where the worker finds its secret files: a memory-backed emptyDir the `secrets` init
+ * container fills from the stage's Secret (mounted only in that init container). The worker
+ * can delete them there once read; a Secret volume is read-only, and an env var from
+ * `secretKeyRef` stays in `/proc/<worker pid>/environ` for the worker's whole life.
+ */
+export const SECRETS_DIR = "/run/gangplank/secrets";
+/** Where the `secrets` init container sees the stage's Secret. */
+export const SECRETS_SOURCE_DIR = "/run/gangplank/secrets-source";
+
+/** The script of the `secrets` init container: copy every key into 0600 files. */
+export function secretsCopyScript(): string {
+  return [
+    "umask 077",
+    `for f in ${SECRETS_SOURCE_DIR}/*; do`,
+    `  [ -f "$f" ] && cat "$f" > "${SECRETS_DIR}/\${f##*/}" || exit 1`,
+    "done",
+    "exit 0",
+  ].join("\n") + "\n";
+}
 
 /** The four emptyDir volumes of every worker pod and where they are mounted. */
 export const BASE_VOLUMES: readonly { name: string; mountPath: string }[] = [
@@ -63,8 +85,12 @@ export interface WorkerPodOptions {
   serviceAccount?: string;
   /** Non-secret env (`COSA_WORK_POD_JSON`, `COSA_FORCE_ARCH`, ...). */
   env: Record<string, string>;
-  /** Secret env: each key of the per-run Secret becomes an env var via `secretKeyRef`. */
-  secretEnvFrom: { secretName: string; keys: string[] };
+  /**
+   * The stage's Secret (the relay key, registry secrets) and its keys: each key reaches the
+   * worker as a 0600 file in a memory-backed volume, named by `<KEY>_FILE`-style env vars
+   * ({@link SECRETS_DIR}), never as an env var the kubelet would fix in the worker's environ.
+   */
+  secretFiles: { secretName: string; keys: string[] };
   /** OpenShift 3.11: privileged root containers and `/dev/kvm` opened up by the init step. */
   ocp3?: boolean;
   /** Request one `devices.kubevirt.io/kvm` (only when the cluster's nodes offer it). */
@@ -152,7 +178,7 @@ function baseMounts(): V1VolumeMount[] {
  * @example
  * ```ts
  * const pod = workerPod({ runId, stageId: "build", stageIndex: 0, image, env: {},
- *   secretEnvFrom: { secretName: runSecretName(runId), keys: ["COSA_RELAY_SECRET_KEY"] },
+ *   secretFiles: { secretName: runSecretName(runId), keys: ["COSA_RELAY_SECRET_KEY"] },
  *   timeoutSeconds: 5400 });
  * ```
  */
@@ -167,16 +193,46 @@ export function workerPod(opts: WorkerPodOptions): V1Pod {
     ...Object.entries(WORKER_ENV).map(([name, value]) => ({ name, value })),
     ...Object.entries(opts.env).map(([name, value]) => ({ name, value })),
     ...extras.flatMap((x) => x.env.map((e) => structuredClone(e))),
-    // The relay secret last: nothing above can shadow it.
-    ...opts.secretEnvFrom.keys.map((key) => ({
-      name: key,
-      valueFrom: { secretKeyRef: { name: opts.secretEnvFrom.secretName, key } },
+    // The secret files last: nothing above can shadow them.
+    ...opts.secretFiles.keys.map((key) => ({
+      name: secretFileVar(key),
+      value: `${SECRETS_DIR}/${key}`,
     })),
   ]);
   const volumes: V1Volume[] = [
     ...BASE_VOLUMES.map((v) => ({ name: v.name, emptyDir: {} })),
     ...extras.flatMap((x) => x.volumes.map((v) => structuredClone(v))),
   ];
+  const hasSecrets = opts.secretFiles.keys.length > 0;
+  const secretsMount = { name: "gangplank-secrets", mountPath: SECRETS_DIR };
+  let secretsInit: V1Container | undefined;
+  if (hasSecrets) {
+    volumes.push(
+      { name: "gangplank-secrets", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } },
+      {
+        name: "gangplank-secrets-source",
+        // Mounted only into the init container below; 0444 so any image user can copy it.
+        secret: {
+          secretName: opts.secretFiles.secretName,
+          defaultMode: 0o444,
+          items: opts.secretFiles.keys.map((key) => ({ key, path: key })),
+        },
+      },
+    );
+    secretsInit = {
+      name: "secrets",
+      image: opts.image,
+      command: ["/bin/sh", "-c", secretsCopyScript()],
+      volumeMounts: [
+        { ...secretsMount },
+        { name: "gangplank-secrets-source", mountPath: SECRETS_SOURCE_DIR, readOnly: true },
+      ],
+      resources: {
+        requests: { cpu: "10m", memory: "16Mi" },
+        limits: { cpu: "100m", memory: "64Mi" },
+      },
+    };
+  }
   const init: V1Container = {
     name: "ca-trust",
     image: opts.image,
@@ -194,16 +250,17 @@ export function workerPod(opts: WorkerPodOptions): V1Pod {
     command: [...(opts.command ?? WORKER_COMMAND)],
     workingDir: WORKER_WORKDIR,
     env,
-    volumeMounts: [...baseMounts(), ...extras.flatMap((x) => x.mounts.map((m) => ({ ...m })))],
+    volumeMounts: [
+      ...baseMounts(),
+      ...extras.flatMap((x) => x.mounts.map((m) => ({ ...m }))),
+      ...(hasSecrets ? [{ ...secretsMount }] : []),
+    ],
     resources: workerResources(opts),
   };
-  if (opts.imagePullPolicy) {
-    init.imagePullPolicy = opts.imagePullPolicy;
-    main.imagePullPolicy = opts.imagePullPolicy;
-  }
-  if (sc) {
-    init.securityContext = { ...sc };
-    main.securityContext = { ...sc };
+  for (const c of [secretsInit, init, main]) {
+    if (!c) continue;
+    if (opts.imagePullPolicy) c.imagePullPolicy = opts.imagePullPolicy;
+    if (sc) c.securityContext = { ...sc };
   }
   const pod: V1Pod = {
     apiVersion: "v1",
@@ -218,7 +275,7 @@ export function workerPod(opts: WorkerPodOptions): V1Pod {
       activeDeadlineSeconds: Math.max(1, Math.ceil(opts.timeoutSeconds)) + DEADLINE_SLACK_SECONDS,
       terminationGracePeriodSeconds: 30,
       automountServiceAccountToken: true,
-      initContainers: [init],
+      initContainers: secretsInit ? [init, secretsInit] : [init],
       containers: [main],
       volumes,
     },

@@ -174,14 +174,20 @@ Deno.test({
   for (const text of elsewhere) {
     for (const v of values) assert.ok(!text.includes(v), "a secret value leaked");
   }
-  // Worker pods reference the key only through secretKeyRef.
+  // Worker pods get the key only as a file copied from their stage's Secret, never as an
+  // env var (which would stay in /proc/<worker pid>/environ); each stage its own Secret.
   const pods = rec.seen.filter((o) => o.kind === "Pod");
   assert.ok(pods.length > 0);
+  const stageSecrets = new Set<string>();
   for (const p of pods) {
     const env = p.spec.containers[0].env as { name: string; value?: string; valueFrom?: unknown }[];
-    const key = env.find((e) => e.name === "COSA_RELAY_SECRET_KEY");
-    assert.ok(key?.valueFrom && key.value === undefined);
+    assert.ok(!env.some((e) => e.name === "COSA_RELAY_SECRET_KEY"));
+    assert.ok(env.some((e) => e.name === "COSA_RELAY_SECRET_FILE"));
+    for (const v of p.spec.volumes as { secret?: { secretName: string } }[]) {
+      if (v.secret?.secretName.startsWith("gp-")) stageSecrets.add(v.secret.secretName);
+    }
   }
+  assert.equal(stageSecrets.size, new Set(pods.map((p) => p.metadata.name)).size);
 });
 
 const FAULTS: { name: string; set: (k: KubeApi) => void; reason: RegExp; extra?: string[] }[] = [

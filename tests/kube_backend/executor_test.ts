@@ -77,7 +77,7 @@ function fake(o: FakeOpts = {}) {
       return Promise.resolve({ lines: 1, partial: "" });
     },
   } as unknown as KubeOps;
-  return { ops, created, deleted, live };
+  return { ops, created, deleted, live, liveSecrets };
 }
 
 const node = (arch: string, kvm?: string, unschedulable = false): V1Node => ({
@@ -115,7 +115,7 @@ Deno.test("KubeExecutor: OpenShift 3.11 → privileged pods; KVM and arch from n
   assert.deepEqual(f.deleted.pods, [pod.metadata!.name]);
 });
 
-Deno.test("KubeExecutor: one Secret per run, values only there; dispose deletes it", async () => {
+Deno.test("KubeExecutor: one Secret per distinct secret env, values only there; deleted when its last stage ends", async () => {
   const f = fake({ nodes: "forbidden" });
   const secret = "s3cr3t-value-1234567890";
   {
@@ -142,9 +142,26 @@ Deno.test("KubeExecutor: one Secret per run, values only there; dispose deletes 
       const text = JSON.stringify(p);
       assert.ok(!text.includes(secret) && !text.includes(btoa(secret)));
     }
-    assert.equal(f.deleted.secrets.length, 0);
+    // The three stages shared it; it went when the last of them ended, before dispose.
+    assert.deepEqual(f.deleted.secrets, [f.created.secrets[0].metadata!.name]);
+    // Per-stage credentials: each stage its own Secret, gone when that stage ends.
+    await exec.runStage(launch(3, "stage-3-credential-abcdef"));
+    assert.equal(f.created.secrets.length, 2);
+    assert.equal(
+      atob(f.created.secrets[1].data!.COSA_RELAY_SECRET_KEY),
+      "stage-3-credential-abcdef",
+    );
+    assert.deepEqual(f.deleted.secrets, f.created.secrets.map((s) => s.metadata!.name));
+    // The pod gets the key as a file from a volume, never an env var.
+    const p3 = f.created.pods[3];
+    const env = p3.spec!.containers[0].env!;
+    assert.ok(!env.some((e) => e.name === "COSA_RELAY_SECRET_KEY"));
+    assert.ok(env.some((e) => e.name === "COSA_RELAY_SECRET_FILE"));
+    assert.ok(
+      p3.spec!.volumes!.some((v) => v.secret?.secretName === f.created.secrets[1].metadata!.name),
+    );
   }
-  assert.deepEqual(f.deleted.secrets, [f.created.secrets[0].metadata!.name]);
+  assert.equal(f.deleted.secrets.length, 2, "nothing left for dispose");
   assert.equal(atob(f.created.secrets[0].data!.COSA_RELAY_SECRET_KEY), secret);
 });
 
@@ -175,7 +192,14 @@ Deno.test("KubeExecutor.cleanup (cleanupKube) deletes labelled pods and Secrets"
   f.live.set("gp-left-w0-x", {
     metadata: { name: "gp-left-w0-x", labels: { [RUN_ID_LABEL]: "x" } },
   });
-  await exec.runStage(launch(0)); // creates the run Secret
+  // ... and its stage's Secret.
+  await exec.runStage({
+    ...launch(0),
+    signal: AbortSignal.abort(),
+  }).catch(() => {});
+  f.liveSecrets.set("gp-left-secret", {
+    metadata: { name: "gp-left-secret", labels: { [RUN_ID_LABEL]: "x" } },
+  });
   const r = await exec.cleanup({ signal: AbortSignal.timeout(5000) });
   assert.deepEqual(r.pods, ["gp-left-w0-x"]);
   assert.equal(r.secrets.length, 1);

@@ -97,7 +97,8 @@ Deno.test({
     ...expectMount.map((m) =>
       `printf 'mount ${m.path} %s %s\\n' "$(stat -c %a "${m.path}")" "$(sha256sum < "${m.path}" | cut -c1-64)"`
     ),
-    `printf 'relay %s\\n' "$(printf %s "$COSA_RELAY_SECRET_KEY" | sha256sum | cut -c1-64)"`,
+    `printf 'relay %s %s\\n' "$(stat -c %a "$COSA_RELAY_SECRET_FILE")" "$(sha256sum < "$COSA_RELAY_SECRET_FILE" | cut -c1-64)"`,
+    `printf 'relay-env %s\\n' "\${COSA_RELAY_SECRET_KEY:-none}"`,
     `printf 'bundle %s\\n' "$(test -f "/etc/containers/certs.d/ca.crt" && echo present)"`,
     // The CA-trust init container put the internal-ca mount-ref into the bundle.
     `grep -qF "$(cat /etc/pki/ca-trust/source/anchors2/file.crt)" /etc/containers/certs.d/ca.crt && echo bundle-has-internal-ca`,
@@ -137,11 +138,11 @@ Deno.test({
       0,
       `${JSON.stringify(out)}\n${lines.join("\n")}\n${logs.join("\n")}`,
     );
-    // While the executor lives the per-run Secret exists; disposal removes it.
+    // The stage's Secret went when the stage ended.
     assert.equal(
       kube.secrets({ labelSelector: "gangplank.coreos-assembler.coreos.com/run-id=map-test" })
         .length,
-      1,
+      0,
     );
   }
   assert.equal(
@@ -159,7 +160,9 @@ Deno.test({
   for (const m of expectMount) {
     assert.ok(text.includes(`mount ${m.path} ${m.mode} ${sha(m.value)}`), `${m.path}\n${text}`);
   }
-  assert.ok(text.includes(`relay ${sha(relayKey)}`));
+  // The relay key: a 0600 file (from the memory volume), not an env var.
+  assert.ok(text.includes(`relay 600 ${sha(relayKey)}`), text);
+  assert.ok(text.includes("relay-env none"), text);
   assert.ok(text.includes("bundle present"), "the CA-trust init container wrote SSL bundle");
   assert.ok(text.includes("bundle-has-internal-ca"), text);
   // No value in the output, nor in any request the kubelet or we made visible (pod objects).

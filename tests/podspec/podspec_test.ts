@@ -17,6 +17,8 @@ import {
   STAGE_ID_LABEL,
   workerPod,
   workerPodName,
+  SECRETS_DIR,
+  SECRETS_SOURCE_DIR,
   type WorkerPodOptions,
 } from "../../lib/podspec/mod.ts";
 import { MOUNT_REF_LABEL, mountRefs, SECRET_LABEL, secretMaps } from "../../lib/secrets/mod.ts";
@@ -34,7 +36,7 @@ function opts(over: Partial<WorkerPodOptions> = {}): WorkerPodOptions {
     stageIndex: 2,
     image: "localhost/gangplank-worker:test",
     env: { COSA_WORK_POD_JSON: '{"executeStages":["x"]}', COSA_FORCE_ARCH: "x86_64" },
-    secretEnvFrom: { secretName: runSecretName(runId), keys: ["COSA_RELAY_SECRET_KEY"] },
+    secretFiles: { secretName: runSecretName(runId), keys: ["COSA_RELAY_SECRET_KEY"] },
     timeoutSeconds: 5400,
     ...over,
   };
@@ -69,10 +71,27 @@ Deno.test("workerPod: schema-valid, Never restart, labels, names, deadline ≥ t
   assert.equal(env.DENO_DIR.value, "/tmp/deno");
   assert.equal(env.COSA_SRV_DIR.value, "/srv");
   assert.equal(env.COSA_FORCE_ARCH.value, "x86_64");
-  assert.deepEqual(env.COSA_RELAY_SECRET_KEY.valueFrom, {
-    secretKeyRef: { name: runSecretName("20261126-abcdef"), key: "COSA_RELAY_SECRET_KEY" },
-  });
-  assert.equal(env.COSA_RELAY_SECRET_KEY.value, undefined);
+  // The key is a file in a memory volume the worker can delete, never an env var
+  // (secretKeyRef would leave it in /proc/<worker pid>/environ).
+  assert.equal(env.COSA_RELAY_SECRET_KEY, undefined);
+  assert.ok(!JSON.stringify(pod).includes("secretKeyRef"));
+  assert.equal(env.COSA_RELAY_SECRET_FILE.value, `${SECRETS_DIR}/COSA_RELAY_SECRET_KEY`);
+  const vols = Object.fromEntries(pod.spec!.volumes!.map((v) => [v.name, v]));
+  const inMain = main.volumeMounts!.find((m) => m.mountPath === SECRETS_DIR)!;
+  assert.deepEqual(vols[inMain.name].emptyDir, { medium: "Memory", sizeLimit: "1Mi" });
+  const copier = pod.spec!.initContainers!.find((c) => c.name === "secrets")!;
+  const src = copier.volumeMounts!.find((m) => m.mountPath === SECRETS_SOURCE_DIR)!;
+  assert.equal(vols[src.name].secret?.secretName, runSecretName("20261126-abcdef"));
+  assert.ok(copier.volumeMounts!.some((m) => m.name === inMain.name));
+  // The Secret itself is mounted into the copying init container only.
+  for (const c of [main, pod.spec!.initContainers![0]]) {
+    assert.ok(!c.volumeMounts!.some((m) => m.name === src.name), c.name);
+  }
+  assert.match(copier.command!.join(" "), /umask 077/);
+  // Without secrets there is neither the init container nor the volumes.
+  const none = workerPod(opts({ secretFiles: { secretName: "x", keys: [] } }));
+  assert.deepEqual(none.spec!.initContainers!.map((c) => c.name), ["ca-trust"]);
+  assert.equal(none.spec!.volumes!.length, 4);
   assert.deepEqual(main.resources?.requests, { cpu: "2", memory: "4Gi" });
   assert.deepEqual(main.resources?.limits, main.resources?.requests);
   assert.equal(main.securityContext, undefined);
@@ -136,7 +155,7 @@ Deno.test("workerPod: fresh objects every call", () => {
   const b = workerPod(opts());
   assert.ok(!b.spec!.containers[0].env!.some((e) => e.name === "X"));
   assert.equal(b.metadata!.labels!.x, undefined);
-  assert.equal(b.spec!.volumes!.length, 4);
+  assert.equal(b.spec!.volumes!.length, 6);
 });
 
 Deno.test("workerPod with secret maps and mount refs: valid, env order, init gets the CA", () => {
@@ -163,7 +182,7 @@ Deno.test("workerPod with secret maps and mount refs: valid, env order, init get
     main.env!.find((e) => e.name === "SSL_CERT_FILE")!.value,
     "/srv/.internal-ca/ca.crt",
   );
-  assert.equal(names.at(-1), "COSA_RELAY_SECRET_KEY");
+  assert.equal(names.at(-1), "COSA_RELAY_SECRET_FILE");
   assert.ok(pod.spec!.initContainers![0].volumeMounts!.some((m) => m.name === "pki"));
   assert.ok(main.volumeMounts!.some((m) => m.mountPath === "/srv/.aws"));
   const krb = pod.spec!.volumes!.find((v) => v.name === "koji-kerberos")!;

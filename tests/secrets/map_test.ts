@@ -23,7 +23,7 @@ function podWith(add: ReturnType<typeof secretMaps>) {
     stageIndex: 0,
     image: "img",
     env: {},
-    secretEnvFrom: { secretName: "gp-run1-relay", keys: ["COSA_RELAY_SECRET_KEY"] },
+    secretFiles: { secretName: "gp-run1-relay", keys: ["COSA_RELAY_SECRET_KEY"] },
     secretMaps: add,
     timeoutSeconds: 60,
   });
