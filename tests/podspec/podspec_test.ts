@@ -14,11 +14,11 @@ import {
   runSecretName,
   runSelector,
   SECRET_PLACEHOLDER,
+  SECRETS_DIR,
+  SECRETS_SOURCE_DIR,
   STAGE_ID_LABEL,
   workerPod,
   workerPodName,
-  SECRETS_DIR,
-  SECRETS_SOURCE_DIR,
   type WorkerPodOptions,
 } from "../../lib/podspec/mod.ts";
 import { MOUNT_REF_LABEL, mountRefs, SECRET_LABEL, secretMaps } from "../../lib/secrets/mod.ts";
