@@ -154,9 +154,11 @@ Deno.test("relay scoped credentials: grants limit reads and writes, revocation i
     assert.ok((await Deno.stat(`${root}/builds/builds.json`)).isFile);
   });
 
+  let presignedBeforeRevoke = "";
   await t.step("presigned URLs made with a scoped key are limited by its grant", async () => {
     const inside = await mc.presignedGetObject("builder", "1/x86_64/meta.json", 60);
     assert.equal(await (await fetch(inside)).text(), "{}");
+    presignedBeforeRevoke = inside;
     const outside = await mc.presignedGetObject("other", "secret.txt", 60);
     const r = await fetch(outside);
     assert.equal(r.status, 403);
@@ -218,6 +220,10 @@ Deno.test("relay scoped credentials: grants limit reads and writes, revocation i
       );
       await assert.rejects(mc.putObject("builder", "2/late.txt", "x"), code("InvalidAccessKeyId"));
       await assert.rejects(Deno.stat(`${root}/builds/2/late.txt`), Deno.errors.NotFound);
+      // A presigned URL made before the revocation dies with the key.
+      const late = await fetch(presignedBeforeRevoke);
+      assert.equal(late.status, 403);
+      assert.equal(s3Code(await late.text()), "InvalidAccessKeyId");
       // The root credentials keep full access.
       assert.equal((await root_.statObject("other", "secret.txt")).size, 6);
     },
