@@ -99,11 +99,12 @@ async function readSorted(
   dir: string,
   stateDir: string,
   cache: DirListingCache,
-): Promise<Entry[]> {
+): Promise<{ id: string; entries: Entry[] }> {
   const st = fs.lstatSync(dir, { bigint: true, throwIfNoEntry: false });
-  if (!st?.isDirectory()) return [];
+  if (!st?.isDirectory()) return { id: "", entries: [] };
+  const id = `${st.dev}:${st.ino}`;
   const hit = cache.get(dir, st.ino, st.mtimeNs);
-  if (hit) return hit;
+  if (hit) return { id, entries: hit };
   const readAt = BigInt(Date.now()) * 1_000_000n;
   const entries: Entry[] = [];
   try {
@@ -123,13 +124,13 @@ async function readSorted(
       entries.push({ name: d.name, key: isDir ? d.name + "/" : d.name, isDir });
     }
   } catch {
-    return []; // removed or unreadable meanwhile
+    return { id, entries: [] }; // removed or unreadable meanwhile
   }
   entries.sort((a, b) => compareKeys(a.key, b.key));
   // Trust the listing later only if the directory had not changed for a second when it was
   // read: mtimes are coarse, a change within the same tick could otherwise go unnoticed.
   if (st.mtimeNs + 1_000_000_000n < readAt) cache.set(dir, st.ino, st.mtimeNs, entries);
-  return entries;
+  return { id, entries };
 }
 
 /**
@@ -172,12 +173,12 @@ export interface WalkOptions {
 export async function* walkBucket(o: WalkOptions): AsyncGenerator<WalkItem> {
   const { prefix, after, delimiter } = o;
   const frame = async (dir: string, rel: string) => {
-    const entries = await readSorted(dir, o.stateDir, o.cache);
+    const { id, entries } = await readSorted(dir, o.stateDir, o.cache);
     const i = Math.max(
       startIndex(entries, rel, after, true),
       startIndex(entries, rel, prefix, false),
     );
-    return { dir, rel, entries, i };
+    return { dir, rel, entries, i, id };
   };
   const stack = [await frame(o.root, "")];
   while (stack.length > 0 && !o.signal?.aborted) {
@@ -201,7 +202,12 @@ export async function* walkBucket(o: WalkOptions): AsyncGenerator<WalkItem> {
         if (compareKeys(key, after) > 0) yield { key, prefix: true };
         continue;
       }
-      stack.push(await frame(path.join(f.dir, e.name), key));
+      // Keys are at most 1024 bytes: nothing deeper can be listed.
+      if (Buffer.byteLength(key) > 1024) continue;
+      const sub = await frame(path.join(f.dir, e.name), key);
+      // A directory that is its own ancestor (a bind mount loop; symlinks are never entered).
+      if (stack.some((a) => a.id === sub.id)) continue;
+      stack.push(sub);
       continue;
     }
     if (compareKeys(key, after) <= 0) continue;
