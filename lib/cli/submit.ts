@@ -142,6 +142,14 @@ async function submitLike(program: Program, io: CliIo): Promise<number> {
   // --assume-existing says the store has it.
   const plan: Plan = planJob(spec, { assumeExisting: opts.assumeExisting });
   const runtime = await BACKENDS[opts.backend].load();
+  // Every input is checked (by the dry run too) before anything is created.
+  const workerEnv = { ...(await readEnvFiles(opts.envFiles, io.cwd)), ...opts.workerEnv };
+  opts.workerEnv = workerEnv;
+  const relay = opts.minioConfig
+    ? await readMinioConfig(resolve(io.cwd, opts.minioConfig), io.signal)
+    : undefined;
+  if (opts.workDir && !resume) await checkWorkDir(resolve(io.cwd, opts.workDir));
+  await checkLocalOverrides(spec, io.cwd);
   if (opts.dryRun) {
     const problems: string[] = [];
     const doc = dryRunDocument(
@@ -165,14 +173,6 @@ async function submitLike(program: Program, io: CliIo): Promise<number> {
     return 0;
   }
   for (const w of plan.warnings) err(`warning: ${w}`);
-  // Every input is checked before anything is created.
-  const workerEnv = { ...(await readEnvFiles(opts.envFiles, io.cwd)), ...opts.workerEnv };
-  opts.workerEnv = workerEnv;
-  const relay = opts.minioConfig
-    ? await readMinioConfig(resolve(io.cwd, opts.minioConfig), io.signal)
-    : undefined;
-  if (opts.workDir && !resume) await checkWorkDir(resolve(io.cwd, opts.workDir));
-  await checkLocalOverrides(spec, io.cwd);
   const hop = await runtime.runElsewhere?.(ctx, spec);
   if (hop !== undefined) return hop;
   await using executor = await runtime.createExecutor(ctx);

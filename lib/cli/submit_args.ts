@@ -586,6 +586,13 @@ function toOptions(
       }
     }
   }
+  // Flags that only mean something together with another one.
+  if (p.given.has("runId") && !o.cleanup) {
+    throw new UsageError("--run-id applies to --cleanup only");
+  }
+  if (p.given.has("output") && !o.dryRun) {
+    throw new UsageError(`-o ${o.output}: applies to --dry-run only (a run reports with --report)`);
+  }
   return {
     command: p.command,
     relayArgs: p.relayArgs,

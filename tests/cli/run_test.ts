@@ -174,6 +174,12 @@ Deno.test("user errors: exit 2, one line naming the input, nothing created", asy
     [["-s", "needs.yaml", "-w", "w", "--dry-run"], /stage "aws" \(group \d\) requires/],
     [["-w", "w"], /nothing to run: give --spec/],
     [["-s", "nope.yaml", "-w", "w"], /nope\.yaml: cannot read JobSpec/],
+    [["-s", "job.yaml", "-w", "w", "--run-id", "gp-1"], /--run-id applies to --cleanup only/],
+    [["-s", "job.yaml", "-w", "w", "-o", "json"], /-o json: applies to --dry-run only/],
+    // The dry run checks the same inputs as the run.
+    [["-s", "job.yaml", "--dry-run", "--env-file", "bad.env"], /--env-file bad\.env:1: /],
+    [["-s", "job.yaml", "--dry-run", "-m", "bad.json"], /bad\.json/],
+    [["-s", "job.yaml", "--dry-run", "-w", "afile"], /-w .*afile: not a directory/],
   ];
   for (const [argv, want] of cases) {
     const r = await runInProcess("submit", submit, argv, {
