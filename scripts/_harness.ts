@@ -78,6 +78,7 @@ export function processIo(name: string, entryUrl: string): CliIo & Disposable {
     env: Deno.env.toObject(),
     cwd: Deno.cwd(),
     uid: Deno.uid(),
+    pid: Deno.pid,
     stdout: (t) => writeAll(Deno.stdout, t),
     stderr: (t) => writeAll(Deno.stderr, t),
     signal: ctl.signal,

@@ -8,7 +8,9 @@
  * them, and runs the module's exported `main()`, exiting with its code.
  *
  * Exit codes: the worker's; 70 when the module has no `main` export; 71 for a bad launch line.
- * An idle host whose stdin closes exits 0 without running anything.
+ * An idle host whose stdin closes exits 0 without running anything. After the launch, the rest
+ * of stdin goes to the module's `takeLifeline()` when it exports one: with `COSA_LIFELINE=stdin`
+ * it is the coordinator's lifeline (see lib/worker/lifeline.ts).
  *
  * @module
  */
@@ -16,15 +18,22 @@
 const EX_NO_MAIN = 70;
 const EX_BAD_LAUNCH = 71;
 
-async function readLine(): Promise<string | undefined> {
+/** The first line of stdin (linear in its length), and the reader to keep watching stdin. */
+async function readLine(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): Promise<string | undefined> {
   const dec = new TextDecoder();
-  let buf = "";
-  for await (const chunk of Deno.stdin.readable) {
-    buf += dec.decode(chunk, { stream: true });
-    const nl = buf.indexOf("\n");
-    if (nl >= 0) return buf.slice(0, nl);
+  const parts: string[] = [];
+  for (;;) {
+    const r = await reader.read();
+    if (r.done) break;
+    const text = dec.decode(r.value, { stream: true });
+    const nl = text.indexOf("\n");
+    if (nl >= 0) return parts.join("") + text.slice(0, nl);
+    parts.push(text);
   }
-  return buf === "" ? undefined : buf;
+  const rest = parts.join("") + dec.decode();
+  return rest === "" ? undefined : rest;
 }
 
 async function host(moduleUrl: string): Promise<number> {
@@ -33,7 +42,8 @@ async function host(moduleUrl: string): Promise<number> {
     console.error(`local_worker_host: ${moduleUrl} exports no main()`);
     return EX_NO_MAIN;
   }
-  const line = await readLine();
+  const stdin = Deno.stdin.readable.getReader();
+  const line = await readLine(stdin);
   if (line === undefined) return 0;
   let launch: { env: Record<string, string>; cwd: string };
   try {
@@ -48,6 +58,8 @@ async function host(moduleUrl: string): Promise<number> {
   for (const k of Object.keys(Deno.env.toObject())) Deno.env.delete(k);
   for (const [k, v] of Object.entries(launch.env)) Deno.env.set(k, String(v));
   Deno.chdir(launch.cwd);
+  // The rest of stdin is the coordinator's lifeline (the worker module watches it).
+  if (typeof mod.takeLifeline === "function") mod.takeLifeline(() => stdin);
   return await mod.main();
 }
 

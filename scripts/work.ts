@@ -27,6 +27,7 @@ import { type CliMain, runCli } from "../lib/cli/harness.ts";
 import { processIo } from "./_harness.ts";
 import { ArtifactStore } from "../lib/relay/client.ts";
 import { consumeSecretFile, makeUndumpable } from "../lib/worker/secrets.ts";
+import { ENV_LIFELINE, stopGroupWhenClosed } from "../lib/worker/lifeline.ts";
 import {
   runWorker,
   summaryLine,
@@ -168,8 +169,26 @@ const work: CliMain = async (io) => {
   return result.exitCode;
 };
 
+/**
+ * When `COSA_LIFELINE=stdin` (set by the local executor): removes it from the environment (the
+ * stage's commands never see it) and stops this process group once `reader` — the read end of
+ * the stdin the coordinator holds open while it lives — reaches end-of-file. Used by
+ * {@link main} and by the pre-started worker host (which has read the launch line already).
+ */
+export function takeLifeline(reader: () => ReadableStreamDefaultReader<Uint8Array>): void {
+  const on = Deno.env.get(ENV_LIFELINE) === "stdin";
+  Deno.env.delete(ENV_LIFELINE);
+  if (!on) return;
+  void stopGroupWhenClosed(reader(), {
+    pgid: Deno.pid,
+    kill: Deno.kill,
+    onGone: () => console.error("work: the coordinator is gone (stdin closed), stopping"),
+  });
+}
+
 /** Runs the worker with the current process environment; resolves with its exit code. */
 export async function main(): Promise<number> {
+  takeLifeline(() => Deno.stdin.readable.getReader());
   using io = processIo("work", import.meta.url);
   return await runCli("work", work, io);
 }

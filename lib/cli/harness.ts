@@ -28,6 +28,11 @@ export interface CliIo {
   readonly cwd: string;
   /** The caller's uid (`null` where there is none). */
   readonly uid: number | null;
+  /**
+   * This process's pid, when the script is its own process (absent in-process): local runs
+   * record it so that `--cleanup` can tell their leftovers from a live run's.
+   */
+  readonly pid?: number;
   /** Writes text to stdout as is. */
   stdout(text: string): void;
   /** Writes text to stderr as is. */

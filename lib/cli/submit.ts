@@ -120,6 +120,7 @@ async function submitLike(program: Program, io: CliIo): Promise<number> {
     opts,
     env: io.env,
     uid: io.uid,
+    ...(io.pid !== undefined ? { pid: io.pid } : {}),
     cwd: io.cwd,
     install: io.install,
     log: err,

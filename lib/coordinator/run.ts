@@ -114,7 +114,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
   const rs = await openRunStore({ ...opts, bucket }, stack);
   const endpoint = await executor.prepare(
     { host: rs.cfg.host, port: rs.cfg.port },
-    { runId, signal },
+    { runId, workDir: opts.workDir, signal },
   );
   const loc: JobLocation = {
     bucket,

@@ -11,7 +11,8 @@
 import { forEachLine } from "../log/lines.ts";
 import { sanitizeStageId } from "../log/stage_log.ts";
 import type { Executor, RelayEndpoint, StageOutcome, WorkerLaunch } from "./types.ts";
-import { secretFileVar } from "../workspec/env.ts";
+import { ENV_LIFELINE, secretFileVar } from "../workspec/env.ts";
+import { recordWorker, writeOwner } from "./local_cleanup.ts";
 
 /** Options of {@link LocalExecutor}. */
 export interface LocalExecutorOptions {
@@ -50,6 +51,12 @@ export interface LocalExecutorOptions {
    * `main()` (run through `scripts/local_worker_host.ts`); otherwise every worker starts cold.
    */
   warmWorkers?: number;
+  /**
+   * The coordinator's pid. When given, the run's temp dir records it (`owner.json`, with the
+   * process's start time, the host and the work dir) and every worker's pid, so that
+   * `submit --cleanup` ({@link cleanupLocal}) can tell a dead run's leftovers from a live run.
+   */
+  ownerPid?: number;
 }
 
 const DENO_BIN_DIR = Deno.execPath().slice(0, Deno.execPath().lastIndexOf("/")) || "/";
@@ -64,6 +71,8 @@ function localArch(): string {
 interface Live {
   child: Deno.ChildProcess;
   done: Promise<Deno.CommandStatus>;
+  /** The write end of the worker's stdin, held open while the stage runs (its lifeline). */
+  lifeline?: WritableStreamDefaultWriter<Uint8Array>;
 }
 
 /** A pre-started worker host waiting for its launch line. */
@@ -117,10 +126,17 @@ export class LocalExecutor implements Executor {
   /** Local workers reach the relay at the address it listens on. */
   async prepare(
     relay: RelayEndpoint,
-    opts: { runId: string; signal: AbortSignal },
+    opts: { runId: string; workDir?: string; signal: AbortSignal },
   ): Promise<RelayEndpoint> {
     opts.signal.throwIfAborted();
-    await this.#ensureTempRoot(opts.runId);
+    const root = await this.#ensureTempRoot(opts.runId);
+    if (this.#opts.ownerPid !== undefined) {
+      await writeOwner(root, {
+        pid: this.#opts.ownerPid,
+        runId: opts.runId,
+        ...(opts.workDir ? { workDir: opts.workDir } : {}),
+      });
+    }
     const n = this.#opts.warmWorkers ?? 2;
     if (n > 0 && !this.#opts.workerCommand && !this.#warmEnabled) {
       // The default worker can be pre-started only if its module exports main().
@@ -174,7 +190,7 @@ export class LocalExecutor implements Executor {
   async #claimWarm(
     env: Record<string, string>,
     cwd: string,
-  ): Promise<Deno.ChildProcess | undefined> {
+  ): Promise<Live | undefined> {
     while (this.#warm.length > 0) {
       const w = this.#warm.shift()!;
       if (w.exited) {
@@ -184,8 +200,8 @@ export class LocalExecutor implements Executor {
       try {
         const writer = w.child.stdin.getWriter();
         await writer.write(new TextEncoder().encode(JSON.stringify({ env, cwd }) + "\n"));
-        await writer.close();
-        return w.child;
+        // Not closed: stdin stays open as the worker's lifeline until the stage ends.
+        return { child: w.child, done: w.done, lifeline: writer };
       } catch {
         killGroup(w.child.pid, "SIGKILL");
         await discard(w);
@@ -245,6 +261,8 @@ export class LocalExecutor implements Executor {
       ...secretFiles,
       PATH: path,
       COSA_SRV_DIR: scratch,
+      // Stop when the coordinator is gone (its end of the worker's stdin closes).
+      [ENV_LIFELINE]: "stdin",
     };
   }
 
@@ -266,24 +284,26 @@ export class LocalExecutor implements Executor {
         tmp,
         await writeSecretFiles(secretsDir, launch.secretEnv),
       );
-      let child = this.#warmEnabled ? await this.#claimWarm(env, scratch) : undefined;
-      if (child) {
+      let live = this.#warmEnabled ? await this.#claimWarm(env, scratch) : undefined;
+      if (live) {
         this.#fillPool();
       } else {
         const [cmd, ...args] = this.#cmd;
-        child = new Deno.Command(cmd, {
+        const child = new Deno.Command(cmd, {
           args,
           cwd: scratch,
           clearEnv: true,
           env,
-          stdin: "null",
+          stdin: "piped",
           stdout: "piped",
           stderr: "piped",
           detached: true,
         }).spawn();
+        live = { child, done: child.status, lifeline: child.stdin.getWriter() };
       }
-      const live: Live = { child, done: child.status };
+      const child = live.child;
       this.#live.add(live);
+      const record = await this.#recordWorker(root, child.pid);
       const onAbort = () => {
         aborted = true;
         void this.#stop(live);
@@ -307,6 +327,8 @@ export class LocalExecutor implements Executor {
       } finally {
         launch.signal.removeEventListener("abort", onAbort);
         this.#live.delete(live);
+        await live.lifeline?.close().catch(() => {});
+        if (record) await Deno.remove(record).catch(() => {});
       }
     } finally {
       // The worker removes each secret file once read; a worker that never started cannot.
@@ -317,6 +339,12 @@ export class LocalExecutor implements Executor {
         await Deno.remove(tmp, { recursive: true }).catch(() => {});
       }
     }
+  }
+
+  /** Records a worker in the run's temp dir (for `--cleanup` after a killed coordinator). */
+  #recordWorker(root: string, pid: number): Promise<string | undefined> {
+    if (this.#opts.ownerPid === undefined) return Promise.resolve(undefined);
+    return recordWorker(root, pid).catch(() => undefined);
   }
 
   async #stop(live: Live): Promise<void> {

@@ -61,7 +61,8 @@ export interface Executor extends AsyncDisposable {
    */
   prepare(
     relay: RelayEndpoint,
-    opts: { runId: string; signal: AbortSignal },
+    /** `workDir`: the coordinator's work dir (the local executor records it for cleanup). */
+    opts: { runId: string; workDir?: string; signal: AbortSignal },
   ): Promise<RelayEndpoint>;
   /** Architecture of the machines this executor runs workers on (e.g. `x86_64`). */
   arch(opts: { signal: AbortSignal }): Promise<string>;

@@ -45,6 +45,13 @@ export function secretFileVar(name: string): string {
   return name === ENV_RELAY_SECRET_KEY ? ENV_RELAY_SECRET_FILE : `${name}_FILE`;
 }
 
+/**
+ * Env var set by the local executor: `stdin` means "stop when stdin reaches end-of-file" (the
+ * coordinator holds it open while it lives; see lib/worker/lifeline.ts). Other executors do not
+ * set it: their workers' stdin is not a lifeline.
+ */
+export const ENV_LIFELINE = "COSA_LIFELINE";
+
 /** Env var: where the worker writes its Kubernetes termination message. */
 export const ENV_TERMINATION_LOG = "COSA_TERMINATION_LOG";
 /** Default of {@link ENV_TERMINATION_LOG} (written only if it exists). */

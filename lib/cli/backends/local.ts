@@ -33,12 +33,27 @@ const runtime: BackendRuntime = {
       baseEnv: workerBaseEnv(ctx.env),
       pathPrefix: workerPath.map((p) => resolve(ctx.cwd, p)),
       ...(ctx.install.workerCommand ? { workerCommand: ctx.install.workerCommand } : {}),
+      ...(ctx.pid !== undefined ? { ownerPid: ctx.pid } : {}),
     });
   },
-  // deno-lint-ignore require-await
   async cleanup(ctx) {
-    // Local workers are child processes and temp dirs of one run, gone when it ends.
-    ctx.out("submit: --cleanup: the local backend leaves nothing behind between runs");
+    // A run ends with nothing left; a killed coordinator leaves workers, temp dirs and parts.
+    const { cleanupLocal } = await import("../../executors/local_cleanup.ts");
+    const workDir = ctx.opts.workDir !== undefined ? resolve(ctx.cwd, ctx.opts.workDir) : undefined;
+    const r = await cleanupLocal({
+      tempParent: ctx.env.TMPDIR || "/tmp",
+      ...(workDir ? { workDirs: [workDir] } : {}),
+      kill: (pid, sig) => Deno.kill(pid, sig),
+      signal: ctx.signal,
+    });
+    for (const pid of r.processes) ctx.out(`cleanup: stopped worker process group ${pid}`);
+    for (const d of r.dirs) ctx.out(`cleanup: removed ${d}`);
+    for (const u of r.uploads) ctx.out(`cleanup: removed unfinished upload ${u}`);
+    for (const a of r.alive) ctx.out(`cleanup: left ${a} alone: its coordinator is running`);
+    ctx.out(
+      `cleanup: ${r.processes.length} worker process group(s) stopped, ${r.dirs.length} temp ` +
+        `dir(s) and ${r.uploads.length} unfinished upload(s) removed`,
+    );
     return 0;
   },
 };

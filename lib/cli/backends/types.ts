@@ -29,6 +29,8 @@ export interface BackendContext {
   /** The coordinator's environment (read once by the script). */
   env: Readonly<Record<string, string | undefined>>;
   uid: number | null;
+  /** The coordinator's pid when it is its own process (see `CliIo.pid`). */
+  pid?: number;
   /** Directory relative paths are resolved against. */
   cwd: string;
   install: Installation;
