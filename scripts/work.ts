@@ -26,6 +26,7 @@ import { InterruptedError, UsageError } from "../lib/errors/mod.ts";
 import { type CliMain, runCli } from "../lib/cli/harness.ts";
 import { processIo } from "./_harness.ts";
 import { ArtifactStore } from "../lib/relay/client.ts";
+import { longTransferProgress } from "../lib/progress/mod.ts";
 import { consumeSecretFile, makeUndumpable } from "../lib/worker/secrets.ts";
 import { ENV_LIFELINE, stopGroupWhenClosed } from "../lib/worker/lifeline.ts";
 import {
@@ -47,6 +48,7 @@ import {
   ENV_TERMINATION_LOG,
   ENV_WORK_POD_JSON,
   extractMaxBytesOf,
+  PROGRESS_PREFIX,
   SECRET_ENV_NAMES,
   withRegistrySecrets,
 } from "../lib/workspec/mod.ts";
@@ -149,7 +151,11 @@ const work: CliMain = async (io) => {
     region: ws.relay.region,
     secure: ws.relay.secure,
     external_server: true,
-  }, { log: (m) => log(`gangway: relay: ${m}`) });
+  }, {
+    log: (m) => log(`gangway: relay: ${m}`),
+    // Long transfers report progress for the coordinator's live view (not its log).
+    progress: longTransferProgress((line) => log(`${PROGRESS_PREFIX}${line}`)),
+  });
   const result = await runWorker(ws, {
     srvDir,
     env: commandEnv,

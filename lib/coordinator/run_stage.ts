@@ -22,7 +22,7 @@ import {
   withoutRegistrySecrets,
   type WorkSpec,
 } from "../workspec/mod.ts";
-import { parseSummaryLine, type WorkerSummary } from "../workspec/summary.ts";
+import { parseProgressLine, parseSummaryLine, type WorkerSummary } from "../workspec/summary.ts";
 import { redactor } from "../toolkit/redact.ts";
 import type { InputFile, JobLocation, StageInputs } from "./inputs.ts";
 import type { CoordinatorStage } from "./plan_view.ts";
@@ -44,6 +44,8 @@ export interface RunObserver {
   stageStarted?(id: string): void;
   /** One line of the stage's log (already redacted). */
   stageLine?(id: string, line: string): void;
+  /** The worker's latest transfer progress (`builder/x.raw: 512.0 MiB / 1.0 GiB (50%) ...`). */
+  stageProgress?(id: string, text: string): void;
   /** The stage ended (its report is final). */
   stageEnded?(id: string, report: StageReport): void;
 }
@@ -270,6 +272,12 @@ export class RunStages implements Disposable {
       onLine: (raw) => {
         // Defence in depth: no secret ever reaches the console or a log file.
         const line = redactStage(this.#redact(raw));
+        const progress = parseProgressLine(line);
+        if (progress !== undefined) {
+          // For the live view only: the console and the log file stay as they were.
+          this.#o.observer?.stageProgress?.(s.id, progress);
+          return;
+        }
         sl.line(line);
         const sum = parseSummaryLine(line);
         if (sum) this.#summaries.set(s, sum);

@@ -1,7 +1,7 @@
 /**
  * The live view of a run on a terminal: log lines scroll as usual, and below them a status
- * block — one line per stage (queued, waiting for X, running with elapsed time and its latest
- * line, e.g. transfer progress, done) — is redrawn in place with ANSI cursor movement. Off a
+ * block — one line per stage (queued, waiting for X, running with elapsed time and its transfer
+ * progress or latest line, done) — is redrawn in place with ANSI cursor movement. Off a
  * terminal the coordinator prints plain lines instead; this module is only used on a TTY.
  *
  * Pure apart from the injected `write` function, clock and timer.
@@ -38,7 +38,7 @@ export interface LiveViewOptions {
 type State =
   | { kind: "queued" }
   | { kind: "waiting"; missing: string[]; since: number }
-  | { kind: "running"; since: number; last?: string }
+  | { kind: "running"; since: number; last?: string; progress?: string; progressAt?: number }
   | { kind: "skipped"; reason: string }
   | { kind: "done"; end: LiveStageEnd };
 
@@ -134,6 +134,14 @@ export class LiveView implements Disposable {
     const st = this.#states.get(id);
     if (st?.kind === "running") st.last = line; // drawn with the next log line or tick
   }
+  /** The stage's latest transfer progress: shown instead of its latest line for a few seconds. */
+  stageProgress(id: string, text: string): void {
+    const st = this.#states.get(id);
+    if (st?.kind !== "running") return;
+    st.progress = text;
+    st.progressAt = this.#now();
+    this.#redraw("");
+  }
   /** The stage ended. */
   stageEnded(id: string, end: LiveStageEnd): void {
     this.#set(id, { kind: "done", end });
@@ -167,7 +175,11 @@ export class LiveView implements Disposable {
         case "running":
           mark = C.cyan("▶");
           text = C.cyan(`running ${formatElapsed(now - st.since)}`) +
-            (st.last ? C.dim(`  ${st.last}`) : "");
+            (st.progress && now - (st.progressAt ?? 0) < 3000
+              ? C.cyan(`  ⇅ ${st.progress}`)
+              : st.last
+              ? C.dim(`  ${st.last}`)
+              : "");
           break;
         case "skipped":
           done++;

@@ -6,6 +6,7 @@
  */
 export {
   createProgress,
+  longTransferProgress,
   type Progress,
   type ProgressFactory,
   progressFactory,

@@ -150,3 +150,42 @@ export type ProgressFactoryOptions = Omit<ProgressOptions, "label" | "total">;
 export function progressFactory(opts: ProgressFactoryOptions): ProgressFactory {
   return (label, total) => createProgress({ ...opts, label, total });
 }
+
+/**
+ * A {@link ProgressFactory} for long transfers only: a line every `intervalMs` once a transfer
+ * has lasted that long, and its final line then; a quicker transfer writes nothing.
+ *
+ * @example
+ * ```ts
+ * const progress = longTransferProgress((line) => console.log(`progress: ${line}`));
+ * const p = progress("builder/disk.raw", 1 << 30);
+ * p.update(1 << 20);
+ * p.done(); // quick: nothing was written
+ * ```
+ */
+export function longTransferProgress(
+  write: (line: string) => void,
+  intervalMs = 1000,
+  now: () => number = Date.now,
+): ProgressFactory {
+  return (label, total) => {
+    let shown = false;
+    const p = createProgress({
+      label,
+      total,
+      isTTY: false,
+      intervalMs,
+      now,
+      write: (line) => {
+        shown = true;
+        write(line);
+      },
+    });
+    return {
+      update: (n) => p.update(n),
+      done: () => {
+        if (shown) p.done();
+      },
+    };
+  };
+}

@@ -29,7 +29,9 @@ export {
 } from "./workspec.ts";
 export {
   formatSummaryLine,
+  parseProgressLine,
   parseSummaryLine,
+  PROGRESS_PREFIX,
   SUMMARY_PREFIX,
   type WorkerSummary,
 } from "./summary.ts";

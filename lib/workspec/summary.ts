@@ -115,3 +115,15 @@ export function parseSummaryLine(line: string): WorkerSummary | undefined {
   }
   return v as unknown as WorkerSummary;
 }
+
+/**
+ * Prefix of a worker's transfer progress lines (`gangway-progress: builder/x.raw: 512.0 MiB /
+ * 1.0 GiB (50%) 120 MiB/s`), printed about once a second while a transfer lasts over a second.
+ * The coordinator takes them out of the log and shows them in its live view.
+ */
+export const PROGRESS_PREFIX = "gangway-progress: ";
+
+/** The progress text of a {@link PROGRESS_PREFIX} line; `undefined` for any other line. */
+export function parseProgressLine(line: string): string | undefined {
+  return line.startsWith(PROGRESS_PREFIX) ? line.slice(PROGRESS_PREFIX.length) : undefined;
+}

@@ -196,3 +196,37 @@ Deno.test("runJob: a waiting stage says what it waits for again every minute", a
   assert.ok(waiting.length >= 4 && waiting.length <= 6, waiting.join("\n"));
   assert.ok(waiting.some((l) => /\(\d min so far\)/.test(l)), waiting.join("\n"));
 });
+
+Deno.test("runJob: worker progress lines go to the observer only, never the console or log file", async () => {
+  await using tmp = await tempDir();
+  const exec = new FakeExecutor((l) => {
+    l.onLine("fetching", "stdout");
+    l.onLine("gangway-progress: builder/big.raw: 1.0 MiB / 2.0 MiB (50%) 1.0 MiB/s", "stdout");
+    l.onLine("fetched", "stdout");
+    return Promise.resolve({ exitCode: 0 });
+  });
+  const lines: string[] = [];
+  const seen: string[] = [];
+  const sp = spec([{ id: "only" }]);
+  const r = await runJob({
+    spec: sp,
+    plan: planJob(sp),
+    workDir: tmp.path,
+    executor: exec,
+    relay: cfg,
+    openStore: () => new MemStore(),
+    log: (l) => lines.push(l),
+    signal: new AbortController().signal,
+    observer: {
+      stageProgress: (id, text) => seen.push(`${id}: ${text}`),
+      stageLine: (id, text) => seen.push(`${id} line: ${text}`),
+    },
+  });
+  assert.equal(r.exitCode, 0);
+  assert.ok(seen.includes("only: builder/big.raw: 1.0 MiB / 2.0 MiB (50%) 1.0 MiB/s"));
+  assert.ok(seen.includes("only line: fetched"));
+  assert.ok(!lines.some((l) => l.includes("gangway-progress") || l.includes("big.raw")));
+  const log = await Deno.readTextFile(`${tmp.path}/logs/only.log`);
+  assert.match(log, /^fetching\nfetched$/m);
+  assert.doesNotMatch(log, /big\.raw/);
+});

@@ -73,6 +73,28 @@ Deno.test("LiveView: one status block redrawn in place below the log lines", () 
   assert.match(screen.text(), /\nafter$/);
 });
 
+Deno.test("LiveView: transfer progress shows on the running stage's line while it is fresh", () => {
+  let t = 0;
+  const view = new LiveView({
+    stages: [{ id: "metal", order: 1 }],
+    write: () => {},
+    columns: () => 100,
+    now: () => t,
+    tickMs: 0,
+  });
+  view.stageStarted("metal");
+  view.stageLine("metal", "+ cosa buildextend-metal");
+  t += 1000;
+  view.stageProgress("metal", "builder/x.raw: 512.0 MiB / 1.0 GiB (50%) 120 MiB/s");
+  assert.match(
+    plain(view.lines()[1]),
+    /running 1\.0s +⇅ builder\/x\.raw: 512\.0 MiB \/ 1\.0 GiB \(50%\)/,
+  );
+  t += 5000;
+  assert.match(plain(view.lines()[1]), /running 6\.0s +\+ cosa buildextend-metal$/);
+  view.close();
+});
+
 Deno.test("LiveView: a narrow terminal gets cut lines, never wrapped ones", () => {
   const out: string[] = [];
   const view = new LiveView({

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createProgress, progressFactory } from "../../lib/progress/mod.ts";
+import { createProgress, longTransferProgress, progressFactory } from "../../lib/progress/mod.ts";
 import { formatBytes, formatRate } from "../../lib/progress/progress.ts";
 
 const MiB = 1024 * 1024;
@@ -106,4 +106,27 @@ Deno.test("progressFactory shares the writer", () => {
   c.advance(2000);
   p.done();
   assert.deepEqual(out, ["a: 10 B / 10 B (100%) 5 B/s in 2.0s"]);
+});
+
+Deno.test("longTransferProgress: quick transfers write nothing, long ones a line a second", () => {
+  let t = 0;
+  const lines: string[] = [];
+  const factory = longTransferProgress((l) => lines.push(l), 1000, () => t);
+  const quick = factory("builder/small", 2048);
+  quick.update(1024);
+  t += 300;
+  quick.update(1024);
+  quick.done();
+  assert.equal(lines.length, 0);
+  const slow = factory("builder/big.raw", 4 * 1024 * 1024);
+  for (let i = 0; i < 4; i++) {
+    t += 600;
+    slow.update(1024 * 1024);
+  }
+  slow.done();
+  assert.deepEqual(lines.map((l) => l.replace(/ \S+ \S+\/s/, " RATE")), [
+    "builder/big.raw: 2.0 MiB / 4.0 MiB (50%) RATE",
+    "builder/big.raw: 4.0 MiB / 4.0 MiB (100%) RATE",
+    "builder/big.raw: 4.0 MiB / 4.0 MiB (100%) RATE in 2.4s",
+  ]);
 });
