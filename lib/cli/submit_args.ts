@@ -343,6 +343,18 @@ Examples:
 `,
 };
 
+const SUB_EXAMPLES: Record<string, string> = {
+  generate: `
+Examples:
+  submit generate -A base,qemu+metal --kolaTest basicQemu   print a JobSpec
+  submit generate -A base --yaml-out job.yaml               write it to a file
+`,
+  generateSinglePod: `
+Examples:
+  submit generateSinglePod -A base --cmd "cosa buildextend-live" --req ostree
+`,
+};
+
 /** Every flag a program's run accepts. */
 function runFlagsOf(program: Program, env: Readonly<Record<string, string | undefined>>) {
   const backends = program === "podman-run" ? [BACKENDS.podman] : Object.values(BACKENDS);
@@ -456,6 +468,7 @@ export function parseSubmitArgs(
       new Command(s.name).description(s.describe).allowExcessArguments(false),
     ) as unknown as Command<[], Record<string, unknown>>;
     const aliases = addFlags(sub, s.defs);
+    if (SUB_EXAMPLES[s.name]) sub.addHelpText("after", SUB_EXAMPLES[s.name]);
     sub.action((_o, cmd) => {
       const c = cmd as unknown as Command<[], Record<string, unknown>>;
       const raw = { ...c.opts() };

@@ -219,7 +219,9 @@ Deno.test("help per command lists only the flags that apply to it, grouped", asy
     assert.ok(!pr.has(f), `podman-run --help lists ${f}`);
   }
 
-  const gen = flagsIn(await help(submit, "submit", ["generate", "--help"]));
+  const genText = await help(submit, "submit", ["generate", "--help"]);
+  assert.match(genText, /Examples:\n {2}submit generate /);
+  const gen = flagsIn(genText);
   assert.ok(gen.has("--yaml-out") && gen.has("--build-artifact"));
   for (
     const f of ["--dry-run", "--backend", "--work-dir", "--image", "--remote", "--timeout", "--cmd"]
