@@ -1,6 +1,13 @@
 /** Fakes shared by the coordinator's unit tests: an in-memory store and a scripted executor. */
 import { createHash } from "node:crypto";
-import type { CoordinatorStore, ListedObject } from "../../lib/coordinator/run.ts";
+import {
+  type CoordinatorStore,
+  type ListedObject,
+  runJob,
+  type RunJobOptions,
+  type RunResult,
+} from "../../lib/coordinator/run.ts";
+import { planJob } from "../../lib/plan/mod.ts";
 import type { Executor, StageOutcome, WorkerLaunch } from "../../lib/executors/types.ts";
 import type { JobSpec, Stage } from "../../lib/jobspec/mod.ts";
 import type { RelayConfig } from "../../lib/relay/config.ts";
@@ -79,4 +86,31 @@ export function spec(stages: Partial<Stage>[]): JobSpec {
     minio: { bucket: "builder" },
     stages: stages.map((s, i) => ({ id: `s${i}`, ...s })),
   } as JobSpec;
+}
+
+/**
+ * Runs `sp` with a fake executor against an in-memory store (`store`, or a new one) through
+ * the external-endpoint path; returns the result and the console lines.
+ */
+export async function runFake(
+  workDir: string,
+  sp: JobSpec,
+  executor: Executor,
+  extra: Partial<RunJobOptions> & { store?: MemStore } = {},
+): Promise<{ r: RunResult; lines: string[] }> {
+  const { store = new MemStore(), ...rest } = extra;
+  const lines: string[] = [];
+  const r = await runJob({
+    spec: sp,
+    plan: planJob(sp, { assumeExisting: true }),
+    workDir,
+    executor,
+    relay: cfg,
+    openStore: () => store,
+    log: (l) => lines.push(l),
+    signal: new AbortController().signal,
+    pollIntervalMs: 5,
+    ...rest,
+  });
+  return { r, lines };
 }

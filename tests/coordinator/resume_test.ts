@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { runJob, type RunJobOptions } from "../../lib/coordinator/run.ts";
+import type { RunJobOptions } from "../../lib/coordinator/run.ts";
 import {
   decideResume,
   readRunState,
@@ -9,7 +9,7 @@ import {
 import type { JobSpec } from "../../lib/jobspec/mod.ts";
 import { planJob } from "../../lib/plan/mod.ts";
 import { tempDir } from "../_helpers/mod.ts";
-import { cfg, FakeExecutor, MemStore, spec } from "./_fakes.ts";
+import { FakeExecutor, MemStore, runFake, spec } from "./_fakes.ts";
 
 /**
  * A four-stage pipeline: `a` builds (qemu) and returns the cache, `b` consumes qemu, `c`
@@ -65,28 +65,14 @@ function workers(store: MemStore, failC: { on: boolean }) {
   });
 }
 
-async function run(
+function run(
   workDir: string,
   sp: JobSpec,
   store: MemStore,
   exec: FakeExecutor,
   extra: Partial<RunJobOptions> = {},
 ) {
-  const lines: string[] = [];
-  const r = await runJob({
-    spec: sp,
-    plan: planJob(sp, { assumeExisting: true }),
-    workDir,
-    executor: exec,
-    relay: cfg,
-    openStore: () => store,
-    log: (l) => lines.push(l),
-    signal: new AbortController().signal,
-    pollIntervalMs: 5,
-    dependencyTimeoutMs: 2_000,
-    ...extra,
-  });
-  return { r, lines };
+  return runFake(workDir, sp, exec, { store, dependencyTimeoutMs: 2_000, ...extra });
 }
 
 Deno.test("resume: after a failed third stage only it and its dependents run; the others are skipped", async () => {

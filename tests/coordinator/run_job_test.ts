@@ -4,7 +4,7 @@ import type { JobSpec } from "../../lib/jobspec/mod.ts";
 import { planJob } from "../../lib/plan/mod.ts";
 import { decodeWorkSpec } from "../../lib/workspec/mod.ts";
 import { tempDir } from "../_helpers/mod.ts";
-import { cfg, FakeExecutor, MemStore, SECRET, spec } from "./_fakes.ts";
+import { cfg, FakeExecutor, MemStore, runFake, SECRET, spec } from "./_fakes.ts";
 
 const builds = (id: string) =>
   JSON.stringify({
@@ -205,18 +205,8 @@ Deno.test("runJob: worker progress lines go to the observer only, never the cons
     l.onLine("fetched", "stdout");
     return Promise.resolve({ exitCode: 0 });
   });
-  const lines: string[] = [];
   const seen: string[] = [];
-  const sp = spec([{ id: "only" }]);
-  const r = await runJob({
-    spec: sp,
-    plan: planJob(sp),
-    workDir: tmp.path,
-    executor: exec,
-    relay: cfg,
-    openStore: () => new MemStore(),
-    log: (l) => lines.push(l),
-    signal: new AbortController().signal,
+  const { r, lines } = await runFake(tmp.path, spec([{ id: "only" }]), exec, {
     observer: {
       stageProgress: (id, text) => seen.push(`${id}: ${text}`),
       stageLine: (id, text) => seen.push(`${id} line: ${text}`),
