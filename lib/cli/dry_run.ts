@@ -48,6 +48,8 @@ export interface DryRunDocument {
     }[];
     warnings: string[];
   };
+  /** Where workers reach the relay (`--backend kube`). */
+  relay?: string;
   /** What the backend would create (e.g. pods for `--backend kube`). */
   resources?: unknown;
   /** `--resume`: which stages run again and why, which are skipped. */
@@ -141,6 +143,7 @@ export function dryRunTable(doc: DryRunDocument): string {
   );
   lines.push(`Store     bucket ${p.bucket}${p.keyPrefix ? `, prefix ${p.keyPrefix}` : ""}`);
   lines.push(`Workers   ${p.backend}, arch ${p.arch}`);
+  if (doc.relay) lines.push(`Relay     workers reach it at ${doc.relay}`);
   lines.push(`Plan      ${p.groups.length} group(s), ${nStages} stage(s)`);
   const resume = new Map(doc.resume?.stages.map((s) => [s.id, s]));
   if (doc.resume) {

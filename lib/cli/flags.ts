@@ -207,3 +207,32 @@ export function commanderMessage(captured: string, e: unknown): string {
   return msg.split("\n").map((l) => l.trim()).filter(Boolean).join(" ")
     .replace("(Did you mean", "(did you mean");
 }
+
+/**
+ * Parses `HOST[:PORT]` (IPv6 in brackets) for `flag`.
+ *
+ * @throws {UsageError} naming the flag for a malformed value or a port outside 1-65535.
+ */
+export function parseHostPort(value: string, flag: string): { host: string; port?: number } {
+  const m = value.match(/^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/) ??
+    value.match(/^([^:\s/\[\]]+)(?::(\d+))?$/);
+  if (!m) throw new UsageError(`${flag} ${value}: expected HOST[:PORT]`);
+  const port = m[2] === undefined ? undefined : Number(m[2]);
+  if (port !== undefined && (port < 1 || port > 65535)) {
+    throw new UsageError(`${flag} ${value}: port must be 1-65535`);
+  }
+  return port === undefined ? { host: m[1] } : { host: m[1], port };
+}
+
+/**
+ * Parses a numeric user/group id for `flag` (`none` too when `allowNone`).
+ *
+ * @throws {UsageError} naming the flag for anything else.
+ */
+export function parseId(value: string, flag: string, allowNone: boolean): number | "none" {
+  if (allowNone && value === "none") return "none";
+  if (!/^\d+$/.test(value) || Number(value) > 2 ** 31 - 1) {
+    throw new UsageError(`${flag} ${value}: expected a numeric id${allowNone ? " or none" : ""}`);
+  }
+  return Number(value);
+}

@@ -167,6 +167,8 @@ async function submitLike(program: Program, io: CliIo): Promise<number> {
       for (const p of problems) err(p);
       return 2;
     }
+    const relayAt = runtime.relay?.(ctx)?.advertised;
+    if (relayAt) doc.relay = relayAt;
     const resources = await runtime.dryRunResources?.(ctx, plan);
     if (resources !== undefined) doc.resources = resources;
     if (resume) doc.resume = await resumePreview(opts, io, plan, spec, resume);
@@ -180,7 +182,8 @@ async function submitLike(program: Program, io: CliIo): Promise<number> {
   const workDir = resume?.workDir ?? await prepareWorkDir(opts.workDir, io.cwd);
   err(`${program}: work dir ${workDir}`);
   const { newRunId, runJob } = await import("../coordinator/run.ts");
-  const relayHost = runtime.relayHost?.(ctx);
+  const relayAt = runtime.relay?.(ctx);
+  if (relayAt?.advertised) err(`${program}: workers reach the relay at ${relayAt.advertised}`);
   const runId = newRunId();
   using live = liveViewFor({ ...io, plan, runId, write: io.stdout });
   const report = await runJob({
@@ -192,7 +195,8 @@ async function submitLike(program: Program, io: CliIo): Promise<number> {
     workDir,
     executor,
     ...(relay ? { relay } : {}),
-    ...(relayHost ? { relayHost } : {}),
+    ...(relayAt?.host ? { relayHost: relayAt.host } : {}),
+    ...(relayAt?.port ? { relayPort: relayAt.port } : {}),
     ...(opts.arch ? { arch: opts.arch } : {}),
     workerEnv,
     overridesBaseDir: io.cwd,

@@ -587,7 +587,13 @@ function toOptions(
     if (RESERVED_ENV.has(k)) throw new UsageError(`-e ${k}: set by gangplank itself; not allowed`);
     workerEnv[k] = v;
   }
-  const backend = (program === "podman-run" ? "podman" : str("backend") ?? "local") as Backend;
+  // --remote-kubeconfig (hop mode) means the kube backend unless another is named.
+  const backend =
+    (program === "podman-run"
+      ? "podman"
+      : !p.given.has("backend") && p.given.has("remoteKubeconfig")
+      ? "kube"
+      : str("backend") ?? "local") as Backend;
   // A backend's own flags apply to it only.
   for (const b of Object.values(BACKENDS)) {
     if (b.name === backend) continue;

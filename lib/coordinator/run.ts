@@ -49,6 +49,8 @@ export interface RunJobOptions {
   relay?: RelayConfig;
   /** Address the embedded relay binds to (default `127.0.0.1`; kube needs another). */
   relayHost?: string;
+  /** Port the embedded relay binds to (default: any free one). */
+  relayPort?: number;
   /** Build architecture (default: the executor's). */
   arch?: string;
   /**

@@ -68,6 +68,8 @@ export interface RunningRelay extends AsyncDisposable {
 export type StartRelay = (opts: {
   root: string;
   hostname: string;
+  /** Port to listen on (0 or absent: any free one). */
+  port?: number;
   bucket: string;
   signal: AbortSignal;
 }) => Promise<RunningRelay>;
@@ -83,6 +85,8 @@ export interface OpenRunStoreOptions {
   relay?: RelayConfig;
   /** Address the embedded relay binds to (default `127.0.0.1`). */
   relayHost?: string;
+  /** Port the embedded relay binds to (default: any free one). */
+  relayPort?: number;
   startRelay?: StartRelay;
   openStore?: OpenStore;
   log: (line: string) => void;
@@ -116,6 +120,7 @@ export async function openRunStore(
       await start({
         root: opts.workDir,
         hostname: opts.relayHost ?? "127.0.0.1",
+        port: opts.relayPort,
         bucket: opts.bucket,
         signal,
       }),
@@ -148,6 +153,7 @@ export function relayBytes(stats: unknown): { bytesReceived?: number; bytesSent?
 async function defaultStartRelay(o: {
   root: string;
   hostname: string;
+  port?: number;
   bucket: string;
   signal: AbortSignal;
 }): Promise<RunningRelay> {
@@ -163,7 +169,7 @@ async function defaultStartRelay(o: {
   return await startRelay({
     root: o.root,
     hostname: o.hostname,
-    port: 0,
+    port: o.port ?? 0,
     credentials: generateCredentials(),
     region: "us-east-1",
     ...(o.bucket === "builder" ? { bucketDirs: { builder: "builds" } } : {}),

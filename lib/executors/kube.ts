@@ -14,6 +14,8 @@ import type { V1Secret } from "@kubernetes/client-node";
 import { UsageError } from "../errors/mod.ts";
 import type { KubeOps } from "../kube/run_pod.ts";
 import { DEFAULT_WORKER_IMAGE } from "../workspec/worker_image.ts";
+import type { KubeClient } from "../kube/client.ts";
+import { isLoopback, RELAY_WAYS_OUT } from "./kube_relay.ts";
 import { runPod } from "../kube/run_pod.ts";
 import { KubeApiError } from "../kube/retry.ts";
 import {
@@ -37,7 +39,7 @@ import type { Executor, RelayEndpoint, StageOutcome, WorkerLaunch } from "./type
 /** Options of {@link KubeExecutor}. */
 export interface KubeExecutorOptions {
   /** The API client (a `KubeClient` from lib/kube, or a fake in tests). */
-  client: KubeOps;
+  client: KubeOps & Partial<Pick<KubeClient, "apiGroups">>;
   /**
    * Worker image. Default: in a cluster (`selfPod`), the coordinator pod's own gangplank/cosa
    * image; otherwise lib/podman's `DEFAULT_WORKER_IMAGE`.
@@ -50,6 +52,8 @@ export interface KubeExecutorOptions {
    * it from the environment); default: the relay's own host.
    */
   relayHost?: string;
+  /** `--relay-address`: where workers reach the relay (port: the relay's own when absent). */
+  relayAddress?: { host: string; port?: number };
   /**
    * In a cluster: the coordinator's own pod name (`$HOSTNAME`). Without `relayHost`, its
    * `status.podIP` is where workers reach the relay; it also supplies the default image and
@@ -72,13 +76,22 @@ export interface KubeExecutorOptions {
   /** Map labelled Secrets/ConfigMaps into workers (default true). */
   mapSecrets?: boolean;
   imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
-  /** Pod `fsGroup` (plain Kubernetes with a non-root worker image; see lib/podspec). */
-  fsGroup?: number;
+  /**
+   * Pod `fsGroup`, so a non-root image user can read its secret files: a number, `"none"`, or
+   * undefined for the default: {@link DEFAULT_FS_GROUP} on Kubernetes, none on OpenShift
+   * (its security context constraints assign one, and reject others).
+   */
+  fsGroup?: number | "none";
+  /** Pod `runAsUser` (default: the image's user). */
+  runAsUser?: number;
   /** Worker command (default: lib/podman's `WORKER_COMMAND`). */
   command?: readonly string[];
   /** Diagnostics (never secret values). */
   log?: (msg: string) => void;
 }
+
+/** The default `fsGroup` on Kubernetes: cosa's `builder` group (and the Containerfile's). */
+export const DEFAULT_FS_GROUP = 1000;
 
 /** Normalises Kubernetes/Go architecture names to cosa's (`amd64` → `x86_64`, ...). */
 export function normalizeArch(a: string): string {
@@ -118,6 +131,7 @@ export class KubeExecutor implements Executor {
   #disposed = false;
   #image?: string;
   #serviceAccount?: string;
+  #fsGroup?: number;
 
   constructor(opts: KubeExecutorOptions) {
     this.#o = opts;
@@ -146,6 +160,17 @@ export class KubeExecutor implements Executor {
       );
     }
     await this.#discoverNodes(opts.signal);
+    if (typeof this.#o.fsGroup === "number") this.#fsGroup = this.#o.fsGroup;
+    else if (this.#o.fsGroup === undefined && !this.#ocp3) {
+      const groups = await client.apiGroups?.({ signal: opts.signal }) ?? [];
+      const openshift = groups.includes("security.openshift.io");
+      this.#fsGroup = openshift ? undefined : DEFAULT_FS_GROUP;
+      this.#log(
+        openshift
+          ? "kube: OpenShift: the pods' fsGroup comes from its security context constraints"
+          : `kube: pods get fsGroup ${DEFAULT_FS_GROUP} (--fs-group to change)`,
+      );
+    }
     if (this.#o.mapSecrets ?? true) {
       const secrets = await client.listSecretMetadata(SECRET_SELECTOR, opts);
       const mountSecrets = await client.listSecretMetadata(MOUNT_REF_SELECTOR, opts);
@@ -163,7 +188,7 @@ export class KubeExecutor implements Executor {
       this.#additions = { ...sm, warnings: [] };
       this.#mounts = mr;
     }
-    let host = this.#o.relayHost;
+    let host = this.#o.relayAddress?.host ?? this.#o.relayHost;
     this.#image = this.#o.image;
     this.#serviceAccount = this.#o.serviceAccount;
     if (this.#o.selfPod && (!host || !this.#image || !this.#serviceAccount)) {
@@ -184,7 +209,15 @@ export class KubeExecutor implements Executor {
         );
       }
     }
-    return { host: host ?? relay.host, port: relay.port };
+    const endpoint = { host: host ?? relay.host, port: this.#o.relayAddress?.port ?? relay.port };
+    if (isLoopback(endpoint.host)) {
+      // A pod's loopback is its own: this address would reach nothing.
+      throw new UsageError(
+        `kube: worker pods cannot reach the relay at ${endpoint.host}:${endpoint.port} ` +
+          `(a loopback address); ${RELAY_WAYS_OUT}`,
+      );
+    }
+    return endpoint;
   }
 
   async #discoverNodes(signal: AbortSignal): Promise<void> {
@@ -303,7 +336,8 @@ export class KubeExecutor implements Executor {
       timeoutSeconds,
       imagePullPolicy: this.#o.imagePullPolicy,
       command: this.#o.command,
-      fsGroup: this.#o.fsGroup,
+      fsGroup: this.#fsGroup,
+      runAsUser: this.#o.runAsUser,
     });
     const podName = pod.metadata!.name!;
     this.#pods.add(podName);

@@ -15,6 +15,7 @@ import { runningInCluster, SERVICE_ACCOUNT_DIR } from "../kube/in_cluster.ts";
 import { DEFAULT_WORKER_IMAGE } from "../workspec/worker_image.ts";
 import { dryRunObjects } from "../podspec/mod.ts";
 import { cleanupKube, KubeExecutor } from "./kube.ts";
+export { type KubeRelayPlan, kubeRelayPlan } from "./kube_relay.ts";
 
 export { runningInCluster, SERVICE_ACCOUNT_DIR } from "../kube/in_cluster.ts";
 
@@ -30,6 +31,14 @@ export interface KubeCliOptions {
   serviceAccount?: string;
   /** `--remote-kubeconfig`: run the coordinator itself in that cluster (hop pod). */
   remoteKubeconfig?: string;
+  /** `--relay-address HOST[:PORT]`: where worker pods reach the relay (out of cluster). */
+  relayAddress?: { host: string; port?: number };
+  /** `-m`: an external S3 endpoint instead of the embedded relay. */
+  minioConfig?: string;
+  /** `--fs-group`. */
+  fsGroup?: number | "none";
+  /** `--run-as-user`. */
+  runAsUser?: number;
 }
 
 /** The cluster target and namespace for the flags and environment. */
@@ -103,6 +112,9 @@ export function createKubeExecutor(
     image: opts.image || (t.inCluster ? undefined : DEFAULT_WORKER_IMAGE),
     serviceAccount: opts.serviceAccount,
     relayHost: opts.relayHost,
+    relayAddress: opts.relayAddress,
+    fsGroup: opts.fsGroup,
+    runAsUser: opts.runAsUser,
     timeoutSeconds: opts.timeoutSeconds,
     unschedulableTimeoutMs: opts.unschedulableTimeoutMs,
     log,

@@ -150,6 +150,17 @@ export class KubeClient {
     return withKubeRetry(op, fn, { signal, policy: this.#policy, onRetry: this.#log });
   }
 
+  /** The names of the server's API groups (`/apis`), e.g. `security.openshift.io`. */
+  async apiGroups(opts: { signal: AbortSignal }): Promise<string[]> {
+    const api = this.kc.makeApiClient(k8s.ApisApi);
+    const list = await this.#retry(
+      "list API groups",
+      opts.signal,
+      () => api.getAPIVersions(callOptions(opts.signal)),
+    );
+    return (list.groups ?? []).map((g) => g.name);
+  }
+
   /** The server's version (`major`, `minor`, `gitVersion`). */
   serverVersion(opts: { signal: AbortSignal }): Promise<k8s.VersionInfo> {
     const api = this.kc.makeApiClient(k8s.VersionApi);

@@ -13,6 +13,7 @@ import type {
   V1Container,
   V1EnvVar,
   V1Pod,
+  V1PodSecurityContext,
   V1ResourceRequirements,
   V1Secret,
   V1SecurityContext,
@@ -113,6 +114,8 @@ export interface WorkerPodOptions {
    * user (the 0600 secret files then get that group and group-read). OpenShift assigns one.
    */
   fsGroup?: number;
+  /** Pod `securityContext.runAsUser` (default: the image's user). */
+  runAsUser?: number;
   /** Namespace to put in metadata (omitted by default: the client's namespace is used). */
   namespace?: string;
 }
@@ -139,6 +142,17 @@ export function caTrustScript(ocp3: boolean): string {
   }
   lines.push("exit 0");
   return lines.join("\n") + "\n";
+}
+
+/** The pod-level security context for `fsGroup`/`runAsUser`, or undefined for neither. */
+export function podSecurityContext(
+  opts: { fsGroup?: number; runAsUser?: number },
+): V1PodSecurityContext | undefined {
+  if (opts.fsGroup === undefined && opts.runAsUser === undefined) return undefined;
+  return {
+    ...(opts.fsGroup !== undefined ? { fsGroup: opts.fsGroup } : {}),
+    ...(opts.runAsUser !== undefined ? { runAsUser: opts.runAsUser } : {}),
+  };
 }
 
 /** Security context of both containers. */
@@ -282,7 +296,8 @@ export function workerPod(opts: WorkerPodOptions): V1Pod {
   };
   if (opts.namespace) pod.metadata!.namespace = opts.namespace;
   if (opts.serviceAccount) pod.spec!.serviceAccountName = opts.serviceAccount;
-  if (opts.fsGroup !== undefined) pod.spec!.securityContext = { fsGroup: opts.fsGroup };
+  const podSc = podSecurityContext(opts);
+  if (podSc) pod.spec!.securityContext = podSc;
   return pod;
 }
 

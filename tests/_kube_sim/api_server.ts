@@ -24,6 +24,7 @@ import { Kubelet, type KubeletOptions } from "./kubelet.ts";
 import { kubeconfigYaml, testCertificates } from "./tls.ts";
 import { badRequest, json } from "./validate.ts";
 import { route, type RouteContext } from "./router.ts";
+import { PodNetwork } from "./network.ts";
 import * as https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Buffer } from "node:buffer";
@@ -77,6 +78,11 @@ export interface KubeApi extends AsyncDisposable {
   readonly token: string;
   /** PEM of the CA that signed the server's certificate. */
   readonly caCert: string;
+  /**
+   * The node's address: where pods reach the API server and anything else on this machine
+   * (`10.213.<k>.1` with a pod network, else 127.0.0.1). A pod's 127.0.0.1 is its own.
+   */
+  readonly nodeIP: string;
   /** Direct access to the objects (for assertions and setup without the API). */
   readonly store: ObjectStore;
   /** The simulated kubelet. */
@@ -122,6 +128,10 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
       metadata: { name: "default", namespace: ns },
     });
   }
+  const network = (opts.kubelet?.network ?? "pod") === "pod"
+    ? await PodNetwork.create(log)
+    : undefined;
+  kubelet.setNetwork(network);
   kubelet.start();
 
   const dispatch = async (req: Request, url: URL): Promise<Response> => {
@@ -149,17 +159,23 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
   };
   // node:https rather than Deno.serve: it offers only HTTP/1.1, while an h2 offer makes
   // client-node (undici) use Deno's node:http2 client, which crashes on the server's GOAWAY.
-  const server = https.createServer({ cert: tls.cert, key: tls.key }, (nreq, nres) => {
-    serveNode(nreq, nres).catch((e) => {
-      log(`serving ${nreq.method} ${nreq.url} failed: ${e}`);
-      nres.destroy();
-    });
-  });
   const sockets = new Set<import("node:net").Socket>();
-  server.on("secureConnection", (sock) => {
-    sockets.add(sock);
-    sock.on("close", () => sockets.delete(sock));
-  });
+  const newServer = () => {
+    const s = https.createServer({ cert: tls.cert, key: tls.key }, (nreq, nres) => {
+      serveNode(nreq, nres).catch((e) => {
+        log(`serving ${nreq.method} ${nreq.url} failed: ${e}`);
+        nres.destroy();
+      });
+    });
+    s.on("secureConnection", (sock) => {
+      sockets.add(sock);
+      sock.on("close", () => sockets.delete(sock));
+    });
+    return s;
+  };
+  // One listener for the host (kubeconfig, kubectl), one on the node address for pods.
+  const server = newServer();
+  const nodeServer = network ? newServer() : undefined;
   async function serveNode(nreq: IncomingMessage, nres: ServerResponse): Promise<void> {
     const url = new URL(nreq.url ?? "/", `https://127.0.0.1:${port}`);
     const headers = new Headers();
@@ -190,13 +206,16 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
     } catch { /* client went away */ }
     nres.end();
   }
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
+  const listen = (s: https.Server, host: string, port: number) =>
+    new Promise<void>((resolve, reject) => {
+      s.once("error", reject);
+      s.listen(port, host, () => resolve());
+    });
+  await listen(server, "127.0.0.1", 0);
   const port = (server.address() as import("node:net").AddressInfo).port;
+  if (nodeServer) await listen(nodeServer, kubelet.nodeIP, port);
   const baseUrl = `https://127.0.0.1:${port}`;
-  kubelet.setCluster({ host: "127.0.0.1", port, caCert: tls.ca, token });
+  kubelet.setCluster({ host: kubelet.nodeIP, port, caCert: tls.ca, token });
   const ctx: RouteContext = {
     store,
     kubelet,
@@ -225,10 +244,15 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
       opts.signal?.removeEventListener("abort", onAbort);
       await kubelet.close();
       streamsClosed.abort();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const sock of sockets) sock.destroy();
-      });
+      await Promise.all(
+        [server, ...(nodeServer ? [nodeServer] : [])].map((s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => resolve());
+            for (const sock of sockets) sock.destroy();
+          })
+        ),
+      );
+      await network?.close();
       await Deno.remove(kubeDir, { recursive: true }).catch(() => {});
     })();
     return closing;
@@ -242,6 +266,7 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
     namespace: "default",
     token,
     caCert: tls.ca,
+    nodeIP: kubelet.nodeIP,
     store,
     kubelet,
     requests,

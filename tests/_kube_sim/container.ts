@@ -112,6 +112,12 @@ export async function runOne(
     mode: await host.modeFor(c.image),
     runAsUser: sc.runAsUser,
     runAsGroup: sc.runAsGroup,
+    groups: [
+      ...(pod.spec.securityContext?.fsGroup !== undefined
+        ? [pod.spec.securityContext.fsGroup]
+        : []),
+      ...((pod.spec.securityContext?.supplementalGroups ?? []) as number[]),
+    ],
     privileged: sc.privileged,
   };
   launch = host.opts.rewrite?.(launch) ?? launch;
@@ -171,9 +177,16 @@ export async function runOne(
   if (oomAfterMs !== undefined) {
     t = { exitCode: 137, reason: "OOMKilled" };
   } else {
-    t = { exitCode: code, reason: code === 0 ? "Completed" : "Error" };
-    const sig = handle.signal?.();
-    if (sig) t.signal = sig;
+    const startError = handle.startError?.();
+    if (startError) {
+      // As containerd reports a command that cannot be executed: never started, exit 128.
+      t = { exitCode: 128, reason: "StartError", message: startError };
+      host.event(pod, "Warning", "Failed", `Error: ${startError}`);
+    } else {
+      t = { exitCode: code, reason: code === 0 ? "Completed" : "Error" };
+      const sig = handle.signal?.();
+      if (sig) t.signal = sig;
+    }
   }
   run.cstate.set(c.name, {
     state: { terminated: { ...t, startedAt, finishedAt: now(), containerID } },

@@ -96,8 +96,8 @@ export function resolveEnv(
           "metadata.uid": pod.metadata.uid,
           "spec.nodeName": nodeName,
           "spec.serviceAccountName": pod.spec.serviceAccountName ?? "default",
-          "status.podIP": "127.0.0.1",
-          "status.hostIP": "127.0.0.1",
+          "status.podIP": pod.status?.podIP ?? "127.0.0.1",
+          "status.hostIP": pod.status?.hostIP ?? "127.0.0.1",
         };
         v = map[p];
       }

@@ -38,6 +38,7 @@ import {
 import { EventRecorder, setCond, writeContainerStatuses } from "./pod_status.ts";
 import { mountVolumes, schedulePod, waitForImages } from "./pod_setup.ts";
 import { runOne } from "./container.ts";
+import type { PodNetwork } from "./network.ts";
 import { releaseMountPoints } from "./runtime_process.ts";
 import { PodmanImages, removePodmanContainers } from "./runtime_podman.ts";
 
@@ -60,6 +61,7 @@ export class Kubelet {
   #cluster?: ClusterInfo;
   #events: EventRecorder;
   #host: KubeletHost;
+  #network?: PodNetwork;
 
   constructor(store: ObjectStore, faults: Faults, opts: KubeletOptions = {}) {
     this.#store = store;
@@ -76,6 +78,12 @@ export class Kubelet {
       nodeName: this.nodeName,
       get cluster() {
         return self.#cluster;
+      },
+      get network() {
+        return self.#network;
+      },
+      get nodeIP() {
+        return self.nodeIP;
       },
       status: (run, fn) => this.status(run, fn),
       event: (pod, type, reason, message) => this.#events.record(pod, type, reason, message),
@@ -100,6 +108,16 @@ export class Kubelet {
    */
   setCluster(c: ClusterInfo): void {
     this.#cluster = c;
+  }
+
+  /** Gives every pod its own network namespace on this pod network (before `start()`). */
+  setNetwork(net: PodNetwork | undefined): void {
+    this.#network = net;
+  }
+
+  /** The node's address: on the pod network when there is one, else 127.0.0.1. */
+  get nodeIP(): string {
+    return this.#network?.nodeIP ?? "127.0.0.1";
   }
 
   /** Registers the node and starts handling pods. */
@@ -130,7 +148,7 @@ export class Kubelet {
         capacity: alloc,
         allocatable: alloc,
         addresses: [
-          { type: "InternalIP", address: "127.0.0.1" },
+          { type: "InternalIP", address: this.nodeIP },
           { type: "Hostname", address: this.nodeName },
         ],
         conditions: [{
@@ -482,6 +500,7 @@ export class Kubelet {
   async #cleanup(run: PodRun): Promise<void> {
     await removePodmanContainers(run);
     await releaseMountPoints(run);
+    await this.#network?.remove(run.uid);
     if (run.tmp) await Deno.remove(run.tmp, { recursive: true }).catch(() => {});
   }
 }

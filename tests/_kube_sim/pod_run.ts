@@ -9,9 +9,15 @@
 import type { KObj, ObjectStore } from "./store.ts";
 import type { Faults } from "./faults.ts";
 import type { LogBuffer } from "./logs.ts";
+import type { PodAddress, PodNetwork } from "./network.ts";
 
 /** Options of the simulated kubelet. */
 export interface KubeletOptions {
+  /**
+   * `"pod"` (default, as root with iproute2): each pod in its own network namespace with its
+   * own address (see `network.ts`); `"host"`: pods share the host's network and loopback.
+   */
+  network?: "pod" | "host";
   /** How containers run (see the module doc). Default `"auto"`. */
   mode?: "auto" | "process" | "podman";
   /** The node's name. Default `kube-sim-node`. */
@@ -61,6 +67,8 @@ export interface ContainerLaunch {
   mode: "process" | "podman";
   runAsUser?: number;
   runAsGroup?: number;
+  /** The pod's `fsGroup` and `supplementalGroups`: supplementary groups of the process. */
+  groups?: number[];
   privileged?: boolean;
 }
 
@@ -79,6 +87,8 @@ export interface Handle {
   exited: Promise<number>;
   /** Exit was caused by a signal (number) when known. */
   signal?: () => number | undefined;
+  /** Why the container process could not be started at all (the runtime's message). */
+  startError?: () => string | undefined;
 }
 
 export type CState =
@@ -122,6 +132,8 @@ export interface PodRun {
   podmanNames: Set<string>;
   /** Host dir of the service account token mount, when automounted. */
   saDir?: string;
+  /** The pod's own network (undefined: the host's). */
+  address?: PodAddress;
 }
 
 /** Where and how pods reach the API server (in-cluster config). */
@@ -148,6 +160,10 @@ export interface KubeletHost {
   readonly nodeName: string;
   /** Where pods reach the API server (undefined before the server listens). */
   readonly cluster: ClusterInfo | undefined;
+  /** The pod network (undefined: pods share the host's network). */
+  readonly network: PodNetwork | undefined;
+  /** The node's address (`status.hostIP`): on the pod network, else 127.0.0.1. */
+  readonly nodeIP: string;
   /** Changes a pod's status (and rewrites its container statuses from the run). */
   status(run: PodRun, fn: (status: KObj["status"], pod: KObj) => void): KObj | undefined;
   /** Records an Event about a pod. */

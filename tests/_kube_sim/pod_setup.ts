@@ -35,16 +35,31 @@ export async function schedulePod(host: KubeletHost, run: PodRun): Promise<KObj 
     await host.sleep(run, 250);
   }
   if (run.stopped) return undefined;
+  if (host.network && !run.address) {
+    try {
+      run.address = await host.network.add(run.uid);
+    } catch (e) {
+      host.log(`pod ${run.ns}/${run.name}: ${e instanceof Error ? e.message : e}`);
+      host.event(
+        host.store.get("pods", run.ns, run.name) ?? ({ metadata: { name: run.name } } as KObj),
+        "Warning",
+        "FailedCreatePodSandBox",
+        `Failed to create pod sandbox: ${e instanceof Error ? e.message : e}`,
+      );
+      return undefined;
+    }
+  }
+  const podIP = run.address?.ip ?? host.nodeIP;
   const bound = host.store.mutate("pods", run.ns, run.name, (o) => {
     if (o.metadata.uid !== run.uid) return;
     o.spec.nodeName = host.nodeName;
     o.status ??= {};
     const s = o.status;
     s.phase = "Pending";
-    s.hostIP = "127.0.0.1";
-    s.hostIPs = [{ ip: "127.0.0.1" }];
-    s.podIP = "127.0.0.1";
-    s.podIPs = [{ ip: "127.0.0.1" }];
+    s.hostIP = host.nodeIP;
+    s.hostIPs = [{ ip: host.nodeIP }];
+    s.podIP = podIP;
+    s.podIPs = [{ ip: podIP }];
     s.startTime = now();
     s.qosClass ??= "Burstable";
     setCond(s, "PodScheduled", true);

@@ -117,7 +117,7 @@ Deno.test({
     assert.match(log, /^shared=from-init$/m);
     assert.match(log, /^pwd=\/srv$/m);
     assert.match(log, /^ns=default$/m);
-    assert.match(log, new RegExp(`^api=127\\.0\\.0\\.1:${new URL(kube.url).port}$`, "m"));
+    assert.match(log, new RegExp(`^api=${kube.nodeIP}:${new URL(kube.url).port}$`, "m"));
     await core.deleteNamespacedPod({ namespace: NS, name: "pm" });
     await waitFor(() => kube.pods().length === 0, { what: "pod deleted" });
     assert.deepEqual(await podmanContainers("kube-sim-pm-"), []);

@@ -50,7 +50,8 @@ export function startPodman(
     "-",
   );
   run.podmanNames.add(name);
-  const args = ["run", "--rm", "--name", name, "--network", "host", "--pull", "never"];
+  const network = run.address ? `ns:${run.address.netnsPath}` : "host";
+  const args = ["run", "--rm", "--name", name, "--network", network, "--pull", "never"];
   args.push("--hostname", run.name);
   for (const m of l.mounts) {
     args.push("-v", `${m.hostPath}:${m.mountPath}${m.readOnly ? ":ro" : ""}`);
@@ -59,6 +60,7 @@ export function startPodman(
   if (l.runAsUser !== undefined) {
     args.push("--user", `${l.runAsUser}${l.runAsGroup !== undefined ? `:${l.runAsGroup}` : ""}`);
   }
+  for (const g of l.groups ?? []) args.push("--group-add", String(g));
   if (l.privileged) args.push("--privileged");
   for (const [k, v] of Object.entries(l.env)) args.push("--env", `${k}=${v}`);
   const podmanEnv: Record<string, string> = {};
@@ -93,10 +95,20 @@ export function startPodman(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  // podman's own start failures arrive on stderr; keep its first lines to recognise them.
+  let stderrHead = "";
+  const [errForLog, errForCheck] = child.stderr.tee();
   const pumps = Promise.all([
     pump(child.stdout, "stdout", log),
-    pump(child.stderr, "stderr", log),
+    pump(errForLog, "stderr", log),
+    (async () => {
+      const dec = new TextDecoder();
+      for await (const chunk of errForCheck) {
+        if (stderrHead.length < 4096) stderrHead += dec.decode(chunk, { stream: true });
+      }
+    })().catch(() => {}),
   ]);
+  let exitCode: number | undefined;
   let killTimer: ReturnType<typeof setTimeout> | undefined;
   const podmanKill = () =>
     new Deno.Command("podman", {
@@ -107,7 +119,8 @@ export function startPodman(
   const exited = child.status.then(async (st) => {
     clearTimeout(killTimer);
     await pumps;
-    return st.signal ? signalExitCode(st.signal) : st.code;
+    exitCode = st.signal ? signalExitCode(st.signal) : st.code;
+    return exitCode;
   });
   const hardKill = () => {
     host.track(podmanKill());
@@ -121,6 +134,8 @@ export function startPodman(
   };
   return {
     exited,
+    startError: () =>
+      exitCode === 126 || exitCode === 127 ? podmanStartError(stderrHead) : undefined,
     kill: hardKill,
     terminate: (graceMs) => {
       try {
@@ -130,6 +145,22 @@ export function startPodman(
       killTimer = setTimeout(hardKill, graceMs);
     },
   };
+}
+
+/**
+ * The OCI runtime's message when `podman run` could not start the container's command (exit
+ * 126/127 with `Error: ... OCI runtime ...`), worded as containerd words it for the kubelet;
+ * undefined for a command that ran and exited 126/127 itself.
+ */
+export function podmanStartError(stderr: string): string | undefined {
+  const line = stderr.split("\n").find((l) =>
+    /^Error: .*(OCI runtime|runc create failed|executable file not found)/.test(l)
+  );
+  if (!line) return undefined;
+  const m = line.match(/unable to start container process: (.*?)(: OCI runtime.*)?$/);
+  return `failed to create containerd task: failed to create shim task: OCI runtime create ` +
+    `failed: runc create failed: unable to start container process: ${m ? m[1] : line.slice(7)}: ` +
+    `unknown`;
 }
 
 /** Removes the pod's podman containers (they run with --rm; this catches leftovers). */

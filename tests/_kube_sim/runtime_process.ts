@@ -109,6 +109,7 @@ export async function startProcess(
     cmd = "setsid";
     args = argv;
   }
+  if (run.address) args = ["nsenter", `--net=${run.address.netnsPath}`, "--", ...args];
   const child = new Deno.Command(cmd, {
     args,
     cwd,

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { NODE_ADDRESSES } from "./network.ts";
+
 let certs: Promise<{ ca: string; cert: string; key: string }> | undefined;
 
 /**
@@ -58,7 +60,8 @@ export function testCertificates(): Promise<{ ca: string; cert: string; key: str
       await Deno.writeTextFile(
         `${dir}/ext.cnf`,
         [
-          "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc",
+          "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default," +
+          "DNS:kubernetes.default.svc," + NODE_ADDRESSES.map((a) => `IP:${a}`).join(","),
           "basicConstraints=critical,CA:FALSE",
           "keyUsage=critical,digitalSignature,keyEncipherment",
           "extendedKeyUsage=serverAuth",

@@ -22,6 +22,7 @@ export async function prepareVolumes(
   const out = new Map<string, string>();
   if (!run.tmp) run.tmp = await Deno.makeTempDir({ prefix: "kube-sim-pod-" });
   const ns = pod.metadata.namespace;
+  const fsGroup = pod.spec.securityContext?.fsGroup as number | undefined;
   const dec = (b64: string) => Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
   for (const v of vols) {
     const dir = `${run.tmp}/volumes/${v.name}`;
@@ -32,6 +33,11 @@ export async function prepareVolumes(
     await Deno.mkdir(dir, { recursive: true });
     if (v.emptyDir) {
       await Deno.chmod(dir, 0o777);
+      if (fsGroup !== undefined) {
+        // The kubelet's SetVolumeOwnership: group fsGroup, setgid, group-writable.
+        await Deno.chown(dir, 0, fsGroup);
+        await Deno.chmod(dir, 0o2777);
+      }
     } else if (v.secret || v.configMap) {
       const isSecret = !!v.secret;
       const src = v.secret ?? v.configMap;
@@ -79,7 +85,14 @@ export async function prepareVolumes(
         const p = `${dir}/${f.path}`;
         await Deno.mkdir(p.slice(0, p.lastIndexOf("/")), { recursive: true });
         await Deno.writeFile(p, f.bytes, { mode: f.mode });
-        await Deno.chmod(p, f.mode);
+        // Owned by root; with fsGroup the group is fsGroup and may read (mode | 0440), as the
+        // kubelet sets up secret and configMap volumes. Without it a 0600 file is root's only.
+        if (fsGroup !== undefined) await Deno.chown(p, 0, fsGroup);
+        await Deno.chmod(p, fsGroup !== undefined ? f.mode | 0o440 : f.mode);
+      }
+      if (fsGroup !== undefined) {
+        await Deno.chown(dir, 0, fsGroup);
+        await Deno.chmod(dir, 0o2755);
       }
     } else {
       throw new MountError(

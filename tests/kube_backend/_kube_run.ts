@@ -5,7 +5,11 @@
 import { TEST_WORKER_IMAGE } from "../_helpers/podman.ts";
 import type { KubeApi } from "../_kube_sim/api_server.ts";
 
-/** `--backend kube --kubeconfig <test server> --image <test image>` followed by `args`. */
+/**
+ * `--backend kube --kubeconfig <test server> --image <test image> --relay-address <node IP>`
+ * followed by `args`: the coordinator runs outside the simulated cluster, whose pods reach this
+ * machine at the node address (never at 127.0.0.1).
+ */
 export function kubeSubmitArgs(kube: KubeApi, ...args: string[]): string[] {
   return [
     "--backend",
@@ -14,6 +18,8 @@ export function kubeSubmitArgs(kube: KubeApi, ...args: string[]): string[] {
     kube.kubeconfigPath,
     "--image",
     TEST_WORKER_IMAGE,
+    "--relay-address",
+    kube.nodeIP,
     ...args,
   ];
 }

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { Pod, Secret } from "kubernetes-models/v1";
-import { ROOT } from "../_helpers/mod.ts";
+import { ROOT, tempDir } from "../_helpers/mod.ts";
+import { startKubeApiServer } from "../_kube_sim/api_server.ts";
 import { runInProcess } from "../_helpers/cli.ts";
 import { submit } from "../../lib/cli/mod.ts";
 import {
@@ -14,7 +15,7 @@ import {
   runningInCluster,
   SERVICE_ACCOUNT_DIR,
 } from "../../lib/executors/kube_cli.ts";
-import { SECRET_PLACEHOLDER } from "../../lib/podspec/mod.ts";
+import { RUN_ID_LABEL, SECRET_PLACEHOLDER } from "../../lib/podspec/mod.ts";
 import { UsageError } from "../../lib/errors/mod.ts";
 
 Deno.test("submit --dry-run --backend kube -o yaml: every object, valid, no secret value", async () => {
@@ -32,9 +33,12 @@ Deno.test("submit --dry-run --backend kube -o yaml: every object, valid, no secr
     "builder",
     "--namespace",
     "builds",
+    "--relay-address",
+    "build-host.example.com:9000",
   ], { timeoutMs: 120_000 });
   assert.equal(r.code, 0, r.stderr);
   const doc = parse(r.stdout);
+  assert.equal(doc.relay, "build-host.example.com:9000");
   const stages = doc.plan.groups.flatMap((g: { stages: unknown[] }) => g.stages);
   const res = doc.resources as { kind: string; metadata: { name: string; namespace?: string } }[];
   assert.equal(res.filter((o) => o.kind === "Pod").length, stages.length);
@@ -76,4 +80,37 @@ Deno.test("kubeTargetFor: --kubeconfig, $KUBECONFIG, in-cluster, default", () =>
     path: "/a",
   });
   assert.deepEqual(kubeTargetFor({}, {}, no).target, { kind: "default" });
+});
+
+Deno.test("submit --backend kube from outside the cluster without a reachable relay: refused, nothing created", async () => {
+  await using tmp = await tempDir("gp-kube-refuse-");
+  await using kube = await startKubeApiServer({ kubelet: { mode: "process" } });
+  const cases: [string[], RegExp][] = [
+    [[], /--relay-address HOST\[:PORT\].*--remote-kubeconfig.*-m\/--minio-config/],
+    [["--relay-address", "127.0.0.1:9000"], /--relay-address 127\.0\.0\.1: a loopback address/],
+    [["--relay-address", "localhost"], /--relay-address localhost: a loopback address/],
+    [["--relay-address", "host:99999"], /--relay-address host:99999: port must be 1-65535/],
+  ];
+  for (const [extra, message] of cases) {
+    for (const dryRun of [false, true]) {
+      const r = await runInProcess("submit", submit, [
+        "--spec",
+        `${ROOT}/examples/demo.jobspec.yaml`,
+        "--backend",
+        "kube",
+        "--kubeconfig",
+        kube.kubeconfigPath,
+        ...(dryRun ? ["--dry-run"] : []),
+        ...extra,
+      ], { cwd: tmp.path, timeoutMs: 120_000 });
+      assert.equal(r.code, 2, `${extra} ${dryRun}: ${r.stdout}\n${r.stderr}`);
+      const lines = r.stderr.trim().split("\n");
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0], message);
+    }
+  }
+  // Nothing created: no work dir, no object in the cluster, not even a request that writes.
+  assert.deepEqual([...Deno.readDirSync(tmp.path)].map((e) => e.name), []);
+  assert.equal(kube.pods().length + kube.secrets({ labelSelector: RUN_ID_LABEL }).length, 0);
+  assert.deepEqual(kube.requests.filter((q) => q.method !== "GET"), []);
 });

@@ -115,14 +115,16 @@ Deno.test({
       client,
       image: TEST_WORKER_IMAGE,
       command: ["/bin/sh", "-c", script],
+      // Root image, no fsGroup: the modes are the mapping's own (fsGroup adds group-read).
+      fsGroup: "none",
       log: (m) => logs.push(m),
     });
     const signal = AbortSignal.timeout(120_000);
     const snap = setInterval(() => podSnapshots.push(JSON.stringify(kube.pods())), 50);
     signal.addEventListener("abort", () => clearInterval(snap));
     cleanups.push(() => clearInterval(snap));
-    const ep = await exec.prepare({ host: "127.0.0.1", port: 9 }, { runId: "map-test", signal });
-    assert.deepEqual(ep, { host: "127.0.0.1", port: 9 });
+    const ep = await exec.prepare({ host: kube.nodeIP, port: 9 }, { runId: "map-test", signal });
+    assert.deepEqual(ep, { host: kube.nodeIP, port: 9 });
     assert.equal(await exec.arch({ signal }), "x86_64");
     const out = await exec.runStage({
       runId: "map-test",

@@ -5,9 +5,10 @@
  * @module
  */
 import type { KubeCliOptions } from "../../executors/kube_cli.ts";
+import { kubeRelayPlan } from "../../executors/kube_relay.ts";
 import { runningInCluster } from "../../kube/in_cluster.ts";
 import { jobSpecToYaml } from "../../jobspec/mod.ts";
-import { type FlagDef, parseDuration } from "../flags.ts";
+import { type FlagDef, parseDuration, parseHostPort, parseId } from "../flags.ts";
 import type { SubmitOptions } from "../submit_args.ts";
 import type { BackendDef, BackendRuntime } from "./types.ts";
 
@@ -32,6 +33,24 @@ export const KUBE_FLAGS: readonly FlagDef[] = [
     old: ["-R", "--remoteKubeConfig"],
   },
   {
+    flags: "--relay-address <host[:port]>",
+    help: "outside the cluster: an address of this machine worker pods reach the relay at",
+    group: "kube",
+    parse: (v) => parseHostPort(v, "--relay-address"),
+  },
+  {
+    flags: "--fs-group <gid>",
+    help: "pods' fsGroup (default 1000; OpenShift: its own); none to leave it unset",
+    group: "kube",
+    parse: (v) => parseId(v, "--fs-group", true),
+  },
+  {
+    flags: "--run-as-user <uid>",
+    help: "pods' runAsUser (default: the image's user)",
+    group: "kube",
+    parse: (v) => parseId(v, "--run-as-user", false),
+  },
+  {
     flags: "--unschedulable-timeout <duration>",
     help: "fail a pod that stays Unschedulable this long",
     group: "kube",
@@ -53,6 +72,10 @@ export function kubeOptions(opts: SubmitOptions): KubeCliOptions & {
     image: opts.image,
     serviceAccount: str("serviceaccount"),
     remoteKubeconfig: str("remoteKubeconfig"),
+    relayAddress: f.relayAddress as KubeCliOptions["relayAddress"],
+    minioConfig: opts.minioConfig,
+    fsGroup: f.fsGroup as KubeCliOptions["fsGroup"],
+    runAsUser: f.runAsUser as number | undefined,
     unschedulableTimeoutMs: (f.unschedulableTimeout as number | undefined) ?? 120_000,
     runId: opts.runId,
   };
@@ -63,6 +86,7 @@ const load = async () => await import("../../executors/kube_cli.ts");
 const runtime: BackendRuntime = {
   async createExecutor(ctx) {
     const { createKubeExecutor } = await load();
+    kubeRelayPlan(kubeOptions(ctx.opts), runningInCluster(ctx.env)); // refuses before creating
     return createKubeExecutor(
       { ...kubeOptions(ctx.opts), relayHost: ctx.env.POD_IP || undefined },
       ctx.env,
@@ -86,8 +110,18 @@ const runtime: BackendRuntime = {
       plan.groups.flatMap((g) => g.stages).map((s) => ({ id: s.id, index: s.index })),
     );
   },
-  // In a cluster, worker pods reach the embedded relay at this pod's IP.
-  relayHost: (ctx) => (runningInCluster(ctx.env) ? "0.0.0.0" : undefined),
+  // In a cluster, worker pods reach the embedded relay at this pod's IP; outside, at
+  // --relay-address (or the -m endpoint); never at a loopback address.
+  relay(ctx) {
+    const k = kubeOptions(ctx.opts);
+    if (k.remoteKubeconfig) return { advertised: "the hop pod's IP (in the cluster)" };
+    const p = kubeRelayPlan(k, runningInCluster(ctx.env));
+    return {
+      advertised: p.advertised,
+      ...(p.listenHost ? { host: p.listenHost } : {}),
+      ...(p.listenPort ? { port: p.listenPort } : {}),
+    };
+  },
   async runElsewhere(ctx, spec) {
     const k = kubeOptions(ctx.opts);
     if (!k.remoteKubeconfig) return undefined;

@@ -23,6 +23,16 @@ export interface Installation {
   bundleWorker?: (signal: AbortSignal) => Promise<string>;
 }
 
+/** Where the embedded relay listens and how workers reach it. */
+export interface RelayPlacement {
+  /** Bind address (default 127.0.0.1). */
+  host?: string;
+  /** Bind port (default: any free one). */
+  port?: number;
+  /** Where workers reach it, for `--dry-run` and the run's first lines. */
+  advertised?: string;
+}
+
 /** What a backend runtime gets to work with. */
 export interface BackendContext {
   opts: SubmitOptions;
@@ -49,8 +59,11 @@ export interface BackendRuntime {
   cleanup(ctx: BackendContext): Promise<number>;
   /** The objects a run would create, for `--dry-run -o json|yaml`. */
   dryRunResources?(ctx: BackendContext, plan: Plan): unknown;
-  /** Bind address of the embedded relay (default 127.0.0.1). */
-  relayHost?(ctx: BackendContext): string | undefined;
+  /**
+   * Where the embedded relay listens (default 127.0.0.1, any free port) and where workers
+   * reach it (shown by `--dry-run`). Throws `UsageError` when workers could not reach it.
+   */
+  relay?(ctx: BackendContext): RelayPlacement | undefined;
   /**
    * Runs the whole job somewhere else (kube hop mode) and returns its exit code, or
    * `undefined` to run it here.
