@@ -8,6 +8,7 @@
 import { existsSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
+import { commOf, descendants, type Service, startService } from "./procs.ts";
 
 /** Why sshd tests cannot run here, or `undefined` when they can. */
 export function sshdMissing(): string | undefined {
@@ -62,28 +63,7 @@ function freePort(host: string): Promise<number> {
   });
 }
 
-function descendantsOf(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      const list = children.get(ppid) ?? [];
-      list.push(Number(e.name));
-      children.set(ppid, list);
-    } catch { /* gone */ }
-  }
-  const out: number[] = [];
-  const walk = (p: number) => {
-    for (const c of children.get(p) ?? []) {
-      out.push(c);
-      walk(c);
-    }
-  };
-  walk(root);
-  return out;
-}
+const descendantsOf = (root: number): number[] => descendants(root).map((p) => p.pid);
 
 function banner(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -144,41 +124,24 @@ export async function startSshd(): Promise<TestSshd> {
     );
     const knownHostsPath = join(dir, "known_hosts");
     await Deno.writeTextFile(knownHostsPath, `[${host}]:${port} ${hostPublicKey}\n`);
-    const child = new Deno.Command("/usr/sbin/sshd", {
-      args: ["-D", "-e", "-f", config],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    let up = false;
-    const deadline = Date.now() + 10_000;
-    let exited = false;
-    child.status.then(() => (exited = true));
-    while (Date.now() < deadline && !exited) {
-      if (await banner(host, port)) {
-        up = true;
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const pid = child.pid;
-    const killAll = async () => {
-      for (const p of [...descendantsOf(pid).reverse()]) {
-        try {
-          Deno.kill(p, "SIGKILL");
-        } catch { /* gone */ }
-      }
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
-      await child.status;
-    };
-    if (!up) {
-      await killAll();
-      if (attempt < 3) continue;
+    let svc: Service;
+    try {
+      svc = await startService("/usr/sbin/sshd", {
+        args: ["-D", "-e", "-f", config],
+        ready: () => banner(host, port),
+        timeoutMs: 10_000,
+        what: "sshd",
+      });
+    } catch (e) {
+      if (attempt < 3) continue; // the port was taken meanwhile: another one
       await Deno.remove(dir, { recursive: true }).catch(() => {});
-      throw new Error("sshd did not start");
+      throw e;
     }
+    const child = svc.child;
+    const pid = svc.pid;
+    const killAll = async () => {
+      await svc.stop("SIGKILL");
+    };
     return {
       host,
       port,
@@ -191,14 +154,7 @@ export async function startSshd(): Promise<TestSshd> {
       descendants: () => descendantsOf(pid),
       async killSshdOnly() {
         const all = descendantsOf(pid);
-        const comm = (p: number) => {
-          try {
-            return Deno.readTextFileSync(`/proc/${p}/comm`).trim();
-          } catch {
-            return "";
-          }
-        };
-        const sshds = all.filter((p) => comm(p) === "sshd");
+        const sshds = all.filter((p) => commOf(p) === "sshd");
         const others = all.filter((p) => !sshds.includes(p));
         for (const p of sshds.reverse()) {
           try {

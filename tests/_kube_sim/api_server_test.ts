@@ -9,6 +9,7 @@ import * as k8s from "@kubernetes/client-node";
 import { startKubeApiServer } from "./api_server.ts";
 import { clients, followLog, record, shPod, statusOf, waitPhase } from "./_client.ts";
 import { ROOT, waitFor } from "../_helpers/mod.ts";
+import { processesMatching } from "../_helpers/procs.ts";
 
 const NS = "default";
 
@@ -360,14 +361,8 @@ rootTest(
 );
 
 /** Whether any process's argv contains `needle`. */
-async function inAnyArgv(needle: string): Promise<boolean> {
-  for await (const e of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(e.name) || e.name === String(Deno.pid)) continue;
-    try {
-      if ((await Deno.readTextFile(`/proc/${e.name}/cmdline`)).includes(needle)) return true;
-    } catch { /* gone */ }
-  }
-  return false;
+function inAnyArgv(needle: string): Promise<boolean> {
+  return Promise.resolve(processesMatching((cmd) => cmd.includes(needle)).length > 0);
 }
 
 async function exists(p: string): Promise<boolean> {

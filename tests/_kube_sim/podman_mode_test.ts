@@ -9,6 +9,7 @@ import { startKubeApiServer } from "./api_server.ts";
 import { clients, followLog, waitPhase } from "./_client.ts";
 import { waitFor } from "../_helpers/mod.ts";
 import { BUSYBOX_TEST_IMAGE, ensureTestImage, podmanMissing } from "../_helpers/podman.ts";
+import { processesMatching } from "../_helpers/procs.ts";
 
 const missing = podmanMissing();
 if (missing) console.warn(missing);
@@ -25,15 +26,8 @@ async function podmanContainers(prefix: string): Promise<string[]> {
 }
 
 /** Whether any process's argv contains `needle`. */
-async function inAnyArgv(needle: string): Promise<boolean> {
-  for await (const e of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      const cmd = await Deno.readTextFile(`/proc/${e.name}/cmdline`);
-      if (cmd.includes(needle)) return true;
-    } catch { /* gone */ }
-  }
-  return false;
+function inAnyArgv(needle: string): Promise<boolean> {
+  return Promise.resolve(processesMatching((cmd) => cmd.includes(needle)).length > 0);
 }
 
 Deno.test({

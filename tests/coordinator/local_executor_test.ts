@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { LocalExecutor } from "../../lib/executors/local.ts";
 import type { WorkerLaunch } from "../../lib/executors/types.ts";
 import { ROOT, tempDir, waitFor } from "../_helpers/mod.ts";
+import { isRunning } from "../_helpers/procs.ts";
 
 function launch(
   over: Partial<WorkerLaunch> & { lines?: string[] } = {},
@@ -20,14 +21,7 @@ function launch(
   };
 }
 
-function alive(pid: number): boolean {
-  try {
-    const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return s.slice(s.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
+const alive = isRunning;
 
 Deno.test("local executor: env, secret env, scratch dir, lines, exit code", async () => {
   await using tmp = await tempDir();

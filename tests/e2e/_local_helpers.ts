@@ -7,70 +7,9 @@
  */
 
 import { ROOT, waitFor } from "../_helpers/mod.ts";
+import { descendants, type SeenProcess } from "../_helpers/procs.ts";
 
-/** A process seen while the submit ran: pid plus its start time (to survive pid reuse). */
-export interface SeenProcess {
-  pid: number;
-  start: string;
-  cmd: string;
-}
-
-function statOf(pid: number): { ppid: number; start: string } | null {
-  try {
-    const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const rest = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    // fields after comm: state(0) ppid(1) ... starttime is field 22 overall => index 19 here
-    return { ppid: Number(rest[1]), start: rest[19] };
-  } catch {
-    return null;
-  }
-}
-
-function cmdOf(pid: number): string {
-  try {
-    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).replaceAll("\0", " ").trim();
-  } catch {
-    return "";
-  }
-}
-
-/** All current descendants of `root`. */
-export function descendants(root: number): SeenProcess[] {
-  const children = new Map<number, number[]>();
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    const pid = Number(e.name);
-    const st = statOf(pid);
-    if (!st) continue;
-    const list = children.get(st.ppid) ?? [];
-    list.push(pid);
-    children.set(st.ppid, list);
-  }
-  const out: SeenProcess[] = [];
-  const stack = [...(children.get(root) ?? [])];
-  while (stack.length) {
-    const pid = stack.pop()!;
-    const st = statOf(pid);
-    if (st) out.push({ pid, start: st.start, cmd: cmdOf(pid) });
-    stack.push(...(children.get(pid) ?? []));
-  }
-  return out;
-}
-
-/** The processes of `seen` that still exist (same pid and start time). */
-export function stillAlive(seen: Iterable<SeenProcess>): SeenProcess[] {
-  return [...seen].filter((p) => {
-    const st = statOf(p.pid);
-    // A zombie no longer runs anything; treat it as gone.
-    if (!st || st.start !== p.start) return false;
-    try {
-      const state = Deno.readTextFileSync(`/proc/${p.pid}/stat`);
-      return state.slice(state.lastIndexOf(")") + 2)[0] !== "Z";
-    } catch {
-      return false;
-    }
-  });
-}
+export { descendants, type SeenProcess, stillAlive } from "../_helpers/procs.ts";
 
 /** Result of {@link runSubmit}. */
 export interface SubmitRun {

@@ -18,6 +18,7 @@ import {
 } from "../_helpers/podman.ts";
 import { sshdMissing, startSshd } from "../_helpers/sshd.ts";
 import { leftovers, removeRun, scriptEnv, spawnScript, within } from "./_podman_helpers.ts";
+import { isRunning } from "../_helpers/procs.ts";
 
 const missing = podmanMissing() ?? sshdMissing();
 if (missing) console.log(`SKIP tests/e2e/podman_remote_test.ts: ${missing}`);
@@ -42,14 +43,7 @@ function portAccepts(port: number): Promise<boolean> {
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    const st = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return st.slice(st.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
+const alive = isRunning;
 
 Deno.test({
   name: "podman e2e (remote host over SSH)",

@@ -7,7 +7,8 @@
  */
 
 import * as Minio from "minio";
-import { ROOT, waitFor } from "../_helpers/mod.ts";
+import { ROOT } from "../_helpers/mod.ts";
+import { startService } from "../_helpers/procs.ts";
 import type { RelayConfig } from "../../lib/relay/mod.ts";
 
 /** A relay subprocess under test. */
@@ -28,49 +29,17 @@ export async function startRelayProcess(
   cfgPath: string,
   extra: string[] = [],
 ): Promise<RelayProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
+  const svc = await startService(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}/scripts/relay.ts`, "-d", dir, "-m", cfgPath, ...extra],
     env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const output = child.output();
-  let exited = false;
-  output.then(() => (exited = true), () => (exited = true));
-  try {
-    await waitFor(async () => {
-      if (exited) throw new Error("relay exited early");
-      const st = await Deno.stat(cfgPath).catch(() => undefined);
-      return st && st.size > 0;
-    }, { timeoutMs: 20_000, what: "relay config file" });
-  } catch (e) {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* gone */ }
-    const out = await output;
-    throw new Error(`${e}\nstderr: ${new TextDecoder().decode(out.stderr)}`);
-  }
+    ready: async () => ((await Deno.stat(cfgPath).catch(() => undefined))?.size ?? 0) > 0,
+    timeoutMs: 20_000,
+    what: "relay config file",
+  });
+  const child = svc.child;
   const cfg = JSON.parse(await Deno.readTextFile(cfgPath)) as RelayConfig;
   const url = `http://${cfg.host}:${cfg.port}`;
-  let stopped: Promise<{ code: number; stdout: string; stderr: string }> | undefined;
-  const stop = (signal: Deno.Signal = "SIGTERM") => {
-    stopped ??= (async () => {
-      try {
-        child.kill(signal);
-      } catch { /* gone */ }
-      const timer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch { /* gone */ }
-      }, 10_000);
-      const out = await output;
-      clearTimeout(timer);
-      const dec = new TextDecoder();
-      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-    })();
-    return stopped;
-  };
+  const stop = (signal: Deno.Signal = "SIGTERM") => svc.stop(signal);
   return {
     cfg,
     url,

@@ -1,19 +1,14 @@
 import assert from "node:assert/strict";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { BashRunner } from "../../lib/worker/mod.ts";
 import { tempDir, waitFor } from "../_helpers/mod.ts";
+import { processesMatching } from "../_helpers/procs.ts";
 
-async function procsWith(marker: string): Promise<number[]> {
-  const out: number[] = [];
-  for (const p of await readdir("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const cmd = (await readFile(`/proc/${p}/cmdline`, "utf8")).split("\0").join(" ");
-      if (cmd.startsWith("sleep ") && cmd.includes(marker)) out.push(Number(p));
-    } catch { /* gone */ }
-  }
-  return out;
+function procsWith(marker: string): Promise<number[]> {
+  return Promise.resolve(
+    processesMatching((cmd) => cmd.startsWith("sleep ") && cmd.includes(marker)),
+  );
 }
 
 Deno.test("BashRunner: -xeu -o pipefail, exact env, lines from both streams, exit code", async () => {

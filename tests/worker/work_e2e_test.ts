@@ -11,6 +11,7 @@ import { type Relay, startRelay } from "../../lib/relay/mod.ts";
 import { parseSummaryLine } from "../../lib/workspec/mod.ts";
 import { encodeWorkSpec, type RemoteFile, type WorkSpec } from "../../lib/workspec/mod.ts";
 import { ROOT, runScript, sha256File, tempDir, waitFor } from "../_helpers/mod.ts";
+import { processesMatching } from "../_helpers/procs.ts";
 
 const FAKE_COSA = `${ROOT}/examples/fake-cosa`;
 const RECIPE = { git_url: "https://example.com/fake-config.git", git_ref: "main" };
@@ -265,17 +266,8 @@ Deno.test("work.ts: SIGTERM stops the running command's whole process group, exi
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const sleepers = async () => {
-    const pids: string[] = [];
-    for (const p of await readdir("/proc")) {
-      if (!/^\d+$/.test(p)) continue;
-      try {
-        const cmd = (await readFile(`/proc/${p}/cmdline`, "utf8")).split("\0").join(" ");
-        if (cmd.startsWith("sleep ") && cmd.includes(marker)) pids.push(p);
-      } catch { /* gone */ }
-    }
-    return pids;
-  };
+  const sleepers = () =>
+    Promise.resolve(processesMatching((cmd) => cmd.startsWith("sleep ") && cmd.includes(marker)));
   const output = child.output();
   try {
     await waitFor(async () => (await sleepers()).length === 2, {
