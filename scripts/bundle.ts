@@ -4,13 +4,18 @@
  * runnable with `deno run -A dist/<name>.js` without node_modules or network. Worker images
  * carry `dist/work.js` (see `Containerfile`).
  *
+ * A bundle is rebuilt only when its sources changed: `<name>.js.sha256` next to it records the
+ * hash of everything it is built from (lib/, scripts/, deno.json, import_map.json, deno.lock and
+ * the deno version), so a podman run or a test that needs `work.js` pays for `deno bundle` once.
+ *
  * npm:ssh2 probes for optional native bindings (`*.node`); they are left external (the
  * pure-JS fallback is used). A shim is prepended for the CommonJS code inside npm packages:
  * `require` (for `node:` built-ins required at run time), `__dirname` and `__filename`.
  *
  * @module
  */
-import { dirname, join, resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { dirname, join, relative, resolve } from "node:path";
 import { existsSync } from "node:fs";
 
 /** Scripts bundled by default (`scripts/<name>.ts` → `dist/<name>.js`); missing ones skipped. */
@@ -30,6 +35,37 @@ export interface BundleOptions {
   /** Output folder (default `<root>/dist`). */
   outDir?: string;
   signal?: AbortSignal;
+  /** Rebuild even when the sources did not change. */
+  force?: boolean;
+}
+
+/** Files whose content a bundle depends on, sorted: lib/ and scripts/ sources, configs. */
+async function sourceFiles(root: string): Promise<string[]> {
+  const out = ["deno.json", "import_map.json", "deno.lock"].map((f) => join(root, f))
+    .filter((f) => existsSync(f));
+  const walk = async (dir: string) => {
+    for await (const e of Deno.readDir(dir)) {
+      const p = join(dir, e.name);
+      if (e.isDirectory) await walk(p);
+      else if (e.isFile && /\.(ts|js|json|d\.ts)$/.test(e.name)) out.push(p);
+    }
+  };
+  for (const d of ["lib", "scripts"]) {
+    if (existsSync(join(root, d))) await walk(join(root, d));
+  }
+  return out.sort();
+}
+
+/** The hash of everything a bundle is built from (see the module doc). */
+export async function sourceHash(root: string): Promise<string> {
+  const h = createHash("sha256");
+  h.update(`deno ${Deno.version.deno}\0`);
+  for (const f of await sourceFiles(root)) {
+    h.update(`${relative(root, f)}\0`);
+    h.update(await Deno.readFile(f));
+    h.update("\0");
+  }
+  return h.digest("hex");
 }
 
 /** Bundles the entries; returns the paths written. Throws with deno's output on failure. */
@@ -38,6 +74,7 @@ export async function bundle(opts: BundleOptions = {}): Promise<string[]> {
   const outDir = opts.outDir ?? join(root, "dist");
   const entries = opts.entries ?? BUNDLE_ENTRIES;
   await Deno.mkdir(outDir, { recursive: true });
+  const hash = await sourceHash(root);
   const written: string[] = [];
   for (const name of entries) {
     const src = join(root, "scripts", `${name}.ts`);
@@ -46,7 +83,15 @@ export async function bundle(opts: BundleOptions = {}): Promise<string[]> {
       continue;
     }
     const out = join(outDir, `${name}.js`);
-    const tmp = `${out}.tmp-${Deno.pid}`;
+    const hashFile = `${out}.sha256`;
+    if (
+      !opts.force && existsSync(out) &&
+      (await Deno.readTextFile(hashFile).catch(() => "")).trim() === hash
+    ) {
+      written.push(out);
+      continue;
+    }
+    const tmp = `${out}.tmp-${Deno.pid}-${crypto.randomUUID()}`;
     const result = await new Deno.Command(Deno.execPath(), {
       args: [
         "bundle",
@@ -77,6 +122,9 @@ export async function bundle(opts: BundleOptions = {}): Promise<string[]> {
     const text = body.startsWith("#!") ? body.replace(/^(#![^\n]*\n)/, `$1${SHIM}`) : SHIM + body;
     await Deno.writeTextFile(tmp, text);
     await Deno.rename(tmp, out);
+    const hashTmp = `${hashFile}.tmp-${crypto.randomUUID()}`;
+    await Deno.writeTextFile(hashTmp, hash + "\n");
+    await Deno.rename(hashTmp, hashFile);
     written.push(out);
   }
   return written;
@@ -84,8 +132,10 @@ export async function bundle(opts: BundleOptions = {}): Promise<string[]> {
 
 if (import.meta.main) {
   try {
-    const names = Deno.args.length > 0 ? Deno.args : undefined;
-    for (const p of await bundle({ entries: names })) console.log(`bundled ${p}`);
+    const force = Deno.args.includes("--force");
+    const args = Deno.args.filter((a) => a !== "--force");
+    const names = args.length > 0 ? args : undefined;
+    for (const p of await bundle({ entries: names, force })) console.log(`bundled ${p}`);
   } catch (e) {
     console.error(e instanceof Error ? e.message : String(e));
     Deno.exit(1);
