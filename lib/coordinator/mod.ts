@@ -32,6 +32,7 @@ export {
 } from "./run.ts";
 export {
   decideResume,
+  type HashObject,
   readRunState,
   type RecordedStage,
   type ResumeDecision,
