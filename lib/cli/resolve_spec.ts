@@ -38,6 +38,17 @@ export function isProblemList(e: unknown): boolean {
   return e instanceof JobSpecError || e instanceof GenerateError || e instanceof PlanError;
 }
 
+/** The flags given that only make sense for a generated JobSpec (`-A`, `--kolaTest`, ...). */
+export function generatorFlagsGiven(opts: SubmitOptions): string[] {
+  return [
+    opts.artifacts.length && "-A",
+    opts.kolaTests.length && "--kolaTest",
+    opts.singleCmd.length && "--singleCmd",
+    opts.singleReq.length && "--singleReq",
+    opts.returnFiles.length && "--returnFiles",
+  ].filter((f): f is string => typeof f === "string");
+}
+
 /**
  * The JobSpec to run: the `--spec` file, or one generated from the flags; then the CLI
  * defaults applied (§2.3 step 4). Warnings (lenient unknown keys) go to `warn`,
@@ -51,13 +62,7 @@ export async function resolveSpec(
 ): Promise<JobSpec> {
   let spec: JobSpec;
   if (opts.spec) {
-    const ignored = [
-      opts.artifacts.length && "-A",
-      opts.kolaTests.length && "--kolaTest",
-      opts.singleCmd.length && "--singleCmd",
-      opts.singleReq.length && "--singleReq",
-      opts.returnFiles.length && "--returnFiles",
-    ].filter(Boolean);
+    const ignored = generatorFlagsGiven(opts);
     if (ignored.length) {
       // Gangplank logged these as ignored; an input is honoured or refused, never dropped.
       throw new UsageError(

@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 import { UsageError } from "../errors/mod.ts";
 import { type JobSpec, parseJobSpec } from "../jobspec/mod.ts";
 import { readRunState, RUN_STATE_FILE, type RunState } from "../coordinator/resume.ts";
-import { resolveSpec } from "./resolve_spec.ts";
+import { generatorFlagsGiven, resolveSpec } from "./resolve_spec.ts";
 import type { SubmitOptions } from "./submit_args.ts";
 
 /** What a resumed run starts from. */
@@ -42,13 +42,7 @@ export async function loadResume(
     throw bad("--remote-kubeconfig: the hop pod's work dir is in the cluster; resume there");
   }
   if (opts.cleanup) throw bad("--cleanup removes what runs left behind; it resumes nothing");
-  const generated = [
-    opts.artifacts.length && "-A",
-    opts.kolaTests.length && "--kolaTest",
-    opts.singleCmd.length && "--singleCmd",
-    opts.singleReq.length && "--singleReq",
-    opts.returnFiles.length && "--returnFiles",
-  ].filter(Boolean);
+  const generated = generatorFlagsGiven(opts);
   if (!opts.spec && generated.length) {
     throw bad(
       `${generated.join(", ")}: the recorded JobSpec is used; give a new one with -s instead`,
