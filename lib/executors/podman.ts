@@ -22,7 +22,14 @@ import {
   workerContainerName,
   workerContainerSpec,
 } from "../podman/mod.ts";
-import { LABEL_RUN_ID, WORKER_DENO_PATH, WORKER_SCRIPT_PATH } from "../workspec/worker_image.ts";
+import {
+  LABEL_COORDINATOR,
+  LABEL_RUN_ID,
+  WORKER_DENO_PATH,
+  WORKER_SCRIPT_PATH,
+} from "../workspec/worker_image.ts";
+import { processStart, sameProcess } from "./local_cleanup.ts";
+import { hostname } from "node:os";
 import { secretFileVar } from "../workspec/env.ts";
 import {
   connectSsh,
@@ -85,6 +92,11 @@ export interface PodmanExecutorOptions {
   extraSpec?: Record<string, unknown>;
   /** Coordinator messages (warnings, what was removed); never secrets. */
   log?: (line: string) => void;
+  /**
+   * The coordinator's pid: containers and volumes are labelled with it (and this host and the
+   * process's start time), so that `--cleanup` without `--run-id` leaves this run alone.
+   */
+  coordinatorPid?: number;
   /** Seams for tests. */
   connectSsh?: typeof connectSsh;
 }
@@ -390,7 +402,7 @@ export class PodmanExecutor implements Executor {
     const signal = lost ? AbortSignal.any([launch.signal, lost]) : launch.signal;
     const rid = safeName(launch.runId);
     const base = `gangplank-${rid}-${launch.stageIndex}`;
-    const labels = { [LABEL_RUN_ID]: launch.runId };
+    const labels = { ...this.#coordinatorLabel(), [LABEL_RUN_ID]: launch.runId };
     const secrets: SecretMount[] = [];
     let volume: string | undefined;
     try {
@@ -416,6 +428,7 @@ export class PodmanExecutor implements Executor {
         stageId: launch.stageId,
         stageIndex: launch.stageIndex,
         image: this.#o.image,
+        labels,
         env: { ...this.#o.env, ...launch.env },
         secrets,
         srvDir: this.#o.srvDir,
@@ -460,21 +473,67 @@ export class PodmanExecutor implements Executor {
     }
   }
 
+  /** `{ gangplank.coordinator: host/pid/start }` when the coordinator's pid is known. */
+  #coordinatorLabel(): Record<string, string> {
+    const pid = this.#o.coordinatorPid;
+    const start = pid === undefined ? null : processStart(pid);
+    return start === null ? {} : { [LABEL_COORDINATOR]: `${hostname()}/${pid}/${start}` };
+  }
+
   /**
-   * Removes containers and volumes labelled with `runId` (or with any gangplank run id), and
-   * the run's secrets. Returns what was removed.
+   * Removes containers and volumes labelled with `runId`, and the run's secrets. Without
+   * `runId`: those of every gangplank run whose coordinator is gone — a run whose coordinator
+   * still runs on this host, or runs on another host (which cannot be checked from here), is
+   * left alone and listed in `kept` (`<run id>: <why>`). Returns what was removed.
    */
   async cleanup(
     opts: { runId?: string; signal: AbortSignal },
-  ): Promise<{ containers: string[]; volumes: string[]; secrets: string[] }> {
+  ): Promise<{ containers: string[]; volumes: string[]; secrets: string[]; kept: string[] }> {
     const client = await this.client(opts);
-    const labels: Record<string, string | undefined> = { [LABEL_RUN_ID]: opts.runId };
-    const removed = await removeByLabels(client, labels, { signal: opts.signal });
-    const prefix = opts.runId ? `gangplank-${safeName(opts.runId)}-` : "gangplank-";
-    const secrets = (await client.listSecrets({ signal: opts.signal }))
-      .map((s) => s.Spec.Name).filter((n) => n.startsWith(prefix));
-    for (const s of secrets) await client.removeSecret(s, { signal: opts.signal });
-    return { ...removed, secrets };
+    const { signal } = opts;
+    if (opts.runId) {
+      const removed = await removeByLabels(client, { [LABEL_RUN_ID]: opts.runId }, { signal });
+      const prefix = `gangplank-${safeName(opts.runId)}-`;
+      const secrets = (await client.listSecrets({ signal }))
+        .map((s) => s.Spec.Name).filter((n) => n.startsWith(prefix));
+      for (const s of secrets) await client.removeSecret(s, { signal });
+      return { ...removed, secrets, kept: [] };
+    }
+    const any = { [LABEL_RUN_ID]: undefined };
+    const containers = await client.listContainers({ signal, labels: any });
+    const volumes = await client.listVolumes({ signal, labels: any });
+    // Runs to leave alone: their coordinator label names a live process, or another host.
+    const kept = new Map<string, string>();
+    const here = hostname();
+    for (const labels of [...containers, ...volumes].map((x) => x.Labels ?? {})) {
+      const run = labels[LABEL_RUN_ID];
+      const coordinator = labels[LABEL_COORDINATOR];
+      if (!run || !coordinator || kept.has(run)) continue;
+      const [host, pid, start] = coordinator.split("/");
+      if (host !== here) kept.set(run, `its coordinator runs on ${host}: use --run-id`);
+      else if (sameProcess(Number(pid), start)) {
+        kept.set(run, `its coordinator (pid ${pid}) is still running`);
+      }
+    }
+    const dead = (labels: Record<string, string> | null | undefined) =>
+      !kept.has(labels?.[LABEL_RUN_ID] ?? "");
+    const result = { containers: [] as string[], volumes: [] as string[], secrets: [] as string[] };
+    for (const c of containers.filter((c) => dead(c.Labels))) {
+      await client.removeContainer(c.Id, { signal });
+      result.containers.push(c.Id);
+    }
+    for (const v of volumes.filter((v) => dead(v.Labels))) {
+      await client.removeVolume(v.Name, { signal });
+      result.volumes.push(v.Name);
+    }
+    const keptPrefixes = [...kept.keys()].map((r) => `gangplank-${safeName(r)}-`);
+    for (const s of await client.listSecrets({ signal })) {
+      const n = s.Spec.Name;
+      if (!n.startsWith("gangplank-") || keptPrefixes.some((p) => n.startsWith(p))) continue;
+      await client.removeSecret(n, { signal });
+      result.secrets.push(n);
+    }
+    return { ...result, kept: [...kept].map(([run, why]) => `${run}: ${why}`) };
   }
 
   /** Removes what is still held (containers, volumes, secrets), closes the forward and SSH. */

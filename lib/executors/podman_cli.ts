@@ -48,6 +48,8 @@ export interface PodmanRunOptions {
   keepaliveSeconds: number;
   /** Local hosts: the bundled worker bound into the containers (default: the checkout's). */
   workerBundle?: string;
+  /** The coordinator's pid, labelled on what the run creates (see `--cleanup`). */
+  coordinatorPid?: number;
 }
 
 /** The container host: `--remote`/`CONTAINER_HOST`, else the local podman socket. */
@@ -136,6 +138,7 @@ export function createPodmanExecutor(
     user: p.user,
     privileged: p.privileged,
     ...(p.env ? { env: p.env } : {}),
+    ...(p.coordinatorPid !== undefined ? { coordinatorPid: p.coordinatorPid } : {}),
     ...(p.workerBundle
       ? { mountWorker: { deno: Deno.realPathSync(Deno.execPath()), worker: p.workerBundle } }
       : {}),

@@ -56,6 +56,8 @@ export interface WorkerContainerInput {
    * hosts); omitted when the image must carry them (remote hosts).
    */
   mountWorker?: { deno: string; worker: string };
+  /** More labels (the run and stage labels are always set). */
+  labels?: Record<string, string>;
   /** Merged last (escape hatch for options this function does not model). */
   extra?: Record<string, unknown>;
 }
@@ -111,7 +113,7 @@ export function workerContainerSpec(i: WorkerContainerInput): Record<string, unk
     entrypoint: [WORKER_COMMAND[0]],
     command: WORKER_COMMAND.slice(1),
     env,
-    labels: { [LABEL_RUN_ID]: i.runId, [LABEL_STAGE_ID]: i.stageId },
+    labels: { ...i.labels, [LABEL_RUN_ID]: i.runId, [LABEL_STAGE_ID]: i.stageId },
     work_dir: WORKER_WORKDIR,
     user,
     privileged: i.privileged ?? true,

@@ -39,6 +39,12 @@ export const WORKER_ENV: Readonly<Record<string, string>> = Object.freeze({
 /** Label carrying the run id on everything a container backend creates. */
 export const LABEL_RUN_ID = "gangplank.run-id";
 
+/**
+ * Label carrying the coordinator that runs a container or volume: `<host>/<pid>/<start time>`.
+ * `--cleanup` without `--run-id` leaves a run alone while that process still runs.
+ */
+export const LABEL_COORDINATOR = "gangplank.coordinator";
+
 /** Label carrying the stage id on worker containers. */
 export const LABEL_STAGE_ID = "gangplank.stage-id";
 

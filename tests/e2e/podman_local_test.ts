@@ -3,6 +3,7 @@
  * `podman system service`, with the worker test image built by `podman import`.
  */
 import assert from "node:assert/strict";
+import { hostname } from "node:os";
 import { PodmanClient } from "../../lib/podman/mod.ts";
 import { ROOT, runScript, tempDir, waitFor } from "../_helpers/mod.ts";
 import { runInProcess } from "../_helpers/cli.ts";
@@ -344,4 +345,78 @@ stages:
     assert.match(r.stdout, /removed 1 container\(s\), 1 volume\(s\), 1 secret\(s\)/);
     assert.deepEqual(await leftovers(podman, runId), { containers: [], volumes: [], secrets: [] });
   });
+
+  await t.step(
+    "--cleanup without --run-id leaves a run whose coordinator lives alone",
+    async () => {
+      // A dead run's leftovers: labelled with a coordinator on this host that no longer runs.
+      const deadRun = `gp-test-${crypto.randomUUID().slice(0, 6)}`;
+      const signal = AbortSignal.timeout(30_000);
+      const gone = new Deno.Command("true").spawn();
+      await gone.status;
+      const deadLabels = {
+        "gangplank.run-id": deadRun,
+        "gangplank.coordinator": `${hostname()}/${gone.pid}/1`,
+      };
+      await podman.createVolume(`gangplank-${deadRun}-0-srv`, { signal, labels: deadLabels });
+      await podman.createContainer({
+        image: TEST_WORKER_IMAGE,
+        name: `gangplank-${deadRun}-worker-0`,
+        command: ["/bin/sleep", "120"],
+        labels: deadLabels,
+      }, { signal });
+      // A live run: podman-run with a slow stage.
+      await using tmp = await tempDir("gp-e2e-podman-live-");
+      await Deno.writeTextFile(`${tmp.path}/job.yaml`, SLOW);
+      const s = spawnScript(
+        "podman_run.ts",
+        ["-s", `${tmp.path}/job.yaml`, "-w", `${tmp.path}/w`, ...common],
+        scriptEnv(),
+        tmp.path,
+      );
+      let liveRun: string | undefined;
+      try {
+        await waitFor(() => s.output().includes("slow-stage-started"), {
+          timeoutMs: 120_000,
+          what: "the slow stage to start",
+        });
+        liveRun = s.output().match(/run (gp-[0-9a-f-]+):/)?.[1];
+        assert.ok(liveRun, s.output());
+        const before = await leftovers(podman, liveRun);
+        assert.equal(before.containers.length, 1, s.output());
+        const r = await runScript("podman_run.ts", ["--cleanup", ...common], {
+          env: scriptEnv(),
+          timeoutMs: 60_000,
+        });
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        // The dead run is gone; the live run keeps its container, volume and secrets.
+        assert.deepEqual(await leftovers(podman, deadRun), {
+          containers: [],
+          volumes: [],
+          secrets: [],
+        });
+        assert.deepEqual(await leftovers(podman, liveRun), before);
+        assert.match(
+          r.stdout,
+          new RegExp(`left run ${liveRun}: its coordinator \\(pid \\d+\\) is still running`),
+        );
+        // And the live run still finishes its way (interrupted here) and removes its own.
+        s.child.kill("SIGTERM");
+        const end = await within(s, 60_000, "the interrupted run to end");
+        assert.equal(end.code, 143, end.out);
+        assert.deepEqual(await leftovers(podman, liveRun), {
+          containers: [],
+          volumes: [],
+          secrets: [],
+        });
+      } finally {
+        try {
+          s.child.kill("SIGKILL");
+        } catch { /* ended */ }
+        await s.done;
+        if (liveRun) await removeRun(podman, liveRun);
+        await removeRun(podman, deadRun);
+      }
+    },
+  );
 });

@@ -82,6 +82,7 @@ async function create(ctx: BackendContext) {
     "../../executors/podman_cli.ts"
   );
   const p = podmanOptions(ctx.opts, ctx.env);
+  if (ctx.pid !== undefined) p.coordinatorPid = ctx.pid;
   if (containerHostOf(p, ctx.env, ctx.uid).kind === "unix") {
     // Local hosts get the current worker bind-mounted.
     p.workerBundle = ctx.install.workerBundle ??
@@ -114,6 +115,7 @@ const runtime: BackendRuntime = {
     for (const c of r.containers) ctx.out(`  container ${c}`);
     for (const v of r.volumes) ctx.out(`  volume ${v}`);
     for (const s of r.secrets) ctx.out(`  secret ${s}`);
+    for (const k of r.kept) ctx.out(`cleanup: left run ${k}`);
     return 0;
   },
 };
