@@ -47,9 +47,13 @@ import {
   ENV_SRV_DIR,
   ENV_TERMINATION_LOG,
   ENV_WORK_POD_JSON,
+  ENV_WORK_POD_JSON_PARTS,
   extractMaxBytesOf,
+  isWorkSpecEnvName,
   PROGRESS_PREFIX,
+  receiveWorkSpec,
   SECRET_ENV_NAMES,
+  secretFileVar,
   withRegistrySecrets,
 } from "../lib/workspec/mod.ts";
 
@@ -117,8 +121,18 @@ const work: CliMain = async (io) => {
   );
   const log = (line: string) => io.stdout(`${line}\n`);
   const err = (line: string) => io.stderr(`${line}\n`);
-  const text = env[ENV_WORK_POD_JSON];
-  if (!text) throw new UsageError(`${ENV_WORK_POD_JSON} is not set: this is not a worker`);
+  // The WorkSpec: in the environment, or (too large for it) in part files read like secrets.
+  let text: string | undefined;
+  try {
+    text = await receiveWorkSpec(env, (name) => readSecretEnv(env, name, secretFileVar(name)));
+  } catch (e) {
+    throw e instanceof RangeError ? new UsageError(e.message) : e;
+  }
+  if (!text) {
+    throw new UsageError(
+      `neither ${ENV_WORK_POD_JSON} nor ${ENV_WORK_POD_JSON_PARTS} is set: this is not a worker`,
+    );
+  }
   const interrupted = () =>
     io.signal.aborted && io.signal.reason instanceof InterruptedError
       ? io.signal.reason
@@ -133,9 +147,10 @@ const work: CliMain = async (io) => {
     jobspec: withRegistrySecrets(received.jobspec, await readRegistrySecrets(env)),
   };
   // The secret and the WorkSpec stay with this process; commands never see them.
-  for (const n of [...SECRET_ENV_NAMES, ENV_WORK_POD_JSON]) Deno.env.delete(n);
+  const hidden = [...SECRET_ENV_NAMES, ...Object.keys(env).filter(isWorkSpecEnvName)];
+  for (const n of hidden) Deno.env.delete(n);
   const commandEnv = { ...env };
-  for (const n of [...SECRET_ENV_NAMES, ENV_WORK_POD_JSON]) delete commandEnv[n];
+  for (const n of hidden) delete commandEnv[n];
   const srvDir = env[ENV_SRV_DIR] || DEFAULT_SRV_DIR;
   const extractMaxBytes = extractMaxBytesOf(env);
   try {

@@ -13,6 +13,12 @@ import {
 import type { Plan, PlannedStage } from "../plan/mod.ts";
 import { stringify as toYaml } from "yaml";
 import type { Backend, OutputFormat } from "./submit_args.ts";
+import {
+  encodeWorkSpec,
+  withoutRegistrySecrets,
+  type WorkSpecTransport,
+  workSpecTransport,
+} from "../workspec/mod.ts";
 
 /** A command as shown in a dry run: rendered when possible. */
 export interface ShownCommand {
@@ -47,6 +53,11 @@ export interface DryRunDocument {
       }[];
     }[];
     warnings: string[];
+    /**
+     * How the largest stage's WorkSpec reaches its worker: in `COSA_WORK_POD_JSON`, or (too
+     * large for the environment) as part files. `bytes` is without the stage's input files.
+     */
+    workSpec: WorkSpecTransport;
   };
   /** Where workers reach the relay (`--backend kube`). */
   relay?: string;
@@ -120,8 +131,26 @@ export function dryRunDocument(
         }),
       })),
       warnings: plan.warnings,
+      workSpec: largestWorkSpec(spec, plan),
     },
   };
+}
+
+/** The transport of the largest stage's WorkSpec (no input files, a placeholder relay). */
+function largestWorkSpec(spec: JobSpec, plan: Plan): WorkSpecTransport {
+  const jobspec = withoutRegistrySecrets(spec).spec;
+  let largest = "";
+  for (const s of plan.groups.flatMap((g) => g.stages)) {
+    const encoded = encodeWorkSpec({
+      remotefiles: [],
+      jobspec,
+      executeStages: [s.id],
+      return: { bucket: spec.minio.bucket ?? "builder", key_prefix: spec.minio.key_prefix ?? "" },
+      relay: { host: "127.0.0.1", port: 1, region: "us-east-1", secure: false, accesskey: "x" },
+    });
+    if (encoded.length > largest.length) largest = encoded;
+  }
+  return workSpecTransport(largest);
 }
 
 function inputsText(i: { artifacts: string[]; cache: boolean; cacheRepo: boolean }): string {
@@ -144,6 +173,14 @@ export function dryRunTable(doc: DryRunDocument): string {
   lines.push(`Store     bucket ${p.bucket}${p.keyPrefix ? `, prefix ${p.keyPrefix}` : ""}`);
   lines.push(`Workers   ${p.backend}, arch ${p.arch}`);
   if (doc.relay) lines.push(`Relay     workers reach it at ${doc.relay}`);
+  const ws = p.workSpec;
+  lines.push(
+    `WorkSpec  ${(ws.bytes / 1024).toFixed(0)} KiB, ` +
+      (ws.via === "env"
+        ? "in COSA_WORK_POD_JSON"
+        : `too large for the environment: as ${ws.parts} part file(s) ` +
+          "(local 0600 files, podman secrets, Kubernetes Secret keys)"),
+  );
   lines.push(`Plan      ${p.groups.length} group(s), ${nStages} stage(s)`);
   const resume = new Map(doc.resume?.stages.map((s) => [s.id, s]));
   if (doc.resume) {

@@ -17,10 +17,11 @@ import {
   ENV_FORCE_ARCH,
   ENV_REGISTRY_SECRETS,
   ENV_RELAY_SECRET_KEY,
-  ENV_WORK_POD_JSON,
+  ENV_WORK_POD_JSON_PARTS,
   type RemoteFile,
   withoutRegistrySecrets,
   type WorkSpec,
+  workSpecEnv,
 } from "../workspec/mod.ts";
 import { parseProgressLine, parseSummaryLine, type WorkerSummary } from "../workspec/summary.ts";
 import { redactor } from "../toolkit/redact.ts";
@@ -248,9 +249,13 @@ export class RunStages implements Disposable {
       returns: s.returns,
     }));
     const ws = this.workSpec(s, inputs, cred?.credentials.accessKey);
-    const secretEnv = cred
-      ? { ...this.#secretEnv, [ENV_RELAY_SECRET_KEY]: cred.credentials.secretKey }
-      : this.#secretEnv;
+    // A WorkSpec too large for the environment travels as files, the way secrets do.
+    const wire = workSpecEnv(encodeWorkSpec(ws));
+    const secretEnv = {
+      ...this.#secretEnv,
+      ...(cred ? { [ENV_RELAY_SECRET_KEY]: cred.credentials.secretKey } : {}),
+      ...wire.privateEnv,
+    };
     const redactStage = redactor(cred ? [cred.credentials.secretKey] : []);
     rep.bytesIn = inputs.files.reduce((n, f) => n + (f.size ?? 0), 0);
     await this.#o.tracker?.started(s);
@@ -259,13 +264,20 @@ export class RunStages implements Disposable {
       `gangplank: starting worker (${inputs.files.length} input file(s)` +
         (inputs.buildId ? `, build ${inputs.buildId}` : "") + ")",
     );
+    const parts = Object.keys(wire.privateEnv).length;
+    if (parts > 0) {
+      sl.line(
+        `gangplank: the WorkSpec is too large for the environment: it travels as ${parts} ` +
+          `file(s) (${ENV_WORK_POD_JSON_PARTS})`,
+      );
+    }
     return await this.#o.executor.runStage({
       runId: this.#o.runId,
       stageId: s.id,
       stageIndex: s.index,
       env: {
         ...this.#o.workerEnv,
-        [ENV_WORK_POD_JSON]: encodeWorkSpec(ws),
+        ...wire.env,
         [ENV_FORCE_ARCH]: this.#o.loc.arch,
       },
       secretEnv,

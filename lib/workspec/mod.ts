@@ -38,3 +38,4 @@ export {
 export * from "./env.ts";
 export * from "./layout.ts";
 export * from "./worker_image.ts";
+export * from "./transport.ts";
