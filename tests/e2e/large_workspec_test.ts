@@ -77,7 +77,7 @@ async function assertDryRun(spec: string, extra: string[]) {
   assert.equal(d.code, 0, d.stderr);
   assert.match(
     d.stdout,
-    /^WorkSpec  2\d\d KiB, too large for the environment: as 2 part file\(s\)/m,
+    /^WorkSpec {2}2\d\d KiB, too large for the environment: as 2 part file\(s\)/m,
   );
   const j = await runScript("submit.ts", ["-s", spec, "--dry-run", "-o", "json", ...extra], {
     env: scriptEnv(),
