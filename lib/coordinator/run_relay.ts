@@ -13,7 +13,6 @@ import type { AccessGrant, ScopedCredential } from "../relay/server_access.ts";
 import { ArtifactStore } from "../relay/client.ts";
 import { generateCredentials, startRelay } from "../relay/server.ts";
 import type { StoreReader } from "./inputs.ts";
-import type { ArtifactStoreLike } from "../store/views.ts";
 
 /** A listing entry, as the report's "returned" detection needs it. */
 export interface ListedObject {
@@ -32,23 +31,14 @@ export interface ListedObject {
  * compare-and-swap pair it merges lost builds back into `builds.json` with (without them a
  * lost build only fails the run).
  */
-export interface CoordinatorStore
-  extends StoreReader, Partial<Pick<ArtifactStoreLike, "getJSONVersioned" | "putJSONIf">> {
+export interface CoordinatorStore extends
+  StoreReader,
+  // An object's sha256 and size (run state, resume).
+  Pick<ArtifactStore, "sha256">,
+  // Compare-and-swap, and uploads of stage overrides: optional for stores of runs without.
+  Partial<Pick<ArtifactStore, "getJSONVersioned" | "putJSONIf" | "putFile">> {
   /** Every object below `prefix` (recursive). */
   list(bucket: string, prefix: string, opts: { signal: AbortSignal }): Promise<ListedObject[]>;
-  /** An object's sha256 and size (streamed), or `undefined` when missing (run state, resume). */
-  sha256(
-    bucket: string,
-    key: string,
-    opts: { signal: AbortSignal },
-  ): Promise<{ sha256: string; size: number } | undefined>;
-  /** Uploads a local file (stage overrides); optional for stores of runs without any. */
-  putFile?(
-    bucket: string,
-    key: string,
-    path: string,
-    opts: { signal: AbortSignal },
-  ): Promise<unknown>;
 }
 
 /** A started relay, as the coordinator uses it. */
@@ -178,16 +168,20 @@ async function defaultStartRelay(o: {
   });
 }
 
-/** The coordinator's store over {@link ArtifactStore} (closed when the run ends). */
+/**
+ * The coordinator's store: {@link ArtifactStore} itself, its listing gathered into an array
+ * (closed when the run ends).
+ */
 function defaultOpenStore(cfg: RelayConfig): CoordinatorStore & AsyncDisposable {
   const store = ArtifactStore.fromConfig(cfg);
   return {
-    getJSON: (b, k, { signal }) => store.getJSON(b, k, { signal }),
-    getJSONVersioned: (b, k, { signal }) => store.getJSONVersioned(b, k, { signal }),
-    putJSONIf: (b, k, v, cond, { signal }) => store.putJSONIf(b, k, v, cond, { signal }),
-    stat: (b, k, { signal }) => store.stat(b, k, { signal }),
-    sha256: (b, k, { signal }) => store.sha256(b, k, { signal }),
-    putFile: (b, k, path, { signal }) => store.putFile(b, k, path, { signal }),
+    // The client's own methods (bound: they use private fields); only list is adapted.
+    getJSON: store.getJSON.bind(store),
+    getJSONVersioned: store.getJSONVersioned.bind(store),
+    putJSONIf: store.putJSONIf.bind(store),
+    stat: store.stat.bind(store),
+    sha256: store.sha256.bind(store),
+    putFile: store.putFile.bind(store),
     list: async (b, prefix, { signal }) => {
       const out: ListedObject[] = [];
       for await (const o of store.list(b, prefix, { recursive: true, signal })) {

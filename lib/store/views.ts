@@ -1,9 +1,11 @@
 /**
- * The part of the artifact store (lib/relay's `ArtifactStore`) the worker uses; unit tests pass
- * an in-memory fake.
+ * The views of the artifact store (lib/relay's `ArtifactStore`) its users take, and the types
+ * of its conditional writes.
  *
  * @module
  */
+
+import type { ArtifactStore } from "../relay/client.ts";
 
 /** Expected content of a fetched object: verified after download. */
 export interface FetchExpect {
@@ -29,54 +31,18 @@ export interface VersionedJSON {
  */
 export type WriteCondition = { etag: string } | { absent: true };
 
-/** What the worker needs from the object store. */
-export interface ArtifactStoreLike {
-  /** Creates the bucket if it does not exist. */
-  ensureBucket(bucket: string, opts: { signal: AbortSignal }): Promise<unknown>;
-  /**
-   * Downloads an object to `dest` atomically; verifies `expect` when given; skips the transfer
-   * when `dest` already has the expected sha256.
-   */
-  fetchFile(
-    bucket: string,
-    key: string,
-    dest: string,
-    opts: { signal: AbortSignal; expect?: FetchExpect },
-  ): Promise<{ bytes: number; skipped: boolean }>;
-  /**
-   * Uploads a local file; with `ifNoneMatch` only if nothing is at `key` yet
-   * (`If-None-Match: *`), failing otherwise.
-   */
-  putFile(
-    bucket: string,
-    key: string,
-    path: string,
-    opts: { signal: AbortSignal; ifNoneMatch?: boolean },
-  ): Promise<unknown>;
-  /** Uploads a JSON document. */
-  putJSON(
-    bucket: string,
-    key: string,
-    value: unknown,
-    opts: { signal: AbortSignal },
-  ): Promise<unknown>;
-  /** Parsed JSON of an object, or `undefined`/`null` when it does not exist. */
-  getJSON(bucket: string, key: string, opts: { signal: AbortSignal }): Promise<unknown>;
-  /** Parsed JSON of an object and its ETag, or `undefined` when it does not exist. */
-  getJSONVersioned(
-    bucket: string,
-    key: string,
-    opts: { signal: AbortSignal },
-  ): Promise<VersionedJSON | undefined>;
-  /**
-   * Writes a JSON document only if `cond` still holds (`If-Match` / `If-None-Match: *`).
-   * Resolves `true` when written, `false` when another writer got there first (HTTP 412).
-   */
-  putJSONIf(
-    bucket: string,
-    key: string,
-    value: unknown,
-    cond: WriteCondition,
-    opts: { signal: AbortSignal },
-  ): Promise<boolean>;
-}
+/**
+ * What the worker needs from the object store: a narrow view of lib/relay's `ArtifactStore`
+ * (the way `KubeOps` narrows the Kubernetes client), so unit tests pass an in-memory fake and
+ * the real client fits without an adapter.
+ */
+export type ArtifactStoreLike = Pick<
+  ArtifactStore,
+  | "ensureBucket"
+  | "fetchFile"
+  | "putFile"
+  | "putJSON"
+  | "getJSON"
+  | "getJSONVersioned"
+  | "putJSONIf"
+>;

@@ -85,7 +85,7 @@ export class MemStore implements ArtifactStoreLike {
     key: string,
     path: string,
     opts: { ifNoneMatch?: boolean } = {},
-  ): Promise<void> {
+  ): Promise<{ bytes: number }> {
     if (this.failPut.has(key)) throw new Error("simulated upload failure");
     if (!this.buckets.has(bucket)) throw new Error(`no bucket ${bucket}`);
     if (opts.ifNoneMatch) {
@@ -95,14 +95,17 @@ export class MemStore implements ArtifactStoreLike {
       this.creates.push(key);
     }
     this.puts.push(key);
-    this.put(bucket, key, await readFile(path));
+    const data = await readFile(path);
+    this.put(bucket, key, data);
+    return { bytes: data.length };
   }
-  putJSON(bucket: string, key: string, value: unknown): Promise<void> {
+  putJSON(bucket: string, key: string, value: unknown): Promise<{ bytes: number }> {
     if (this.failPut.has(key)) return Promise.reject(new Error("simulated upload failure"));
     this.puts.push(key);
-    this.put(bucket, key, JSON.stringify(value));
+    const text = JSON.stringify(value);
+    this.put(bucket, key, text);
     this.afterPutJSON?.(bucket, key);
-    return Promise.resolve();
+    return Promise.resolve({ bytes: text.length });
   }
   async getJSONVersioned(
     bucket: string,
@@ -133,9 +136,9 @@ export class MemStore implements ArtifactStoreLike {
     this.afterPutJSON?.(bucket, key);
     return true;
   }
-  getJSON(bucket: string, key: string): Promise<unknown> {
+  getJSON<T = unknown>(bucket: string, key: string): Promise<T | undefined> {
     const t = this.text(bucket, key);
-    return Promise.resolve(t === undefined ? undefined : JSON.parse(t));
+    return Promise.resolve(t === undefined ? undefined : JSON.parse(t) as T);
   }
 }
 
