@@ -15,6 +15,7 @@ import { stringify as toYaml } from "yaml";
 import type { Backend, OutputFormat } from "./submit_args.ts";
 import {
   encodeWorkSpec,
+  KUBE_SECRET_MAX_BYTES,
   withoutRegistrySecrets,
   type WorkSpecTransport,
   workSpecTransport,
@@ -95,6 +96,14 @@ export function dryRunDocument(
   plan: Plan,
   problems: string[],
 ): DryRunDocument {
+  const workSpec = largestWorkSpec(spec, plan);
+  if (opts.backend === "kube" && workSpec.bytes > KUBE_SECRET_MAX_BYTES) {
+    problems.push(
+      `the WorkSpec (${workSpec.bytes} bytes, mostly the JobSpec) does not fit in a Kubernetes ` +
+        `Secret (at most ${KUBE_SECRET_MAX_BYTES} bytes): shrink the JobSpec's inline scripts, ` +
+        `or use the local or podman backend`,
+    );
+  }
   return {
     plan: {
       spec: opts.spec ?? "<generated>",
@@ -131,7 +140,7 @@ export function dryRunDocument(
         }),
       })),
       warnings: plan.warnings,
-      workSpec: largestWorkSpec(spec, plan),
+      workSpec,
     },
   };
 }

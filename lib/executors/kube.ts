@@ -14,6 +14,7 @@ import type { V1Secret } from "@kubernetes/client-node";
 import { UsageError } from "../errors/mod.ts";
 import type { KubeOps } from "../kube/run_pod.ts";
 import { DEFAULT_WORKER_IMAGE } from "../workspec/worker_image.ts";
+import { KUBE_SECRET_MAX_BYTES } from "../workspec/transport.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { isLoopback, RELAY_WAYS_OUT } from "./kube_relay.ts";
 import { runPod } from "../kube/run_pod.ts";
@@ -314,6 +315,18 @@ export class KubeExecutor implements Executor {
     if (this.#disposed) throw new Error("KubeExecutor: already disposed");
     const runId = this.#runId ?? launch.runId;
     const secretKeys = Object.keys(launch.secretEnv);
+    // A Secret holds at most 1 MiB: say so rather than let the API server refuse it.
+    const bytes = secretKeys.reduce(
+      (n, k) => n + new TextEncoder().encode(launch.secretEnv[k]).length,
+      0,
+    );
+    if (bytes > KUBE_SECRET_MAX_BYTES) {
+      throw new UsageError(
+        `stage ${JSON.stringify(launch.stageId)}: its WorkSpec and secrets (${bytes} bytes) do ` +
+          `not fit in a Kubernetes Secret (at most ${KUBE_SECRET_MAX_BYTES} bytes): shrink the ` +
+          `JobSpec (inline scripts) or use the local or podman backend`,
+      );
+    }
     const held = secretKeys.length
       ? await this.#acquireSecret(runId, launch.secretEnv, launch.signal)
       : undefined;

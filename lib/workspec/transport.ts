@@ -17,6 +17,11 @@ import { ENV_WORK_POD_JSON } from "./env.ts";
 export const WORKSPEC_ENV_MAX = 64 * 1024;
 /** Characters per part of a larger WorkSpec (at most 3 bytes each: under podman's 500 KB). */
 export const WORKSPEC_PART_CHARS = 128 * 1024;
+/**
+ * Most bytes of data one Kubernetes Secret holds (the API server refuses more): the bound of a
+ * stage's WorkSpec and secrets on the kube backend.
+ */
+export const KUBE_SECRET_MAX_BYTES = 1024 * 1024;
 /** Env var: number of parts a large WorkSpec was sent in. */
 export const ENV_WORK_POD_JSON_PARTS = `${ENV_WORK_POD_JSON}_PARTS`;
 

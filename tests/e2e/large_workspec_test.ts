@@ -103,6 +103,35 @@ Deno.test("large WorkSpec: local backend", async () => {
   await assertArrived(w, r.stdout + r.stderr);
 });
 
+Deno.test("large WorkSpec: over what a Kubernetes Secret holds, the kube dry run refuses it (exit 2)", async () => {
+  await using tmp = await tempDir("gp-hugews-");
+  const spec = join(tmp.path, "huge.yaml");
+  const lines = Array.from({ length: 11_000 }, (_, i) => `    line ${i} ${"x".repeat(100)}`);
+  await Deno.writeTextFile(
+    spec,
+    `stages:\n- id: big\n  commands:\n  - |\n    cat > big.txt <<EOF\n${
+      lines.join("\n")
+    }\n    EOF\n`,
+  );
+  const r = await runScript(
+    "submit.ts",
+    ["-s", spec, "--dry-run", "--backend", "kube", "-i", "x"],
+    {
+      env: scriptEnv(),
+    },
+  );
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.match(
+    r.stderr.trim(),
+    /^the WorkSpec \(\d+ bytes, mostly the JobSpec\) does not fit in a Kubernetes Secret/,
+  );
+  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  // The local backend takes it (as 10 part files).
+  const l = await runScript("submit.ts", ["-s", spec, "--dry-run"], { env: scriptEnv() });
+  assert.equal(l.code, 0, l.stderr);
+  assert.match(l.stdout, /too large for the environment: as 10 part file\(s\)/);
+});
+
 const missing = podmanMissing();
 if (missing) console.log(`SKIP podman/kube parts of tests/e2e/large_workspec_test.ts: ${missing}`);
 
