@@ -40,6 +40,13 @@ export interface ObjectMeta {
   /** User metadata, names lower-cased without the `x-amz-meta-` prefix. */
   userMeta?: Record<string, string>;
   tags?: Record<string, string>;
+  /**
+   * The additional checksum (S3's `x-amz-checksum-*`), base64; a composite one (over the parts'
+   * checksums) ends in `-<parts>`.
+   */
+  checksum?: { algorithm: string; value: string; type?: "FULL_OBJECT" | "COMPOSITE" };
+  /** The parts of a multipart object, in order (for `?partNumber` and GetObjectAttributes). */
+  parts?: { size: number; checksum?: string }[];
 }
 
 /** An object's file plus its (possibly synthesized) metadata. */

@@ -18,6 +18,7 @@ import { createHash, randomInt } from "node:crypto";
 import { GangplankError } from "../errors/mod.ts";
 import { FsStore, randomId, S3Error } from "./fs_store.ts";
 import { type Credentials, parseQuery, safeDecode, verifyRequest } from "./sigv4.ts";
+import { isSigV2, verifyRequestV2 } from "./sigv2.ts";
 import { errorDocument } from "./xml.ts";
 import {
   ClientAbortedError,
@@ -38,6 +39,9 @@ import { type AccessGrant, AccessRegistry, type ScopedCredential } from "./serve
 import { bucketNameProblem } from "../names/bucket.ts";
 
 export type { Credentials } from "./sigv4.ts";
+
+/** The query parameters of a SigV2 presigned URL (authentication, not sub-resources). */
+const V2_QUERY_AUTH = new Set(["AWSAccessKeyId", "Signature", "Expires"]);
 export type { AccessGrant, ScopedCredential } from "./server_access.ts";
 
 /** Options of {@link startRelay}. */
@@ -181,6 +185,8 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     deferContinue(req, res);
     onRequest(req, res);
   });
+  // Other `Expect` values (an empty one, say) are ignored, as S3 does (node would answer 417).
+  server.on("checkExpectation", onRequest);
   server.keepAliveTimeout = 30_000;
   // Multi-GiB bodies may take long: no whole-request deadline, only one for the headers.
   server.requestTimeout = 0;
@@ -225,10 +231,10 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     let bodyConsumed = false;
     try {
       if (!rawPath.startsWith("/")) throw new S3Error(400, "InvalidURI", "invalid request path");
-      let auth = verifyRequest(
-        { method: req.method ?? "GET", rawUrl, rawHeaders: req.rawHeaders },
-        access.lookup,
-      );
+      const signed = { method: req.method ?? "GET", rawUrl, rawHeaders: req.rawHeaders };
+      const pairs = parseQuery(qi < 0 ? "" : rawUrl.slice(qi + 1)) ?? [];
+      const v2 = isSigV2(req.rawHeaders, pairs);
+      let auth = v2 ? verifyRequestV2(signed, access.lookup) : verifyRequest(signed, access.lookup);
       let pre: Buffer | undefined;
       if (auth.ok === "deferred") {
         // Signed over the body's hash without saying so (curl < 8 with --data): read the body,
@@ -239,9 +245,10 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         auth = auth.verifyBody(createHash("sha256").update(pre).digest("hex"));
       }
       if (auth.ok !== true) throw new S3Error(auth.status, auth.code, auth.message);
-      const pairs = parseQuery(qi < 0 ? "" : rawUrl.slice(qi + 1)) ?? [];
       // Presigned-URL parameters are authentication, not sub-resources.
-      const query = new Map(pairs.filter(([k]) => !/^x-amz-/i.test(k)));
+      const query = new Map(
+        pairs.filter(([k]) => !/^x-amz-/i.test(k) && !(v2 && V2_QUERY_AUTH.has(k))),
+      );
       // Path: /bucket[/key...]; decode the bucket and the key separately.
       const rest = rawPath.slice(1);
       const slash = rest.indexOf("/");

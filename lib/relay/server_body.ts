@@ -17,6 +17,13 @@ import { createHash, randomBytes } from "node:crypto";
 import type { HashSession } from "./server_hash.ts";
 import { S3Error } from "./fs_store.ts";
 import { AwsChunkedDecoder } from "./server_chunked.ts";
+import {
+  badDigest,
+  type ChecksumAlgorithm,
+  checksummer,
+  type ChecksumRequest,
+  checksumRequest,
+} from "./checksums.ts";
 import type { AuthSuccess } from "./sigv4.ts";
 
 /** Raised when the client went away before its body was complete. */
@@ -31,6 +38,17 @@ export interface BodyResult {
   size: number;
   /** The payload's MD5, when it was computed (see the module doc). */
   md5?: Buffer;
+  /** The additional checksum the client asked for (verified when it sent a value). */
+  checksum?: { algorithm: ChecksumAlgorithm; value: string };
+}
+
+/** Options of {@link receiveBody}. */
+export interface BodyOptions {
+  /**
+   * `false` when `x-amz-checksum-*` headers describe something else than the body (the
+   * object a CompleteMultipartUpload makes): they are then not checked against the body.
+   */
+  bodyChecksum?: boolean;
 }
 
 /** Bodies up to this many bytes (declared length) get an MD5 ETag even without Content-MD5. */
@@ -58,6 +76,7 @@ export function receiveBody(
   onBytes: (n: number) => void = () => {},
   pre?: Buffer,
   hasher?: (algs: string[]) => HashSession,
+  opts: BodyOptions = {},
 ): Promise<BodyResult> {
   const h = req.headers;
   const declaredSha = auth.payloadHash;
@@ -67,6 +86,8 @@ export function receiveBody(
   if (/^[0-9a-f]{64}$/i.test(declaredSha)) wantSha = true;
   else if (declaredSha === "STREAMING-AWS4-HMAC-SHA256-PAYLOAD") {
     decoder = new AwsChunkedDecoder(auth.streaming);
+  } else if (declaredSha === "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER") {
+    decoder = new AwsChunkedDecoder(auth.streaming, { trailer: true });
   } else if (declaredSha === "STREAMING-UNSIGNED-PAYLOAD-TRAILER") {
     decoder = new AwsChunkedDecoder(undefined);
   } else if (declaredSha !== "UNSIGNED-PAYLOAD") {
@@ -81,6 +102,18 @@ export function receiveBody(
   if (expectedLen !== undefined && (!Number.isSafeInteger(expectedLen) || expectedLen < 0)) {
     return Promise.reject(new S3Error(400, "InvalidArgument", "invalid content length"));
   }
+  let ckReq: ChecksumRequest | undefined;
+  try {
+    ckReq = opts.bodyChecksum === false ? undefined : checksumRequest(h);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  if (ckReq?.trailer && !decoder) {
+    return Promise.reject(
+      new S3Error(400, "InvalidRequest", "x-amz-trailer needs an aws-chunked (streaming) body"),
+    );
+  }
+  const ck = ckReq ? checksummer(ckReq.algorithm) : undefined;
   let md5Want: Buffer | undefined;
   const cmd5 = h["content-md5"];
   if (cmd5 !== undefined) {
@@ -107,6 +140,7 @@ export function receiveBody(
     }
     sink(c);
     if (algs.length > 0) hashes.update(c);
+    ck?.update(c);
   };
   const finish = async (): Promise<BodyResult> => {
     decoder?.end();
@@ -131,7 +165,17 @@ export function receiveBody(
         "The provided 'x-amz-content-sha256' header does not match what was computed.",
       );
     }
-    return { size, md5: digest };
+    let checksum: BodyResult["checksum"];
+    if (ckReq && ck) {
+      const value = ck.digest();
+      const expected = ckReq.expected ?? decoder?.trailers.get(ckReq.trailer ?? "");
+      if (ckReq.trailer && expected === undefined) {
+        throw new S3Error(400, "MalformedTrailerError", `the ${ckReq.trailer} trailer is missing`);
+      }
+      if (expected !== undefined && expected !== value) throw badDigest(ckReq.algorithm);
+      checksum = { algorithm: ckReq.algorithm, value };
+    }
+    return { size, md5: digest, checksum };
   };
 
   if (pre) {
@@ -222,6 +266,7 @@ export async function receiveSmallBody(
   auth: AuthSuccess,
   limit = 4 << 20,
   pre?: Buffer,
+  opts: BodyOptions = {},
 ): Promise<Buffer> {
   const parts: Uint8Array[] = [];
   let n = 0;
@@ -235,6 +280,8 @@ export async function receiveSmallBody(
     },
     undefined,
     pre,
+    undefined,
+    opts,
   );
   return Buffer.concat(parts);
 }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { createHash, type Hash } from "node:crypto";
+import { createHash, createHmac, type Hash } from "node:crypto";
 import { chunkSignature, type ChunkSigner, signaturesEqual } from "./sigv4.ts";
 import { S3Error } from "./fs_store.ts";
 
@@ -23,9 +23,18 @@ export class AwsChunkedDecoder {
   private prevSig: string;
   private crlfSeen = 0;
 
-  /** `signer` is undefined for unsigned (trailer) streaming payloads. */
-  constructor(private readonly signer: ChunkSigner | undefined) {
+  /** Trailer fields after the final chunk (lower-case names), e.g. `x-amz-checksum-crc32`. */
+  readonly trailers = new Map<string, string>();
+  private trailerSig = "";
+  private readonly withTrailer: boolean;
+
+  /**
+   * `signer` is undefined for unsigned streaming payloads; `trailer` says trailer fields
+   * follow the final chunk (`...-TRAILER` payloads; always so when unsigned).
+   */
+  constructor(private readonly signer: ChunkSigner | undefined, opts: { trailer?: boolean } = {}) {
     this.prevSig = signer?.seedSignature ?? "";
+    this.withTrailer = opts.trailer ?? signer === undefined;
   }
 
   /** True once the final zero-length chunk (and trailers) were read. */
@@ -51,6 +60,7 @@ export class AwsChunkedDecoder {
           this.line = "";
           if (this.state === "header") this.startChunk(line);
           else if (line === "") this.state = "done";
+          else this.trailerField(line);
           break;
         }
         case "data": {
@@ -95,10 +105,47 @@ export class AwsChunkedDecoder {
     this.chunkHash = this.signer ? createHash("sha256") : undefined;
     if (size === 0) {
       this.endChunk();
-      this.state = this.signer ? "crlf" : "trailer";
       this.crlfSeen = 0;
-      if (this.signer) this.finalPending = true;
+      if (this.withTrailer) this.state = "trailer";
+      else {
+        this.state = "crlf";
+        this.finalPending = true;
+      }
     } else this.state = "data";
+  }
+
+  private trailerField(line: string): void {
+    const colon = line.indexOf(":");
+    if (colon <= 0) throw this.bad("malformed trailer field");
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    if (name === "x-amz-trailer-signature") this.trailerSig = value;
+    else {
+      if (this.trailers.size >= 16) throw this.bad("too many trailer fields");
+      this.trailers.set(name, value);
+    }
+  }
+
+  /** Signed trailers: checks `x-amz-trailer-signature` over the trailer fields. */
+  private checkTrailerSignature(): void {
+    if (!this.signer || !this.withTrailer) return;
+    let canonical = "";
+    for (const [k, v] of this.trailers) canonical += `${k}:${v}\n`;
+    const toSign = [
+      "AWS4-HMAC-SHA256-TRAILER",
+      this.signer.amzDate,
+      this.signer.scope,
+      this.prevSig,
+      createHash("sha256").update(canonical).digest("hex"),
+    ].join("\n");
+    const expected = createHmac("sha256", this.signer.signingKey).update(toSign).digest("hex");
+    if (!this.trailerSig || !signaturesEqual(expected, this.trailerSig)) {
+      throw new S3Error(
+        403,
+        "SignatureDoesNotMatch",
+        "The trailer signature we calculated does not match the signature you provided.",
+      );
+    }
   }
 
   private finalPending = false;
@@ -118,10 +165,14 @@ export class AwsChunkedDecoder {
 
   /** Must be called at end of body: throws if the final chunk never came. */
   end(): void {
-    if (this.state === "done") return;
-    if (this.finalPending) return; // final chunk seen, closing CRLF omitted
-    if (this.state === "trailer" && this.line === "") return;
-    throw this.bad("incomplete aws-chunked body");
+    if (this.state === "trailer" && this.line.replace(/\r$/, "") !== "") {
+      this.trailerField(this.line.replace(/\r$/, ""));
+      this.line = "";
+    }
+    const complete = this.state === "done" || this.finalPending || // closing CRLF omitted
+      (this.state === "trailer" && this.line === "");
+    if (!complete) throw this.bad("incomplete aws-chunked body");
+    this.checkTrailerSignature();
   }
 
   private bad(msg: string): S3Error {

@@ -7,11 +7,11 @@
 
 import type * as http from "node:http";
 import * as fs from "node:fs";
-import { type FsStore, S3Error } from "./fs_store.ts";
+import { type FsStore, type ObjectMeta, S3Error } from "./fs_store.ts";
 import { writeFileAtomicSync } from "../toolkit/fs.ts";
 import type { HashPool } from "./server_hash.ts";
-import { type AuthSuccess, parseQuery } from "./sigv4.ts";
-import { receiveBody } from "./server_body.ts";
+import { type AuthSuccess, parseQuery, safeDecode } from "./sigv4.ts";
+import { type BodyResult, receiveBody } from "./server_body.ts";
 import { assertLive, type Principal } from "./server_access.ts";
 
 /** Smallest allowed size of a multipart part other than the last (S3: 5 MiB). */
@@ -156,9 +156,64 @@ export function sendEmpty(ctx: Ctx, status: number, extra: Record<string, string
   ctx.res.end();
 }
 
+/** Response headers naming a stored checksum (`x-amz-checksum-<alg>`, `x-amz-checksum-type`). */
+export function checksumHeaders(c: ObjectMeta["checksum"]): Record<string, string> {
+  if (!c) return {};
+  return {
+    [`x-amz-checksum-${c.algorithm}`]: c.value,
+    "x-amz-checksum-type": c.type ?? "FULL_OBJECT",
+  };
+}
+
+/**
+ * The source of a copy (`x-amz-copy-source: [/]bucket/key[?versionId=null]`, percent-encoded).
+ * A version other than `null` does not exist in the relay's unversioned buckets.
+ */
+export function copySource(req: http.IncomingMessage): { bucket: string; key: string } {
+  const src = String(req.headers["x-amz-copy-source"]);
+  const q = src.indexOf("?");
+  const srcPath = safeDecode(wireText(q < 0 ? src : src.slice(0, q)));
+  if (srcPath === undefined) throw new S3Error(400, "InvalidArgument", "bad x-amz-copy-source");
+  const version = q < 0 ? undefined : new URLSearchParams(src.slice(q + 1)).get("versionId");
+  if (version !== undefined && version !== null && version !== "null") {
+    throw new S3Error(400, "InvalidArgument", "Invalid version id specified");
+  }
+  const trimmed = srcPath.replace(/^\//, "");
+  const s = trimmed.indexOf("/");
+  if (s <= 0 || s === trimmed.length - 1) {
+    throw new S3Error(400, "InvalidArgument", "x-amz-copy-source must be <bucket>/<key>");
+  }
+  return { bucket: trimmed.slice(0, s), key: trimmed.slice(s + 1) };
+}
+
 /** The error for operations the relay does not offer. */
 export function notImplemented(): S3Error {
   return new S3Error(501, "NotImplemented", "this operation is not implemented by the relay");
+}
+
+/**
+ * A header value as the client meant it. node:http hands header bytes over as latin1 (one char
+ * per byte) and sends strings as UTF-8: bytes that form valid UTF-8 (non-ASCII metadata, a
+ * `Content-Disposition` filename) are decoded as UTF-8, so they go back out as the same bytes.
+ */
+export function wireText(v: string): string {
+  // deno-lint-ignore no-control-regex
+  if (!/[^\x00-\x7f]/.test(v)) return v;
+  const bytes = Buffer.from(v, "latin1");
+  const text = bytes.toString("utf8");
+  return Buffer.from(text, "utf8").equals(bytes) ? text : v;
+}
+
+/**
+ * A stored header value as sent back. node:http writes header strings as latin1 (which is how
+ * node, Python and Go clients read header bytes back): text within latin1 goes out as is;
+ * text with characters beyond U+00FF, which latin1 cannot carry, goes out as an RFC 2047
+ * encoded-word (`=?UTF-8?B?...?=`), the form S3 documents for non-ASCII metadata.
+ */
+export function toWire(v: string): string {
+  // deno-lint-ignore no-control-regex
+  if (!/[^\x00-\xff]/.test(v)) return v;
+  return `=?UTF-8?B?${Buffer.from(v, "utf8").toString("base64")}?=`;
 }
 
 /** User metadata, stored headers, content type and tags from request headers. */
@@ -168,7 +223,7 @@ export function metaFromHeaders(req: http.IncomingMessage) {
   let metaSize = 0;
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i].toLowerCase();
-    const value = req.rawHeaders[i + 1];
+    const value = wireText(req.rawHeaders[i + 1]);
     if (name.startsWith("x-amz-meta-")) {
       const k = name.slice("x-amz-meta-".length);
       userMeta[k] = k in userMeta ? `${userMeta[k]},${value}` : value;
@@ -261,7 +316,9 @@ export function bodyHelpers(core: RelayCore) {
   }
 
   /** Streams the request body into a temp file; returns its path, size and MD5 if computed. */
-  async function bodyToTemp(ctx: Ctx): Promise<{ tmp: string; md5?: Buffer; size: number }> {
+  async function bodyToTemp(
+    ctx: Ctx,
+  ): Promise<{ tmp: string; md5?: Buffer; size: number; checksum?: BodyResult["checksum"] }> {
     const tmp = store.tempPath();
     const fd = fs.openSync(tmp, "wx", 0o644);
     let closed = false;
@@ -269,7 +326,7 @@ export function bodyHelpers(core: RelayCore) {
       const r = await receiveInto(ctx, fd, 0);
       fs.closeSync(fd);
       closed = true;
-      return { tmp, md5: r.md5, size: r.size };
+      return { tmp, md5: r.md5, size: r.size, checksum: r.checksum };
     } catch (e) {
       if (!closed) fs.closeSync(fd);
       fs.rmSync(tmp, { force: true });

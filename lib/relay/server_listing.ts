@@ -156,7 +156,8 @@ export function listingHandlers(core: RelayCore) {
     if (gone) return;
     const common = {
       Name: bucket,
-      Prefix: enc(prefix),
+      // V1 never encodes Prefix (clients do not decode it there); V2 does.
+      Prefix: v2 ? enc(prefix) : prefix,
       ...(delimiter ? { Delimiter: enc(delimiter) } : {}),
       MaxKeys: maxKeys,
       ...(urlEnc ? { EncodingType: "url" } : {}),

@@ -11,11 +11,21 @@ import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { etagOf } from "./server_body.ts";
 import { abortUploadsOf, copyRanges, type UploadInfo } from "./server_uploads.ts";
-import { randomId, S3Error } from "./fs_store.ts";
+import { type ObjectMeta, randomId, S3Error } from "./fs_store.ts";
 import { uriEncode } from "./sigv4.ts";
-import { elements, text, xmlDocument, type XmlNode } from "./xml.ts";
+import { childElements, childText, parseXmlBody, xmlDocument, type XmlNode } from "./xml.ts";
+import {
+  badDigest,
+  CHECKSUM_ALGORITHMS,
+  type ChecksumAlgorithm,
+  checksumAlgorithm,
+  checksummer,
+  compositeChecksum,
+} from "./checksums.ts";
 import {
   bodyHelpers,
+  checksumHeaders,
+  copySource,
   type Ctx,
   metaFromHeaders,
   MIN_PART,
@@ -27,19 +37,36 @@ import {
   unquote,
   writePreconditions,
 } from "./server_core.ts";
-import type { Principal } from "./server_access.ts";
+import { type Principal, requireRead } from "./server_access.ts";
+import { copySourceCondition } from "./server_conditions.ts";
 
 interface PartInfo {
   etag: string;
   size: number;
   lastModified: string;
   ino: number;
+  checksum?: string;
+}
+
+/** What a completed upload answered, for a client that repeats its Complete. */
+interface DoneRecord {
+  bucket: string;
+  key: string;
+  etag: string;
+  checksum?: ObjectMeta["checksum"];
 }
 
 /** Parts 1..k appended in order to an upload's `assembly` file (the sequential fast path). */
 interface Assembly {
   length: number;
-  parts: { n: number; etag: string; size: number; lastModified: string; offset: number }[];
+  parts: {
+    n: number;
+    etag: string;
+    size: number;
+    lastModified: string;
+    offset: number;
+    checksum?: string;
+  }[];
 }
 
 /** Where a part's bytes are: its own file, or a range of the assembly file. */
@@ -50,6 +77,7 @@ interface PartRef {
   file: string;
   offset: number;
   inAssembly: boolean;
+  checksum?: string;
 }
 
 /** Handlers for the multipart operations. */
@@ -96,11 +124,19 @@ export function multipartHandlers(core: RelayCore) {
     fs.mkdirSync(dir, { mode: 0o700 });
     const info: UploadInfo = { bucket, key, initiated: new Date().toISOString(), ...meta };
     if (ctx.principal.grant) info.owner = ctx.principal.accessKey;
+    const ck = uploadChecksum(ctx);
+    if (ck) Object.assign(info, ck);
     writeJsonAtomic(path.join(dir, "info.json"), info);
     sendXml(
       ctx,
       200,
       xmlDocument("InitiateMultipartUploadResult", { Bucket: bucket, Key: key, UploadId: id }),
+      ck
+        ? {
+          "x-amz-checksum-algorithm": ck.checksumAlgorithm.toUpperCase(),
+          "x-amz-checksum-type": ck.checksumType,
+        }
+        : {},
     );
   }
 
@@ -129,13 +165,20 @@ export function multipartHandlers(core: RelayCore) {
 
   async function uploadPart(ctx: Ctx) {
     const n = partNumber(ctx.query.get("partNumber"));
-    const { dir, id } = uploadDir(ctx);
+    const { dir, id, info } = uploadDir(ctx);
     const asm = readAssembly(dir);
     if (!appending.has(id) && n === asm.parts.length + 1) {
-      return await appendPart(ctx, dir, id, n, asm);
+      return await appendPart(ctx, dir, id, n, asm, info);
     }
     // Out of order, repeated or concurrent: the part gets a file of its own.
-    const { tmp, md5, size } = await bodyToTemp(ctx);
+    const { tmp, md5, size, checksum } = await bodyToTemp(ctx);
+    let ck: string | undefined;
+    try {
+      ck = partChecksum(info, checksum);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw e;
+    }
     const file = path.join(dir, `part.${n}`);
     try {
       fs.renameSync(tmp, file);
@@ -150,16 +193,24 @@ export function multipartHandlers(core: RelayCore) {
       size,
       lastModified: new Date().toISOString(),
       ino: fs.statSync(file).ino,
+      checksum: ck,
     };
     writeJsonAtomic(path.join(dir, `part.${n}.json`), part);
-    sendEmpty(ctx, 200, { etag: quote(etag) });
+    sendEmpty(ctx, 200, { etag: quote(etag), ...partChecksumHeader(info, ck) });
   }
 
   /**
    * The next part in sequence is appended straight to the upload's assembly file, so that
    * completing an upload sent in order (what npm:minio and most clients do) is a rename.
    */
-  async function appendPart(ctx: Ctx, dir: string, id: string, n: number, asm: Assembly) {
+  async function appendPart(
+    ctx: Ctx,
+    dir: string,
+    id: string,
+    n: number,
+    asm: Assembly,
+    info: UploadInfo,
+  ) {
     appending.add(id);
     const file = path.join(dir, "assembly");
     let fd: number | undefined;
@@ -171,11 +222,19 @@ export function multipartHandlers(core: RelayCore) {
         throw e;
       }
       fs.ftruncateSync(fd, asm.length); // drop leftovers of an interrupted append
-      const { md5, size } = await receiveInto(ctx, fd, asm.length);
+      const { md5, size, checksum } = await receiveInto(ctx, fd, asm.length);
       fs.closeSync(fd);
       fd = undefined;
+      const ck = partChecksum(info, checksum);
       const etag = etagOf({ md5 });
-      asm.parts.push({ n, etag, size, lastModified: new Date().toISOString(), offset: asm.length });
+      asm.parts.push({
+        n,
+        etag,
+        size,
+        lastModified: new Date().toISOString(),
+        offset: asm.length,
+        checksum: ck,
+      });
       asm.length += size;
       try {
         writeJsonAtomic(path.join(dir, "assembly.json"), asm);
@@ -186,7 +245,7 @@ export function multipartHandlers(core: RelayCore) {
       // An older copy of this part in a file of its own is superseded.
       fs.rmSync(path.join(dir, `part.${n}.json`), { force: true });
       fs.rmSync(path.join(dir, `part.${n}`), { force: true });
-      sendEmpty(ctx, 200, { etag: quote(etag) });
+      sendEmpty(ctx, 200, { etag: quote(etag), ...partChecksumHeader(info, ck) });
     } catch (e) {
       if (fd !== undefined) {
         try {
@@ -198,6 +257,107 @@ export function multipartHandlers(core: RelayCore) {
     } finally {
       appending.delete(id);
     }
+  }
+
+  /**
+   * UploadPartCopy: bytes of an existing object (all, or `x-amz-copy-source-range`) become a
+   * part, stored in a file of its own.
+   */
+  async function uploadPartCopy(ctx: Ctx) {
+    const n = partNumber(ctx.query.get("partNumber"));
+    const { dir, info } = uploadDir(ctx);
+    const src = copySource(ctx.req);
+    requireRead(ctx.principal, src.bucket, src.key);
+    const from = store.statObject(src.bucket, src.key);
+    copySourceCondition(ctx.req, { etag: from.meta.etag, mtime: from.mtime });
+    let start = 0;
+    let end = from.size - 1;
+    const range = ctx.req.headers["x-amz-copy-source-range"];
+    if (range !== undefined) {
+      const m = /^bytes=(\d+)-(\d+)$/.exec(String(range).trim());
+      if (!m || Number(m[2]) < Number(m[1])) {
+        throw new S3Error(
+          400,
+          "InvalidArgument",
+          "The x-amz-copy-source-range value must be of the form bytes=first-last where first " +
+            "and last are the zero-based offsets of the first and last bytes to copy",
+        );
+      }
+      start = Number(m[1]);
+      end = Number(m[2]);
+      if (end >= from.size) {
+        throw new S3Error(400, "InvalidRange", "The requested range is not satisfiable", {
+          "content-range": `bytes */${from.size}`,
+        });
+      }
+    }
+    const tmp = store.tempPath();
+    const alg = info.checksumAlgorithm;
+    let r: { md5: Buffer; checksum?: string; size: number };
+    try {
+      r = await copyRange(from.path, start, end - start + 1, tmp, alg);
+      const file = path.join(dir, `part.${n}`);
+      try {
+        fs.renameSync(tmp, file);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") throw noSuchUpload();
+        throw e;
+      }
+      const etag = r.md5.toString("hex");
+      const lastModified = new Date().toISOString();
+      const part: PartInfo = {
+        etag,
+        size: r.size,
+        lastModified,
+        ino: fs.statSync(file).ino,
+        checksum: r.checksum,
+      };
+      writeJsonAtomic(path.join(dir, `part.${n}.json`), part);
+      sendXml(
+        ctx,
+        200,
+        xmlDocument("CopyPartResult", {
+          ETag: quote(etag),
+          LastModified: lastModified.replace(/\.\d{3}Z$/, ".000Z"),
+          ...(alg && r.checksum ? { [checksumElement(alg)]: r.checksum } : {}),
+        }),
+      );
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+  }
+
+  /** Copies `length` bytes of `src` from `start` into a new file, with their MD5 (+ checksum). */
+  async function copyRange(
+    src: string,
+    start: number,
+    length: number,
+    dst: string,
+    alg: ChecksumAlgorithm | undefined,
+  ): Promise<{ md5: Buffer; checksum?: string; size: number }> {
+    const out = fs.openSync(dst, "wx", 0o644);
+    const inp = fs.openSync(src, "r");
+    const buf = Buffer.allocUnsafe(4 << 20);
+    const md5 = createHash("md5");
+    const ck = alg ? checksummer(alg) : undefined;
+    let done = 0;
+    try {
+      while (done < length) {
+        const n = fs.readSync(inp, buf, 0, Math.min(buf.length, length - done), start + done);
+        if (n === 0) throw new S3Error(409, "OperationAborted", "the source object shrank");
+        const c = buf.subarray(0, n);
+        md5.update(c);
+        ck?.update(c);
+        let off = 0;
+        while (off < n) off += fs.writeSync(out, c, off, n - off);
+        done += n;
+        await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      fs.closeSync(inp);
+      fs.closeSync(out);
+    }
+    return { md5: md5.digest(), checksum: ck?.digest(), size: done };
   }
 
   /** All parts of an upload; a part's own file wins over its assembly range (it is newer). */
@@ -221,33 +381,100 @@ export function multipartHandlers(core: RelayCore) {
           file,
           offset: 0,
           inAssembly: false,
+          checksum: p.checksum,
         });
       } catch { /* half-written part */ }
     }
     return parts;
   }
 
+  /** Where a completed upload's answer is kept, for a repeated Complete. */
+  const doneDir = path.join(store.stateDir, "completed");
+  function donePath(id: string): string {
+    return path.join(doneDir, `${id}.json`);
+  }
+  // Answers to completed uploads are kept a day (S3 keeps them for a while too).
+  try {
+    for (const f of fs.readdirSync(doneDir)) {
+      const p = path.join(doneDir, f);
+      if (Date.now() - fs.statSync(p).mtimeMs > 24 * 3600_000) fs.rmSync(p, { force: true });
+    }
+  } catch { /* none yet */ }
+
+  /**
+   * A Complete repeated after success (a client retrying after a lost response) gets the same
+   * answer, as in S3, while the object is still the one that upload made.
+   */
+  function repeatedComplete(ctx: Ctx): boolean {
+    const id = ctx.query.get("uploadId") ?? "";
+    if (!/^[0-9a-f]{32}$/.test(id)) return false;
+    let done: DoneRecord;
+    try {
+      done = JSON.parse(fs.readFileSync(donePath(id), "utf8")) as DoneRecord;
+    } catch {
+      return false;
+    }
+    if (done.bucket !== ctx.bucket || done.key !== ctx.key) return false;
+    try {
+      if (store.statObject(done.bucket, done.key).meta.etag !== done.etag) return false;
+    } catch {
+      return false;
+    }
+    sendComplete(ctx, done);
+    return true;
+  }
+
+  function sendComplete(ctx: Ctx, done: DoneRecord) {
+    const ck = done.checksum;
+    sendXml(
+      ctx,
+      200,
+      xmlDocument("CompleteMultipartUploadResult", {
+        Location: `/${done.bucket}/${done.key}`,
+        Bucket: done.bucket,
+        Key: done.key,
+        ETag: quote(done.etag),
+        ...(ck ? { [checksumElement(ck.algorithm)]: ck.value, ChecksumType: ck.type } : {}),
+      }),
+      checksumHeaders(ck),
+    );
+  }
+
   async function completeUpload(ctx: Ctx, body: string) {
-    const { dir, info, id } = uploadDir(ctx);
+    let up: { dir: string; info: UploadInfo; id: string };
+    try {
+      up = uploadDir(ctx);
+    } catch (e) {
+      if (e instanceof S3Error && e.code === "NoSuchUpload" && repeatedComplete(ctx)) return;
+      throw e;
+    }
+    const { dir, info, id } = up;
     if (appending.has(id)) {
       throw new S3Error(409, "OperationAborted", "a part of this upload is still being written");
     }
-    const requested = elements(body, "Part").map((p) => ({
-      n: Number(text(p, "PartNumber")),
-      etag: unquote(text(p, "ETag") ?? ""),
+    const alg = info.checksumAlgorithm;
+    const doc = parseXmlBody(body, "CompleteMultipartUpload");
+    const listed = childElements(doc, "Part").map((p) => ({
+      n: Number(childText(p, "PartNumber")?.trim()),
+      etag: unquote(childText(p, "ETag") ?? ""),
+      checksum: alg ? childText(p, checksumElement(alg))?.trim() : undefined,
     }));
-    if (requested.length === 0) {
+    if (listed.length === 0) {
       throw new S3Error(400, "MalformedXML", "CompleteMultipartUpload lists no parts");
     }
+    // A part listed twice in a row (sent twice, both answers kept) counts once: the last entry.
+    const requested: typeof listed = [];
     let prev = 0;
-    for (const r of requested) {
-      if (!Number.isInteger(r.n) || r.n <= prev) {
+    for (const r of listed) {
+      if (!Number.isInteger(r.n) || r.n < prev || r.n < 1) {
         throw new S3Error(
           400,
           "InvalidPartOrder",
           "The list of parts was not in ascending order. Parts must be ordered by part number.",
         );
       }
+      if (r.n === prev) requested.pop();
+      requested.push(r);
       prev = r.n;
     }
     const parts = readParts(dir);
@@ -264,6 +491,14 @@ export function multipartHandlers(core: RelayCore) {
             "uploaded, or the specified entity tag may not match the part's entity tag.",
         );
       }
+      if (alg && (r.checksum === undefined || p.checksum === undefined)) throw badDigest(alg);
+      if (alg && r.checksum !== p.checksum) {
+        throw new S3Error(
+          400,
+          "InvalidPart",
+          `The ${alg.toUpperCase()} of part ${r.n} does not match the part uploaded.`,
+        );
+      }
       if (i < requested.length - 1 && p.size < MIN_PART) {
         throw new S3Error(
           400,
@@ -276,29 +511,52 @@ export function multipartHandlers(core: RelayCore) {
       md5s.push(/^[0-9a-f]{32}$/.test(p.etag) ? Buffer.from(p.etag, "hex") : Buffer.from(p.etag));
     }
     const etag = createHash("md5").update(Buffer.concat(md5s)).digest("hex") + `-${refs.length}`;
+    const composite = alg && info.checksumType !== "FULL_OBJECT"
+      ? compositeChecksum(alg, refs.map((r) => r.checksum!))
+      : undefined;
+    const wanted = alg
+      ? ctx.req.headers[`x-amz-checksum-${alg}`]
+      : CHECKSUM_ALGORITHMS.find((a) => ctx.req.headers[`x-amz-checksum-${a}`] !== undefined);
+    if (!alg && wanted !== undefined) {
+      throw new S3Error(400, "InvalidRequest", "the upload was created without a checksum");
+    }
+    if (alg && composite !== undefined && wanted !== undefined && String(wanted) !== composite) {
+      throw badDigest(alg);
+    }
     const asm = readAssembly(dir);
     const asmFile = path.join(dir, "assembly");
     const whole = refs.length === asm.parts.length &&
       refs.every((r, i) => r.inAssembly && r.offset === asm.parts[i].offset);
     const tmp = store.tempPath();
+    let checksum: ObjectMeta["checksum"];
     try {
       if (whole) {
-        // Every part, in order, already sits in the assembly file: the object is a rename.
-        // No await from the check to the metadata write: atomic for every writer of the key.
-        writePreconditions(store, ctx, info.bucket, info.key);
         fs.truncateSync(asmFile, asm.length);
         fs.renameSync(asmFile, tmp);
-        try {
-          store.commit(info.bucket, info.key, tmp);
-        } catch (e) {
-          fs.renameSync(tmp, asmFile); // keep the upload completable
-          throw e;
-        }
       } else {
         await copyRanges(refs, tmp);
         if (!fs.existsSync(dir)) throw noSuchUpload(); // aborted (or revoked) meanwhile
+      }
+      if (alg) {
+        // A full-object checksum needs one more pass over the object.
+        const value = composite ?? await fileChecksum(alg, tmp);
+        if (composite === undefined && wanted !== undefined && String(wanted) !== value) {
+          if (whole) fs.renameSync(tmp, asmFile); // keep the upload completable
+          throw badDigest(alg);
+        }
+        checksum = {
+          algorithm: alg,
+          value,
+          type: composite !== undefined ? "COMPOSITE" : "FULL_OBJECT",
+        };
+      }
+      // No await from the check to the metadata write: atomic for every writer of the key.
+      try {
         writePreconditions(store, ctx, info.bucket, info.key);
         store.commit(info.bucket, info.key, tmp);
+      } catch (e) {
+        if (whole && fs.existsSync(tmp)) fs.renameSync(tmp, asmFile); // keep it completable
+        throw e;
       }
     } finally {
       fs.rmSync(tmp, { force: true });
@@ -310,18 +568,34 @@ export function multipartHandlers(core: RelayCore) {
       headers: info.headers,
       userMeta: info.userMeta,
       tags: info.tags,
+      checksum,
+      parts: refs.map((
+        r,
+      ) => (r.checksum ? { size: r.size, checksum: r.checksum } : { size: r.size })),
     });
+    const done: DoneRecord = { bucket: info.bucket, key: info.key, etag, checksum };
+    fs.mkdirSync(doneDir, { recursive: true, mode: 0o700 });
+    writeJsonAtomic(donePath(id), done);
     fs.rmSync(dir, { recursive: true, force: true });
-    sendXml(
-      ctx,
-      200,
-      xmlDocument("CompleteMultipartUploadResult", {
-        Location: `/${info.bucket}/${info.key}`,
-        Bucket: info.bucket,
-        Key: info.key,
-        ETag: quote(etag),
-      }),
-    );
+    sendComplete(ctx, done);
+  }
+
+  /** The checksum of a whole file, read in 4 MiB chunks, yielding between them. */
+  async function fileChecksum(alg: ChecksumAlgorithm, file: string): Promise<string> {
+    const c = checksummer(alg);
+    const fd = fs.openSync(file, "r");
+    const buf = Buffer.allocUnsafe(4 << 20);
+    try {
+      for (;;) {
+        const n = fs.readSync(fd, buf, 0, buf.length, null);
+        if (n === 0) break;
+        c.update(buf.subarray(0, n));
+        await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    return c.digest();
   }
 
   function abortUpload(ctx: Ctx) {
@@ -446,9 +720,81 @@ export function multipartHandlers(core: RelayCore) {
     abortUploadsOf: (accessKey: string) => abortUploadsOf(store.uploadsDir, accessKey),
     initiateUpload,
     uploadPart,
+    uploadPartCopy,
     completeUpload,
     abortUpload,
     listParts,
     listUploads,
   };
+}
+
+/** The checksum an upload is created with (`x-amz-checksum-algorithm`, `x-amz-checksum-type`). */
+function uploadChecksum(
+  ctx: Ctx,
+): { checksumAlgorithm: ChecksumAlgorithm; checksumType: "COMPOSITE" | "FULL_OBJECT" } | undefined {
+  const raw = ctx.req.headers["x-amz-checksum-algorithm"];
+  const rawType = ctx.req.headers["x-amz-checksum-type"];
+  if (raw === undefined) {
+    if (rawType !== undefined) {
+      throw new S3Error(
+        400,
+        "InvalidRequest",
+        "x-amz-checksum-type needs x-amz-checksum-algorithm",
+      );
+    }
+    return undefined;
+  }
+  const alg = checksumAlgorithm(String(raw));
+  if (!alg) {
+    throw new S3Error(400, "InvalidRequest", "Checksum algorithm provided is unsupported.");
+  }
+  const type = rawType === undefined
+    ? (alg === "crc64nvme" ? "FULL_OBJECT" : "COMPOSITE")
+    : String(rawType).toUpperCase();
+  if (type !== "COMPOSITE" && type !== "FULL_OBJECT") {
+    throw new S3Error(400, "InvalidRequest", "Value for x-amz-checksum-type header is invalid.");
+  }
+  if (type === "COMPOSITE" && alg === "crc64nvme") {
+    throw new S3Error(
+      400,
+      "InvalidRequest",
+      "CRC64NVME supports only the FULL_OBJECT checksum type.",
+    );
+  }
+  if (type === "FULL_OBJECT" && (alg === "sha1" || alg === "sha256")) {
+    throw new S3Error(
+      400,
+      "InvalidRequest",
+      `${alg.toUpperCase()} supports only the COMPOSITE checksum type.`,
+    );
+  }
+  return { checksumAlgorithm: alg, checksumType: type };
+}
+
+/** A part's checksum, which must be of the upload's algorithm when it has one. */
+function partChecksum(
+  info: UploadInfo,
+  got: { algorithm: ChecksumAlgorithm; value: string } | undefined,
+): string | undefined {
+  if (!got) return undefined;
+  if (info.checksumAlgorithm && got.algorithm !== info.checksumAlgorithm) {
+    throw new S3Error(
+      400,
+      "InvalidRequest",
+      `Checksum Type mismatch occurred, expected checksum Type: ${info.checksumAlgorithm}, ` +
+        `actual checksum Type: ${got.algorithm}`,
+    );
+  }
+  return info.checksumAlgorithm ? got.value : undefined;
+}
+
+function partChecksumHeader(info: UploadInfo, value: string | undefined): Record<string, string> {
+  return info.checksumAlgorithm && value
+    ? { [`x-amz-checksum-${info.checksumAlgorithm}`]: value }
+    : {};
+}
+
+/** The XML element of a checksum: `ChecksumCRC32`, `ChecksumCRC64NVME`, `ChecksumSHA256`. */
+export function checksumElement(alg: string): string {
+  return `Checksum${alg.toUpperCase()}`;
 }

@@ -8,14 +8,15 @@
 import * as fs from "node:fs";
 import type * as http from "node:http";
 import { etagOf } from "./server_body.ts";
+import { copySourceCondition, readCondition } from "./server_conditions.ts";
 import { type ObjectInfo, type ObjectMeta, S3Error } from "./fs_store.ts";
-import { safeDecode } from "./sigv4.ts";
-import { elements, text, xmlDocument, type XmlNode, xmlUnescape } from "./xml.ts";
+import { childElements, childText, parseXmlBody, xmlDocument, type XmlNode } from "./xml.ts";
 import {
   bodyHelpers,
+  checksumHeaders,
   checkTags,
+  copySource,
   type Ctx,
-  etagListMatches,
   httpDate,
   isoDate,
   metaFromHeaders,
@@ -23,6 +24,7 @@ import {
   type RelayCore,
   sendEmpty,
   sendXml,
+  toWire,
   unquote,
   writePreconditions,
 } from "./server_core.ts";
@@ -49,7 +51,7 @@ export function objectHandlers(core: RelayCore) {
     const key = ctx.key!;
     store.objectPath(bucket, key); // validate key and bucket before reading the body
     const meta = metaFromHeaders(ctx.req);
-    const { tmp, md5 } = await bodyToTemp(ctx);
+    const { tmp, md5, checksum } = await bodyToTemp(ctx);
     try {
       // No await from the check to the metadata write: atomic for every writer of the key.
       writePreconditions(store, ctx, bucket, key);
@@ -58,8 +60,8 @@ export function objectHandlers(core: RelayCore) {
       fs.rmSync(tmp, { force: true });
     }
     const etag = etagOf({ md5 });
-    store.writeMeta(bucket, { key, etag, ...meta });
-    sendEmpty(ctx, 200, { etag: quote(etag) });
+    store.writeMeta(bucket, { key, etag, ...meta, checksum });
+    sendEmpty(ctx, 200, { etag: quote(etag), ...checksumHeaders(checksum) });
   }
 
   function objectHeaders(info: ObjectInfo): Record<string, string | number> {
@@ -71,6 +73,7 @@ export function objectHandlers(core: RelayCore) {
       ...(info.meta.headers ?? {}),
     };
     for (const [k, v] of Object.entries(info.meta.userMeta ?? {})) h[`x-amz-meta-${k}`] = v;
+    for (const [k, v] of Object.entries(h)) if (typeof v === "string") h[k] = toWire(v);
     const nTags = Object.keys(info.meta.tags ?? {}).length;
     if (nTags > 0) h["x-amz-tagging-count"] = nTags;
     return h;
@@ -82,25 +85,49 @@ export function objectHandlers(core: RelayCore) {
     // response-* query parameters override response headers (presigned downloads use them).
     for (const h of RESPONSE_OVERRIDES) {
       const v = ctx.query.get(`response-${h}`);
-      if (v !== undefined) headers[h] = v;
+      if (v !== undefined) headers[h] = toWire(v);
     }
     const req = ctx.req;
-    const inm = req.headers["if-none-match"];
-    if (typeof inm === "string" && etagListMatches(inm, info.meta.etag)) {
-      return sendEmpty(ctx, 304, { etag: quote(info.meta.etag) });
-    }
-    const im = req.headers["if-match"];
-    if (typeof im === "string" && !etagListMatches(im, info.meta.etag)) {
-      throw new S3Error(
-        412,
-        "PreconditionFailed",
-        "At least one of the preconditions you specified did not hold",
-      );
+    if (readCondition(req, { etag: info.meta.etag, mtime: info.mtime }) === "not-modified") {
+      return sendEmpty(ctx, 304, {
+        etag: quote(info.meta.etag),
+        "last-modified": httpDate(info.mtime),
+      });
     }
     let start = 0;
     let end = info.size - 1;
     let status = 200;
     const range = req.headers["range"];
+    const partNumber = ctx.query.get("partNumber");
+    const wantChecksum = String(req.headers["x-amz-checksum-mode"] ?? "").toUpperCase() ===
+      "ENABLED";
+    if (partNumber !== undefined) {
+      // One part of a multipart object (a plain object is its own part 1).
+      if (typeof range === "string") {
+        throw new S3Error(400, "InvalidRequest", "Cannot specify both Range header and partNumber");
+      }
+      const n = Number(partNumber);
+      const parts = info.meta.parts ?? [{ size: info.size }];
+      if (!Number.isInteger(n) || n < 1 || n > 10000) {
+        throw new S3Error(400, "InvalidArgument", "Part number must be an integer from 1 to 10000");
+      }
+      if (n > parts.length) {
+        throw new S3Error(400, "InvalidPart", "The requested partnumber is not satisfiable");
+      }
+      for (let i = 0; i < n - 1; i++) start += parts[i].size;
+      end = start + parts[n - 1].size - 1;
+      if (info.meta.parts) {
+        status = 206;
+        headers["x-amz-mp-parts-count"] = parts.length;
+        if (parts[n - 1].size > 0) headers["content-range"] = `bytes ${start}-${end}/${info.size}`;
+        const pc = parts[n - 1].checksum;
+        if (wantChecksum && pc && info.meta.checksum) {
+          headers[`x-amz-checksum-${info.meta.checksum.algorithm}`] = pc;
+        }
+      } else if (wantChecksum) Object.assign(headers, checksumHeaders(info.meta.checksum));
+    } else if (wantChecksum && typeof range !== "string") {
+      Object.assign(headers, checksumHeaders(info.meta.checksum));
+    }
     if (typeof range === "string") {
       const m = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
       if (m && (m[1] !== "" || m[2] !== "")) {
@@ -124,7 +151,7 @@ export function objectHandlers(core: RelayCore) {
         headers["content-range"] = `bytes ${start}-${end}/${info.size}`;
       }
     }
-    const length = info.size === 0 ? 0 : end - start + 1;
+    const length = info.size === 0 ? 0 : Math.max(0, end - start + 1);
     headers["content-length"] = length;
     headers["x-amz-request-id"] = ctx.requestId;
     const res = ctx.res;
@@ -187,16 +214,7 @@ export function objectHandlers(core: RelayCore) {
   }
 
   async function copyObject(ctx: Ctx) {
-    const src = String(ctx.req.headers["x-amz-copy-source"]);
-    const srcPath = safeDecode(src.split("?")[0]);
-    if (srcPath === undefined) throw new S3Error(400, "InvalidArgument", "bad x-amz-copy-source");
-    const trimmed = srcPath.replace(/^\//, "");
-    const s = trimmed.indexOf("/");
-    if (s <= 0 || s === trimmed.length - 1) {
-      throw new S3Error(400, "InvalidArgument", "x-amz-copy-source must be <bucket>/<key>");
-    }
-    const srcBucket = trimmed.slice(0, s);
-    const srcKey = trimmed.slice(s + 1);
+    const { bucket: srcBucket, key: srcKey } = copySource(ctx.req);
     const dstBucket = ctx.bucket!;
     const dstKey = ctx.key!;
     requireRead(ctx.principal, srcBucket, srcKey);
@@ -208,14 +226,7 @@ export function objectHandlers(core: RelayCore) {
     if (directive !== "COPY" && directive !== "REPLACE") {
       throw new S3Error(400, "InvalidArgument", "Unknown metadata directive.");
     }
-    const cim = ctx.req.headers["x-amz-copy-source-if-match"];
-    if (typeof cim === "string" && unquote(cim) !== info.meta.etag) {
-      throw new S3Error(
-        412,
-        "PreconditionFailed",
-        "At least one of the preconditions you specified did not hold",
-      );
-    }
+    copySourceCondition(ctx.req, { etag: info.meta.etag, mtime: info.mtime });
     const fromReq = metaFromHeaders(ctx.req);
     const base: Omit<ObjectMeta, "ino" | "size" | "mtimeMs" | "etag" | "key"> =
       directive === "REPLACE"
@@ -226,6 +237,8 @@ export function objectHandlers(core: RelayCore) {
           contentType: info.meta.contentType,
         };
     base.tags = tagDirective === "REPLACE" ? fromReq.tags : info.meta.tags;
+    // Same bytes, same full-object checksum (a composite one describes the source's parts).
+    if (info.meta.checksum?.type !== "COMPOSITE") base.checksum = info.meta.checksum;
     const same = srcBucket === dstBucket && srcKey === dstKey;
     let etag: string;
     if (same) {
@@ -283,6 +296,69 @@ export function objectHandlers(core: RelayCore) {
     }
   }
 
+  /** GetObjectAttributes (`GET ?attributes`, `x-amz-object-attributes: ETag,Checksum,...`). */
+  function getAttributes(ctx: Ctx) {
+    const info = store.statObject(ctx.bucket!, ctx.key!);
+    const asked = new Set(
+      String(ctx.req.headers["x-amz-object-attributes"] ?? "").split(",").map((a) => a.trim())
+        .filter((a) => a !== ""),
+    );
+    const known = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"];
+    const unknown = [...asked].find((a) => !known.includes(a));
+    if (asked.size === 0 || unknown !== undefined) {
+      throw new S3Error(
+        400,
+        "InvalidArgument",
+        `Invalid attribute name specified: ${unknown ?? "(none)"}`,
+      );
+    }
+    const marker = intHeader(ctx, "x-amz-part-number-marker", 0);
+    const maxParts = Math.min(intHeader(ctx, "x-amz-max-parts", 1000), 1000);
+    const body: XmlNode = {};
+    if (asked.has("ETag")) body.ETag = info.meta.etag;
+    const ck = info.meta.checksum;
+    if (asked.has("Checksum") && ck) {
+      body.Checksum = {
+        [`Checksum${ck.algorithm.toUpperCase()}`]: ck.value,
+        ChecksumType: ck.type,
+      };
+    }
+    const parts = info.meta.parts;
+    if (asked.has("ObjectParts") && parts) {
+      const page = parts.map((p, i) => ({ n: i + 1, ...p })).filter((p) => p.n > marker)
+        .slice(0, maxParts);
+      const truncated = page.length > 0 && page[page.length - 1].n < parts.length;
+      body.ObjectParts = {
+        // The wire name (botocore and MinIO); the API reference calls it TotalPartsCount.
+        PartsCount: parts.length,
+        PartNumberMarker: marker,
+        ...(truncated ? { NextPartNumberMarker: page[page.length - 1].n } : {}),
+        MaxParts: maxParts,
+        IsTruncated: truncated,
+        Part: page.map((p) => ({
+          PartNumber: p.n,
+          Size: p.size,
+          ...(p.checksum && ck ? { [`Checksum${ck.algorithm.toUpperCase()}`]: p.checksum } : {}),
+        })),
+      };
+    }
+    if (asked.has("StorageClass")) body.StorageClass = "STANDARD";
+    if (asked.has("ObjectSize")) body.ObjectSize = info.size;
+    sendXml(ctx, 200, xmlDocument("GetObjectAttributesResponse", body), {
+      "last-modified": httpDate(info.mtime),
+    });
+  }
+
+  function intHeader(ctx: Ctx, name: string, dflt: number): number {
+    const raw = ctx.req.headers[name];
+    if (raw === undefined) return dflt;
+    const n = Number(raw);
+    if (!/^\d+$/.test(String(raw).trim()) || !Number.isSafeInteger(n)) {
+      throw new S3Error(400, "InvalidArgument", `${name} must be a non-negative integer`);
+    }
+    return n;
+  }
+
   // ---- tagging ---------------------------------------------------------------------------
 
   function getTagging(ctx: Ctx) {
@@ -292,10 +368,10 @@ export function objectHandlers(core: RelayCore) {
   }
 
   function putTagging(ctx: Ctx, body: string) {
-    const pairs: [string, string][] = elements(body, "Tag").map((t) => [
-      xmlUnescape(elements(t, "Key")[0] ?? ""),
-      xmlUnescape(elements(t, "Value")[0] ?? ""),
-    ]);
+    const doc = parseXmlBody(body, "Tagging");
+    const pairs: [string, string][] = childElements(doc, "TagSet")
+      .flatMap((set) => childElements(set, "Tag"))
+      .map((t) => [childText(t, "Key") ?? "", childText(t, "Value") ?? ""]);
     putTaggingValues(ctx, checkTags(pairs), 200);
   }
 
@@ -311,27 +387,34 @@ export function objectHandlers(core: RelayCore) {
 
   function deleteObjects(ctx: Ctx, body: string) {
     store.existingBucket(ctx.bucket!);
-    const quiet = text(body, "Quiet") === "true";
-    const objs = elements(body, "Object");
+    const doc = parseXmlBody(body, "Delete");
+    const quiet = childText(doc, "Quiet")?.trim() === "true";
+    const objs = childElements(doc, "Object");
     if (objs.length > 1000) {
       throw new S3Error(400, "MalformedXML", "at most 1000 objects can be deleted at once");
     }
     const deleted: XmlNode[] = [];
     const errors: XmlNode[] = [];
     for (const o of objs) {
-      const key = xmlUnescape(elements(o, "Key")[0] ?? "");
-      const etag = elements(o, "ETag")[0];
+      const key = childText(o, "Key") ?? "";
+      const etag = childText(o, "ETag");
+      const version = childText(o, "VersionId");
       try {
         const why = writeRefusal(ctx.principal, ctx.bucket!, key, etag !== undefined, false);
         if (why !== undefined) throw accessDenied(why);
         if (etag !== undefined) {
           const current = store.statObject(ctx.bucket!, key).meta.etag;
-          if (unquote(xmlUnescape(etag)) !== current) {
+          if (unquote(etag) !== current) {
             throw new S3Error(412, "PreconditionFailed", "the object's ETag does not match");
           }
         }
+        if (version !== undefined && version !== "null") {
+          throw new S3Error(400, "InvalidArgument", "Invalid version id specified");
+        }
         store.deleteObject(ctx.bucket!, key);
-        if (!quiet) deleted.push({ Key: key });
+        if (!quiet) {
+          deleted.push({ Key: key, ...(version !== undefined ? { VersionId: version } : {}) });
+        }
       } catch (e) {
         const err = e instanceof S3Error ? e : new S3Error(500, "InternalError", "delete failed");
         errors.push({ Key: key, Code: err.code, Message: err.message });
@@ -350,6 +433,7 @@ export function objectHandlers(core: RelayCore) {
   return {
     deleteObject,
     putObject,
+    getAttributes,
     getObject,
     copyObject,
     getTagging,

@@ -75,6 +75,19 @@ function refuseSubresources(query: Map<string, string>): void {
   }
 }
 
+/** An upload must say how long it is: Content-Length or chunked framing (411 otherwise). */
+function requireLength(req: Ctx["req"]): void {
+  if (
+    req.headers["content-length"] === undefined && req.headers["transfer-encoding"] === undefined
+  ) {
+    throw new S3Error(
+      411,
+      "MissingContentLength",
+      "You must provide the Content-Length HTTP header.",
+    );
+  }
+}
+
 /** Every handler the router dispatches to. */
 export type Handlers =
   & ReturnType<typeof listingHandlers>
@@ -102,6 +115,8 @@ export function router(core: RelayCore, h: Handlers) {
     deleteObject,
     initiateUpload,
     uploadPart,
+    uploadPartCopy,
+    getAttributes,
     completeUpload,
     abortUpload,
     listParts,
@@ -177,6 +192,7 @@ export function router(core: RelayCore, h: Handlers) {
         }
         requireRead(who, bucket, key);
         if (query.has("tagging")) return getTagging(ctx);
+        if (query.has("attributes")) return getAttributes(ctx);
         refuseSubresources(query);
         return getObject(ctx, false);
       case "HEAD":
@@ -193,7 +209,12 @@ export function router(core: RelayCore, h: Handlers) {
         if (query.has("uploadId") || query.has("partNumber")) {
           // Parts are not the object: the condition is checked when the upload completes.
           requireWrite(who, bucket, key, true);
-          if (req.headers["x-amz-copy-source"]) throw notImplemented();
+          if (req.headers["x-amz-copy-source"] !== undefined) {
+            await receiveSmallBody(req, ctx.auth, 0, ctx.pre);
+            markConsumed();
+            return uploadPartCopy(ctx);
+          }
+          requireLength(req);
           await uploadPart(ctx);
           markConsumed();
           return;
@@ -205,6 +226,7 @@ export function router(core: RelayCore, h: Handlers) {
           return copyObject(ctx);
         }
         refuseSubresources(query);
+        requireLength(req);
         await putObject(ctx);
         markConsumed();
         return;
@@ -223,7 +245,10 @@ export function router(core: RelayCore, h: Handlers) {
         }
         if (query.has("uploadId")) {
           requireWrite(who, bucket, key, conditional, create);
-          const body = await receiveSmallBody(req, ctx.auth, undefined, ctx.pre);
+          // Its x-amz-checksum-* headers describe the object, not this body.
+          const body = await receiveSmallBody(req, ctx.auth, undefined, ctx.pre, {
+            bodyChecksum: false,
+          });
           markConsumed();
           return completeUpload(ctx, body.toString("utf8"));
         }

@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { ChecksumAlgorithm } from "./checksums.ts";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { GangplankError } from "../errors/mod.ts";
@@ -23,6 +24,9 @@ export interface UploadInfo {
   tags?: Record<string, string>;
   /** The scoped access key that began the upload (absent for the root credentials). */
   owner?: string;
+  /** `x-amz-checksum-algorithm` of CreateMultipartUpload: every part carries one. */
+  checksumAlgorithm?: ChecksumAlgorithm;
+  checksumType?: "COMPOSITE" | "FULL_OBJECT";
 }
 
 /** Where a part's bytes are: a range of a file (its own, or the upload's assembly file). */

@@ -111,8 +111,28 @@ export function parseQuery(raw: string): [string, string][] | undefined {
   return out;
 }
 
-function sha256Hex(s: string): string {
-  return createHash("sha256").update(s).digest("hex");
+/**
+ * The bytes a string to sign stands for. node:http hands header values over decoded as latin1
+ * (one char per byte), so a string built from them is hashed as latin1 to get the bytes the
+ * client signed (non-ASCII metadata, a UTF-8 `Content-Disposition` filename). A string with
+ * characters beyond U+00FF cannot have come from the wire that way and is hashed as UTF-8.
+ */
+export function signedBytes(s: string): Buffer {
+  // deno-lint-ignore no-control-regex
+  return Buffer.from(s, /[^\x00-\xff]/.test(s) ? "utf8" : "latin1");
+}
+
+/**
+ * The byte strings a client may have signed for a string built from the request: the bytes as
+ * received ({@link signedBytes}) and, when it has non-ASCII characters, their UTF-8 encoding
+ * (npm:minio, and Node clients generally, send `ü` as the latin1 byte but sign its UTF-8 form).
+ */
+export function signedVariants(s: string): Buffer[] {
+  const raw = signedBytes(s);
+  // deno-lint-ignore no-control-regex
+  if (!/[^\x00-\x7f]/.test(s)) return [raw];
+  const utf8 = Buffer.from(s, "utf8");
+  return raw.equals(utf8) ? [raw] : [raw, utf8];
 }
 
 function hmac(key: Buffer | string, data: string): Buffer {
@@ -126,6 +146,11 @@ export function signingKey(secret: string, date: string, region: string, service
 
 function fail(status: number, code: string, message: string): AuthFailure {
   return { ok: false, status, code, message };
+}
+
+/** Constant-time comparison of two signatures (hex or base64 text). */
+export function safeEqualText(a: string, b: string): boolean {
+  return safeEqualHex(a, b);
 }
 
 function safeEqualHex(a: string, b: string): boolean {
@@ -143,7 +168,7 @@ function parseAmzDate(s: string): number | undefined {
 }
 
 /** Lower-cased header name → values in order, from node's rawHeaders. */
-function headerMap(raw: string[]): Map<string, string[]> {
+export function headerMap(raw: string[]): Map<string, string[]> {
   const m = new Map<string, string[]>();
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const k = raw[i].toLowerCase();
@@ -276,7 +301,7 @@ export function verifyRequest(
     amzDate = get("X-Amz-Date") ?? "";
     const expires = Number(get("X-Amz-Expires") ?? "NaN");
     const t = parseAmzDate(amzDate);
-    if (!cred || !sh || !sig || t === undefined || !Number.isInteger(expires) || expires < 0) {
+    if (!cred || !sh || !sig || t === undefined || !Number.isInteger(expires)) {
       return fail(400, "AuthorizationQueryParametersError", "malformed presigned URL parameters");
     }
     if (expires > MAX_PRESIGN_SECONDS) {
@@ -342,15 +367,21 @@ export function verifyRequest(
           auth.signedHeaders.join(";"),
           ph,
         ].join("\n");
-        const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, sha256Hex(canonical)].join("\n");
-        const expected = createHmac("sha256", key).update(toSign).digest("hex");
-        if (safeEqualHex(expected, auth.signature)) {
+        const matches = signedVariants(canonical).some((bytes) => {
+          const hash = createHash("sha256").update(bytes).digest("hex");
+          const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, hash].join("\n");
+          return safeEqualHex(
+            createHmac("sha256", key).update(toSign).digest("hex"),
+            auth.signature,
+          );
+        });
+        if (matches) {
           const result: AuthSuccess = {
             ok: true,
             accessKey: auth.accessKey,
             payloadHash: declaredHash ?? payloadHash,
           };
-          if (payloadHash === "STREAMING-AWS4-HMAC-SHA256-PAYLOAD") {
+          if (/^STREAMING-AWS4-HMAC-SHA256-PAYLOAD(-TRAILER)?$/.test(payloadHash)) {
             result.streaming = { signingKey: key, amzDate, scope, seedSignature: auth.signature };
           }
           return result;

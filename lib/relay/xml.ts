@@ -1,10 +1,14 @@
 /**
- * The small amount of XML the relay speaks: escaping, building S3 responses, and extracting
- * elements from the few request bodies S3 clients send (CompleteMultipartUpload, Delete,
- * Tagging). Request bodies are size-limited by the server before they reach this parser.
+ * The small amount of XML the relay speaks: escaping and building S3 responses (by hand), and
+ * parsing the few request bodies S3 clients send (CompleteMultipartUpload, Delete, Tagging)
+ * with npm:fast-xml-parser. Request bodies are size-limited by the server before they reach
+ * the parser.
  *
  * @module
  */
+
+import { XMLParser, XMLValidator } from "fast-xml-parser";
+import { S3Error } from "./fs_store.ts";
 
 /** The S3 namespace. */
 export const S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/";
@@ -27,17 +31,6 @@ export function xmlEscape(s: string): string {
         ? "&quot;"
         : "&apos;",
   );
-}
-
-/** Decodes the predefined entities and numeric character references. */
-export function xmlUnescape(s: string): string {
-  return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|amp|lt|gt|quot|apos);/g, (_m, e: string) => {
-    if (e[0] === "#") {
-      const n = e[1] === "x" ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
-      return String.fromCodePoint(n);
-    }
-    return { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" }[e] as string;
-  });
 }
 
 /** A tree of elements: a string is text content, an array repeats the element. */
@@ -76,22 +69,66 @@ export function errorDocument(
     render("Error", { Code: code, Message: message, Resource: resource, RequestId: requestId });
 }
 
-/**
- * Returns the inner text of every `<name>...</name>` element (non-nested, namespace prefixes
- * allowed), in document order.
- */
-export function elements(xml: string, name: string): string[] {
-  const re = new RegExp(
-    `<(?:[A-Za-z0-9_]+:)?${name}(?:\\s[^>]*)?>([\\s\\S]*?)</(?:[A-Za-z0-9_]+:)?${name}\\s*>`,
-    "g",
-  );
-  const out: string[] = [];
-  for (const m of xml.matchAll(re)) out.push(m[1]);
-  return out;
+/** A parsed request element: child elements by local name (namespace prefixes dropped). */
+export interface XmlElement {
+  [name: string]: (XmlElement | string)[];
 }
 
-/** The unescaped, trimmed text of the first `<name>` element, or undefined. */
-export function text(xml: string, name: string): string | undefined {
-  const e = elements(xml, name)[0];
-  return e === undefined ? undefined : xmlUnescape(e.trim());
+const parser = new XMLParser({
+  ignoreAttributes: true,
+  removeNSPrefix: true,
+  parseTagValue: false,
+  trimValues: false,
+  processEntities: true,
+  htmlEntities: true,
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+  isArray: () => true,
+});
+
+function malformed(): S3Error {
+  return new S3Error(
+    400,
+    "MalformedXML",
+    "The XML you provided was not well-formed or did not validate against our published schema",
+  );
+}
+
+/**
+ * Parses an S3 request body whose root element must be `root`; throws 400 MalformedXML for
+ * anything that is not well-formed XML with that root (never an internal error).
+ */
+export function parseXmlBody(body: string, root: string): XmlElement {
+  if (XMLValidator.validate(body) !== true) throw malformed();
+  // Character references must name XML characters (the parser would keep `&#x110000;` as text).
+  for (const m of body.matchAll(/&#(x[0-9a-fA-F]+|[0-9]+);/g)) {
+    const n = m[1][0] === "x" ? parseInt(m[1].slice(1), 16) : parseInt(m[1], 10);
+    const ok = n === 0x9 || n === 0xa || n === 0xd || (n >= 0x20 && n <= 0xd7ff) ||
+      (n >= 0xe000 && n <= 0xfffd) || (n >= 0x10000 && n <= 0x10ffff);
+    if (!ok) throw malformed();
+  }
+  let doc: XmlElement;
+  try {
+    doc = parser.parse(body) as XmlElement;
+  } catch {
+    throw malformed();
+  }
+  const top = doc[root]?.[0];
+  if (top === undefined) throw malformed();
+  return typeof top === "string" ? {} : top;
+}
+
+/** The child elements named `name` (elements only; a text-only child counts as empty). */
+export function childElements(el: XmlElement, name: string): XmlElement[] {
+  return (el[name] ?? []).map((c) => (typeof c === "string" ? {} : c));
+}
+
+/** The text of the first child named `name` (`""` for an empty element), or undefined. */
+export function childText(el: XmlElement, name: string): string | undefined {
+  const c = el[name]?.[0];
+  if (c === undefined) return undefined;
+  if (typeof c === "string") return c;
+  const t = (c as Record<string, unknown>)["#text"];
+  if (t === undefined) return Object.keys(c).length === 0 ? "" : undefined;
+  return Array.isArray(t) ? t.join("") : String(t);
 }

@@ -12,7 +12,6 @@
 
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import { XMLParser } from "fast-xml-parser";
 import { ROOT, runCommand, tempDir } from "../_helpers/mod.ts";
 import { startRelayProcess } from "./server_harness.ts";
 
@@ -119,35 +118,11 @@ function familyOf(name: string): string {
 /** Why a test of the selection fails today, as far as understood. */
 const KNOWN_FAILURES: Record<string, string> = {};
 
+/** One test's result, as the plugin `s3_tests_plugin/gp_s3tests_report.py` writes it. */
 interface Outcome {
   name: string;
   status: "passed" | "failed" | "skipped";
   message: string;
-}
-
-/** Outcomes per test from pytest's JUnit XML (a test also fails on a setup/teardown error). */
-function parseJunit(xml: string): Outcome[] {
-  const parser = new XMLParser({
-    ignoreAttributes: false,
-    attributeNamePrefix: "",
-    isArray: (name) => ["testsuite", "testcase", "failure", "error", "skipped"].includes(name),
-  });
-  const doc = parser.parse(xml);
-  const byName = new Map<string, Outcome>();
-  for (const suite of doc.testsuites?.testsuite ?? []) {
-    for (const tc of suite.testcase ?? []) {
-      const bad = [...(tc.failure ?? []), ...(tc.error ?? [])];
-      const skipped = (tc.skipped ?? []).length > 0;
-      const o: Outcome = {
-        name: String(tc.name),
-        status: bad.length > 0 ? "failed" : skipped ? "skipped" : "passed",
-        message: bad.length > 0 ? String(bad[0].message ?? "").split("\n")[0].slice(0, 200) : "",
-      };
-      const prev = byName.get(o.name);
-      if (!prev || o.status === "failed") byName.set(o.name, o);
-    }
-  }
-  return [...byName.values()];
 }
 
 Deno.test({
@@ -177,7 +152,7 @@ Deno.test({
         `[iam]\n${user()}[iam root]\n${user()}[iam alt root]\n${user()}`,
       { mode: 0o600 },
     );
-    const junit = `${tmp.path}/junit.xml`;
+    const results = `${tmp.path}/results.jsonl`;
     const started = Date.now();
     const r = await runCommand("/usr/bin/python3", [
       "-m",
@@ -186,9 +161,8 @@ Deno.test({
       "-p",
       "no:cacheprovider",
       "--tb=line",
-      "-o",
-      "junit_family=xunit2",
-      `--junitxml=${junit}`,
+      "-p",
+      "gp_s3tests_report",
       "-m",
       `not (${EXCLUDED_MARKERS.join(" or ")})`,
       "-k",
@@ -197,15 +171,22 @@ Deno.test({
       "s3tests/functional/test_headers.py",
     ], {
       cwd: SUITE,
-      env: { S3TEST_CONF: conf, PYTHONDONTWRITEBYTECODE: "1", HOME: tmp.path },
+      env: {
+        S3TEST_CONF: conf,
+        GP_S3TESTS_RESULTS: results,
+        PYTHONPATH: `${ROOT}/tests/relay/s3_tests_plugin`,
+        PYTHONDONTWRITEBYTECODE: "1",
+        HOME: tmp.path,
+      },
       timeoutMs: 15 * 60_000,
     });
     const seconds = Math.round((Date.now() - started) / 1000);
     assert.ok(
-      fs.existsSync(junit),
+      fs.existsSync(results),
       `pytest wrote no results (exit ${r.code}):\n${r.stdout.slice(-3000)}\n${r.stderr}`,
     );
-    const outcomes = parseJunit(await Deno.readTextFile(junit));
+    const outcomes = (await Deno.readTextFile(results)).split("\n").filter((l) => l !== "")
+      .map((l) => JSON.parse(l) as Outcome);
     assert.ok(
       outcomes.length > 200,
       `only ${outcomes.length} tests ran:\n${r.stdout.slice(-3000)}`,
