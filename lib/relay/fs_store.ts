@@ -49,12 +49,19 @@ export interface ObjectMeta {
   parts?: { size: number; checksum?: string }[];
 }
 
+/** True for a key that names a folder (`a/b/`): a folder marker, not a file. */
+export function isFolderKey(key: string): boolean {
+  return key.length > 1 && key.endsWith("/");
+}
+
 /** An object's file plus its (possibly synthesized) metadata. */
 export interface ObjectInfo {
   path: string;
   size: number;
   mtime: Date;
   meta: ObjectMeta;
+  /** A folder marker (`a/b/`): `path` is the folder, the object is empty. */
+  folder?: boolean;
 }
 
 /** Name prefix of the relay's temp files next to objects (never objects, never listed). */
@@ -243,6 +250,7 @@ export class FsStore {
     }
     fs.rmSync(dir, { recursive: true });
     fs.rmSync(path.join(this.metaDir, name), { recursive: true, force: true });
+    fs.rmSync(path.join(this.stateDir, "markers", name), { recursive: true, force: true });
   }
 
   // ---- objects ---------------------------------------------------------------------------
@@ -275,6 +283,7 @@ export class FsStore {
    * directories is an object: a symlink anywhere on the path (or at the key) is not.
    */
   statObject(bucket: string, key: string): ObjectInfo {
+    if (isFolderKey(key)) return this.statMarker(bucket, key);
     const { dir, file, segs } = this.objectPath(bucket, key);
     const noSuch = () => new S3Error(404, "NoSuchKey", "The specified key does not exist.");
     if (this.parents(dir, segs) !== "ok") throw noSuch();
@@ -344,6 +353,7 @@ export class FsStore {
    * the key is not an object: nothing is followed and nothing is removed.
    */
   deleteObject(bucket: string, key: string): void {
+    if (isFolderKey(key)) return this.deleteMarker(bucket, key);
     const { dir, file, segs } = this.objectPath(bucket, key);
     if (this.parents(dir, segs) !== "ok") return;
     const st = fs.lstatSync(file, { throwIfNoEntry: false });
@@ -352,6 +362,92 @@ export class FsStore {
     fs.rmSync(this.metaPath(bucket, key), { force: true });
     // Remove directories the object left empty, up to (not including) the bucket directory.
     let d = path.dirname(file);
+    while (d !== dir && isInside(dir, d)) {
+      try {
+        fs.rmdirSync(d);
+      } catch {
+        break;
+      }
+      d = path.dirname(d);
+    }
+  }
+
+  // ---- folder markers ---------------------------------------------------------------------
+
+  private markerPath(bucket: string, key: string): string {
+    const h = createHash("sha256").update(key).digest("hex");
+    return path.join(this.stateDir, "markers", bucket, h.slice(0, 2), h + ".json");
+  }
+
+  /** The folder a marker key (`a/b/`) stands for, checked like an object's path. */
+  private markerDir(bucket: string, key: string): { dir: string; folder: string; segs: string[] } {
+    const segs = keySegments(key.slice(0, -1));
+    const dir = this.existingBucket(bucket);
+    return { dir, folder: path.join(dir, ...segs), segs };
+  }
+
+  /**
+   * Stores a folder marker (`a/b/`, empty body, as consoles and rclone make): the folder
+   * `a/b` in the bucket, plus a record in the state directory. Refuses when `a/b` is an object.
+   */
+  putMarker(bucket: string, meta: Omit<ObjectMeta, "ino" | "size" | "mtimeMs">): ObjectMeta {
+    const { dir, segs } = this.markerDir(bucket, meta.key);
+    let cur = dir;
+    for (const s of segs) {
+      cur = path.join(cur, s);
+      let st = fs.lstatSync(cur, { throwIfNoEntry: false });
+      if (!st) {
+        try {
+          fs.mkdirSync(cur, { mode: 0o755 });
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+        }
+        st = fs.lstatSync(cur);
+      }
+      if (st.isSymbolicLink()) {
+        throw new S3Error(403, "AccessDenied", "the object's path crosses a symlink in the bucket");
+      }
+      if (!st.isDirectory()) {
+        throw new S3Error(
+          409,
+          "XMinioParentIsObject",
+          `'${meta.key}' needs '${path.relative(dir, cur)}' to be a folder, but it is an ` +
+            "object: a plain-file store cannot hold an object and a prefix of the same name",
+        );
+      }
+    }
+    const full: ObjectMeta = { ...meta, ino: 0, size: 0, mtimeMs: Date.now() };
+    const mp = this.markerPath(bucket, meta.key);
+    fs.mkdirSync(path.dirname(mp), { recursive: true, mode: 0o700 });
+    writeFileAtomicSync(mp, JSON.stringify(full), { mode: 0o600, tempPath: this.tempPath() });
+    return full;
+  }
+
+  /** The marker record of `a/b/` if there is one and its folder still exists. */
+  markerMeta(bucket: string, key: string): ObjectMeta | undefined {
+    let m: ObjectMeta;
+    try {
+      m = JSON.parse(fs.readFileSync(this.markerPath(bucket, key), "utf8")) as ObjectMeta;
+    } catch {
+      return undefined;
+    }
+    if (m.key !== key) return undefined;
+    const { folder } = this.markerDir(bucket, key);
+    return fs.lstatSync(folder, { throwIfNoEntry: false })?.isDirectory() ? m : undefined;
+  }
+
+  private statMarker(bucket: string, key: string): ObjectInfo {
+    const m = this.markerMeta(bucket, key);
+    if (!m) throw new S3Error(404, "NoSuchKey", "The specified key does not exist.");
+    const { folder } = this.markerDir(bucket, key);
+    return { path: folder, size: 0, mtime: new Date(m.mtimeMs), meta: m, folder: true };
+  }
+
+  /** Removes a marker, and its folder when nothing else is in it. */
+  private deleteMarker(bucket: string, key: string): void {
+    const { dir, folder } = this.markerDir(bucket, key);
+    fs.rmSync(this.markerPath(bucket, key), { force: true });
+    let d = folder;
     while (d !== dir && isInside(dir, d)) {
       try {
         fs.rmdirSync(d);
@@ -392,14 +488,20 @@ export class FsStore {
         throw new S3Error(
           409,
           "XMinioParentIsObject",
-          `object name conflicts with an existing object at '${path.relative(dir, cur)}'`,
+          `'${key}' needs '${path.relative(dir, cur)}' to be a folder, but it is an object: ` +
+            "a plain-file store cannot hold an object and a prefix of the same name",
         );
       }
     }
     const at = fs.lstatSync(file, { throwIfNoEntry: false });
     if (at?.isSymbolicLink()) throw crossesLink();
     if (at?.isDirectory()) {
-      throw new S3Error(409, "XMinioObjectExistsAsDirectory", "a prefix of this name exists");
+      throw new S3Error(
+        409,
+        "XMinioObjectExistsAsDirectory",
+        `'${key}/' is a prefix (a folder of objects): a plain-file store cannot hold an object ` +
+          "and a prefix of the same name",
+      );
     }
     try {
       fs.renameSync(tmp, file);

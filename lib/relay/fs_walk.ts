@@ -21,6 +21,8 @@ export interface WalkItem {
   key: string;
   prefix?: boolean;
   stat?: fs.Stats;
+  /** A folder marker (`a/b/`, see {@link WalkOptions.marker}); `stat` is absent. */
+  marker?: boolean;
 }
 
 interface Entry {
@@ -163,6 +165,9 @@ export interface WalkOptions {
   delimiter: string;
   cache: DirListingCache;
   signal?: AbortSignal;
+  /** True if the folder key (`a/b/`) has a folder marker, listed as an object before its
+   * contents. */
+  marker?: (key: string) => boolean;
 }
 
 /**
@@ -207,6 +212,9 @@ export async function* walkBucket(o: WalkOptions): AsyncGenerator<WalkItem> {
       const sub = await frame(path.join(f.dir, e.name), key);
       // A directory that is its own ancestor (a bind mount loop; symlinks are never entered).
       if (stack.some((a) => a.id === sub.id)) continue;
+      if (o.marker && key.startsWith(prefix) && compareKeys(key, after) > 0 && o.marker(key)) {
+        yield { key, marker: true };
+      }
       stack.push(sub);
       continue;
     }

@@ -8,7 +8,15 @@ import type { XmlNode } from "./xml.ts";
 import { xmlDocument } from "./xml.ts";
 import { uriEncode } from "./sigv4.ts";
 import { keySegments, S3Error } from "./fs_store.ts";
-import { DirListingCache, walkBucket } from "./fs_walk.ts";
+import { DirListingCache, walkBucket, type WalkItem } from "./fs_walk.ts";
+
+/** One object as listed. */
+interface Listed {
+  key: string;
+  size: number;
+  mtime: Date;
+  etag: string;
+}
 import { type Ctx, isoDate, OWNER, quote, type RelayCore, sendXml } from "./server_core.ts";
 
 /** Handlers for ListBuckets, GetBucketLocation and ListObjects(V2). */
@@ -57,11 +65,26 @@ export function listingHandlers(core: RelayCore) {
    * The walk is asynchronous (see fs_walk.ts) and ends early when the client goes away
    * (`gone` is then true and nothing should be sent).
    */
+  /** What a listing shows of a walked object or folder marker. */
+  function listed(bucket: string, item: WalkItem): Listed {
+    if (item.marker) {
+      const m = store.markerMeta(bucket, item.key);
+      return { key: item.key, size: 0, mtime: new Date(m?.mtimeMs ?? 0), etag: m?.etag ?? "" };
+    }
+    const st = item.stat!;
+    return {
+      key: item.key,
+      size: st.size,
+      mtime: st.mtime,
+      etag: store.metaFor(bucket, item.key, st).etag,
+    };
+  }
+
   async function collect(
     ctx: Ctx,
     bucket: string,
     o: { prefix: string; delimiter: string; after: string; maxKeys: number },
-    entry: (item: { key: string; stat: import("node:fs").Stats }) => XmlNode,
+    entry: (item: Listed) => XmlNode,
     enc: (s: string) => string,
   ) {
     const { prefix, delimiter, after, maxKeys } = o;
@@ -84,6 +107,7 @@ export function listingHandlers(core: RelayCore) {
         delimiter,
         cache: listings,
         signal: gone.signal,
+        marker: (key) => store.markerMeta(bucket, key) !== undefined,
       });
       for await (const item of walk) {
         let cp: string | undefined;
@@ -111,11 +135,11 @@ export function listingHandlers(core: RelayCore) {
         // The walk lstat'ed the file (symlinks are not objects); names the relay would refuse
         // as keys (a backslash, say) are not listed either.
         try {
-          keySegments(item.key);
+          keySegments(item.marker ? item.key.slice(0, -1) : item.key);
         } catch {
           continue;
         }
-        contents.push(entry({ key: item.key, stat: item.stat! }));
+        contents.push(entry(listed(bucket, item)));
         last = item.key;
         count++;
       }
@@ -145,9 +169,9 @@ export function listingHandlers(core: RelayCore) {
       { prefix, delimiter, after, maxKeys },
       (item) => ({
         Key: enc(item.key),
-        LastModified: isoDate(item.stat.mtime),
-        ETag: quote(store.metaFor(bucket, item.key, item.stat).etag),
-        Size: item.stat.size,
+        LastModified: isoDate(item.mtime),
+        ETag: quote(item.etag),
+        Size: item.size,
         StorageClass: "STANDARD",
         ...(v2 ? (fetchOwner ? { Owner: OWNER } : {}) : { Owner: OWNER }),
       }),
@@ -208,9 +232,9 @@ export function listingHandlers(core: RelayCore) {
         Key: enc(item.key),
         VersionId: "null",
         IsLatest: true,
-        LastModified: isoDate(item.stat.mtime),
-        ETag: quote(store.metaFor(bucket, item.key, item.stat).etag),
-        Size: item.stat.size,
+        LastModified: isoDate(item.mtime),
+        ETag: quote(item.etag),
+        Size: item.size,
         StorageClass: "STANDARD",
         Owner: OWNER,
       }),

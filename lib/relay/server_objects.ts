@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import type * as http from "node:http";
 import { etagOf } from "./server_body.ts";
 import { copySourceCondition, readCondition } from "./server_conditions.ts";
-import { type ObjectInfo, type ObjectMeta, S3Error } from "./fs_store.ts";
+import { isFolderKey, type ObjectInfo, type ObjectMeta, S3Error } from "./fs_store.ts";
 import { childElements, childText, parseXmlBody, xmlDocument, type XmlNode } from "./xml.ts";
 import {
   bodyHelpers,
@@ -49,9 +49,26 @@ export function objectHandlers(core: RelayCore) {
   async function putObject(ctx: Ctx) {
     const bucket = ctx.bucket!;
     const key = ctx.key!;
-    store.objectPath(bucket, key); // validate key and bucket before reading the body
+    const folder = isFolderKey(key);
+    // Validate key and bucket before reading the body.
+    store.objectPath(bucket, folder ? key.slice(0, -1) : key);
     const meta = metaFromHeaders(ctx.req);
-    const { tmp, md5, checksum } = await bodyToTemp(ctx);
+    const { tmp, md5, checksum, size } = await bodyToTemp(ctx);
+    if (folder) {
+      // A folder marker is a folder in the tree: it cannot hold bytes.
+      fs.rmSync(tmp, { force: true });
+      if (size > 0) {
+        throw new S3Error(
+          400,
+          "InvalidRequest",
+          `'${key}' ends in '/': the relay stores it as a folder (a folder marker), which ` +
+            "cannot have content; send an empty body or use a key without the trailing '/'",
+        );
+      }
+      writePreconditions(store, ctx, bucket, key);
+      const m = store.putMarker(bucket, { key, etag: etagOf({ md5 }), ...meta, checksum });
+      return sendEmpty(ctx, 200, { etag: quote(m.etag), ...checksumHeaders(checksum) });
+    }
     try {
       // No await from the check to the metadata write: atomic for every writer of the key.
       writePreconditions(store, ctx, bucket, key);

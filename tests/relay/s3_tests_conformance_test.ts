@@ -115,8 +115,102 @@ function familyOf(name: string): string {
   return FAMILIES.find(([, re]) => re.test(name))![0];
 }
 
-/** Why a test of the selection fails today, as far as understood. */
-const KNOWN_FAILURES: Record<string, string> = {};
+const ACL = "needs ACLs or anonymous access (the relay has one user, no ACLs, and refuses " +
+  "unsigned requests)";
+const SECOND_USER = "needs a second user (the relay has one key pair per run)";
+const VERSIONING = "needs bucket versioning (PutBucketVersioning)";
+const OLD_BOTOCORE = "Debian's botocore 1.29 does not know the parameter the test passes " +
+  "(client-side error before any request; the relay side is covered by tests/relay)";
+
+/**
+ * Tests of the selection that cannot apply to a single-user, unversioned relay or cannot run
+ * with Debian's botocore: deselected, each with its reason (printed in the report).
+ */
+const NOT_APPLICABLE: Record<string, string> = {
+  test_bucket_list_return_data: ACL,
+  test_bucket_list_objects_anonymous: ACL,
+  test_bucket_listv2_objects_anonymous: ACL,
+  test_expected_bucket_owner: ACL,
+  test_object_raw_get: ACL,
+  test_object_raw_get_bucket_gone: ACL,
+  test_object_delete_key_bucket_gone: ACL,
+  test_object_raw_get_object_gone: ACL,
+  test_object_raw_get_x_amz_expires_not_expired: ACL,
+  test_object_raw_get_x_amz_expires_not_expired_tenant: ACL,
+  test_object_raw_get_x_amz_expires_out_range_zero: ACL,
+  test_object_raw_get_x_amz_expires_out_max_range: ACL,
+  test_object_raw_get_x_amz_expires_out_positive_range: ACL,
+  test_object_anon_put_write_access: ACL,
+  test_access_bucket_private_object_private: ACL,
+  test_access_bucket_private_objectv2_private: ACL,
+  test_access_bucket_private_object_publicread: ACL,
+  test_access_bucket_private_objectv2_publicread: ACL,
+  test_access_bucket_private_object_publicreadwrite: ACL,
+  test_access_bucket_private_objectv2_publicreadwrite: ACL,
+  test_access_bucket_publicread_object_private: ACL,
+  test_access_bucket_publicread_object_publicread: ACL,
+  test_access_bucket_publicread_object_publicreadwrite: ACL,
+  test_access_bucket_publicreadwrite_object_private: ACL,
+  test_access_bucket_publicreadwrite_object_publicread: ACL,
+  test_access_bucket_publicreadwrite_object_publicreadwrite: ACL,
+  test_bucket_create_special_key_names: ACL,
+  test_object_copy_not_owned_object_bucket: ACL,
+  test_list_multipart_upload_owner: ACL,
+  test_100_continue: ACL,
+  test_block_public_restrict_public_buckets: ACL,
+  test_bucket_create_exists_nonowner: SECOND_USER,
+  test_object_copy_not_owned_bucket: SECOND_USER,
+  test_put_current_object_if_none_match: VERSIONING,
+  test_multipart_put_current_object_if_none_match: VERSIONING,
+  test_put_current_object_if_match: VERSIONING,
+  test_multipart_put_current_object_if_match: VERSIONING,
+  test_put_object_current_if_match: VERSIONING,
+  test_object_checksum_crc64nvme: OLD_BOTOCORE,
+  test_multipart_use_cksum_helper_sha256: OLD_BOTOCORE,
+  test_multipart_use_cksum_helper_crc64nvme: OLD_BOTOCORE,
+  test_multipart_use_cksum_helper_crc32: OLD_BOTOCORE,
+  test_multipart_use_cksum_helper_crc32c: OLD_BOTOCORE,
+  test_multipart_use_cksum_helper_sha1: OLD_BOTOCORE,
+  test_put_object_if_match: OLD_BOTOCORE,
+  test_multipart_put_object_if_match: OLD_BOTOCORE,
+  test_object_create_bad_contentlength_negative: OLD_BOTOCORE,
+  test_object_create_bad_expect_mismatch: OLD_BOTOCORE,
+  test_bucket_create_bad_expect_mismatch: OLD_BOTOCORE,
+  test_list_buckets_paginated: OLD_BOTOCORE + " (MaxBuckets is never sent)",
+};
+
+const SIGNER_REPLACES = "the header the test sets or removes before signing is replaced by " +
+  "botocore's signer, so the request is validly signed; the test can pass only against a " +
+  "server that refuses valid requests";
+
+/** Why a test of the selection fails today. */
+const KNOWN_FAILURES: Record<string, string> = {
+  test_bucket_list_delimiter_basic: "needs an object 'foo/bar' and keys under 'foo/bar/' at " +
+    "once, which a plain-file store cannot hold (answered 409 XMinioParentIsObject)",
+  test_bucket_listv2_delimiter_basic: "needs an object 'foo/bar' and keys under 'foo/bar/' at " +
+    "once, which a plain-file store cannot hold (answered 409 XMinioParentIsObject)",
+  test_object_read_unreadable: "the key U+00AE U+008A '-' is valid UTF-8; S3 answers 400 " +
+    "'Couldn't parse the specified URI', the relay looks it up (404)",
+  test_object_create_bad_authorization_empty: SIGNER_REPLACES,
+  test_object_create_bad_authorization_none: SIGNER_REPLACES,
+  test_bucket_create_bad_authorization_empty: SIGNER_REPLACES,
+  test_bucket_create_bad_authorization_none: SIGNER_REPLACES,
+  test_object_create_bad_authorization_incorrect_aws2: SIGNER_REPLACES,
+  test_object_create_bad_authorization_invalid_aws2: SIGNER_REPLACES,
+  test_bucket_create_bad_authorization_invalid_aws2: SIGNER_REPLACES,
+  test_object_create_bad_date_none_aws2: SIGNER_REPLACES + " (it adds a Date header)",
+  test_bucket_create_bad_date_none_aws2: SIGNER_REPLACES + " (it adds a Date header)",
+  test_object_create_bad_contentlength_mismatch_below_aws2: "the body is one byte longer than " +
+    "its Content-Length: node's HTTP parser answers the stray byte with a bare 400 before the " +
+    "relay can answer BadDigest",
+};
+
+/** Tests of the selection that live in test_headers.py (the rest are in test_s3.py). */
+const HEADER_TESTS = new Set([
+  "test_object_create_bad_contentlength_negative",
+  "test_object_create_bad_expect_mismatch",
+  "test_bucket_create_bad_expect_mismatch",
+]);
 
 /** One test's result, as the plugin `s3_tests_plugin/gp_s3tests_report.py` writes it. */
 interface Outcome {
@@ -167,6 +261,12 @@ Deno.test({
       `not (${EXCLUDED_MARKERS.join(" or ")})`,
       "-k",
       `not (${EXCLUDED_WORDS.join(" or ")})`,
+      ...Object.keys(NOT_APPLICABLE).flatMap((name) => [
+        "--deselect",
+        `s3tests/functional/${
+          name.includes("_aws2") || HEADER_TESTS.has(name) ? "test_headers.py" : "test_s3.py"
+        }::${name}`,
+      ]),
       "s3tests/functional/test_s3.py",
       "s3tests/functional/test_headers.py",
     ], {
@@ -176,6 +276,8 @@ Deno.test({
         GP_S3TESTS_RESULTS: results,
         PYTHONPATH: `${ROOT}/tests/relay/s3_tests_plugin`,
         PYTHONDONTWRITEBYTECODE: "1",
+        // A refused request is an answer, not a reason to retry (retries only cost time).
+        AWS_MAX_ATTEMPTS: "1",
         HOME: tmp.path,
       },
       timeoutMs: 15 * 60_000,
@@ -216,6 +318,9 @@ Deno.test({
       lines.push(`  FAIL ${o.name}: ${KNOWN_FAILURES[o.name] ?? `UNEXPECTED (${o.message})`}`);
     }
     for (const o of skipped) lines.push(`  SKIP ${o.name}`);
+    for (const [name, why] of Object.entries(NOT_APPLICABLE)) {
+      lines.push(`  NOT APPLICABLE ${name}: ${why}`);
+    }
     console.log(lines.join("\n"));
     assert.ok(
       passed >= PASS_THRESHOLD,
