@@ -12,6 +12,7 @@
 import { relayBench } from "./relay_bench.ts";
 import { localBench } from "./local_bench.ts";
 import { podmanBench } from "./podman_bench.ts";
+import { listingBench } from "./listing_bench.ts";
 
 /** One benchmark section: prints its own lines through `print`. */
 export interface BenchSection {
@@ -24,6 +25,11 @@ export interface BenchSection {
 export const SECTIONS: BenchSection[] = [
   { name: "relay", description: "relay PUT/GET of 1 GiB vs bare node:http", run: relayBench },
   { name: "local", description: "local dispatch overhead, relay bytes/artifact", run: localBench },
+  {
+    name: "listing",
+    description: "ListObjectsV2 pages over 1k/10k/100k objects vs walk+stat, relay RSS",
+    run: listingBench,
+  },
   { name: "podman", description: "podman per-stage overhead vs bare podman run", run: podmanBench },
 ];
 

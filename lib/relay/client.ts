@@ -27,6 +27,7 @@ import type { RelayConfig } from "./config.ts";
 import type { ProgressFactory } from "../progress/mod.ts";
 import { isTransientError, type RetryOptions, withRetry } from "./retry.ts";
 import { IntegrityError, isTransientStatus, StoreError } from "./store_errors.ts";
+import { HashPool, type HashSession } from "./server_hash.ts";
 
 export { isTransientError, type RetryOptions, withRetry } from "./retry.ts";
 export {
@@ -220,6 +221,8 @@ export class ArtifactStore implements AsyncDisposable {
   readonly #partSize: number;
   readonly #filePartSize: number;
   #fetchClient?: Deno.HttpClient;
+  /** Hashes verified fetches on a worker thread (started on first use). */
+  #hashPool?: Promise<HashPool>;
   readonly #buckets = new Set<string>();
 
   private constructor(cfg: RelayConfig, opts: ArtifactStoreOptions) {
@@ -244,11 +247,13 @@ export class ArtifactStore implements AsyncDisposable {
   }
 
   /** Closes pooled connections. Idempotent. */
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.#agent.destroy();
     this.#fetchClient?.close();
     this.#fetchClient = undefined;
-    return Promise.resolve();
+    const pool = this.#hashPool;
+    this.#hashPool = undefined;
+    if (pool) (await pool).close();
   }
 
   /** Same as `close()`. */
@@ -781,20 +786,23 @@ export class ArtifactStore implements AsyncDisposable {
         `.${posix.basename(dest)}.gp-tmp-${crypto.randomUUID().slice(0, 8)}`,
       );
       let progress: ReturnType<ProgressFactory> | undefined;
+      let hashSession: HashSession | undefined;
       try {
         const res = await this.#getObject(c, bucket, key, signal);
         const total = res.total;
         const lastModified = res.lastModified;
         progress = this.#progress?.(`${bucket}/${key}`, Number.isFinite(total) ? total : undefined);
-        // Straight to the temp file; the sha256 (only when verifying) is computed on the way.
-        // (On a worker thread it overlaps nothing here: SHA-256 at ~300 MiB/s is the bound.)
-        const hash = want !== undefined ? createHash("sha256") : undefined;
+        // Straight to the temp file; the sha256 (only when verifying) is computed on the way,
+        // on a worker thread, so hashing overlaps receiving and writing instead of adding to
+        // them. The response is read no faster than the worker hashes (bounded memory).
+        const hash = hashSession = want !== undefined ? await this.#hashSession() : undefined;
         let n = 0;
         let writeError: unknown;
         const out = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
         try {
           for await (const chunk of chunksOf(res.body)) {
             hash?.update(chunk);
+            if (hash?.congested) await new Promise<void>((r) => hash.onDrain(r));
             try {
               // Synchronous: a page-cache write is short, and an await per chunk halves speed.
               let off = 0;
@@ -825,7 +833,7 @@ export class ArtifactStore implements AsyncDisposable {
         if (expect?.size !== undefined && n !== expect.size) {
           throw new IntegrityError(name, bucket, key, "size", expect.size, n);
         }
-        const got = hash?.digest("hex");
+        const got = hash ? (await hash.digest())[0] : undefined;
         if (want !== undefined && got !== want) {
           throw new IntegrityError(name, bucket, key, "sha256", want, got ?? "");
         }
@@ -843,6 +851,7 @@ export class ArtifactStore implements AsyncDisposable {
         await syncDir(dir);
         return n;
       } catch (e) {
+        hashSession?.drop();
         await fsp.rm(tmp, { force: true }).catch(() => {});
         throw e;
       } finally {
@@ -851,6 +860,16 @@ export class ArtifactStore implements AsyncDisposable {
     }, { race: false });
     this.stats.bytesIn += bytes;
     return { bytes, skipped: false };
+  }
+
+  /** A SHA-256 session on the store's hash worker (inline if workers are unavailable). */
+  async #hashSession(): Promise<HashSession> {
+    this.#hashPool ??= (async () => {
+      const pool = new HashPool();
+      await pool.start();
+      return pool;
+    })();
+    return (await this.#hashPool).session(["sha256"]);
   }
 
   /**

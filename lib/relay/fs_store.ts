@@ -60,7 +60,7 @@ export interface ObjectInfo {
   size: number;
   mtime: Date;
   meta: ObjectMeta;
-  /** A folder marker (`a/b/`): `path` is the folder, the object is empty. */
+  /** A key ending in `/` (a folder marker): `path` is the folder, or its content's file. */
   folder?: boolean;
 }
 
@@ -387,10 +387,16 @@ export class FsStore {
   }
 
   /**
-   * Stores a folder marker (`a/b/`, empty body, as consoles and rclone make): the folder
-   * `a/b` in the bucket, plus a record in the state directory. Refuses when `a/b` is an object.
+   * Stores an object whose key ends in `/` (a folder marker, `a/b/`, as consoles and rclone
+   * make): the folder `a/b` in the bucket, plus a record in the state directory. Content, if
+   * any (`tmp`, `size` bytes), is kept in the state directory too: the tree shows a folder.
+   * Refuses when `a/b` is an object.
    */
-  putMarker(bucket: string, meta: Omit<ObjectMeta, "ino" | "size" | "mtimeMs">): ObjectMeta {
+  putMarker(
+    bucket: string,
+    meta: Omit<ObjectMeta, "ino" | "size" | "mtimeMs">,
+    content?: { tmp: string; size: number },
+  ): ObjectMeta {
     const { dir, segs } = this.markerDir(bucket, meta.key);
     let cur = dir;
     for (const s of segs) {
@@ -416,9 +422,15 @@ export class FsStore {
         );
       }
     }
-    const full: ObjectMeta = { ...meta, ino: 0, size: 0, mtimeMs: Date.now() };
+    const size = content?.size ?? 0;
+    const full: ObjectMeta = { ...meta, ino: 0, size, mtimeMs: Date.now() };
     const mp = this.markerPath(bucket, meta.key);
     fs.mkdirSync(path.dirname(mp), { recursive: true, mode: 0o700 });
+    const data = mp.replace(/\.json$/, ".data");
+    if (content && size > 0) {
+      fs.renameSync(content.tmp, data);
+      full.ino = fs.statSync(data).ino; // what openObject checks the opened file against
+    } else fs.rmSync(data, { force: true });
     writeFileAtomicSync(mp, JSON.stringify(full), { mode: 0o600, tempPath: this.tempPath() });
     return full;
   }
@@ -440,13 +452,17 @@ export class FsStore {
     const m = this.markerMeta(bucket, key);
     if (!m) throw new S3Error(404, "NoSuchKey", "The specified key does not exist.");
     const { folder } = this.markerDir(bucket, key);
-    return { path: folder, size: 0, mtime: new Date(m.mtimeMs), meta: m, folder: true };
+    const size = m.size ?? 0;
+    const p = size > 0 ? this.markerPath(bucket, key).replace(/\.json$/, ".data") : folder;
+    return { path: p, size, mtime: new Date(m.mtimeMs), meta: m, folder: true };
   }
 
   /** Removes a marker, and its folder when nothing else is in it. */
   private deleteMarker(bucket: string, key: string): void {
     const { dir, folder } = this.markerDir(bucket, key);
-    fs.rmSync(this.markerPath(bucket, key), { force: true });
+    const mp = this.markerPath(bucket, key);
+    fs.rmSync(mp, { force: true });
+    fs.rmSync(mp.replace(/\.json$/, ".data"), { force: true });
     let d = folder;
     while (d !== dir && isInside(dir, d)) {
       try {

@@ -69,7 +69,12 @@ export function listingHandlers(core: RelayCore) {
   function listed(bucket: string, item: WalkItem): Listed {
     if (item.marker) {
       const m = store.markerMeta(bucket, item.key);
-      return { key: item.key, size: 0, mtime: new Date(m?.mtimeMs ?? 0), etag: m?.etag ?? "" };
+      return {
+        key: item.key,
+        size: m?.size ?? 0,
+        mtime: new Date(m?.mtimeMs ?? 0),
+        etag: m?.etag ?? "",
+      };
     }
     const st = item.stat!;
     return {

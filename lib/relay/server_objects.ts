@@ -55,19 +55,17 @@ export function objectHandlers(core: RelayCore) {
     const meta = metaFromHeaders(ctx.req);
     const { tmp, md5, checksum, size } = await bodyToTemp(ctx);
     if (folder) {
-      // A folder marker is a folder in the tree: it cannot hold bytes.
-      fs.rmSync(tmp, { force: true });
-      if (size > 0) {
-        throw new S3Error(
-          400,
-          "InvalidRequest",
-          `'${key}' ends in '/': the relay stores it as a folder (a folder marker), which ` +
-            "cannot have content; send an empty body or use a key without the trailing '/'",
-        );
+      // A folder in the tree; content, if any, is kept in the state directory.
+      try {
+        writePreconditions(store, ctx, bucket, key);
+        const m = store.putMarker(bucket, { key, etag: etagOf({ md5 }), ...meta, checksum }, {
+          tmp,
+          size,
+        });
+        return sendEmpty(ctx, 200, { etag: quote(m.etag), ...checksumHeaders(checksum) });
+      } finally {
+        fs.rmSync(tmp, { force: true });
       }
-      writePreconditions(store, ctx, bucket, key);
-      const m = store.putMarker(bucket, { key, etag: etagOf({ md5 }), ...meta, checksum });
-      return sendEmpty(ctx, 200, { etag: quote(m.etag), ...checksumHeaders(checksum) });
     }
     try {
       // No await from the check to the metadata write: atomic for every writer of the key.

@@ -16,7 +16,7 @@ import { ROOT, runCommand, tempDir } from "../_helpers/mod.ts";
 import { startRelayProcess } from "./server_harness.ts";
 
 /** Raised as fixes land; never lowered. */
-const PASS_THRESHOLD = 184;
+const PASS_THRESHOLD = 222;
 
 const SUITE = Deno.env.get("S3_TESTS_DIR") ?? `${ROOT}/../shared/vendor/s3-tests`;
 
@@ -177,6 +177,9 @@ const NOT_APPLICABLE: Record<string, string> = {
   test_object_create_bad_expect_mismatch: OLD_BOTOCORE,
   test_bucket_create_bad_expect_mismatch: OLD_BOTOCORE,
   test_list_buckets_paginated: OLD_BOTOCORE + " (MaxBuckets is never sent)",
+  test_object_raw_put_authenticated_expired: "Debian's awscrt signer refuses a negative " +
+    "expiry client-side (AssertionError before any request); expired presigned URLs are " +
+    "covered by tests/relay/sigv2_test.ts",
 };
 
 const SIGNER_REPLACES = "the header the test sets or removes before signing is replaced by " +
@@ -200,6 +203,8 @@ const KNOWN_FAILURES: Record<string, string> = {
   test_bucket_create_bad_authorization_invalid_aws2: SIGNER_REPLACES,
   test_object_create_bad_date_none_aws2: SIGNER_REPLACES + " (it adds a Date header)",
   test_bucket_create_bad_date_none_aws2: SIGNER_REPLACES + " (it adds a Date header)",
+  test_object_create_bad_contentlength_none: "Python's http.client adds back the " +
+    "Content-Length the test removes, so the relay receives a complete, valid request",
   test_object_create_bad_contentlength_mismatch_below_aws2: "the body is one byte longer than " +
     "its Content-Length: node's HTTP parser answers the stray byte with a bare 400 before the " +
     "relay can answer BadDigest",

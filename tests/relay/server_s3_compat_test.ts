@@ -43,11 +43,12 @@ Deno.test("relay S3 compatibility: folder markers, pagination, versions, parts, 
       const top = await curl(relay, [`${U}/bkt?list-type=2&delimiter=/`]);
       assert.match(top.body, /<CommonPrefixes><Prefix>docs\/<\/Prefix><\/CommonPrefixes>/);
       assert.doesNotMatch(top.body, /<Key>docs\/<\/Key>/, "rolled up into its prefix");
-      // Content under a key ending in '/' cannot be a folder: refused, nothing written.
+      // Content under a key ending in '/': the tree still shows a folder; the bytes are kept in
+      // the relay's state directory and served back.
       const bytes = await curl(relay, ["-X", "PUT", "--data-binary", "x", `${U}/bkt/data/`]);
-      assert.equal(bytes.status, 400);
-      assert.equal(s3Code(bytes.body), "InvalidRequest");
-      assert.equal(fs.existsSync(`${root}/bkt/data`), false);
+      assert.equal(bytes.status, 200, bytes.body);
+      assert.deepEqual(fs.readdirSync(`${root}/bkt/data`), []);
+      assert.equal((await curl(relay, [`${U}/bkt/data/`])).body, "x");
       // Deleting the marker keeps the folder while it holds objects, removes it once empty.
       assert.equal((await curl(relay, ["-X", "DELETE", `${U}/bkt/docs/`])).status, 204);
       assert.equal((await curl(relay, ["-I", `${U}/bkt/docs/`])).status, 404);
