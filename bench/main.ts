@@ -13,6 +13,7 @@ import { relayBench } from "./relay_bench.ts";
 import { localBench } from "./local_bench.ts";
 import { podmanBench } from "./podman_bench.ts";
 import { listingBench } from "./listing_bench.ts";
+import { linesBench } from "./lines_bench.ts";
 
 /** One benchmark section: prints its own lines through `print`. */
 export interface BenchSection {
@@ -31,6 +32,7 @@ export const SECTIONS: BenchSection[] = [
     run: listingBench,
   },
   { name: "podman", description: "podman per-stage overhead vs bare podman run", run: podmanBench },
+  { name: "lines", description: "line splitter vs the quadratic one it replaced", run: linesBench },
 ];
 
 async function main(args: string[]): Promise<number> {
