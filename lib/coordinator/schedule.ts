@@ -150,7 +150,14 @@ export async function schedule<S extends ScheduledStage, T>(
               rec.waitMs = waited;
               rec.result = "dependency-timeout";
               rec.reason = `missing ${r.missing.join(", ")}`;
-              fail(new DependencyTimeoutError(stage.id, r.missing, opts.dependencyTimeoutMs), ctl);
+              fail(
+                new DependencyTimeoutError({
+                  stageId: stage.id,
+                  missing: r.missing,
+                  timeoutMs: opts.dependencyTimeoutMs,
+                }),
+                ctl,
+              );
               return;
             }
             opts.onWaiting?.(stage, r.missing, waited);
@@ -179,7 +186,14 @@ export async function schedule<S extends ScheduledStage, T>(
             rec.result = "succeeded";
           } else {
             rec.result = "failed";
-            fail(new StageFailedError(stage.id, outcome.exitCode, outcome.reason), ctl);
+            fail(
+              new StageFailedError({
+                stageId: stage.id,
+                workerExitCode: outcome.exitCode,
+                ...(outcome.reason !== undefined ? { reason: outcome.reason } : {}),
+              }),
+              ctl,
+            );
           }
         } catch (e) {
           if (signal.aborted) {

@@ -418,13 +418,13 @@ export class KubeClient {
           info.status === 429 || info.status >= 500
         ))
       ) {
-        throw new KubeApiError(
-          `watch pod ${name}`,
-          info.status,
-          info.reason,
-          info.message,
-          failures,
-        );
+        throw new KubeApiError({
+          operation: `watch pod ${name}`,
+          status: info.status,
+          reason: info.reason,
+          detail: info.message,
+          attempts: failures,
+        });
       }
       this.#log(`watch pod ${name}: ${info.message}; reconnecting (${failures}/${maxReconnects})`);
       await delay(backoffDelay(failures, { ...this.#policy, jitter: "none" }, info.retryAfterMs), {

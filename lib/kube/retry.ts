@@ -9,27 +9,48 @@
 import { GangplankError } from "../errors/mod.ts";
 import { retry } from "../toolkit/retry.ts";
 
+/** What a {@link KubeApiError} carries. */
+export interface KubeApiErrorInit {
+  /** What was attempted, e.g. `create pod gp-x-w0-build`. */
+  operation: string;
+  /** HTTP status, when the server answered. */
+  status?: number;
+  /** The `Status.reason` of the answer (`NotFound`, `AlreadyExists`, `TooManyRequests`...). */
+  reason?: string;
+  /** The server's message (or the network error's). */
+  detail: string;
+  /** Attempts made (default 1). */
+  attempts?: number;
+  /** The underlying error. */
+  cause?: unknown;
+}
+
 /** An API call that failed (after retries where retrying made sense). */
 export class KubeApiError extends GangplankError {
-  constructor(
-    /** What was attempted, e.g. `create pod gp-x-w0-build`. */
-    readonly operation: string,
-    /** HTTP status, when the server answered. */
-    readonly status: number | undefined,
-    /** The `Status.reason` of the answer (`NotFound`, `AlreadyExists`, `TooManyRequests`...). */
-    readonly reason: string | undefined,
-    /** The server's message (or the network error's). */
-    readonly detail: string,
-    /** Attempts made. */
-    readonly attempts: number,
-    options?: ErrorOptions,
-  ) {
+  /** What was attempted, e.g. `create pod gp-x-w0-build`. */
+  readonly operation: string;
+  /** HTTP status, when the server answered. */
+  readonly status: number | undefined;
+  /** The `Status.reason` of the answer (`NotFound`, `AlreadyExists`, `TooManyRequests`...). */
+  readonly reason: string | undefined;
+  /** The server's message (or the network error's). */
+  readonly detail: string;
+  /** Attempts made. */
+  readonly attempts: number;
+  /** A failed call, described by `init`. */
+  constructor(init: KubeApiErrorInit) {
+    const { operation, status, reason, detail, attempts = 1 } = init;
     super(
       `kubernetes API: ${operation} failed` + (status ? ` (HTTP ${status}` : " (") +
         (reason ? ` ${reason}` : "") + `): ${detail}` +
         (attempts > 1 ? ` [after ${attempts} attempts]` : ""),
-      options,
+      "cause" in init ? { cause: init.cause } : undefined,
     );
+    this.operation = operation;
+    this.status = status;
+    this.reason = reason;
+    this.detail = detail;
+    this.attempts = attempts;
   }
 }
 
@@ -135,7 +156,12 @@ export async function withKubeRetry<T>(
   } catch (err) {
     if (opts.signal.aborted || err instanceof KubeApiError) throw err;
     const info = errorInfo(err);
-    throw new KubeApiError(operation, info.status, info.reason, info.message, attempts, {
+    throw new KubeApiError({
+      operation,
+      status: info.status,
+      reason: info.reason,
+      detail: info.message,
+      attempts,
       cause: err,
     });
   }

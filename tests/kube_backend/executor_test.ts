@@ -28,7 +28,14 @@ function fake(o: FakeOpts = {}) {
       Promise.resolve({ ...(o.version ?? { major: "1", minor: "30" }) } as never),
     listNodes: () =>
       o.nodes === "forbidden"
-        ? Promise.reject(new KubeApiError("list nodes", 403, "Forbidden", "no", 1))
+        ? Promise.reject(
+          new KubeApiError({
+            operation: "list nodes",
+            status: 403,
+            reason: "Forbidden",
+            detail: "no",
+          }),
+        )
         : Promise.resolve(o.nodes ?? []),
     listSecretMetadata: (sel: string) =>
       Promise.resolve(
