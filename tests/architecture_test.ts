@@ -54,6 +54,10 @@ Deno.test("architecture: the rules catch an upward, a sideways and an unknown-fo
     lint(at("lib/newthing/x.ts"), `import "../errors/mod.ts";`)[0],
     /lib\/newthing has no layer/,
   );
+  // Files in subfolders belong to their top folder.
+  assert.equal(lint(at("lib/relay/client/x.ts"), `import "../../coordinator/mod.ts";`).length, 1);
+  assert.deepEqual(lint(at("lib/relay/client/x.ts"), `import "../server.ts";`), []);
+  assert.equal(lint(at("lib/relay/client/x.ts"), `Deno.env.get("A");`).length, 1);
   // Allowed: down a layer, within the folder, packages.
   assert.deepEqual(
     lint(

@@ -14,7 +14,7 @@ import { layerOf } from "./layers.ts";
 
 /** `lib/<folder>/...` of a file name, or `undefined` outside lib/. */
 function libFolder(file: string): { root: string; folder: string } | undefined {
-  const m = /^(.*)\/lib\/([^/]+)\/[^/]+$/.exec(file.replaceAll("\\", "/"));
+  const m = /^(.*)\/lib\/([^/]+)\/.+$/.exec(file.replaceAll("\\", "/"));
   return m ? { root: m[1], folder: m[2] } : undefined;
 }
 
