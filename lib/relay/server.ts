@@ -61,6 +61,11 @@ export interface RelayOptions {
   /** Where metadata and in-flight uploads live. Default `<root>/.gangplank-relay`. */
   stateDir?: string;
   /**
+   * For tests of clients' fallbacks: accept `If-Match` / `If-None-Match` on writes and ignore
+   * them, like an S3 endpoint without conditional writes. Default false.
+   */
+  ignoreConditionalWrites?: boolean;
+  /**
    * Bounds on bodies read before their signature can be checked (requests signed over the
    * body's hash without an `x-amz-content-sha256` header). Default 1 MiB, 10 s, 32 at once.
    */
@@ -265,6 +270,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       }
       const principal = access.principal(auth.accessKey);
       const ctx: Ctx = { req, res, requestId, resource, query, auth, principal, pre };
+      if (opts.ignoreConditionalWrites) ctx.ignoreConditions = true;
       if (bucket !== "") ctx.bucket = bucket;
       if (key !== "") ctx.key = key;
       await route(ctx, () => (bodyConsumed = true));

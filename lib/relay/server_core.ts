@@ -41,6 +41,8 @@ export interface Ctx {
   pre?: Buffer;
   bucket?: string;
   key?: string;
+  /** The relay ignores write conditions (`RelayOptions.ignoreConditionalWrites`). */
+  ignoreConditions?: boolean;
 }
 
 /** The relay's state, shared by all handlers. */
@@ -112,6 +114,7 @@ export function writePreconditions(
   opts: { ifNoneMatch?: boolean } = {},
 ): void {
   assertLive(ctx.principal);
+  if (ctx.ignoreConditions) return;
   const inm = ctx.req.headers["if-none-match"];
   const im = ctx.req.headers["if-match"];
   if (inm === undefined && im === undefined) return;
