@@ -3,8 +3,8 @@
  * stage's commands, which run as the same user, cannot read them afterwards:
  *
  * - {@link consumeSecretFile} reads a secret file, then removes it, or, where it cannot be
- *   removed (a podman secret is a bind-mounted file), empties it. Run before any stage
- *   command starts.
+ *   removed (a podman secret is a bind-mounted 0400 file), makes it writable and empties it.
+ *   Run before any stage command starts.
  * - {@link makeUndumpable} marks the worker process non-dumpable (`prctl(PR_SET_DUMPABLE, 0)`
  *   through Deno's FFI): `/proc/<worker pid>/environ`, `mem`, `fd/` and ptrace are then closed
  *   to every process without `CAP_SYS_PTRACE`, `CAP_SYS_ADMIN` or `CAP_PERFMON` — the stage's
@@ -13,7 +13,7 @@
  * @module
  */
 
-import { open, readFile, rm, stat } from "node:fs/promises";
+import { chmod, open, readFile, rm, stat } from "node:fs/promises";
 import { UsageError } from "../errors/mod.ts";
 
 /** How a consumed secret file was made unreadable. */
@@ -53,6 +53,8 @@ async function hide(file: string): Promise<SecretFileFate> {
     return "removed";
   } catch { /* a bind mount (podman secret) or a read-only dir */ }
   try {
+    // A podman secret is mounted 0400: its owner may make it writable to empty it.
+    await chmod(file, 0o600).catch(() => {});
     const h = await open(file, "r+");
     try {
       await h.truncate(0);

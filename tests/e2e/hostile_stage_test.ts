@@ -109,6 +109,13 @@ async function hostileRun(
     env,
     tmp.path,
   );
+  const withOutput = async <T>(p: Promise<T>): Promise<T> => {
+    try {
+      return await p;
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n--- run output ---\n${run.output()}`);
+    }
+  };
   try {
     const relay = await waitFor(() => /relay listening on (\S+):(\d+)/.exec(run.output()), {
       timeoutMs: 120_000,
@@ -116,10 +123,10 @@ async function hostileRun(
     });
     const host = relay[1] === "0.0.0.0" ? "127.0.0.1" : relay[1];
     ctl.state.target = `${host}:${relay[2]}`;
-    const report = await waitFor(() => ctl.state.report, {
+    const report = await withOutput(waitFor(() => ctl.state.report, {
       timeoutMs: 150_000,
-      what: `the hostile stage's report\n${run.output()}`,
-    });
+      what: "the hostile stage's report",
+    }));
     // The hostile stage has ended (its credential is revoked); the relay still runs.
     await waitFor(() => /\[hostile[^\]]*\] gangplank: stage \w+/.test(run.output()), {
       timeoutMs: 60_000,
@@ -244,7 +251,9 @@ Deno.test({
   assert.ok(worker, JSON.stringify(report.ancestors));
   assert.equal(worker.environ, "denied", "the worker is non-dumpable");
   assert.ok(report.runSecrets.length > 0, "the podman secret file is there");
-  for (const s of report.runSecrets) assert.equal(s.size, 0, `${s.name} was emptied`);
+  for (const s of report.runSecrets) {
+    assert.equal(s.size, 0, `${s.name} was emptied: ${JSON.stringify(report, null, 1)}`);
+  }
 });
 
 Deno.test({
