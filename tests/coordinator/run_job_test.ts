@@ -4,6 +4,7 @@ import type { JobSpec } from "../../lib/jobspec/mod.ts";
 import { planJob } from "../../lib/plan/mod.ts";
 import { decodeWorkSpec } from "../../lib/workspec/mod.ts";
 import { tempDir } from "../_helpers/mod.ts";
+import type { AccessGrant } from "../../lib/relay/mod.ts";
 import { cfg, FakeExecutor, MemStore, runFake, SECRET, spec } from "./_fakes.ts";
 
 const builds = (id: string) =>
@@ -219,4 +220,83 @@ Deno.test("runJob: worker progress lines go to the observer only, never the cons
   const log = await Deno.readTextFile(`${tmp.path}/logs/only.log`);
   assert.match(log, /^fetching\nfetched$/m);
   assert.doesNotMatch(log, /big\.raw/);
+});
+
+Deno.test("runJob with the embedded relay: each stage its own credential, revoked when it ends (success, failure, cancel)", async () => {
+  await using tmp = await tempDir();
+  const store = new MemStore();
+  const minted: { grant: AccessGrant; key: string; revokedAt?: number }[] = [];
+  let clock = 0;
+  const relay = {
+    config: () => cfg,
+    grant(access: AccessGrant) {
+      const entry: (typeof minted)[number] = {
+        grant: access,
+        key: `stage-secret-${minted.length}`,
+      };
+      minted.push(entry);
+      return {
+        credentials: { accessKey: `AK${minted.length}`, secretKey: entry.key },
+        revoke: () => (entry.revokedAt ??= ++clock),
+        [Symbol.dispose]: () => (entry.revokedAt ??= ++clock),
+      };
+    },
+    [Symbol.asyncDispose]: () => Promise.resolve(),
+  };
+  const ended = new Map<string, number>();
+  const checks: string[] = [];
+  const exec = new FakeExecutor(async (l) => {
+    const i = minted.findIndex((m) => m.key === l.secretEnv.COSA_RELAY_SECRET_KEY);
+    // While the stage runs its credential is live, and it is the one the worker got.
+    if (i < 0 || minted[i].revokedAt !== undefined) checks.push(`${l.stageId}: not live`);
+    if (decodeWorkSpec(l.env.COSA_WORK_POD_JSON).relay.accesskey !== `AK${i + 1}`) {
+      checks.push(`${l.stageId}: another access key`);
+    }
+    l.onLine(`leak ${l.secretEnv.COSA_RELAY_SECRET_KEY}`, "stdout");
+    if (l.stageId === "slow") {
+      if (!l.signal.aborted) {
+        await new Promise((r) => l.signal.addEventListener("abort", r, { once: true }));
+      }
+      ended.set(l.stageId, ++clock);
+      return { exitCode: 143, reason: "cancelled" };
+    }
+    ended.set(l.stageId, ++clock);
+    return { exitCode: l.stageId === "bad" ? 3 : 0 };
+  });
+  const lines: string[] = [];
+  const sp = spec([
+    { id: "ok", execution_order: 1, return_cache: true, return_files: ["out/x"] },
+    { id: "bad", execution_order: 2 },
+    { id: "slow", execution_order: 2 },
+  ]);
+  const r = await runJob({
+    spec: sp,
+    plan: planJob(sp),
+    workDir: tmp.path,
+    executor: exec,
+    startRelay: () => Promise.resolve(relay),
+    openStore: () => store,
+    log: (l) => lines.push(l),
+    signal: new AbortController().signal,
+    pollIntervalMs: 5,
+  });
+  assert.equal(r.exitCode, 1);
+  assert.deepEqual(checks, []);
+  assert.deepEqual(exec.launches.map((l) => l.stageId).sort(), ["bad", "ok", "slow"]);
+  const credOf = (id: string) =>
+    minted.find((m) =>
+      m.key === exec.launches.find((l) => l.stageId === id)!.secretEnv.COSA_RELAY_SECRET_KEY
+    )!;
+  for (const id of ["ok", "bad", "slow"]) {
+    const m = credOf(id);
+    assert.ok(m.revokedAt !== undefined && m.revokedAt > ended.get(id)!, `${id} revoked after`);
+  }
+  // The grant is the plan's: builds.json conditionally, the caches and files "ok" returns.
+  const w = credOf("ok").grant.write;
+  assert.ok(w.some((e) => e.prefix === "builds.json" && e.exact && e.conditional));
+  assert.ok(w.some((e) => e.prefix === "cache/cache.tar.gz" && e.exact));
+  assert.ok(w.some((e) => e.prefix === "cache/out/x" && e.exact));
+  assert.ok(!credOf("bad").grant.write.some((e) => e.prefix.startsWith("cache/")));
+  // Stage keys are redacted like the run's.
+  assert.ok(!lines.some((l) => l.includes("stage-secret-")), lines.join("\n"));
 });
