@@ -166,7 +166,7 @@ report.secretKeys = secretKeys.size;
 
 // 4. Sign like an S3 client (SigV4, UNSIGNED-PAYLOAD) and try.
 const target = (await poll("/target")).trim();
-async function hmac(key: Uint8Array, data: string): Promise<Uint8Array> {
+async function hmac(key: Uint8Array<ArrayBuffer>, data: string): Promise<Uint8Array<ArrayBuffer>> {
   const k = await crypto.subtle.importKey(
     "raw",
     key,
