@@ -22,7 +22,13 @@ import { liveViewFor } from "./live.ts";
 import { writeOutputFile, writeReports } from "./reports.ts";
 import { loadResume, type ResumeInputs } from "./resume.ts";
 import type { DryRunDocument } from "./dry_run.ts";
-import { parseSubmitArgs, type Program, type SubmitOptions, VERSION } from "./submit_args.ts";
+import {
+  isReservedEnv,
+  parseSubmitArgs,
+  type Program,
+  type SubmitOptions,
+  VERSION,
+} from "./submit_args.ts";
 
 /** This machine's architecture in cosa's naming. */
 function localArch(): string {
@@ -46,12 +52,16 @@ export async function readEnvFiles(
     text.split("\n").forEach((line, i) => {
       const t = line.trim();
       if (t === "" || t.startsWith("#")) return;
+      let kv: [string, string];
       try {
-        const [k, v] = parseKeyValue("--env-file", t.replace(/^export\s+/, ""));
-        out[k] = v;
+        kv = parseKeyValue("--env-file", t.replace(/^export\s+/, ""));
       } catch {
         throw new UsageError(`--env-file ${f}:${i + 1}: expected KEY=VALUE`);
       }
+      if (isReservedEnv(kv[0])) {
+        throw new UsageError(`--env-file ${f}:${i + 1}: ${kv[0]}: set by gangplank itself`);
+      }
+      out[kv[0]] = kv[1];
     });
   }
   return out;

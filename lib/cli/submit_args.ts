@@ -14,7 +14,13 @@
 import { Command } from "@commander-js/extra-typings";
 import { UsageError } from "../errors/mod.ts";
 import { closest } from "../jobspec/suggest.ts";
-import { ENV_WORK_POD_JSON, SECRET_ENV_NAMES } from "../workspec/mod.ts";
+import {
+  ENV_LIFELINE,
+  ENV_WORK_POD_JSON,
+  ENV_WORK_POD_JSON_PARTS,
+  isWorkSpecEnvName,
+  SECRET_ENV_NAMES,
+} from "../workspec/mod.ts";
 import {
   addFlags,
   attributeOf,
@@ -568,7 +574,15 @@ function unknownCommand(root: Command<[], Record<string, unknown>>, argv: string
   );
 }
 
-const RESERVED_ENV = new Set([ENV_WORK_POD_JSON, ...SECRET_ENV_NAMES, "COSA_SRV_DIR"]);
+const RESERVED_ENV = new Set([
+  ENV_WORK_POD_JSON,
+  ENV_WORK_POD_JSON_PARTS,
+  ENV_LIFELINE,
+  ...SECRET_ENV_NAMES,
+  "COSA_SRV_DIR",
+]);
+/** Worker env names gangplank sets itself (`-e`, `--env-file` refuse them). */
+export const isReservedEnv = (k: string): boolean => RESERVED_ENV.has(k) || isWorkSpecEnvName(k);
 
 function toOptions(
   p: Parsed,
@@ -584,7 +598,7 @@ function toOptions(
   const workerEnv: Record<string, string> = {};
   for (const kv of list("env")) {
     const [k, v] = parseKeyValue("-e", kv);
-    if (RESERVED_ENV.has(k)) throw new UsageError(`-e ${k}: set by gangplank itself; not allowed`);
+    if (isReservedEnv(k)) throw new UsageError(`-e ${k}: set by gangplank itself; not allowed`);
     workerEnv[k] = v;
   }
   // --remote-kubeconfig (hop mode) means the kube backend unless another is named.

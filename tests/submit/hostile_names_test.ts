@@ -58,3 +58,25 @@ Deno.test("submit: --bucket and --copy-build get the same checks as the file", a
     assert.deepEqual(await tree(tmp.path), before);
   }
 });
+
+Deno.test("submit: -e and --env-file refuse the names gangplank sets itself (lifeline, WorkSpec parts)", async () => {
+  await using tmp = await tempDir();
+  const spec = join(tmp.path, "j.yaml");
+  await Deno.writeTextFile(spec, "stages:\n- id: s\n  commands: [true]\n");
+  const envFile = join(tmp.path, "w.env");
+  await Deno.writeTextFile(envFile, "OK=1\nCOSA_WORK_POD_JSON_2_FILE=/etc/passwd\n");
+  for (
+    const [args, want] of [
+      [["-e", "COSA_LIFELINE=stdin"], /-e COSA_LIFELINE: set by gangplank itself/],
+      [["-e", "COSA_WORK_POD_JSON_PARTS=3"], /-e COSA_WORK_POD_JSON_PARTS: set by gangplank/],
+      [
+        ["--env-file", envFile],
+        /--env-file .*w\.env:2: COSA_WORK_POD_JSON_2_FILE: set by gangplank/,
+      ],
+    ] as const
+  ) {
+    const r = await runScript("submit.ts", ["-s", spec, "--dry-run", ...args], { cwd: tmp.path });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, want);
+  }
+});
