@@ -8,15 +8,16 @@
  *
  * @module
  */
-import { createReadStream, createWriteStream } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { statfs } from "node:fs/promises";
 import { posix } from "node:path";
-import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { ReadableStream as NodeWebReadableStream } from "node:stream/web";
 import { createGunzip } from "node:zlib";
 import tarStream from "tar-stream";
 import { ArchiveError, ArchiveTooLargeError, UnsafeArchiveError } from "./errors.ts";
+import { commit, type DirMeta, type Kind, type Node } from "./extract_commit.ts";
+import { feed, toNodeReadable } from "./extract_input.ts";
+export { move } from "./extract_commit.ts";
 
 /** Where an archive comes from: a file path, a web stream, or a Node.js readable. */
 export type ArchiveSource = string | ReadableStream<Uint8Array> | NodeJS.ReadableStream;
@@ -62,17 +63,6 @@ export interface ExtractResult {
   files: number;
   /** Bytes of file content written. */
   bytes: number;
-}
-
-type Kind = "file" | "dir" | "symlink";
-interface Node {
-  kind: Kind;
-  /** Symlink target, for symlinks. */
-  target?: string;
-}
-interface DirMeta {
-  mode: number;
-  mtime: Date;
 }
 
 const MAX_LINK_DEPTH = 40;
@@ -392,194 +382,4 @@ export async function extractTarGz(
     signal?.removeEventListener("abort", onAbort);
     await Deno.remove(staging, { recursive: true }).catch(() => {});
   }
-}
-
-/** Magic numbers of compressions node:zlib cannot undo here. */
-const UNSUPPORTED: [string, number[]][] = [
-  ["xz", [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
-  ["bzip2", [0x42, 0x5a, 0x68]],
-  ["zstd", [0x28, 0xb5, 0x2f, 0xfd]],
-  ["zip", [0x50, 0x4b, 0x03, 0x04]],
-];
-
-/**
- * Copies the input into the tar parser, honouring backpressure: through gunzip when it starts
- * with the gzip magic, as is when it is a plain tar.
- */
-async function feed(
-  input: Readable,
-  gunzip: ReturnType<typeof createGunzip>,
-  extract: tarStream.Extract,
-  label: string,
-  maxStreamBytes: () => number,
-): Promise<void> {
-  const it = input[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
-  let head = new Uint8Array(0);
-  let ended = false;
-  while (head.length < 6) {
-    const r = await it.next();
-    if (r.done) {
-      ended = true;
-      break;
-    }
-    head = Buffer.concat([head, r.value]);
-  }
-  async function* all(): AsyncGenerator<Uint8Array> {
-    if (head.length) yield head;
-    if (ended) return;
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return;
-      yield r.value;
-    }
-  }
-  for (const [name, magic] of UNSUPPORTED) {
-    if (magic.every((b, i) => head[i] === b)) {
-      throw new ArchiveError(label, `${name}-compressed archives are not supported (gzip or tar)`);
-    }
-  }
-  let source: AsyncIterable<Uint8Array> = all();
-  if (head[0] === 0x1f && head[1] === 0x8b) {
-    const raw = Readable.from(all());
-    raw.on("error", (e) => gunzip.destroy(e));
-    raw.pipe(gunzip);
-    source = gunzip;
-  }
-  let total = 0;
-  for await (const chunk of source) {
-    if (extract.destroyed) return;
-    total += chunk.length;
-    // Past the content limit plus generous room for headers: a stream of padding after the
-    // archive's end (zeros compress a million to one) is refused too, not decompressed.
-    if (total > maxStreamBytes()) {
-      throw new ArchiveTooLargeError(
-        label,
-        `it decompresses to more than ${total} bytes`,
-        "maxBytes",
-      );
-    }
-    if (!extract.write(chunk)) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          extract.off("drain", done);
-          extract.off("close", done);
-          resolve();
-        };
-        extract.on("drain", done);
-        extract.on("close", done);
-      });
-    }
-  }
-  extract.end(undefined);
-}
-
-function toNodeReadable(source: ArchiveSource): Readable {
-  if (typeof source === "string") return createReadStream(source, { highWaterMark: 1 << 20 });
-  if (source instanceof ReadableStream) {
-    return Readable.fromWeb(source as unknown as NodeWebReadableStream<Uint8Array>);
-  }
-  if (source instanceof Readable) return source;
-  return Readable.from(source as AsyncIterable<Uint8Array>);
-}
-
-/**
- * Moves the staged tree into `root`: first checks every destination (no symlink or type
- * conflict in the way), then renames, then applies directory modes and mtimes deepest first.
- */
-async function commit(
-  staging: string,
-  root: string,
-  nodes: Map<string, Node>,
-  dirMeta: Map<string, DirMeta>,
-): Promise<void> {
-  type Op = { rel: string; replace: boolean };
-  const ops: Op[] = [];
-  const created = new Set<string>();
-  const plan = async (dir: string) => {
-    const names: string[] = [];
-    for await (const e of Deno.readDir(dir ? posix.join(staging, dir) : staging)) {
-      names.push(e.name);
-    }
-    names.sort();
-    for (const n of names) {
-      const rel = dir ? `${dir}/${n}` : n;
-      const kind = nodes.get(rel)?.kind;
-      let existing: Deno.FileInfo | null = null;
-      try {
-        existing = await Deno.lstat(posix.join(root, rel));
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-      }
-      if (kind === "dir") {
-        if (existing === null) {
-          ops.push({ rel, replace: false });
-          for (const k of nodes.keys()) {
-            if (k === rel || k.startsWith(rel + "/")) created.add(k);
-          }
-        } else if (existing.isSymlink) {
-          throw new UnsafeArchiveError(rel, "an existing symlink in the root is in the way");
-        } else if (!existing.isDirectory) {
-          throw new UnsafeArchiveError(rel, "an existing non-directory in the root is in the way");
-        } else {
-          await plan(rel);
-        }
-      } else {
-        if (existing?.isDirectory) {
-          throw new UnsafeArchiveError(rel, "an existing directory in the root is in the way");
-        }
-        ops.push({ rel, replace: existing !== null });
-      }
-    }
-  };
-  await plan("");
-  for (const op of ops) {
-    await move(posix.join(staging, op.rel), posix.join(root, op.rel));
-  }
-  const dirs = [...nodes.entries()].filter(([, n]) => n.kind === "dir").map(([k]) => k);
-  dirs.sort((a, b) => b.split("/").length - a.split("/").length);
-  for (const rel of dirs) {
-    const meta = dirMeta.get(rel);
-    const p = posix.join(root, rel);
-    if (meta) {
-      await Deno.chmod(p, meta.mode);
-      await Deno.utime(p, meta.mtime, meta.mtime);
-    } else if (created.has(rel)) {
-      await Deno.chmod(p, 0o755);
-    }
-  }
-}
-
-/**
- * rename(2), falling back to copy + remove across file systems (a mount inside root). Internal
- * (exported for tests, with `rename` as the seam).
- */
-export async function move(
-  from: string,
-  to: string,
-  rename: (from: string, to: string) => Promise<void> = Deno.rename,
-): Promise<void> {
-  try {
-    await rename(from, to);
-    return;
-  } catch (e) {
-    if ((e as { code?: string })?.code !== "EXDEV") throw e;
-  }
-  const st = await Deno.lstat(from);
-  if (st.isSymlink) {
-    const tmp = `${to}.gp-tmp-${crypto.randomUUID().slice(0, 8)}`;
-    await Deno.symlink(await Deno.readLink(from), tmp);
-    await Deno.rename(tmp, to);
-  } else if (st.isDirectory) {
-    await Deno.mkdir(to, { mode: 0o700 });
-    for await (const e of Deno.readDir(from)) {
-      await move(posix.join(from, e.name), posix.join(to, e.name), rename);
-    }
-  } else {
-    const tmp = `${to}.gp-tmp-${crypto.randomUUID().slice(0, 8)}`;
-    await Deno.copyFile(from, tmp);
-    await Deno.chmod(tmp, (st.mode ?? 0o644) & 0o1777);
-    if (st.mtime) await Deno.utime(tmp, st.mtime, st.mtime);
-    await Deno.rename(tmp, to);
-  }
-  await Deno.remove(from, { recursive: true });
 }
