@@ -99,7 +99,30 @@ export async function localBench(print: (line: string) => void = console.log): P
           med <= 0.3 ? "met" : "NOT met"
         }`,
     );
-    // 2. Relay bytes per artifact for the demo.
+    // 2. 50 stages in parallel (one execution group): what each stage adds to the run's wall
+    //    time, against a run of one stage.
+    const parallel = async (n: number) => {
+      const st = Array.from(
+        { length: n },
+        (_, i) => `  - id: p${i + 1}\n    execution_order: 1\n    commands: ["true"]\n`,
+      ).join("");
+      const f = `${tmp}/par${n}.yaml`;
+      await Deno.writeTextFile(f, `job:\n  strict: true\nstages:\n${st}`);
+      const t = performance.now();
+      const rep = await submit(f, `${tmp}/par${n}`);
+      if (rep.stages.length !== n || rep.exitCode !== 0) {
+        throw new Error(`parallel run ${n} failed`);
+      }
+      return performance.now() - t;
+    };
+    const one = await parallel(1);
+    const fifty = await parallel(50);
+    print(
+      `local 50 parallel stages: run ${(fifty / 1000).toFixed(2)} s against ${
+        (one / 1000).toFixed(2)
+      } s for one stage: ${((fifty - one) / 49 / 1000).toFixed(3)} s of dispatch per added stage`,
+    );
+    // 3. Relay bytes per artifact for the demo.
     const d = await submit(`${ROOT}/examples/demo.jobspec.yaml`, `${tmp}/demo`);
     const buildDir = `${d.buildsLocation}/${d.latestBuild}/${d.arch}`;
     const meta = JSON.parse(await Deno.readTextFile(`${buildDir}/meta.json`));

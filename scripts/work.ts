@@ -25,7 +25,7 @@ import { stat, writeFile } from "node:fs/promises";
 import { InterruptedError, UsageError } from "../lib/errors/mod.ts";
 import { type CliMain, runCli } from "../lib/cli/harness.ts";
 import { processIo } from "./_harness.ts";
-import { ArtifactStore } from "../lib/relay/client.ts";
+import { ArtifactStore } from "../lib/relay/client/mod.ts";
 import { longTransferProgress } from "../lib/progress/mod.ts";
 import { consumeSecretFile, makeUndumpable } from "../lib/worker/secrets.ts";
 import { ENV_LIFELINE, stopGroupWhenClosed } from "../lib/worker/lifeline.ts";

@@ -10,7 +10,7 @@ import { UsageError } from "../errors/mod.ts";
 import { jobBucketProblem } from "../jobspec/parse.ts";
 import type { RelayConfig } from "../relay/config.ts";
 import type { AccessGrant, ScopedCredential } from "../relay/server_access.ts";
-import { ArtifactStore } from "../relay/client.ts";
+import { ArtifactStore } from "../relay/client/mod.ts";
 import { generateCredentials, startRelay } from "../relay/server.ts";
 import type { StoreReader } from "./inputs.ts";
 

@@ -32,4 +32,4 @@ export {
   writeRelayConfig,
 } from "./config.ts";
 export { S3Error } from "./fs_store.ts";
-export * from "./client.ts";
+export * from "./client/mod.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ArtifactStore } from "../relay/client.ts";
+import type { ArtifactStore } from "../relay/client/mod.ts";
 
 /** Expected content of a fetched object: verified after download. */
 export interface FetchExpect {

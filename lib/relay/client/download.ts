@@ -1,0 +1,351 @@
+/**
+ * Downloads: artifacts fetched atomically to a file (temp file, fsync, rename), verified
+ * against meta.json's sha256 while they stream to disk (hashed on a worker thread), skipped when
+ * the file already holds that content; an object's sha256; bytes, text and JSON.
+ *
+ * @module
+ */
+import type * as http from "node:http";
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import * as fsp from "node:fs/promises";
+import { posix } from "node:path";
+import type * as Minio from "minio";
+import type { ProgressFactory } from "../../progress/mod.ts";
+import { IntegrityError, StoreError } from "../store_errors.ts";
+import type { HashSession } from "../server_hash.ts";
+import { errMessage, networkError, raceAbort, type Transport, unlessMissing } from "./transport.ts";
+import { type ExpectedContent, PRESIGN_EXPIRY_S } from "./types.ts";
+
+/**
+ * Downloads an object to `dest` atomically: into a temp file next to it (parents created
+ * 0755), fsync'ed, checked against `expect` (an {@link IntegrityError} naming the artifact on
+ * mismatch, nothing left behind), its mtime set to the object's LastModified, then renamed
+ * over `dest`. When `expect.sha256` is given and `dest` already holds that content (and
+ * size), nothing is transferred: `{ bytes: 0, skipped: true }`.
+ */
+export async function fetchFile(
+  t: Transport,
+  bucket: string,
+  key: string,
+  dest: string,
+  opts: { signal?: AbortSignal; expect?: ExpectedContent } = {},
+): Promise<{ bytes: number; skipped: boolean }> {
+  const { signal, expect } = opts;
+  const name = expect?.name ?? key;
+  const want = expect?.sha256?.toLowerCase();
+  if (want !== undefined && await hasContent(dest, want, expect?.size, signal)) {
+    t.stats.skipped++;
+    t.log(`fetch ${bucket}/${key}: ${dest} already holds sha256 ${want}; skipped`);
+    return { bytes: 0, skipped: true };
+  }
+  const dir = posix.dirname(posix.resolve(dest));
+  await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
+  const bytes = await t.call("fetch", bucket, key, signal, async (c) => {
+    const tmp = posix.join(
+      dir,
+      `.${posix.basename(dest)}.gp-tmp-${crypto.randomUUID().slice(0, 8)}`,
+    );
+    let progress: ReturnType<ProgressFactory> | undefined;
+    let hashSession: HashSession | undefined;
+    try {
+      const res = await getObject(t, c, bucket, key, signal);
+      const total = res.total;
+      const lastModified = res.lastModified;
+      progress = t.progress?.(`${bucket}/${key}`, Number.isFinite(total) ? total : undefined);
+      // Straight to the temp file; the sha256 (only when verifying) is computed on the way,
+      // on a worker thread, so hashing overlaps receiving and writing instead of adding to
+      // them. The response is read no faster than the worker hashes (bounded memory).
+      const hash = hashSession = want !== undefined ? await t.hashSession() : undefined;
+      let n = 0;
+      let writeError: unknown;
+      const out = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
+      try {
+        for await (const chunk of chunksOf(res.body)) {
+          hash?.update(chunk);
+          if (hash?.congested) await new Promise<void>((r) => hash.onDrain(r));
+          try {
+            // Synchronous: a page-cache write is short, and an await per chunk halves speed.
+            let off = 0;
+            while (off < chunk.length) off += out.writeSync(chunk.subarray(off));
+          } catch (e) {
+            writeError = e;
+            throw e;
+          }
+          n += chunk.length;
+          progress?.update(chunk.length);
+        }
+      } catch (e) {
+        throw e === writeError ? e : networkError("fetch", bucket, key, e, signal);
+      } finally {
+        out.close();
+      }
+      if (Number.isFinite(total) && n !== total) {
+        throw new StoreError(
+          "fetch",
+          bucket,
+          key,
+          "IncompleteBody",
+          `received ${n} of ${total} bytes`,
+          undefined,
+          true,
+        );
+      }
+      if (expect?.size !== undefined && n !== expect.size) {
+        throw new IntegrityError(name, bucket, key, "size", expect.size, n);
+      }
+      const got = hash ? (await hash.digest())[0] : undefined;
+      if (want !== undefined && got !== want) {
+        throw new IntegrityError(name, bucket, key, "sha256", want, got ?? "");
+      }
+      const fh = await fsp.open(tmp, "r+");
+      try {
+        await fh.chmod(0o644);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      if (lastModified && !Number.isNaN(lastModified.getTime())) {
+        await fsp.utimes(tmp, lastModified, lastModified);
+      }
+      await fsp.rename(tmp, dest);
+      await syncDir(dir);
+      return n;
+    } catch (e) {
+      hashSession?.drop();
+      await fsp.rm(tmp, { force: true }).catch(() => {});
+      throw e;
+    } finally {
+      progress?.done();
+    }
+  }, { race: false });
+  t.stats.bytesIn += bytes;
+  return { bytes, skipped: false };
+}
+
+/**
+ * Starts a GET of an object. Over plain HTTP (the relay) with Deno's `fetch` at a URL
+ * npm:minio presigned: node:http responses in Deno are read at about half the speed, with
+ * twice the memory. Over TLS with npm:minio's own `getObject` (node:https): it honours a
+ * private CA the way the rest of the store does (rustls refuses some certificates node's TLS
+ * accepts, such as a self-signed CA certificate used as the server's). Non-2xx statuses
+ * become a {@link StoreError} with the S3 error code; network failures are transient.
+ */
+export async function getObject(
+  t: Transport,
+  c: Minio.Client,
+  bucket: string,
+  key: string,
+  signal: AbortSignal | undefined,
+): Promise<
+  {
+    total: number;
+    lastModified?: Date;
+    body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
+  }
+> {
+  const date = (v: string | null | undefined) => (v ? new Date(v) : undefined);
+  if (t.endpoint.useSSL) {
+    const res = await raceAbort(c.getObject(bucket, key), signal) as http.IncomingMessage;
+    const onAbort = () => res.destroy(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    res.on("close", () => signal?.removeEventListener("abort", onAbort));
+    const cl = res.headers?.["content-length"];
+    return {
+      total: cl === undefined ? NaN : Number(cl),
+      lastModified: date(res.headers?.["last-modified"]),
+      body: res,
+    };
+  }
+  const url = await c.presignedUrl("GET", bucket, key, PRESIGN_EXPIRY_S);
+  t.fetchClient ??= Deno.createHttpClient({});
+  let res: Response;
+  try {
+    res = await fetch(url, { signal, client: t.fetchClient });
+  } catch (e) {
+    throw networkError("fetch", bucket, key, e, signal);
+  }
+  if (!res.ok) {
+    const text = await res.text().catch(() => "");
+    const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1] ?? `HTTP${res.status}`;
+    const msg = /<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? res.statusText;
+    throw new StoreError("fetch", bucket, key, code, msg, res.status);
+  }
+  const cl = res.headers.get("content-length");
+  return {
+    total: cl === null ? NaN : Number(cl),
+    lastModified: date(res.headers.get("last-modified")),
+    body: res.body ?? new Blob([]).stream(),
+  };
+}
+
+/**
+ * The sha256 (hex) and size of an object's content, streamed (never buffered whole), or
+ * `undefined` when it (or its bucket) does not exist.
+ */
+export async function sha256(
+  t: Transport,
+  bucket: string,
+  key: string,
+  { signal }: { signal?: AbortSignal } = {},
+): Promise<{ sha256: string; size: number } | undefined> {
+  const r = await unlessMissing(t.call("sha256", bucket, key, signal, async (c) => {
+    const res = await getObject(t, c, bucket, key, signal);
+    const hash = createHash("sha256");
+    let size = 0;
+    try {
+      for await (const chunk of chunksOf(res.body)) {
+        hash.update(chunk);
+        size += chunk.length;
+      }
+    } catch (e) {
+      throw networkError("sha256", bucket, key, e, signal);
+    }
+    if (Number.isFinite(res.total) && size !== res.total) {
+      throw new StoreError(
+        "sha256",
+        bucket,
+        key,
+        "IncompleteBody",
+        `received ${size} of ${res.total} bytes`,
+        undefined,
+        true,
+      );
+    }
+    return { sha256: hash.digest("hex"), size };
+  }, { race: false }));
+  if (r) t.stats.bytesIn += r.size;
+  return r;
+}
+
+/** An object's bytes, or `undefined` when it (or its bucket) does not exist. */
+export async function getBytes(
+  t: Transport,
+  bucket: string,
+  key: string,
+  { signal }: { signal?: AbortSignal } = {},
+): Promise<Uint8Array | undefined> {
+  const buf = await unlessMissing(t.call("get", bucket, key, signal, async (c) => {
+    const res = await c.getObject(bucket, key);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of res) chunks.push(chunk as Uint8Array);
+    return Buffer.concat(chunks);
+  }));
+  if (buf === undefined) return undefined;
+  t.stats.bytesIn += buf.length;
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/** An object as UTF-8 text, or `undefined` when missing. */
+export async function getText(
+  t: Transport,
+  bucket: string,
+  key: string,
+  opts: { signal?: AbortSignal } = {},
+): Promise<string | undefined> {
+  const b = await getBytes(t, bucket, key, opts);
+  return b === undefined ? undefined : new TextDecoder().decode(b);
+}
+
+/** An object parsed as JSON, or `undefined` when missing (`InvalidJSON` StoreError if bad). */
+export async function getJSON<T = unknown>(
+  t: Transport,
+  bucket: string,
+  key: string,
+  opts: { signal?: AbortSignal } = {},
+): Promise<T | undefined> {
+  const text = await getText(t, bucket, key, opts);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new StoreError("get", bucket, key, "InvalidJSON", errMessage(e), undefined, false, {
+      cause: e,
+    });
+  }
+}
+
+/**
+ * An object parsed as JSON with its ETag (for {@link ArtifactStore.putJSONIf}), or
+ * `undefined` when it (or its bucket) does not exist.
+ */
+export async function getJSONVersioned(
+  t: Transport,
+  bucket: string,
+  key: string,
+  { signal }: { signal?: AbortSignal } = {},
+): Promise<{ value: unknown; etag: string } | undefined> {
+  const got = await unlessMissing(t.call("get", bucket, key, signal, async (c) => {
+    const res = await c.makeRequestAsync(
+      { method: "GET", bucketName: bucket, objectName: key },
+      "",
+      [200],
+    );
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of res) chunks.push(chunk as Uint8Array);
+    return { body: Buffer.concat(chunks), etag: String(res.headers.etag ?? "") };
+  }));
+  if (got === undefined) return undefined;
+  t.stats.bytesIn += got.body.length;
+  try {
+    return { value: JSON.parse(got.body.toString("utf8")), etag: got.etag };
+  } catch (e) {
+    throw new StoreError("get", bucket, key, "InvalidJSON", errMessage(e), undefined, false, {
+      cause: e,
+    });
+  }
+}
+
+async function* chunksOf(
+  body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  if (!(body instanceof ReadableStream)) {
+    yield* body;
+    return;
+  }
+  const reader = body.getReader({ mode: "byob" });
+  let buf = new Uint8Array(1 << 20);
+  try {
+    for (;;) {
+      const { value, done } = await reader.read(buf);
+      if (done || !value) return;
+      yield value;
+      buf = new Uint8Array(value.buffer);
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+}
+
+async function hasContent(
+  path: string,
+  sha256: string,
+  size: number | undefined,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  let st;
+  try {
+    st = await fsp.stat(path);
+  } catch {
+    return false;
+  }
+  if (!st.isFile()) return false;
+  if (size !== undefined && st.size !== size) return false;
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20, signal })) {
+    h.update(chunk as Uint8Array);
+  }
+  return h.digest("hex") === sha256;
+}
+
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const fh = await fsp.open(dir, "r");
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch { /* not supported everywhere; the rename itself is atomic */ }
+}
