@@ -20,10 +20,12 @@ import { isLoopback, RELAY_WAYS_OUT } from "./kube_relay.ts";
 import { runPod } from "../kube/run_pod.ts";
 import { KubeApiError } from "../kube/retry.ts";
 import {
+  bundleConfigMap,
   KVM_RESOURCE,
   runSecret,
   runSecretName,
   runSelector,
+  type WorkerBundle,
   workerPod,
   type WorkerResources,
 } from "../podspec/mod.ts";
@@ -40,7 +42,13 @@ import type { Executor, RelayEndpoint, StageOutcome, WorkerLaunch } from "./type
 /** Options of {@link KubeExecutor}. */
 export interface KubeExecutorOptions {
   /** The API client (a `KubeClient` from lib/kube, or a fake in tests). */
-  client: KubeOps & Partial<Pick<KubeClient, "apiGroups">>;
+  client: KubeOps & Partial<Pick<KubeClient, "apiGroups" | "createConfigMap" | "deleteConfigMap">>;
+  /**
+   * Stock-image workers: deno copied from `denoImage`, the run's worker bundle delivered in a
+   * per-run ConfigMap and checked by sha256 (lib/podspec's `stock_worker.ts`). Absent: the
+   * image's own deno and worker (`command`).
+   */
+  stock?: { denoImage: string; bundle: WorkerBundle };
   /**
    * Worker image. Default: in a cluster (`selfPod`), the coordinator pod's own gangplank/cosa
    * image; otherwise lib/podman's `DEFAULT_WORKER_IMAGE`.
@@ -133,6 +141,7 @@ export class KubeExecutor implements Executor {
   #image?: string;
   #serviceAccount?: string;
   #fsGroup?: number;
+  #configMap?: string;
 
   constructor(opts: KubeExecutorOptions) {
     this.#o = opts;
@@ -172,6 +181,7 @@ export class KubeExecutor implements Executor {
           : `kube: pods get fsGroup ${DEFAULT_FS_GROUP} (--fs-group to change)`,
       );
     }
+    if (this.#o.stock) await this.#createBundle(opts.runId, opts.signal);
     if (this.#o.mapSecrets ?? true) {
       const secrets = await client.listSecretMetadata(SECRET_SELECTOR, opts);
       const mountSecrets = await client.listSecretMetadata(MOUNT_REF_SELECTOR, opts);
@@ -219,6 +229,20 @@ export class KubeExecutor implements Executor {
       );
     }
     return endpoint;
+  }
+
+  /** Creates the per-run ConfigMap with the worker bundle (stock-image workers). */
+  async #createBundle(runId: string, signal: AbortSignal): Promise<void> {
+    const { client } = this.#o;
+    if (!client.createConfigMap) throw new Error("kube: this client cannot create ConfigMaps");
+    const cm = bundleConfigMap(runId, this.#o.stock!.bundle);
+    this.#configMap = cm.metadata!.name!;
+    await client.createConfigMap(cm, { signal });
+    this.#log(
+      `kube: workers run deno from ${this.#o.stock!.denoImage} and worker ` +
+        `${this.#o.stock!.bundle.sha256.slice(0, 12)} (ConfigMap ${this.#configMap}) on the ` +
+        `worker image`,
+    );
   }
 
   async #discoverNodes(signal: AbortSignal): Promise<void> {
@@ -351,6 +375,9 @@ export class KubeExecutor implements Executor {
       command: this.#o.command,
       fsGroup: this.#fsGroup,
       runAsUser: this.#o.runAsUser,
+      ...(this.#o.stock
+        ? { stock: { denoImage: this.#o.stock.denoImage, sha256: this.#o.stock.bundle.sha256 } }
+        : {}),
     });
     const podName = pod.metadata!.name!;
     this.#pods.add(podName);
@@ -394,6 +421,12 @@ export class KubeExecutor implements Executor {
       await client.deleteSecret(s, { signal }).catch((e) => errors.push(e));
     }
     this.#secretNames.clear();
+    if (this.#configMap) {
+      await this.#o.client.deleteConfigMap?.(this.#configMap, { signal }).catch((e) =>
+        errors.push(e)
+      );
+      this.#configMap = undefined;
+    }
     for (const e of errors) this.#log(`kube: cleanup: ${e instanceof Error ? e.message : e}`);
   }
 }
@@ -402,6 +435,7 @@ export class KubeExecutor implements Executor {
 export interface CleanupResult {
   pods: string[];
   secrets: string[];
+  configMaps: string[];
 }
 
 /**
@@ -409,11 +443,11 @@ export interface CleanupResult {
  * every run when `runId` is omitted (`submit --cleanup`).
  */
 export async function cleanupKube(
-  client: KubeOps,
+  client: KubeOps & Partial<Pick<KubeClient, "deleteConfigMap">>,
   opts: { runId?: string; signal: AbortSignal },
 ): Promise<CleanupResult> {
   const selector = runSelector(opts.runId);
-  const out: CleanupResult = { pods: [], secrets: [] };
+  const out: CleanupResult = { pods: [], secrets: [], configMaps: [] };
   for (const p of await client.listPods(selector, opts)) {
     const name = p.metadata?.name;
     if (name && await client.deletePod(name, opts)) out.pods.push(name);
@@ -421,6 +455,12 @@ export async function cleanupKube(
   for (const s of await client.listSecretMetadata(selector, opts)) {
     const name = s.metadata?.name;
     if (name && await client.deleteSecret(name, opts)) out.secrets.push(name);
+  }
+  if (client.deleteConfigMap) {
+    for (const c of await client.listConfigMapMetadata(selector, opts)) {
+      const name = c.metadata?.name;
+      if (name && await client.deleteConfigMap(name, opts)) out.configMaps.push(name);
+    }
   }
   return out;
 }

@@ -9,12 +9,24 @@
  */
 
 import { existsSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import { UsageError } from "../errors/mod.ts";
 import { KubeClient, type KubeTarget, runHop } from "../kube/mod.ts";
 import { runningInCluster, SERVICE_ACCOUNT_DIR } from "../kube/in_cluster.ts";
 import { DEFAULT_WORKER_IMAGE } from "../workspec/worker_image.ts";
-import { dryRunObjects } from "../podspec/mod.ts";
-import { cleanupKube, KubeExecutor } from "./kube.ts";
+import {
+  DEFAULT_DENO_IMAGE,
+  dryRunObjects,
+  hopPod,
+  hopSecret,
+  redactSecret,
+  type WorkerBundle,
+} from "../podspec/mod.ts";
+import { cleanupKube, DEFAULT_FS_GROUP, KubeExecutor } from "./kube.ts";
+
+/** How long the hop pod's coordinator may run (and the pod's deadline, plus slack). */
+export const HOP_TIMEOUT_SECONDS = 6 * 3600;
 export { type KubeRelayPlan, kubeRelayPlan } from "./kube_relay.ts";
 
 export { runningInCluster, SERVICE_ACCOUNT_DIR } from "../kube/in_cluster.ts";
@@ -39,6 +51,28 @@ export interface KubeCliOptions {
   fsGroup?: number | "none";
   /** `--run-as-user`. */
   runAsUser?: number;
+  /** `--worker-source`: `stock` (default: deno image + the run's bundle) or `image`. */
+  workerSource?: "stock" | "image";
+  /** `--deno-image` (stock source; default lib/podspec's `DEFAULT_DENO_IMAGE`). */
+  denoImage?: string;
+}
+
+/**
+ * The run's worker bundle as stock-image workers receive it: gzip and sha256 of `work.js`.
+ *
+ * @throws {UsageError} naming the file when it cannot be read.
+ */
+export async function readWorkerBundle(path: string): Promise<WorkerBundle> {
+  let js: Uint8Array;
+  try {
+    js = await Deno.readFile(path);
+  } catch (e) {
+    throw new UsageError(`worker bundle ${path}: ${(e as Error).message} (deno task bundle)`);
+  }
+  return {
+    gzip: new Uint8Array(gzipSync(js, { level: 9 })),
+    sha256: createHash("sha256").update(js).digest("hex"),
+  };
 }
 
 /** The cluster target and namespace for the flags and environment. */
@@ -100,10 +134,15 @@ export function createKubeExecutor(
     relayHost?: string;
     timeoutSeconds?: number;
     unschedulableTimeoutMs?: number;
+    /** The run's worker bundle (stock-image workers; see {@link readWorkerBundle}). */
+    bundle?: WorkerBundle;
   },
   env: Record<string, string | undefined>,
   log?: (msg: string) => void,
 ): KubeExecutor {
+  if (opts.workerSource !== "image" && !opts.bundle) {
+    throw new UsageError("--worker-source stock needs the run's worker bundle (deno task bundle)");
+  }
   const t = kubeTargetFor(opts, env);
   const client = kubeClientFor(opts, env, log);
   return new KubeExecutor({
@@ -115,17 +154,46 @@ export function createKubeExecutor(
     relayAddress: opts.relayAddress,
     fsGroup: opts.fsGroup,
     runAsUser: opts.runAsUser,
+    ...(opts.workerSource !== "image"
+      ? { stock: { denoImage: opts.denoImage || DEFAULT_DENO_IMAGE, bundle: opts.bundle! } }
+      : {}),
     timeoutSeconds: opts.timeoutSeconds,
     unschedulableTimeoutMs: opts.unschedulableTimeoutMs,
     log,
   });
 }
 
-/** The objects a kube run would create, for `--dry-run -o yaml|json` (no API call). */
+/** Shown instead of the bundle's sha256 when `--dry-run` has no bundle at hand. */
+export const BUNDLE_SHA_PLACEHOLDER = "<sha256 of the run's worker bundle>";
+
+/**
+ * The objects a kube run would create, for `--dry-run -o yaml|json` (no API call): with
+ * `--remote-kubeconfig`, the hop pod and its JobSpec Secret (value redacted); otherwise the
+ * run Secret, the worker-bundle ConfigMap (stock source) and the worker pods.
+ */
 export function kubeDryRunResources(
-  opts: KubeCliOptions & { runId?: string; arch?: string },
+  opts: KubeCliOptions & { runId?: string; arch?: string; bundleSha256?: string },
   stages: { id: string; index: number }[],
+  hopArgs?: string[],
 ): unknown[] {
+  const runId = opts.runId ?? "dry-run";
+  if (opts.remoteKubeconfig) {
+    const ns = { namespace: opts.namespace };
+    return [
+      redactSecret(hopSecret(runId, "", ns)),
+      hopPod({
+        runId,
+        image: opts.image ?? "",
+        serviceAccount: opts.serviceAccount ?? "",
+        args: hopArgs ?? [],
+        timeoutSeconds: HOP_TIMEOUT_SECONDS,
+        ...(typeof opts.fsGroup === "number" ? { fsGroup: opts.fsGroup } : {}),
+        ...(opts.fsGroup === undefined ? { fsGroup: DEFAULT_FS_GROUP } : {}),
+        ...(opts.runAsUser !== undefined ? { runAsUser: opts.runAsUser } : {}),
+        ...ns,
+      }),
+    ];
+  }
   return dryRunObjects({
     runId: opts.runId ?? "dry-run",
     image: opts.image || DEFAULT_WORKER_IMAGE,
@@ -142,6 +210,17 @@ export function kubeDryRunResources(
       },
     })),
     secretKeys: ["COSA_RELAY_SECRET_KEY"],
+    ...(typeof opts.fsGroup === "number" ? { fsGroup: opts.fsGroup } : {}),
+    ...(opts.fsGroup === undefined ? { fsGroup: DEFAULT_FS_GROUP } : {}),
+    ...(opts.runAsUser !== undefined ? { runAsUser: opts.runAsUser } : {}),
+    ...(opts.workerSource !== "image"
+      ? {
+        stock: {
+          denoImage: opts.denoImage || DEFAULT_DENO_IMAGE,
+          sha256: opts.bundleSha256 ?? BUNDLE_SHA_PLACEHOLDER,
+        },
+      }
+      : {}),
   });
 }
 
@@ -156,9 +235,10 @@ export async function kubeCleanup(
   const r = await cleanupKube(client, { runId: opts.runId, signal });
   for (const p of r.pods) log(`deleted pod ${p}`);
   for (const s of r.secrets) log(`deleted secret ${s}`);
+  for (const c of r.configMaps) log(`deleted configmap ${c}`);
   log(
-    `cleanup: ${r.pods.length} pod(s), ${r.secrets.length} secret(s) removed from namespace ` +
-      client.namespace,
+    `cleanup: ${r.pods.length} pod(s), ${r.secrets.length} secret(s), ${r.configMaps.length} ` +
+      `configmap(s) removed from namespace ${client.namespace}`,
   );
   return r;
 }
@@ -188,8 +268,15 @@ export async function runHopFromCli(
     { kubeconfig: opts.remoteKubeconfig, namespace: opts.namespace },
     {},
   );
+  let fsGroup = typeof opts.fsGroup === "number" ? opts.fsGroup : undefined;
+  if (opts.fsGroup === undefined) {
+    const groups = await client.apiGroups({ signal: opts.signal });
+    if (!groups.includes("security.openshift.io")) fsGroup = DEFAULT_FS_GROUP;
+  }
   const out = await runHop(client, {
     runId: opts.runId,
+    ...(fsGroup !== undefined ? { fsGroup } : {}),
+    ...(opts.runAsUser !== undefined ? { runAsUser: opts.runAsUser } : {}),
     image: opts.image,
     serviceAccount: opts.serviceAccount,
     args: opts.args,

@@ -20,25 +20,9 @@ import {
 } from "./retry.ts";
 import { delay } from "../toolkit/delay.ts";
 import { backoffDelay } from "../toolkit/retry.ts";
+import { type KubeClientOptions, loadKubeConfig } from "./config.ts";
 
-/** Where the API server and credentials come from. */
-export type KubeTarget =
-  /** A kubeconfig file (its current context, or `context`). */
-  | { kind: "kubeconfig"; path: string; context?: string }
-  /** client-node's default resolution (`$KUBECONFIG`, `~/.kube/config`, in-cluster). */
-  | { kind: "default"; context?: string }
-  /** The pod's service account (`/var/run/secrets/kubernetes.io/serviceaccount`). */
-  | { kind: "in-cluster"; pathPrefix?: string };
-
-/** Options of {@link KubeClient.connect}. */
-export interface KubeClientOptions {
-  target: KubeTarget;
-  /** Namespace to work in; default: the context's namespace, else `default`. */
-  namespace?: string;
-  retry?: RetryPolicy;
-  /** Receives retry notices and other diagnostics (never secret values). */
-  log?: (msg: string) => void;
-}
+export { type KubeClientOptions, type KubeTarget, loadKubeConfig } from "./config.ts";
 
 /** A watch event on one pod. `type` is ADDED, MODIFIED or DELETED. */
 export interface PodEvent {
@@ -57,26 +41,6 @@ export interface WatchOptions {
   timeoutSeconds?: number;
 }
 
-/** Loads a KubeConfig for a target (client-node does the file / env / token reading). */
-export function loadKubeConfig(target: KubeTarget): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  switch (target.kind) {
-    case "kubeconfig":
-      kc.loadFromFile(target.path);
-      if (target.context) kc.setCurrentContext(target.context);
-      break;
-    case "default":
-      kc.loadFromDefault();
-      if (target.context) kc.setCurrentContext(target.context);
-      break;
-    case "in-cluster":
-      kc.loadFromCluster(target.pathPrefix);
-      break;
-  }
-  return kc;
-}
-
-/** Per-call abort support: client-node takes an abort signal through a request middleware. */
 function callOptions(signal: AbortSignal) {
   return {
     middleware: [{
@@ -198,13 +162,26 @@ export class KubeClient {
   }
 
   /** Deletes a pod immediately (grace 0). Returns false when it was already gone. */
-  async deletePod(name: string, opts: { signal: AbortSignal }): Promise<boolean> {
-    try {
-      await this.#retry(`delete pod ${name}`, opts.signal, () =>
+  deletePod(name: string, opts: { signal: AbortSignal }): Promise<boolean> {
+    return this.#deleteIfPresent(
+      `delete pod ${name}`,
+      opts.signal,
+      () =>
         this.#core.deleteNamespacedPod(
           { name, namespace: this.namespace, gracePeriodSeconds: 0 },
           callOptions(opts.signal),
-        ));
+        ),
+    );
+  }
+
+  /** Runs a delete with retries; false when the object was already gone (404). */
+  async #deleteIfPresent(
+    op: string,
+    signal: AbortSignal,
+    fn: () => Promise<unknown>,
+  ): Promise<boolean> {
+    try {
+      await this.#retry(op, signal, fn);
       return true;
     } catch (e) {
       if (e instanceof KubeApiError && e.status === 404) return false;
@@ -235,23 +212,41 @@ export class KubeClient {
     });
   }
 
-  /** Deletes a Secret. Returns false when it was already gone. */
-  async deleteSecret(name: string, opts: { signal: AbortSignal }): Promise<boolean> {
-    try {
-      await this.#retry(
-        `delete secret ${name}`,
-        opts.signal,
-        () =>
-          this.#core.deleteNamespacedSecret(
-            { name, namespace: this.namespace },
-            callOptions(opts.signal),
-          ),
+  /** Creates a ConfigMap (the answer without its data). */
+  createConfigMap(cm: V1ConfigMap, opts: { signal: AbortSignal }): Promise<V1ConfigMap> {
+    return this.#retry(`create configmap ${cm.metadata?.name}`, opts.signal, async () => {
+      const created = await this.#core.createNamespacedConfigMap(
+        { namespace: this.namespace, body: cm },
+        callOptions(opts.signal),
       );
-      return true;
-    } catch (e) {
-      if (e instanceof KubeApiError && e.status === 404) return false;
-      throw e;
-    }
+      return { ...created, data: undefined, binaryData: undefined };
+    });
+  }
+
+  /** Deletes a ConfigMap. Returns false when it was already gone. */
+  deleteConfigMap(name: string, opts: { signal: AbortSignal }): Promise<boolean> {
+    return this.#deleteIfPresent(
+      `delete configmap ${name}`,
+      opts.signal,
+      () =>
+        this.#core.deleteNamespacedConfigMap(
+          { name, namespace: this.namespace },
+          callOptions(opts.signal),
+        ),
+    );
+  }
+
+  /** Deletes a Secret. Returns false when it was already gone. */
+  deleteSecret(name: string, opts: { signal: AbortSignal }): Promise<boolean> {
+    return this.#deleteIfPresent(
+      `delete secret ${name}`,
+      opts.signal,
+      () =>
+        this.#core.deleteNamespacedSecret(
+          { name, namespace: this.namespace },
+          callOptions(opts.signal),
+        ),
+    );
   }
 
   /**

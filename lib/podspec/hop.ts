@@ -13,7 +13,7 @@ import type { V1Pod, V1Secret } from "@kubernetes/client-node";
 import { UsageError } from "../errors/mod.ts";
 import { WORKER_DENO_PATH, WORKER_ENV } from "../workspec/worker_image.ts";
 import { hopPodName, hopSecretName, runLabels } from "./names.ts";
-import { DEADLINE_SLACK_SECONDS, securityContext } from "./worker.ts";
+import { DEADLINE_SLACK_SECONDS, podSecurityContext, securityContext } from "./worker.ts";
 
 /** The coordinator command in the gangplank image (`deno task bundle` → `submit.js`). */
 export const COORDINATOR_COMMAND: readonly string[] = [
@@ -42,6 +42,10 @@ export interface HopPodOptions {
   /** Coordinator command (default {@link COORDINATOR_COMMAND}). */
   command?: readonly string[];
   ocp3?: boolean;
+  /** Pod `fsGroup`: a non-root coordinator image reads its 0600 JobSpec through it. */
+  fsGroup?: number;
+  /** Pod `runAsUser`. */
+  runAsUser?: number;
   namespace?: string;
 }
 
@@ -99,6 +103,8 @@ export function hopPod(opts: HopPodOptions): V1Pod {
     },
   };
   if (opts.namespace) pod.metadata!.namespace = opts.namespace;
+  const podSc = podSecurityContext(opts);
+  if (podSc) pod.spec!.securityContext = podSc;
   return pod;
 }
 

@@ -17,5 +17,6 @@
  */
 export * from "./names.ts";
 export * from "./worker.ts";
+export * from "./stock_worker.ts";
 export * from "./hop.ts";
 export * from "./run_objects.ts";

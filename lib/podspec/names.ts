@@ -53,7 +53,8 @@ export function runToken(runId: string): string {
   return head ? `${head}-${hash8(runId)}` : hash8(runId);
 }
 
-function dnsLabel(s: string): string {
+/** `s` cut to a valid DNS label (≤ 63 chars, no trailing `-`). */
+export function dnsLabel(s: string): string {
   return slug(s).slice(0, 63).replace(/-+$/, "");
 }
 

@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { V1Pod, V1Secret } from "@kubernetes/client-node";
+import type { V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
+import { bundleConfigMap } from "./stock_worker.ts";
 import { runSecretName } from "./names.ts";
 import { redactSecret, runSecret, workerPod, type WorkerPodOptions } from "./worker.ts";
 
@@ -19,8 +20,11 @@ export interface DryRunOptions
   secretKeys: string[];
 }
 
-/** The redacted per-run Secret followed by every worker pod, in creation order. */
-export function dryRunObjects(opts: DryRunOptions): (V1Pod | V1Secret)[] {
+/**
+ * The redacted per-run Secret, the worker-bundle ConfigMap (stock-image workers; its content
+ * left out), then every worker pod, in creation order.
+ */
+export function dryRunObjects(opts: DryRunOptions): (V1Pod | V1Secret | V1ConfigMap)[] {
   const { stages, secretKeys, ...common } = opts;
   const secret = redactSecret(
     runSecret(opts.runId, Object.fromEntries(secretKeys.map((k) => [k, ""])), {
@@ -36,5 +40,10 @@ export function dryRunObjects(opts: DryRunOptions): (V1Pod | V1Secret)[] {
       secretFiles: { secretName: runSecretName(opts.runId), keys: secretKeys },
     })
   );
-  return [secret, ...pods];
+  const bundle = opts.stock
+    ? [bundleConfigMap(opts.runId, { gzip: new Uint8Array(), sha256: opts.stock.sha256 }, {
+      namespace: opts.namespace,
+    })]
+    : [];
+  return [secret, ...bundle, ...pods];
 }

@@ -22,6 +22,7 @@ import type {
 } from "@kubernetes/client-node";
 import { WORKER_COMMAND, WORKER_ENV, WORKER_WORKDIR } from "../workspec/worker_image.ts";
 import type { PodAdditions } from "../secrets/mod.ts";
+import { stockWorkerParts } from "./stock_worker.ts";
 import { runLabels, runSecretName, STAGE_ID_ANNOTATION, workerPodName } from "./names.ts";
 import { secretFileVar } from "../workspec/env.ts";
 
@@ -116,6 +117,12 @@ export interface WorkerPodOptions {
   fsGroup?: number;
   /** Pod `securityContext.runAsUser` (default: the image's user). */
   runAsUser?: number;
+  /**
+   * Stock-image workers: deno copied from `denoImage` by an init container, the worker bundle
+   * from the run's ConfigMap, checked against `sha256` (see `stock_worker.ts`). Absent: the
+   * image's own deno and worker (`command`).
+   */
+  stock?: { denoImage: string; sha256: string };
   /** Namespace to put in metadata (omitted by default: the client's namespace is used). */
   namespace?: string;
 }
@@ -247,6 +254,8 @@ export function workerPod(opts: WorkerPodOptions): V1Pod {
       },
     };
   }
+  const stock = opts.stock ? stockWorkerParts({ runId: opts.runId, ...opts.stock }) : undefined;
+  if (stock) volumes.push(...stock.volumes);
   const init: V1Container = {
     name: "ca-trust",
     image: opts.image,
@@ -261,17 +270,18 @@ export function workerPod(opts: WorkerPodOptions): V1Pod {
   const main: V1Container = {
     name: "worker",
     image: opts.image,
-    command: [...(opts.command ?? WORKER_COMMAND)],
+    command: stock ? stock.command : [...(opts.command ?? WORKER_COMMAND)],
     workingDir: WORKER_WORKDIR,
-    env,
+    env: stock ? dedupeEnv([...stock.env, ...env]) : env,
     volumeMounts: [
       ...baseMounts(),
+      ...(stock ? [{ ...stock.mount }] : []),
       ...extras.flatMap((x) => x.mounts.map((m) => ({ ...m }))),
       ...(hasSecrets ? [{ ...secretsMount }] : []),
     ],
     resources: workerResources(opts),
   };
-  for (const c of [secretsInit, init, main]) {
+  for (const c of [stock?.init, secretsInit, init, main]) {
     if (!c) continue;
     if (opts.imagePullPolicy) c.imagePullPolicy = opts.imagePullPolicy;
     if (sc) c.securityContext = { ...sc };
@@ -289,7 +299,11 @@ export function workerPod(opts: WorkerPodOptions): V1Pod {
       activeDeadlineSeconds: Math.max(1, Math.ceil(opts.timeoutSeconds)) + DEADLINE_SLACK_SECONDS,
       terminationGracePeriodSeconds: 30,
       automountServiceAccountToken: true,
-      initContainers: secretsInit ? [init, secretsInit] : [init],
+      initContainers: [
+        ...(stock ? [stock.init] : []),
+        init,
+        ...(secretsInit ? [secretsInit] : []),
+      ],
       containers: [main],
       volumes,
     },

@@ -129,6 +129,7 @@ async function importRootfs(
   image: string,
   hash: string,
   signal?: AbortSignal,
+  changes: string[] = ["WORKDIR /srv"],
 ): Promise<void> {
   // Stream tar straight into podman import (the rootfs can be ~150 MB).
   const tarProc = new Deno.Command("tar", {
@@ -142,8 +143,7 @@ async function importRootfs(
       "import",
       "--change",
       `LABEL ${TEST_IMAGE_HASH_LABEL}=${hash}`,
-      "--change",
-      "WORKDIR /srv",
+      ...changes.flatMap((c) => ["--change", c]),
       "-",
       image,
     ],
@@ -168,7 +168,20 @@ export interface TestImageOptions {
   image?: string;
   /** Leave out deno, the worker and fake cosa (busybox + bash only; for API tests). */
   minimal?: boolean;
+  /**
+   * Stand in for the stock cosa image: busybox, bash, glibc (what deno needs) and the fake
+   * cosa, but neither deno nor the worker; `USER builder` like cosa images (default tag
+   * {@link STOCK_TEST_IMAGE}).
+   */
+  stock?: boolean;
 }
+
+/** Tag of the stand-in for the stock cosa image (no deno, no worker). */
+export const STOCK_TEST_IMAGE = "localhost/gangplank-stock:test";
+/** Tag of the stand-in for the public Deno image (`deno` on PATH, nothing else). */
+export const DENO_TEST_IMAGE = "localhost/gangplank-deno:test";
+/** Tag of the worker test image running as `builder` (uid 1000), like the Containerfile's. */
+export const NONROOT_TEST_IMAGE = "localhost/gangplank-worker-nonroot:test";
 
 /**
  * Builds the worker test image unless one built from the same inputs exists; returns its tag.
@@ -176,7 +189,9 @@ export interface TestImageOptions {
  */
 export async function ensureTestImage(opts: TestImageOptions = {}): Promise<string> {
   const minimal = opts.minimal ?? false;
-  const image = opts.image ?? (minimal ? BUSYBOX_TEST_IMAGE : TEST_WORKER_IMAGE);
+  const stock = opts.stock ?? false;
+  const image = opts.image ??
+    (minimal ? BUSYBOX_TEST_IMAGE : stock ? STOCK_TEST_IMAGE : TEST_WORKER_IMAGE);
   const signal = opts.signal;
   const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((p) => existsSync(p));
   if (!busybox) throw new Error("busybox not found (install busybox-static)");
@@ -184,7 +199,7 @@ export async function ensureTestImage(opts: TestImageOptions = {}): Promise<stri
   const deno = await Deno.realPath(Deno.execPath());
   const fakeCosaDir = join(ROOT, "examples", "fake-cosa");
   let workJs: string | undefined;
-  if (!minimal) {
+  if (!minimal && !stock) {
     [workJs] = await bundle({ root: ROOT, entries: ["work"], signal });
   }
   const fakeCosa = minimal ? [] : await listFiles(fakeCosaDir);
@@ -192,7 +207,7 @@ export async function ensureTestImage(opts: TestImageOptions = {}): Promise<stri
   const libs = [...new Set((await Promise.all(exes.map((e) => sharedLibs(e, signal)))).flat())];
 
   const h = createHash("sha256");
-  h.update(`v2\0${image}\0${minimal}\0`);
+  h.update(`v3\0${image}\0${minimal}\0${stock}\0`);
   for (const f of [busybox, ...exes, ...libs, ...(workJs ? [workJs] : []), ...fakeCosa]) {
     await fileDigest(f, h);
   }
@@ -217,9 +232,11 @@ export async function ensureTestImage(opts: TestImageOptions = {}): Promise<stri
       join(rootfs, "etc", "ld.so.conf"),
       [...new Set(libs.map((l) => dirname(l)))].join("\n") + "\n",
     );
-    if (!minimal) {
+    if (workJs) {
       await copyFile(deno, join(rootfs, WORKER_DENO_PATH.replace(/^\//, "")), 0o755);
-      await copyFile(workJs!, join(rootfs, WORKER_SCRIPT_PATH.replace(/^\//, "")), 0o644);
+      await copyFile(workJs, join(rootfs, WORKER_SCRIPT_PATH.replace(/^\//, "")), 0o644);
+    }
+    if (!minimal) {
       const cosaRoot = join(rootfs, "usr/lib/gangplank/fake-cosa");
       for (const f of fakeCosa) {
         const rel = f.slice(fakeCosaDir.length + 1);
@@ -243,11 +260,66 @@ export async function ensureTestImage(opts: TestImageOptions = {}): Promise<stri
     await Deno.chown(join(rootfs, "srv"), 1000, 1000).catch(() => {});
     // Without an ld.so.cache the loader may not search the multiarch folders.
     await run("ldconfig", ["-r", rootfs], { signal }).catch(() => {});
-    await importRootfs(rootfs, image, hash, signal);
+    // The stock stand-in runs as builder, as cosa images do.
+    await importRootfs(rootfs, image, hash, signal, [
+      "WORKDIR /srv",
+      ...(stock ? ["USER builder"] : []),
+    ]);
   } finally {
     await Deno.remove(rootfs, { recursive: true }).catch(() => {});
   }
   return image;
+}
+
+/**
+ * Builds the stand-in for the public Deno image: the running deno at `/bin/deno`, its shared
+ * libraries and `/tmp`, `PATH=/bin`; nothing else (no shell). Rebuilt when deno changes.
+ */
+export async function ensureDenoImage(signal?: AbortSignal): Promise<string> {
+  const image = DENO_TEST_IMAGE;
+  const deno = await Deno.realPath(Deno.execPath());
+  const libs = await sharedLibs(deno, signal);
+  const h = createHash("sha256");
+  h.update(`deno-v1\0${image}\0`);
+  for (const f of [deno, ...libs]) await fileDigest(f, h);
+  const hash = h.digest("hex").slice(0, 32);
+  if (await imageLabel(image, signal) === hash) return image;
+  const rootfs = await Deno.makeTempDir({ prefix: "gp-deno-rootfs-" });
+  try {
+    for (const d of ["tmp", "etc"]) await Deno.mkdir(join(rootfs, d), { recursive: true });
+    await Deno.chmod(join(rootfs, "tmp"), 0o1777);
+    await copyFile(deno, join(rootfs, "bin", "deno"), 0o755);
+    for (const lib of libs) await copyFile(lib, join(rootfs, lib.replace(/^\//, "")), 0o755);
+    await Deno.writeTextFile(
+      join(rootfs, "etc", "ld.so.conf"),
+      [...new Set(libs.map((l) => dirname(l)))].join("\n") + "\n",
+    );
+    await run("ldconfig", ["-r", rootfs], { signal }).catch(() => {});
+    await importRootfs(rootfs, image, hash, signal, ["ENV PATH=/bin"]);
+  } finally {
+    await Deno.remove(rootfs, { recursive: true }).catch(() => {});
+  }
+  return image;
+}
+
+/** The worker test image with `USER builder` (uid 1000), built from it with podman build. */
+export async function ensureNonRootImage(signal?: AbortSignal): Promise<string> {
+  const base = await ensureTestImage({ signal });
+  const baseId = (await run("podman", ["image", "inspect", "--format", "{{.Id}}", base], {
+    signal,
+  })).trim();
+  if (await imageLabel(NONROOT_TEST_IMAGE, signal) === baseId) return NONROOT_TEST_IMAGE;
+  await run("podman", [
+    "build",
+    "--pull=never",
+    "--label",
+    `${TEST_IMAGE_HASH_LABEL}=${baseId}`,
+    "-t",
+    NONROOT_TEST_IMAGE,
+    "-f",
+    "-",
+  ], { signal, stdin: new TextEncoder().encode(`FROM ${base}\nUSER builder\n`) });
+  return NONROOT_TEST_IMAGE;
 }
 
 /** A running disposable `podman system service`. */
@@ -328,10 +400,14 @@ if (import.meta.main) {
   const what = Deno.args[0] ?? "build-image";
   if (what === "build-image") {
     console.log(await ensureTestImage());
+  } else if (what === "build-kube-images") {
+    console.log(await ensureTestImage({ stock: true }));
+    console.log(await ensureDenoImage());
+    console.log(await ensureNonRootImage());
   } else if (what === "build-minimal-image") {
     console.log(await ensureTestImage({ minimal: true }));
   } else {
-    console.error("usage: podman.ts build-image|build-minimal-image");
+    console.error("usage: podman.ts build-image|build-minimal-image|build-kube-images");
     Deno.exit(2);
   }
 }

@@ -1,14 +1,21 @@
 /**
  * Shared by the kube E2E tests: the `submit` arguments that run a JobSpec with the kube backend
- * against the test API server, with the podman test image as the worker image.
+ * against the test API server, with the podman test image as the worker image, and the images
+ * those runs need.
  */
-import { TEST_WORKER_IMAGE } from "../_helpers/podman.ts";
+import {
+  DENO_TEST_IMAGE,
+  ensureDenoImage,
+  ensureTestImage,
+  TEST_WORKER_IMAGE,
+} from "../_helpers/podman.ts";
 import type { KubeApi } from "../_kube_sim/api_server.ts";
 
 /**
- * `--backend kube --kubeconfig <test server> --image <test image> --relay-address <node IP>`
- * followed by `args`: the coordinator runs outside the simulated cluster, whose pods reach this
- * machine at the node address (never at 127.0.0.1).
+ * `--backend kube --kubeconfig <test server> --image <test image> --relay-address <node IP>
+ * --deno-image <test deno image>` followed by `args` (later flags win): the coordinator runs
+ * outside the simulated cluster, whose pods reach this machine at the node address (never at
+ * 127.0.0.1); stock-image workers copy deno from the stand-in for the public Deno image.
  */
 export function kubeSubmitArgs(kube: KubeApi, ...args: string[]): string[] {
   return [
@@ -20,6 +27,14 @@ export function kubeSubmitArgs(kube: KubeApi, ...args: string[]): string[] {
     TEST_WORKER_IMAGE,
     "--relay-address",
     kube.nodeIP,
+    "--deno-image",
+    DENO_TEST_IMAGE,
     ...args,
   ];
+}
+
+/** Builds (when their inputs changed) the worker test image and the Deno stand-in image. */
+export async function ensureKubeImages(signal?: AbortSignal): Promise<void> {
+  await ensureTestImage({ signal });
+  await ensureDenoImage(signal);
 }

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { Pod, Secret } from "kubernetes-models/v1";
+import { ConfigMap, Pod, Secret } from "kubernetes-models/v1";
 import { ROOT, tempDir } from "../_helpers/mod.ts";
 import { startKubeApiServer } from "../_kube_sim/api_server.ts";
 import { runInProcess } from "../_helpers/cli.ts";
@@ -15,7 +15,12 @@ import {
   runningInCluster,
   SERVICE_ACCOUNT_DIR,
 } from "../../lib/executors/kube_cli.ts";
-import { RUN_ID_LABEL, SECRET_PLACEHOLDER } from "../../lib/podspec/mod.ts";
+import {
+  DEFAULT_DENO_IMAGE,
+  HOP_JOBSPEC_FILE,
+  RUN_ID_LABEL,
+  SECRET_PLACEHOLDER,
+} from "../../lib/podspec/mod.ts";
 import { UsageError } from "../../lib/errors/mod.ts";
 
 Deno.test("submit --dry-run --backend kube -o yaml: every object, valid, no secret value", async () => {
@@ -43,9 +48,17 @@ Deno.test("submit --dry-run --backend kube -o yaml: every object, valid, no secr
   const res = doc.resources as { kind: string; metadata: { name: string; namespace?: string } }[];
   assert.equal(res.filter((o) => o.kind === "Pod").length, stages.length);
   assert.equal(res.filter((o) => o.kind === "Secret").length, 1);
+  // Stock-image workers (the default): the bundle ConfigMap, and deno from the Deno image.
+  assert.equal(res.filter((o) => o.kind === "ConfigMap").length, 1);
   for (const o of res) {
     assert.equal(o.metadata.namespace, "builds");
+    if (o.kind === "ConfigMap") {
+      new ConfigMap(o as never).validate();
+      continue;
+    }
     if (o.kind === "Pod") {
+      assert.equal((o as unknown as Pod).spec!.initContainers![0].image, DEFAULT_DENO_IMAGE);
+      assert.equal((o as unknown as Pod).spec!.securityContext?.fsGroup, 1000);
       new Pod(o as never).validate();
       const spec = (o as unknown as Pod).spec!;
       assert.equal(spec.serviceAccountName, "builder");
@@ -113,4 +126,38 @@ Deno.test("submit --backend kube from outside the cluster without a reachable re
   assert.deepEqual([...Deno.readDirSync(tmp.path)].map((e) => e.name), []);
   assert.equal(kube.pods().length + kube.secrets({ labelSelector: RUN_ID_LABEL }).length, 0);
   assert.deepEqual(kube.requests.filter((q) => q.method !== "GET"), []);
+});
+
+Deno.test("submit --dry-run -o yaml --remote-kubeconfig: the hop pod and its JobSpec Secret, valid", async () => {
+  await using tmp = await tempDir("gp-kube-hop-dry-");
+  const kc = `${tmp.path}/remote.kubeconfig`;
+  await Deno.writeTextFile(kc, "apiVersion: v1\nkind: Config\n");
+  const r = await runInProcess("submit", submit, [
+    "-s",
+    `${ROOT}/examples/demo.jobspec.yaml`,
+    "--remote-kubeconfig",
+    kc,
+    "--image",
+    "quay.io/example/gangplank:1",
+    "--serviceaccount",
+    "builder",
+    "--dry-run",
+    "-o",
+    "yaml",
+  ], { cwd: tmp.path, timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const doc = parse(r.stdout);
+  assert.equal(doc.plan.backend, "kube");
+  const res = doc.resources as { kind: string }[];
+  assert.deepEqual(res.map((o) => o.kind), ["Secret", "Pod"]);
+  const secret = new Secret(res[0] as never);
+  secret.validate();
+  assert.deepEqual(secret.stringData, { [HOP_JOBSPEC_FILE]: SECRET_PLACEHOLDER });
+  const pod = new Pod(res[1] as never);
+  pod.validate();
+  assert.equal(pod.spec!.serviceAccountName, "builder");
+  assert.equal(pod.spec!.securityContext?.fsGroup, 1000);
+  assert.equal(pod.spec!.containers[0].image, "quay.io/example/gangplank:1");
+  assert.ok(pod.spec!.containers[0].args!.includes("--backend"));
+  assert.deepEqual([...Deno.readDirSync(tmp.path)].map((e) => e.name), ["remote.kubeconfig"]);
 });

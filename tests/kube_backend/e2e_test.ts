@@ -8,11 +8,11 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { ROOT, runScript, tempDir, waitFor } from "../_helpers/mod.ts";
-import { ensureTestImage, podmanMissing } from "../_helpers/podman.ts";
+import { podmanMissing } from "../_helpers/podman.ts";
 import { assertSameBuilds, scriptEnv, spawnScript, within } from "../e2e/_podman_helpers.ts";
 import { type KObj, type KubeApi, startKubeApiServer } from "../_kube_sim/api_server.ts";
 import { RUN_ID_LABEL } from "../../lib/podspec/mod.ts";
-import { kubeSubmitArgs } from "./_kube_run.ts";
+import { ensureKubeImages, kubeSubmitArgs } from "./_kube_run.ts";
 
 const missing = podmanMissing();
 if (missing) console.log(`SKIP tests/kube_backend/e2e_test.ts: ${missing}`);
@@ -62,7 +62,7 @@ Deno.test({
   name: "kube e2e: demo JobSpec matches the local backend; no secret value anywhere",
   ignore: missing !== undefined,
 }, async () => {
-  await ensureTestImage();
+  await ensureKubeImages();
   await using kube = await startKubeApiServer({ kubelet: { mode: "podman" } });
   await using tmp = await tempDir("gp-e2e-kube-");
   const kw = `${tmp.path}/kube`;
@@ -220,7 +220,7 @@ Deno.test({
   name: "kube e2e: fault switches end the run non-zero with the cluster's reason, nothing left",
   ignore: missing !== undefined,
 }, async (t) => {
-  await ensureTestImage();
+  await ensureKubeImages();
   await using tmp = await tempDir("gp-e2e-kube-faults-");
   await Deno.writeTextFile(`${tmp.path}/job.yaml`, ONE_STAGE);
   for (const f of FAULTS) {
@@ -254,7 +254,7 @@ Deno.test({
   name: "kube e2e: dropped watches and 429 bursts are survived; --cleanup sweeps leftovers",
   ignore: missing !== undefined,
 }, async () => {
-  await ensureTestImage();
+  await ensureKubeImages();
   await using tmp = await tempDir("gp-e2e-kube-recover-");
   await Deno.writeTextFile(
     `${tmp.path}/job.yaml`,
@@ -315,7 +315,7 @@ Deno.test({
   name: "kube e2e: Ctrl-C stops the run (130), deleting its pods and Secret",
   ignore: missing !== undefined,
 }, async () => {
-  await ensureTestImage();
+  await ensureKubeImages();
   await using tmp = await tempDir("gp-e2e-kube-int-");
   await Deno.writeTextFile(`${tmp.path}/job.yaml`, ONE_STAGE);
   await using kube = await startKubeApiServer({ kubelet: { mode: "podman" } });

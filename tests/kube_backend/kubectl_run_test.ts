@@ -8,10 +8,10 @@
  *
  * Skipped with a visible warning where kubectl or podman is missing.
  */
-import { kubeSubmitArgs } from "./_kube_run.ts";
+import { ensureKubeImages, kubeSubmitArgs } from "./_kube_run.ts";
 import assert from "node:assert/strict";
 import { tempDir, waitFor } from "../_helpers/mod.ts";
-import { ensureTestImage, podmanMissing } from "../_helpers/podman.ts";
+import { podmanMissing } from "../_helpers/podman.ts";
 import { scriptEnv, spawnScript, within } from "../e2e/_podman_helpers.ts";
 import { type KubeApi, startKubeApiServer } from "../_kube_sim/api_server.ts";
 import { haveKubectl, kubectl, parseTable } from "../_kube_sim/kubectl.ts";
@@ -71,7 +71,7 @@ Deno.test({
   }`,
   ignore: skip !== undefined,
 }, async () => {
-  await ensureTestImage();
+  await ensureKubeImages();
   await using tmp = await tempDir("gp-e2e-kubectl-");
   await Deno.writeTextFile(`${tmp.path}/job.yaml`, JOB);
   await using kube = await startKubeApiServer({ kubelet: { mode: "podman" } });

@@ -5,6 +5,8 @@
  * @module
  */
 import type { KubeCliOptions } from "../../executors/kube_cli.ts";
+import { UsageError } from "../../errors/mod.ts";
+import { DEFAULT_DENO_IMAGE } from "../../podspec/stock_worker.ts";
 import { kubeRelayPlan } from "../../executors/kube_relay.ts";
 import { runningInCluster } from "../../kube/in_cluster.ts";
 import { jobSpecToYaml } from "../../jobspec/mod.ts";
@@ -51,6 +53,18 @@ export const KUBE_FLAGS: readonly FlagDef[] = [
     parse: (v) => parseId(v, "--run-as-user", false),
   },
   {
+    flags: "--worker-source <source>",
+    help: "stock: deno from --deno-image + the run's worker bundle on any image (default); " +
+      "image: the image's own deno and worker (Containerfile)",
+    group: "kube",
+    choices: ["stock", "image"],
+  },
+  {
+    flags: "--deno-image <image>",
+    help: `image the stock source copies deno from (default ${DEFAULT_DENO_IMAGE})`,
+    group: "kube",
+  },
+  {
     flags: "--unschedulable-timeout <duration>",
     help: "fail a pod that stays Unschedulable this long",
     group: "kube",
@@ -76,19 +90,51 @@ export function kubeOptions(opts: SubmitOptions): KubeCliOptions & {
     minioConfig: opts.minioConfig,
     fsGroup: f.fsGroup as KubeCliOptions["fsGroup"],
     runAsUser: f.runAsUser as number | undefined,
+    workerSource: f.workerSource as "stock" | "image" | undefined,
+    denoImage: str("denoImage"),
     unschedulableTimeoutMs: (f.unschedulableTimeout as number | undefined) ?? 120_000,
     runId: opts.runId,
   };
+}
+
+/** The arguments of the coordinator in the hop pod (after `--spec <file>`). */
+function hopArgs(o: SubmitOptions): string[] {
+  const k = kubeOptions(o);
+  const args = ["--backend", "kube", "--image", k.image ?? ""];
+  if (o.arch) args.push("-a", o.arch);
+  if (k.serviceAccount) args.push("--serviceaccount", k.serviceAccount);
+  if (k.fsGroup !== undefined) args.push("--fs-group", String(k.fsGroup));
+  if (k.runAsUser !== undefined) args.push("--run-as-user", String(k.runAsUser));
+  if (k.workerSource) args.push("--worker-source", k.workerSource);
+  if (k.denoImage) args.push("--deno-image", k.denoImage);
+  args.push("--timeout", `${o.timeoutMs}ms`, "--poll-interval", `${o.pollIntervalMs}ms`);
+  if (o.assumeExisting) args.push("--assume-existing");
+  // -e values are ordinary (non-secret) settings by definition; they travel in the hop's args.
+  for (const [key, v] of Object.entries(o.workerEnv)) args.push("-e", `${key}=${v}`);
+  return args;
 }
 
 const load = async () => await import("../../executors/kube_cli.ts");
 
 const runtime: BackendRuntime = {
   async createExecutor(ctx) {
-    const { createKubeExecutor } = await load();
-    kubeRelayPlan(kubeOptions(ctx.opts), runningInCluster(ctx.env)); // refuses before creating
+    const { createKubeExecutor, readWorkerBundle } = await load();
+    const k = kubeOptions(ctx.opts);
+    kubeRelayPlan(k, runningInCluster(ctx.env)); // refuses before creating anything
+    let bundle;
+    if (k.workerSource !== "image") {
+      const path = ctx.install.workerBundle ??
+        (ctx.install.bundleWorker ? await ctx.install.bundleWorker(ctx.signal) : undefined);
+      if (!path) {
+        throw new UsageError(
+          "--worker-source stock needs the bundled worker work.js next to this program " +
+            "(deno task bundle), or --worker-source image with an image that has it",
+        );
+      }
+      bundle = await readWorkerBundle(path);
+    }
     return createKubeExecutor(
-      { ...kubeOptions(ctx.opts), relayHost: ctx.env.POD_IP || undefined },
+      { ...k, relayHost: ctx.env.POD_IP || undefined, ...(bundle ? { bundle } : {}) },
       ctx.env,
       ctx.log,
     );
@@ -104,10 +150,16 @@ const runtime: BackendRuntime = {
     return 0;
   },
   async dryRunResources(ctx, plan) {
-    const { kubeDryRunResources } = await load();
+    const { kubeDryRunResources, readWorkerBundle } = await load();
+    const k = kubeOptions(ctx.opts);
+    // The bundle's sha256 when a bundled worker is at hand (never built just for a dry run).
+    const bundleSha256 = k.workerSource !== "image" && ctx.install.workerBundle
+      ? (await readWorkerBundle(ctx.install.workerBundle)).sha256
+      : undefined;
     return kubeDryRunResources(
-      { ...kubeOptions(ctx.opts), arch: ctx.opts.arch },
+      { ...k, arch: ctx.opts.arch, ...(bundleSha256 ? { bundleSha256 } : {}) },
       plan.groups.flatMap((g) => g.stages).map((s) => ({ id: s.id, index: s.index })),
+      hopArgs(ctx.opts),
     );
   },
   // In a cluster, worker pods reach the embedded relay at this pod's IP; outside, at
@@ -127,14 +179,7 @@ const runtime: BackendRuntime = {
     if (!k.remoteKubeconfig) return undefined;
     const { runHopFromCli } = await load();
     const { newRunId } = await import("../../coordinator/run.ts");
-    const o = ctx.opts;
-    const args = ["--backend", "kube", "--image", k.image ?? ""];
-    if (o.arch) args.push("-a", o.arch);
-    if (k.serviceAccount) args.push("--serviceaccount", k.serviceAccount);
-    args.push("--timeout", `${o.timeoutMs}ms`, "--poll-interval", `${o.pollIntervalMs}ms`);
-    if (o.assumeExisting) args.push("--assume-existing");
-    // -e values are ordinary (non-secret) settings by definition; they travel in the hop's args.
-    for (const [key, v] of Object.entries(o.workerEnv)) args.push("-e", `${key}=${v}`);
+    const args = hopArgs(ctx.opts);
     return await runHopFromCli({
       ...k,
       runId: newRunId(),
