@@ -16,7 +16,7 @@ import { ROOT, runCommand, tempDir } from "../_helpers/mod.ts";
 import { startRelayProcess } from "./server_harness.ts";
 
 /** Raised as fixes land; never lowered. */
-const PASS_THRESHOLD = 222;
+const PASS_THRESHOLD = 226;
 
 const SUITE = Deno.env.get("S3_TESTS_DIR") ?? `${ROOT}/../shared/vendor/s3-tests`;
 
