@@ -9,12 +9,10 @@
  * @module
  */
 import { existsSync } from "node:fs";
-import { GangplankError } from "../errors/mod.ts";
 import {
   PodmanClient,
   PodmanError,
   RELAY_SECRET_TARGET,
-  removeByLabels,
   runContainer,
   type SecretMount,
   uidOf,
@@ -22,13 +20,8 @@ import {
   workerContainerName,
   workerContainerSpec,
 } from "../podman/mod.ts";
-import {
-  LABEL_COORDINATOR,
-  LABEL_RUN_ID,
-  WORKER_DENO_PATH,
-  WORKER_SCRIPT_PATH,
-} from "../workspec/worker_image.ts";
-import { processStart, sameProcess } from "./local_cleanup.ts";
+import { LABEL_COORDINATOR, LABEL_RUN_ID } from "../workspec/worker_image.ts";
+import { processStart } from "./local_cleanup.ts";
 import { hostname } from "node:os";
 import { secretFileVar } from "../workspec/env.ts";
 import {
@@ -41,14 +34,11 @@ import {
   sshSocketConnector,
 } from "../ssh/mod.ts";
 import type { Executor, RelayEndpoint, StageOutcome, WorkerLaunch } from "./types.ts";
+import { ensureWorkerImage, WorkerImageError } from "./podman_image.ts";
+import { cleanupPodmanRuns, type PodmanCleanup, safeName } from "./podman_cleanup.ts";
 import { quote } from "../toolkit/shell.ts";
 
-/** The worker image cannot be used (missing, or lacking deno/the worker on a remote host). */
-export class WorkerImageError extends GangplankError {
-  constructor(readonly image: string, readonly host: string, message: string) {
-    super(message);
-  }
-}
+export { WorkerImageError } from "./podman_image.ts";
 
 /** SSH settings for `ssh://` container hosts (host, port and user come from the URI). */
 export type PodmanSshOptions = Pick<
@@ -103,10 +93,6 @@ export interface PodmanExecutorOptions {
 
 const DEFAULT_DEVICES = ["/dev/kvm", "/dev/fuse"];
 const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
-
-function safeName(s: string): string {
-  return s.replace(/[^a-zA-Z0-9_.-]/g, "-");
-}
 
 /**
  * Runs workers as podman containers (local or over SSH).
@@ -301,65 +287,19 @@ export class PodmanExecutor implements Executor {
     };
   }
 
-  async #ensureImage(client: PodmanClient, signal: AbortSignal): Promise<void> {
-    const image = this.#o.image;
-    if (!(await client.imageExists(image, { signal }))) {
-      if (this.#o.pull === false) {
-        throw new WorkerImageError(image, this.where, `image ${image} is not on ${this.where}`);
-      }
-      this.#log(`podman: pulling ${image} on ${this.#hostLabel()}`);
-      try {
-        await client.pullImage(image, { signal });
-      } catch (e) {
-        throw new WorkerImageError(
-          image,
-          this.where,
-          `image ${image} is not on ${this.where} and cannot be pulled: ${(e as Error).message}`,
-        );
-      }
-    }
-    const mount = this.#mountWorker();
-    if (mount) {
-      if (!existsSync(mount.worker)) {
-        throw new WorkerImageError(
-          image,
-          this.where,
-          `the bundled worker ${mount.worker} does not exist (run \`deno task bundle\`)`,
-        );
-      }
-      return;
-    }
-    // Remote (or no mount): the image itself must carry deno and the worker.
-    const out: string[] = [];
-    const probe = `try { Deno.statSync(${JSON.stringify(WORKER_SCRIPT_PATH)}); } ` +
-      `catch { console.log("missing ${WORKER_SCRIPT_PATH}"); Deno.exit(3); }`;
-    let code: number;
-    try {
-      ({ exitCode: code } = await runContainer(client, {
-        name: `gangplank-${safeName(this.#runId ?? "probe")}-image-check`,
-        image,
-        entrypoint: [WORKER_DENO_PATH],
-        command: ["eval", probe],
-        labels: this.#runId ? { [LABEL_RUN_ID]: this.#runId } : {},
-        env: { DENO_DIR: "/tmp/deno", NO_COLOR: "1" },
-        netns: { nsmode: "host" },
-      }, { signal, onLine: (l) => out.push(l) }));
-    } catch (e) {
-      if (e instanceof PodmanError && !signal.aborted) {
-        code = -1;
-        out.push(e.message);
-      } else throw e;
-    }
-    if (code !== 0) {
-      throw new WorkerImageError(
-        image,
-        this.where,
-        `image ${image} on ${this.where} cannot run the worker: it needs deno at ` +
-          `${WORKER_DENO_PATH} and the bundled worker at ${WORKER_SCRIPT_PATH} ` +
-          `(build one with the Containerfile: podman build --build-arg BASE=... .)` +
-          (out.length ? `; probe said: ${out.slice(-3).join(" | ")}` : ""),
-      );
-    }
+  #ensureImage(client: PodmanClient, signal: AbortSignal): Promise<void> {
+    return ensureWorkerImage({
+      client,
+      image: this.#o.image,
+      where: this.where,
+      hostLabel: this.#hostLabel(),
+      pull: this.#o.pull !== false,
+      mount: this.#mountWorker(),
+      probeName: `gangplank-${safeName(this.#runId ?? "probe")}-image-check`,
+      ...(this.#runId ? { runId: this.#runId } : {}),
+      log: this.#log,
+      signal,
+    });
   }
 
   /**
@@ -488,52 +428,8 @@ export class PodmanExecutor implements Executor {
    */
   async cleanup(
     opts: { runId?: string; signal: AbortSignal },
-  ): Promise<{ containers: string[]; volumes: string[]; secrets: string[]; kept: string[] }> {
-    const client = await this.client(opts);
-    const { signal } = opts;
-    if (opts.runId) {
-      const removed = await removeByLabels(client, { [LABEL_RUN_ID]: opts.runId }, { signal });
-      const prefix = `gangplank-${safeName(opts.runId)}-`;
-      const secrets = (await client.listSecrets({ signal }))
-        .map((s) => s.Spec.Name).filter((n) => n.startsWith(prefix));
-      for (const s of secrets) await client.removeSecret(s, { signal });
-      return { ...removed, secrets, kept: [] };
-    }
-    const any = { [LABEL_RUN_ID]: undefined };
-    const containers = await client.listContainers({ signal, labels: any });
-    const volumes = await client.listVolumes({ signal, labels: any });
-    // Runs to leave alone: their coordinator label names a live process, or another host.
-    const kept = new Map<string, string>();
-    const here = hostname();
-    for (const labels of [...containers, ...volumes].map((x) => x.Labels ?? {})) {
-      const run = labels[LABEL_RUN_ID];
-      const coordinator = labels[LABEL_COORDINATOR];
-      if (!run || !coordinator || kept.has(run)) continue;
-      const [host, pid, start] = coordinator.split("/");
-      if (host !== here) kept.set(run, `its coordinator runs on ${host}: use --run-id`);
-      else if (sameProcess(Number(pid), start)) {
-        kept.set(run, `its coordinator (pid ${pid}) is still running`);
-      }
-    }
-    const dead = (labels: Record<string, string> | null | undefined) =>
-      !kept.has(labels?.[LABEL_RUN_ID] ?? "");
-    const result = { containers: [] as string[], volumes: [] as string[], secrets: [] as string[] };
-    for (const c of containers.filter((c) => dead(c.Labels))) {
-      await client.removeContainer(c.Id, { signal });
-      result.containers.push(c.Id);
-    }
-    for (const v of volumes.filter((v) => dead(v.Labels))) {
-      await client.removeVolume(v.Name, { signal });
-      result.volumes.push(v.Name);
-    }
-    const keptPrefixes = [...kept.keys()].map((r) => `gangplank-${safeName(r)}-`);
-    for (const s of await client.listSecrets({ signal })) {
-      const n = s.Spec.Name;
-      if (!n.startsWith("gangplank-") || keptPrefixes.some((p) => n.startsWith(p))) continue;
-      await client.removeSecret(n, { signal });
-      result.secrets.push(n);
-    }
-    return { ...result, kept: [...kept].map(([run, why]) => `${run}: ${why}`) };
+  ): Promise<PodmanCleanup> {
+    return cleanupPodmanRuns(await this.client(opts), opts);
   }
 
   /** Removes what is still held (containers, volumes, secrets), closes the forward and SSH. */
