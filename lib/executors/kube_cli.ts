@@ -13,6 +13,7 @@ import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { UsageError } from "../errors/mod.ts";
 import { KubeClient, type KubeTarget, runHop } from "../kube/mod.ts";
+import { preflightKube } from "../kube/preflight.ts";
 import { runningInCluster, SERVICE_ACCOUNT_DIR } from "../kube/in_cluster.ts";
 import { DEFAULT_WORKER_IMAGE } from "../workspec/worker_image.ts";
 import {
@@ -108,6 +109,13 @@ export function kubeTargetFor(
       inCluster: false,
     };
   }
+  const home = env.HOME ?? "";
+  if (!home || !exists(`${home}/.kube/config`)) {
+    throw new UsageError(
+      "kubernetes: no configuration: give --kubeconfig FILE, set KUBECONFIG, create " +
+        "~/.kube/config (e.g. oc login / kubectl config), or run in a pod with a service account",
+    );
+  }
   return { target: { kind: "default" }, namespace: opts.namespace, inCluster: false };
 }
 
@@ -123,6 +131,32 @@ export function kubeClientFor(
   } catch (e) {
     throw new UsageError(`kubernetes configuration: ${(e as Error).message}`);
   }
+}
+
+/**
+ * Checks the cluster target before anything is created (see lib/kube's `preflightKube`): the
+ * API answers, accepts the credentials, has the namespace, and the service account exists.
+ *
+ * @throws {UsageError} one line naming what is wrong and what to do.
+ */
+export async function checkKubeTarget(
+  opts: KubeCliOptions,
+  env: Record<string, string | undefined>,
+  signal: AbortSignal,
+): Promise<void> {
+  const t = kubeTargetFor(opts, env);
+  const client = kubeClientFor(opts, env);
+  const source = t.target.kind === "kubeconfig"
+    ? (opts.kubeconfig ? `--kubeconfig ${opts.kubeconfig}` : `$KUBECONFIG (${t.target.path})`)
+    : t.target.kind === "in-cluster"
+    ? "the pod's service account"
+    : "~/.kube/config";
+  await preflightKube(client.kc, {
+    source,
+    namespace: client.namespace,
+    serviceAccount: opts.serviceAccount,
+    signal: AbortSignal.any([signal, AbortSignal.timeout(30_000)]),
+  });
 }
 
 /**
@@ -264,10 +298,13 @@ export async function runHopFromCli(
   if (!opts.remoteKubeconfig) throw new UsageError("hop mode needs --remote-kubeconfig");
   if (!opts.image) throw new UsageError("--remote-kubeconfig needs --image");
   if (!opts.serviceAccount) throw new UsageError("--remote-kubeconfig needs --serviceaccount");
-  const client = kubeClientFor(
-    { kubeconfig: opts.remoteKubeconfig, namespace: opts.namespace },
+  const target = { kubeconfig: opts.remoteKubeconfig, namespace: opts.namespace };
+  await checkKubeTarget(
+    { ...target, serviceAccount: opts.serviceAccount },
     {},
+    opts.signal,
   );
+  const client = kubeClientFor(target, {});
   let fsGroup = typeof opts.fsGroup === "number" ? opts.fsGroup : undefined;
   if (opts.fsGroup === undefined) {
     const groups = await client.apiGroups({ signal: opts.signal });

@@ -41,7 +41,8 @@ export interface WatchOptions {
   timeoutSeconds?: number;
 }
 
-function callOptions(signal: AbortSignal) {
+/** client-node call options that abort the request with `signal`. */
+export function callOptions(signal: AbortSignal) {
   return {
     middleware: [{
       pre: (ctx: k8s.RequestContext) => {

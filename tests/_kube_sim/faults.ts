@@ -44,6 +44,11 @@ export interface FaultSwitches {
    */
   watchDrop?: { afterEvents?: number; afterMs?: number; times?: number };
   /**
+   * RBAC denies the user every `/api/v1` request matching `pathPattern` and `methods` (when
+   * given): 403 Forbidden with the authorizer's wording, for as long as the switch is on.
+   */
+  forbidden?: { pathPattern?: RegExp | string; methods?: string[] };
+  /**
    * The next `count` API requests (matching `pathPattern` and `verbs`, when given) answer
    * `status` (429 with Retry-After: `retryAfterSeconds`, default 1; or 500) with a Status.
    */
@@ -134,6 +139,16 @@ export class Faults {
       this.#used.set("watchDrop", used + 1);
     }
     return f;
+  }
+
+  /** Whether RBAC (the `forbidden` switch) denies this request. */
+  isForbidden(method: string, path: string): boolean {
+    const f = this.#switches.forbidden;
+    if (!f) return false;
+    if (f.methods && !f.methods.includes(method)) return false;
+    if (f.pathPattern === undefined) return true;
+    const re = typeof f.pathPattern === "string" ? new RegExp(f.pathPattern) : f.pathPattern;
+    return re.test(path);
   }
 
   /** Takes one error-burst slot for a request; returns the error to answer, or undefined. */

@@ -48,6 +48,21 @@ export function route(ctx: RouteContext, req: Request, url: URL): Promise<Respon
   if (segs[0] !== "api" || segs[1] !== "v1") {
     throw new ApiError(404, "NotFound", "the server could not find the requested resource");
   }
+  if (ctx.faults.isForbidden(req.method, path)) {
+    const [, , ...rest] = segs;
+    const nsIdx = rest[0] === "namespaces" && rest.length >= 3 ? 2 : 0;
+    const resource = rest[nsIdx] ?? "";
+    const verb = { GET: "get", POST: "create", PUT: "update", PATCH: "patch", DELETE: "delete" }[
+      req.method
+    ] ?? req.method.toLowerCase();
+    throw new ApiError(
+      403,
+      "Forbidden",
+      `${resource} is forbidden: User "kube-sim-user" cannot ${verb} resource "${resource}" in ` +
+        `API group "" ${nsIdx ? `in the namespace "${rest[1]}"` : "at the cluster scope"}`,
+      { kind: resource },
+    );
+  }
   const burst = ctx.faults.takeErrorBurst(req.method, path);
   if (burst) {
     const code = burst.status;

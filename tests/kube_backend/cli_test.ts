@@ -92,7 +92,11 @@ Deno.test("kubeTargetFor: --kubeconfig, $KUBECONFIG, in-cluster, default", () =>
     kind: "kubeconfig",
     path: "/a",
   });
-  assert.deepEqual(kubeTargetFor({}, {}, no).target, { kind: "default" });
+  // ~/.kube/config is client-node's default; without it there is no configuration at all.
+  const home = (p: string) => p === "/h/.kube/config";
+  assert.deepEqual(kubeTargetFor({}, { HOME: "/h" }, home).target, { kind: "default" });
+  assert.throws(() => kubeTargetFor({}, { HOME: "/h" }, no), UsageError);
+  assert.throws(() => kubeTargetFor({}, {}, no), UsageError);
 });
 
 Deno.test("submit --backend kube from outside the cluster without a reachable relay: refused, nothing created", async () => {

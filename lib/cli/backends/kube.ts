@@ -118,9 +118,10 @@ const load = async () => await import("../../executors/kube_cli.ts");
 
 const runtime: BackendRuntime = {
   async createExecutor(ctx) {
-    const { createKubeExecutor, readWorkerBundle } = await load();
+    const { checkKubeTarget, createKubeExecutor, readWorkerBundle } = await load();
     const k = kubeOptions(ctx.opts);
     kubeRelayPlan(k, runningInCluster(ctx.env)); // refuses before creating anything
+    await checkKubeTarget(k, ctx.env, ctx.signal);
     let bundle;
     if (k.workerSource !== "image") {
       const path = ctx.install.workerBundle ??
