@@ -56,18 +56,52 @@ export function isTransientCode(code: string | undefined): boolean {
  * again may help (what {@link withRetry} goes by).
  */
 export class StoreError extends GangplankError {
-  constructor(
-    readonly op: string,
-    readonly bucket: string,
-    readonly key: string | undefined,
-    readonly code: string,
-    message: string,
-    readonly status?: number,
-    readonly transient: boolean = isTransientStatus(status) || isTransientCode(code),
-    options?: ErrorOptions,
-  ) {
-    super(`${op} ${bucket}${key !== undefined ? `/${key}` : ""}: ${code}: ${message}`, options);
+  /** The operation (`put`, `fetch`, `get`, `stat`, ...). */
+  readonly op: string;
+  /** The bucket. */
+  readonly bucket: string;
+  /** The key, unless the operation was on the bucket. */
+  readonly key: string | undefined;
+  /** The S3 error code or the network error code. */
+  readonly code: string;
+  /** The HTTP status, when the server answered. */
+  readonly status?: number;
+  /** Whether trying again may help. */
+  readonly transient: boolean;
+  /** A failed store operation, described by `init`. */
+  constructor(init: StoreErrorInit) {
+    const { op, bucket, key, code, message, status } = init;
+    super(
+      `${op} ${bucket}${key !== undefined ? `/${key}` : ""}: ${code}: ${message}`,
+      "cause" in init ? { cause: init.cause } : undefined,
+    );
+    this.op = op;
+    this.bucket = bucket;
+    this.key = key;
+    this.code = code;
+    if (status !== undefined) this.status = status;
+    this.transient = init.transient ?? (isTransientStatus(status) || isTransientCode(code));
   }
+}
+
+/** What a {@link StoreError} carries. */
+export interface StoreErrorInit {
+  /** The operation (`put`, `fetch`, `get`, `stat`, ...). */
+  op: string;
+  /** The bucket. */
+  bucket: string;
+  /** The key, unless the operation was on the bucket. */
+  key?: string;
+  /** The S3 error code or the network error code. */
+  code: string;
+  /** What went wrong. */
+  message: string;
+  /** The HTTP status, when the server answered. */
+  status?: number;
+  /** Whether trying again may help (default: from the status and the code). */
+  transient?: boolean;
+  /** The underlying error. */
+  cause?: unknown;
 }
 
 /**
@@ -85,15 +119,14 @@ export class IntegrityError extends StoreError {
     readonly expected: string | number,
     readonly actual: string | number,
   ) {
-    super(
-      "fetch",
+    super({
+      op: "fetch",
       bucket,
       key,
-      "IntegrityError",
-      `artifact ${artifact}: ${field} mismatch: expected ${expected}, got ${actual}`,
-      undefined,
-      false,
-    );
+      code: "IntegrityError",
+      message: `artifact ${artifact}: ${field} mismatch: expected ${expected}, got ${actual}`,
+      transient: false,
+    });
   }
 }
 

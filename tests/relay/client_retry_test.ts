@@ -22,7 +22,19 @@ import { tempDir, waitFor } from "../_helpers/mod.ts";
 
 // ---- withRetry with fakes ------------------------------------------------------------------
 
-const transient = () => new StoreError("put", "b", "k", "SlowDown", "slow down", 503);
+/** A `get b/k` failure as the store reports it. */
+const getError = (code: string, message: string, status: number) =>
+  new StoreError({ op: "get", bucket: "b", key: "k", code, message, status });
+
+const transient = () =>
+  new StoreError({
+    op: "put",
+    bucket: "b",
+    key: "k",
+    code: "SlowDown",
+    message: "slow down",
+    status: 503,
+  });
 
 Deno.test("withRetry: transient failures are retried with exponential backoff, then succeed", async () => {
   const delays: number[] = [];
@@ -65,8 +77,8 @@ Deno.test("withRetry: bounded attempts, delays capped, jitter between half and a
 Deno.test("withRetry: non-transient errors are not retried", async () => {
   for (
     const err of [
-      new StoreError("get", "b", "k", "AccessDenied", "denied", 403),
-      new StoreError("get", "b", "k", "NoSuchKey", "missing", 404),
+      getError("AccessDenied", "denied", 403),
+      getError("NoSuchKey", "missing", 404),
       new IntegrityError("qemu", "b", "k", "sha256", "aa", "bb"),
       new TypeError("bug"),
       new DOMException("aborted", "AbortError"),
@@ -115,15 +127,15 @@ Deno.test("isTransientError classifies network, HTTP and S3 errors", () => {
     Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }),
     Object.assign(new Error("t"), { code: "ETIMEDOUT" }),
     new Error("wrapped", { cause: Object.assign(new Error("x"), { code: "EPIPE" }) }),
-    new StoreError("get", "b", "k", "InternalError", "boom", 500),
-    new StoreError("get", "b", "k", "TooManyRequests", "slow", 429),
-    new StoreError("get", "b", "k", "SlowDown", "slow"),
+    getError("InternalError", "boom", 500),
+    getError("TooManyRequests", "slow", 429),
+    new StoreError({ op: "get", bucket: "b", key: "k", code: "SlowDown", message: "slow" }),
   ];
   const no: unknown[] = [
-    new StoreError("get", "b", "k", "AccessDenied", "no", 403),
-    new StoreError("get", "b", "k", "SignatureDoesNotMatch", "no", 403),
-    new StoreError("get", "b", "k", "NoSuchKey", "no", 404),
-    new StoreError("get", "b", "k", "NotImplemented", "no", 501),
+    getError("AccessDenied", "no", 403),
+    getError("SignatureDoesNotMatch", "no", 403),
+    getError("NoSuchKey", "no", 404),
+    getError("NotImplemented", "no", 501),
     new IntegrityError("a", "b", "k", "size", 1, 2),
     new DOMException("aborted", "AbortError"),
     new TypeError("x"),

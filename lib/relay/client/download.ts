@@ -81,15 +81,14 @@ export async function fetchFile(
         out.close();
       }
       if (Number.isFinite(total) && n !== total) {
-        throw new StoreError(
-          "fetch",
+        throw new StoreError({
+          op: "fetch",
           bucket,
           key,
-          "IncompleteBody",
-          `received ${n} of ${total} bytes`,
-          undefined,
-          true,
-        );
+          code: "IncompleteBody",
+          message: `received ${n} of ${total} bytes`,
+          transient: true,
+        });
       }
       if (expect?.size !== undefined && n !== expect.size) {
         throw new IntegrityError(name, bucket, key, "size", expect.size, n);
@@ -169,7 +168,7 @@ export async function getObject(
     const text = await res.text().catch(() => "");
     const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1] ?? `HTTP${res.status}`;
     const msg = /<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? res.statusText;
-    throw new StoreError("fetch", bucket, key, code, msg, res.status);
+    throw new StoreError({ op: "fetch", bucket, key, code, message: msg, status: res.status });
   }
   const cl = res.headers.get("content-length");
   return {
@@ -202,15 +201,14 @@ export async function sha256(
       throw networkError("sha256", bucket, key, e, signal);
     }
     if (Number.isFinite(res.total) && size !== res.total) {
-      throw new StoreError(
-        "sha256",
+      throw new StoreError({
+        op: "sha256",
         bucket,
         key,
-        "IncompleteBody",
-        `received ${size} of ${res.total} bytes`,
-        undefined,
-        true,
-      );
+        code: "IncompleteBody",
+        message: `received ${size} of ${res.total} bytes`,
+        transient: true,
+      });
     }
     return { sha256: hash.digest("hex"), size };
   }, { race: false }));
@@ -256,10 +254,21 @@ export async function getJSON<T = unknown>(
 ): Promise<T | undefined> {
   const text = await getText(t, bucket, key, opts);
   if (text === undefined) return undefined;
+  return parseJSON(text, bucket, key) as T;
+}
+
+/** `text` parsed as JSON; an `InvalidJSON` {@link StoreError} naming the object if it is not. */
+function parseJSON(text: string, bucket: string, key: string): unknown {
   try {
-    return JSON.parse(text) as T;
+    return JSON.parse(text);
   } catch (e) {
-    throw new StoreError("get", bucket, key, "InvalidJSON", errMessage(e), undefined, false, {
+    throw new StoreError({
+      op: "get",
+      bucket,
+      key,
+      code: "InvalidJSON",
+      message: errMessage(e),
+      transient: false,
       cause: e,
     });
   }
@@ -287,13 +296,7 @@ export async function getJSONVersioned(
   }));
   if (got === undefined) return undefined;
   t.stats.bytesIn += got.body.length;
-  try {
-    return { value: JSON.parse(got.body.toString("utf8")), etag: got.etag };
-  } catch (e) {
-    throw new StoreError("get", bucket, key, "InvalidJSON", errMessage(e), undefined, false, {
-      cause: e,
-    });
-  }
+  return { value: parseJSON(got.body.toString("utf8"), bucket, key), etag: got.etag };
 }
 
 async function* chunksOf(

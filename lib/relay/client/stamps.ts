@@ -57,15 +57,14 @@ export async function stampOf(
   }
   if (raw === undefined) return BigInt(s.lastModified.getTime()) * 1_000_000n;
   if (!/^\d+$/.test(raw.trim())) {
-    throw new StoreError(
-      "stamp",
+    throw new StoreError({
+      op: "stamp",
       bucket,
       key,
-      "BadStamp",
-      `stamp ${JSON.stringify(raw)} is not a number`,
-      undefined,
-      false,
-    );
+      code: "BadStamp",
+      message: `stamp ${JSON.stringify(raw)} is not a number`,
+      transient: false,
+    });
   }
   return BigInt(raw.trim());
 }

@@ -70,7 +70,15 @@ export const NOT_FOUND = new Set(["NoSuchKey", "NotFound", "NoSuchBucket"]);
 /** A local file problem (stat, read) while working on `bucket/key`: never transient. */
 export function localFileError(op: string, bucket: string, key: string, e: unknown): StoreError {
   const code = (e as { code?: string }).code ?? "ENOENT";
-  return new StoreError(op, bucket, key, code, errMessage(e), undefined, false, { cause: e });
+  return new StoreError({
+    op,
+    bucket,
+    key,
+    code,
+    message: errMessage(e),
+    transient: false,
+    cause: e,
+  });
 }
 
 /** Resolves `undefined` instead of rejecting when the object (or its bucket) does not exist. */
@@ -215,17 +223,39 @@ export class Transport {
     if (state.transient) {
       const t = state.transient;
       await Promise.race([t.body, new Promise((r) => setTimeout(r, 1000))]);
-      return new StoreError(op, bucket, key, t.code, t.message, t.status, true, { cause: err });
+      return new StoreError({
+        op,
+        bucket,
+        key,
+        code: t.code,
+        message: t.message,
+        status: t.status,
+        transient: true,
+        cause: err,
+      });
     }
     const code = (err as { code?: unknown })?.code;
     if (typeof code === "string" && code !== "") {
-      return new StoreError(op, bucket, key, code, errMessage(err), state.status, undefined, {
+      return new StoreError({
+        op,
+        bucket,
+        key,
+        code,
+        message: errMessage(err),
+        status: state.status,
         cause: err,
       });
     }
     const transient = isTransientError(err);
     const name = err instanceof Error ? err.name : "Error";
-    return new StoreError(op, bucket, key, name, errMessage(err), state.status, transient, {
+    return new StoreError({
+      op,
+      bucket,
+      key,
+      code: name,
+      message: errMessage(err),
+      status: state.status,
+      transient,
       cause: err,
     });
   }
@@ -300,5 +330,5 @@ export function networkError(
   if (e instanceof StoreError) return e;
   // Never log a presigned URL (it grants access until it expires).
   const msg = errMessage(e).replace(/\?X-Amz-[^\s)]*/g, "?<presigned>");
-  return new StoreError(op, bucket, key, "NetworkError", msg, undefined, true);
+  return new StoreError({ op, bucket, key, code: "NetworkError", message: msg, transient: true });
 }

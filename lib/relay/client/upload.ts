@@ -44,15 +44,14 @@ export async function putFile(t: Transport, bucket: string, key: string, path: s
     throw localFileError("put", bucket, key, e);
   }
   if (!st.isFile()) {
-    throw new StoreError(
-      "put",
+    throw new StoreError({
+      op: "put",
       bucket,
       key,
-      "NotAFile",
-      `${path} is not a regular file`,
-      undefined,
-      false,
-    );
+      code: "NotAFile",
+      message: `${path} is not a regular file`,
+      transient: false,
+    });
   }
   const size = Number(st.size);
   await ensureBucket(t, bucket, { signal });
@@ -182,15 +181,14 @@ export async function putRange(
     res.resume();
     const etag = String(res.headers.etag ?? "").replace(/^"|"$/g, "");
     if (pos !== start + len) {
-      throw new StoreError(
-        "put",
+      throw new StoreError({
+        op: "put",
         bucket,
         key,
-        "FileChanged",
-        `${path} changed while it was uploaded (read ${pos - start} of ${len} bytes)`,
-        undefined,
-        false,
-      );
+        code: "FileChanged",
+        message: `${path} changed while it was uploaded (read ${pos - start} of ${len} bytes)`,
+        transient: false,
+      });
     }
     return etag;
   } finally {
@@ -213,15 +211,14 @@ export async function putStream(
 ): Promise<{ bytes: number }> {
   const { signal } = opts;
   if (!Number.isSafeInteger(size) || size < 0) {
-    throw new StoreError(
-      "put",
+    throw new StoreError({
+      op: "put",
       bucket,
       key,
-      "InvalidSize",
-      `size must be known, got ${size}`,
-      undefined,
-      false,
-    );
+      code: "InvalidSize",
+      message: `size must be known, got ${size}`,
+      transient: false,
+    });
   }
   await ensureBucket(t, bucket, { signal });
   const src = stream instanceof Readable
@@ -387,7 +384,7 @@ async function completeIfAbsent(
   const code = /<Error>[\s\S]*?<Code>([^<]*)<\/Code>/.exec(body)?.[1];
   if (code) {
     const msg = /<Message>([^<]*)<\/Message>/.exec(body)?.[1] ?? "";
-    throw new StoreError("put", bucket, key, code, msg, 200);
+    throw new StoreError({ op: "put", bucket, key, code, message: msg, status: 200 });
   }
 }
 
