@@ -16,7 +16,13 @@
  */
 import { podmanRun } from "../lib/cli/submit.ts";
 import { runMain } from "./_harness.ts";
+import { makeUndumpable } from "../lib/worker/secrets.ts";
 
 export { podmanRun };
 
-if (import.meta.main) await runMain("podman-run", podmanRun, import.meta.url);
+if (import.meta.main) {
+  // The coordinator holds the relay's root key: no other process of this user (a local
+  // stage's commands) may read its memory or environment through /proc or ptrace.
+  makeUndumpable();
+  await runMain("podman-run", podmanRun, import.meta.url);
+}

@@ -14,7 +14,13 @@
  */
 import { submit } from "../lib/cli/submit.ts";
 import { runMain } from "./_harness.ts";
+import { makeUndumpable } from "../lib/worker/secrets.ts";
 
 export { submit };
 
-if (import.meta.main) await runMain("submit", submit, import.meta.url);
+if (import.meta.main) {
+  // The coordinator holds the relay's root key: no other process of this user (a local
+  // stage's commands) may read its memory or environment through /proc or ptrace.
+  makeUndumpable();
+  await runMain("submit", submit, import.meta.url);
+}
