@@ -40,9 +40,9 @@ interface Report {
 }
 
 /** The test's side: hands out the relay address, takes the report, releases the waiter. */
-function controlServer() {
+function controlServer(hostname = "127.0.0.1") {
   const state = { target: "", report: undefined as Report | undefined, proceed: false };
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+  const server = Deno.serve({ hostname, port: 0, onListen: () => {} }, async (req) => {
     const path = new URL(req.url).pathname;
     if (path === "/target") {
       return state.target ? new Response(state.target) : new Response("", { status: 404 });
@@ -56,7 +56,7 @@ function controlServer() {
   });
   return {
     state,
-    addr: `127.0.0.1:${server.addr.port}`,
+    addr: `${hostname}:${server.addr.port}`,
     [Symbol.asyncDispose]: () => server.shutdown(),
   };
 }
@@ -93,9 +93,11 @@ async function hostileRun(
   script: string,
   args: (spec: string, work: string) => string[],
   env: Record<string, string>,
+  /** Where the workers reach this test (a Kubernetes pod: the node address). */
+  controlHost = "127.0.0.1",
 ): Promise<Report> {
   await using tmp = await tempDir("gp-hostile-");
-  await using ctl = controlServer();
+  await using ctl = controlServer(controlHost);
   const spec = `${tmp.path}/hostile.yaml`;
   await Deno.writeTextFile(spec, jobspec());
   const work = `${tmp.path}/w`;
@@ -268,6 +270,7 @@ Deno.test({
     "submit.ts",
     (spec, work) => kubeSubmitArgs(kube, "-s", spec, "-w", work),
     scriptEnv(),
+    kube.nodeIP,
   );
   assert.deepEqual(report.validPairs, [], JSON.stringify(report));
   const worker = report.ancestors.find((a) => a.cmd.includes("work.js"));
