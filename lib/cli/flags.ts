@@ -134,9 +134,8 @@ export function addFlags(
 
 /**
  * Moves the values given under old spellings to their flags (parsing them like the flag would)
- * and returns one note per old spelling used.
- *
- * @throws {UsageError} when the old and the new spelling are both given with different values.
+ * and returns one note per old spelling used. Given both ways, the old spelling's value counts
+ * (repeatable flags collect both).
  */
 export function foldAliases(
   raw: Record<string, unknown>,

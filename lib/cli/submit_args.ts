@@ -601,12 +601,16 @@ function toOptions(
     if (isReservedEnv(k)) throw new UsageError(`-e ${k}: set by gangplank itself; not allowed`);
     workerEnv[k] = v;
   }
-  // --remote-kubeconfig (hop mode) means the kube backend unless another is named.
+  // Without --backend, a backend's own flags choose it (Gangplank's `pod -R kubeconfig` hops
+  // into a cluster); flags of two backends at once stay an error below.
+  const implied = Object.values(BACKENDS).filter((b) =>
+    b.flags.some((d) => p.given.has(attributeOf(d)))
+  );
   const backend =
     (program === "podman-run"
       ? "podman"
-      : !p.given.has("backend") && p.given.has("remoteKubeconfig")
-      ? "kube"
+      : !p.given.has("backend") && implied.length === 1
+      ? implied[0].name
       : str("backend") ?? "local") as Backend;
   // A backend's own flags apply to it only.
   for (const b of Object.values(BACKENDS)) {
@@ -652,7 +656,7 @@ function toOptions(
     output: (str("output") ?? "table") as OutputFormat,
     yamlOut: str("yamlOut"),
     backend,
-    backendGiven: p.given.has("backend"),
+    backendGiven: p.given.has("backend") || implied.length > 0,
     workDir: str("workDir"),
     minioConfig: str("minioConfig"),
     reports: list("report"),

@@ -169,7 +169,11 @@ Deno.test("user errors: exit 2, one line naming the input, nothing created", asy
     [["-s", "job.yaml", "-w", "w", "-e", "COSA_RELAY_SECRET_KEY=x"], /COSA_RELAY_SECRET_KEY/],
     [["-s", "job.yaml", "-w", "w", "--image", "quay.io/x/y"], /--image .*local backend/],
     [["-s", "job.yaml", "-w", "w", "-A", "base"], /-A: only for a generated JobSpec/],
-    [["-s", "job.yaml", "-w", "w", "--kubeconfig", "k"], /--kubeconfig applies to --backend kube/],
+    [
+      ["-s", "job.yaml", "-w", "w", "--backend", "local", "--kubeconfig", "k"],
+      /--kubeconfig applies to --backend kube/,
+    ],
+    [["-s", "job.yaml", "-w", "w", "--kubeconfig", "k"], /--kubeconfig k: no such file/],
     [["-s", "needs.yaml", "-w", "w"], /stage "aws" \(group \d\) requires artifact qemu/],
     [["-s", "needs.yaml", "-w", "w", "--dry-run"], /stage "aws" \(group \d\) requires/],
     [["-w", "w"], /nothing to run: give --spec/],

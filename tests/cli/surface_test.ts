@@ -74,12 +74,15 @@ Deno.test("Gangplank spellings are accepted, each with a one-line note naming th
     "--job-producution",
     "--kola-test",
     "basicBios",
+    "--backend",
+    "local",
     "-R",
     "k",
   ], {});
   // -R is kube's: refused for the local backend, under its new name.
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--remote-kubeconfig applies to --backend kube/);
+  assert.equal(existsSync(wd), false);
   const { parseSubmitArgs } = await import("../../lib/cli/mod.ts");
   const o = parseSubmitArgs([
     "--workDir",
@@ -101,6 +104,15 @@ Deno.test("Gangplank spellings are accepted, each with a one-line note naming th
   assert.equal(o.flags.remoteKubeconfig, "k1");
   assert.equal(o.notes.length, 5);
   assert.equal(parseSubmitArgs(["--backend", "kube", "-R", "k2"], {}).flags.remoteKubeconfig, "k2");
+  // Without --backend, a backend's own flags choose it (Gangplank's `pod -R kubeconfig`).
+  const hop = parseSubmitArgs(["-R", "k3"], {});
+  assert.equal(hop.backend, "kube");
+  assert.equal(hop.flags.remoteKubeconfig, "k3");
+  assert.equal(parseSubmitArgs(["--remote", "ssh://h/s"], {}).backend, "podman");
+  assert.throws(
+    () => parseSubmitArgs(["--kubeconfig", "k", "--remote", "ssh://h/s"], {}),
+    /applies to --backend/,
+  );
 });
 
 Deno.test("Gangplank subcommands: pod, generate, generateSinglePod, version, minio work; podless and retired flags redirect", async () => {
