@@ -173,7 +173,10 @@ Deno.test("user errors: exit 2, one line naming the input, nothing created", asy
       ["-s", "job.yaml", "-w", "w", "--backend", "local", "--kubeconfig", "k"],
       /--kubeconfig applies to --backend kube/,
     ],
-    [["-s", "job.yaml", "-w", "w", "--kubeconfig", "k"], /--kubeconfig k: no such file/],
+    [
+      ["-s", "job.yaml", "-w", "w", "--kubeconfig", "k", "--relay-address", "10.0.0.1"],
+      /--kubeconfig k: no such file/,
+    ],
     [["-s", "needs.yaml", "-w", "w"], /stage "aws" \(group \d\) requires artifact qemu/],
     [["-s", "needs.yaml", "-w", "w", "--dry-run"], /stage "aws" \(group \d\) requires/],
     [["-w", "w"], /nothing to run: give --spec/],

@@ -24,13 +24,13 @@ Deno.test("Gangplank spellings are accepted, each with a one-line note naming th
   const cases: [string[], string, (doc: any) => unknown, unknown][] = [
     [["--podman"], "--backend podman", (d) => d.plan.backend, "podman"],
     [
-      ["--backend", "kube", "-N", "builds"],
+      ["--relay-address", "10.0.0.1", "--backend", "kube", "-N", "builds"],
       "--namespace",
       (d) => (d.resources as { metadata: { namespace: string } }[])[0].metadata.namespace,
       "builds",
     ],
     [
-      ["--backend", "kube", "--image", "q/i:1"],
+      ["--relay-address", "10.0.0.1", "--backend", "kube", "--image", "q/i:1"],
       "",
       (d) =>
         (d.resources as { kind: string; spec?: { containers: { image: string }[] } }[])
@@ -38,7 +38,7 @@ Deno.test("Gangplank spellings are accepted, each with a one-line note naming th
       "q/i:1",
     ],
     [
-      ["--backend", "kube", "-i", "q/i:2"],
+      ["--relay-address", "10.0.0.1", "--backend", "kube", "-i", "q/i:2"],
       "",
       (d) =>
         (d.resources as { kind: string; spec?: { containers: { image: string }[] } }[])
