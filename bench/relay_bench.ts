@@ -285,7 +285,7 @@ export async function relayBench(print: (line: string) => void = console.log): P
       ["[T2] relay PUT ArtifactStore.putFile", relayPutStore, ceilPutFile.ms, "PUT to file"],
       ["[T3] relay GET ArtifactStore.fetchFile", relayGetStore, ceilGetFile.ms, "GET file+fsync"],
       [
-        "     same + sha256 verify (worker thread)",
+        "     same + sha256 verify (same pass)",
         relayGetStoreVerify,
         ceilGetFile.ms,
         "GET file+fsync",
@@ -350,8 +350,8 @@ export async function relayBench(print: (line: string) => void = console.log): P
     }
     const verifyCost = relayGetStoreVerify.ms / relayGetStore.ms;
     print(
-      `  verified 1 GiB fetch ≤ 1.15× the unverified one (sha256 on a worker thread while the ` +
-        `file streams to disk): ${verifyCost.toFixed(2)}× → ${verdict(verifyCost <= 1.15)}`,
+      `  verified 1 GiB fetch ≤ 1.15× the unverified one (sha256 computed while the file ` +
+        `streams to disk): ${verifyCost.toFixed(2)}× → ${verdict(verifyCost <= 1.15)}`,
     );
     const ours = [relayPutCurl, relayGetCurl, relayPutStore, relayGetStore, relayGetStoreVerify];
     const oursHwm = Math.max(...ours.map((m) => m.hwmKiB));

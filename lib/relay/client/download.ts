@@ -1,6 +1,6 @@
 /**
  * Downloads: artifacts fetched atomically to a file (temp file, fsync, rename), verified
- * against meta.json's sha256 while they stream to disk (hashed on a worker thread), skipped when
+ * against meta.json's sha256 while they stream to disk (one pass), skipped when
  * the file already holds that content; an object's sha256; bytes, text and JSON.
  *
  * @module
@@ -13,7 +13,6 @@ import { posix } from "node:path";
 import type * as Minio from "minio";
 import type { ProgressFactory } from "../../progress/mod.ts";
 import { IntegrityError, StoreError } from "../store_errors.ts";
-import type { HashSession } from "../server_hash.ts";
 import { errMessage, networkError, raceAbort, type Transport, unlessMissing } from "./transport.ts";
 import { type ExpectedContent, PRESIGN_EXPIRY_S } from "./types.ts";
 
@@ -47,23 +46,21 @@ export async function fetchFile(
       `.${posix.basename(dest)}.gp-tmp-${crypto.randomUUID().slice(0, 8)}`,
     );
     let progress: ReturnType<ProgressFactory> | undefined;
-    let hashSession: HashSession | undefined;
     try {
       const res = await getObject(t, c, bucket, key, signal);
       const total = res.total;
       const lastModified = res.lastModified;
       progress = t.progress?.(`${bucket}/${key}`, Number.isFinite(total) ? total : undefined);
       // Straight to the temp file; the sha256 (only when verifying) is computed on the way,
-      // on a worker thread, so hashing overlaps receiving and writing instead of adding to
-      // them. The response is read no faster than the worker hashes (bounded memory).
-      const hash = hashSession = want !== undefined ? await t.hashSession() : undefined;
+      // in the same pass: no second read of the artifact. (A worker thread does not help on a
+      // 2-CPU machine, where the relay and this process already take both: measured slower.)
+      const hash = want !== undefined ? createHash("sha256") : undefined;
       let n = 0;
       let writeError: unknown;
       const out = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
       try {
         for await (const chunk of chunksOf(res.body)) {
           hash?.update(chunk);
-          if (hash?.congested) await new Promise<void>((r) => hash.onDrain(r));
           try {
             // Synchronous: a page-cache write is short, and an await per chunk halves speed.
             let off = 0;
@@ -93,7 +90,7 @@ export async function fetchFile(
       if (expect?.size !== undefined && n !== expect.size) {
         throw new IntegrityError(name, bucket, key, "size", expect.size, n);
       }
-      const got = hash ? (await hash.digest())[0] : undefined;
+      const got = hash?.digest("hex");
       if (want !== undefined && got !== want) {
         throw new IntegrityError(name, bucket, key, "sha256", want, got ?? "");
       }
@@ -111,7 +108,6 @@ export async function fetchFile(
       await syncDir(dir);
       return n;
     } catch (e) {
-      hashSession?.drop();
       await fsp.rm(tmp, { force: true }).catch(() => {});
       throw e;
     } finally {

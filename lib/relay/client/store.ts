@@ -49,7 +49,7 @@ export class ArtifactStore implements AsyncDisposable {
     return new ArtifactStore(cfg, opts);
   }
 
-  /** Closes pooled connections and the hash worker. Idempotent. */
+  /** Closes pooled connections. Idempotent. */
   close(): Promise<void> {
     return this.#t.close();
   }

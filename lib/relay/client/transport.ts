@@ -1,7 +1,7 @@
 /**
  * The store's transport: the endpoint, npm:minio clients bound to a call's signal, error
  * classification (S3 error codes, transient statuses) and retries, the HTTP client downloads
- * use, and the worker that hashes verified fetches. Everything else in this folder is
+ * use. Everything else in this folder is
  * functions over a {@link Transport}.
  *
  * @module
@@ -13,7 +13,6 @@ import type { RelayConfig } from "../config.ts";
 import type { ProgressFactory } from "../../progress/mod.ts";
 import { isTransientError, type RetryOptions, withRetry } from "../retry.ts";
 import { isTransientStatus, StoreError } from "../store_errors.ts";
-import { HashPool, type HashSession } from "../server_hash.ts";
 import { type ArtifactStoreOptions, DEFAULT_FILE_PART_SIZE, DEFAULT_PART_SIZE } from "./types.ts";
 
 /** Where and how to reach the S3 endpoint, derived from a {@link RelayConfig}. */
@@ -110,8 +109,6 @@ export class Transport {
   readonly partSize: number;
   readonly filePartSize: number;
   fetchClient?: Deno.HttpClient;
-  /** Hashes verified fetches on a worker thread (started on first use). */
-  hashPool?: Promise<HashPool>;
   readonly buckets = new Set<string>();
 
   constructor(cfg: RelayConfig, opts: ArtifactStoreOptions) {
@@ -131,13 +128,11 @@ export class Transport {
   }
 
   /** Closes pooled connections. Idempotent. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#agent.destroy();
     this.fetchClient?.close();
     this.fetchClient = undefined;
-    const pool = this.hashPool;
-    this.hashPool = undefined;
-    if (pool) (await pool).close();
+    return Promise.resolve();
   }
 
   /** A transport that binds `signal` to each request and notes retryable statuses. */
@@ -292,16 +287,6 @@ export class Transport {
         this.retry.onRetry?.({ attempt, attempts, delayMs, error });
       },
     });
-  }
-
-  /** A SHA-256 session on the store's hash worker (inline if workers are unavailable). */
-  async hashSession(): Promise<HashSession> {
-    this.hashPool ??= (async () => {
-      const pool = new HashPool();
-      await pool.start();
-      return pool;
-    })();
-    return (await this.hashPool).session(["sha256"]);
   }
 }
 
