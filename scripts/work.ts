@@ -130,7 +130,7 @@ const work: CliMain = async (io) => {
   }
   if (!text) {
     throw new UsageError(
-      `neither ${ENV_WORK_POD_JSON} nor ${ENV_WORK_POD_JSON_PARTS} is set: this is not a worker`,
+      `${ENV_WORK_POD_JSON} is not set (nor ${ENV_WORK_POD_JSON_PARTS}): this is not a worker`,
     );
   }
   const interrupted = () =>
