@@ -4,7 +4,9 @@
  *
  * @module
  */
+import { hostname } from "node:os";
 import { resolve } from "node:path";
+import { sameProcess } from "../executors/local_cleanup.ts";
 import { UsageError } from "../errors/mod.ts";
 import { type JobSpec, parseJobSpec } from "../jobspec/mod.ts";
 import { readRunState, RUN_STATE_FILE, type RunState } from "../coordinator/resume.ts";
@@ -49,6 +51,12 @@ export async function loadResume(
     );
   }
   const state = await readRunState(workDir);
+  const c = state.coordinator;
+  if (c && c.host === hostname() && c.start !== "" && sameProcess(c.pid, c.start)) {
+    throw bad(
+      `run ${state.runId} is still running there (coordinator pid ${c.pid}); stop it or wait`,
+    );
+  }
   if (state.store.external && !opts.minioConfig) {
     throw bad(
       `run ${state.runId} kept its objects in an external S3 endpoint (${

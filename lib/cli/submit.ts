@@ -199,6 +199,7 @@ async function submitLike(program: Program, io: CliIo): Promise<number> {
   const report = await runJob({
     runId,
     ...(resume ? { resume: resume.state } : {}),
+    ...(io.pid !== undefined ? { coordinatorPid: io.pid } : {}),
     ...(live ? { observer: live } : {}),
     spec,
     plan,

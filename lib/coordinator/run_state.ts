@@ -29,6 +29,8 @@ export interface RunStateTrackerOptions {
   skipped?: ReadonlySet<string>;
   /** Hashes a returned object (`undefined` when it is missing). */
   hash(key: string): Promise<{ sha256: string; size: number } | undefined>;
+  /** The coordinator process (recorded while the run goes on; see `RunState.coordinator`). */
+  coordinator?: RunState["coordinator"];
   /** Reports a state file that cannot be written (once; the run goes on). */
   warn(line: string): void;
 }
@@ -62,6 +64,7 @@ export class RunStateTracker {
       objects: { ...o.previous?.objects },
       stages,
       updatedAt: new Date().toISOString(),
+      ...(o.coordinator ? { coordinator: o.coordinator } : {}),
     };
   }
 
@@ -110,8 +113,12 @@ export class RunStateTracker {
     await this.#save();
   }
 
-  /** Waits for pending writes. */
-  async flush(): Promise<void> {
+  /** The run ended (however): the coordinator record goes; pending writes are waited for. */
+  async finish(): Promise<void> {
+    if (this.#state.coordinator) {
+      delete this.#state.coordinator;
+      await this.#save();
+    }
     await this.#writes;
   }
 
