@@ -12,7 +12,8 @@ function state(coordinator?: RunState["coordinator"]): RunState {
     runId: "gp-1",
     backend: "local",
     arch: "x86_64",
-    specYaml: "job: {}\nrecipe: {git_url: https://example.com/c.git}\nstages:\n  - id: a\n    commands: [\"true\"]\n",
+    specYaml:
+      'job: {}\nrecipe: {git_url: https://example.com/c.git}\nstages:\n  - id: a\n    commands: ["true"]\n',
     store: { external: false, bucket: "builder", keyPrefix: "" },
     objects: {},
     stages: {},
