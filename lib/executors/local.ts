@@ -8,7 +8,7 @@
  * @module
  */
 
-import { forEachLine } from "../log/lines.ts";
+import { forEachLine, WORKER_MAX_LINE_LENGTH } from "../log/lines.ts";
 import { sanitizeStageId } from "../log/stage_log.ts";
 import type { Executor, RelayEndpoint, StageOutcome, WorkerLaunch } from "./types.ts";
 import { ENV_LIFELINE, secretFileVar } from "../workspec/env.ts";
@@ -59,6 +59,7 @@ export interface LocalExecutorOptions {
   ownerPid?: number;
 }
 
+const WORKER_LINES = { maxLineLength: WORKER_MAX_LINE_LENGTH };
 const DENO_BIN_DIR = Deno.execPath().slice(0, Deno.execPath().lastIndexOf("/")) || "/";
 const DEFAULT_ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -310,8 +311,8 @@ export class LocalExecutor implements Executor {
       };
       launch.signal.addEventListener("abort", onAbort, { once: true });
       const pumps = Promise.all([
-        forEachLine(child.stdout, (l) => launch.onLine(l, "stdout")),
-        forEachLine(child.stderr, (l) => launch.onLine(l, "stderr")),
+        forEachLine(child.stdout, (l) => launch.onLine(l, "stdout"), WORKER_LINES),
+        forEachLine(child.stderr, (l) => launch.onLine(l, "stderr"), WORKER_LINES),
       ]).catch(() => {});
       try {
         const status = await live.done;

@@ -10,7 +10,7 @@
 import { PassThrough } from "node:stream";
 import * as k8s from "@kubernetes/client-node";
 import type { V1ConfigMap, V1Node, V1Pod, V1Secret } from "@kubernetes/client-node";
-import { LineSplitter } from "../log/lines.ts";
+import { LineSplitter, WORKER_MAX_LINE_LENGTH } from "../log/lines.ts";
 import {
   DEFAULT_RETRY,
   errorInfo,
@@ -430,7 +430,7 @@ export class KubeClient {
   }
 
   /**
-   * Streams one container's log, calling `onLine` for every complete line (overlong lines in
+   * Streams one container's log, calling `onLine` for every complete line (lines over 4 MiB in
    * marked pieces, see {@link LineSplitter}) and, with `flushPartial`, at the end for a final
    * line without newline (otherwise returned as `partial`). `skipLines` drops that many complete
    * lines first (used to resume after a dropped stream without repeating output). Resolves
@@ -457,7 +457,7 @@ export class KubeClient {
       }
       lines++;
       if (lines > skip) onLine(line);
-    });
+    }, { maxLineLength: WORKER_MAX_LINE_LENGTH });
     const done = new Promise<void>((resolve, reject) => {
       sink.on("data", (chunk: Uint8Array) => splitter.push(chunk));
       sink.on("end", () => resolve());

@@ -15,6 +15,15 @@
 /** Default maximum line length, in UTF-16 code units (64 Ki). */
 export const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
 
+/**
+ * Maximum line length (UTF-16 code units, 4 Mi) of what the coordinator reads from a worker
+ * (local process, container, pod). The worker's commands' lines arrive split at
+ * {@link DEFAULT_MAX_LINE_LENGTH} already; the worker's own summary line (every object it
+ * uploaded, the builds it added) may be longer and must arrive whole to be parsed. Still a
+ * bound: a worker printing endlessly without a newline holds at most this much.
+ */
+export const WORKER_MAX_LINE_LENGTH = 4 * 1024 * 1024;
+
 /** Marker that ends every piece of an overlong line except its last. */
 export const LINE_CONTINUES = " \u21a9[continued]";
 

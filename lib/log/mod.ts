@@ -19,5 +19,6 @@ export {
   type LineSplitOptions,
   LineSplitStream,
   LineSplitter,
+  WORKER_MAX_LINE_LENGTH,
 } from "./lines.ts";
 export { type LiveStageEnd, LiveView, type LiveViewOptions } from "./live_view.ts";

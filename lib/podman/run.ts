@@ -7,6 +7,7 @@
  */
 import type { LogStream, PodmanClient } from "./client.ts";
 import { StreamLineSplitter } from "./client.ts";
+import { WORKER_MAX_LINE_LENGTH } from "../log/lines.ts";
 
 /** Options of {@link runContainer}. */
 export interface RunContainerOptions {
@@ -44,7 +45,8 @@ export async function runContainer(
   opts.onCreated?.(id);
   try {
     await client.startContainer(id, { signal });
-    const lines = new StreamLineSplitter(opts.onLine);
+    // Worker output: command lines come split already; the summary line must arrive whole.
+    const lines = new StreamLineSplitter(opts.onLine, { maxLineLength: WORKER_MAX_LINE_LENGTH });
     let delivered = 0;
     const onFrame = (s: LogStream, p: Uint8Array) => {
       delivered++;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { LocalExecutor } from "../../lib/executors/local.ts";
 import type { WorkerLaunch } from "../../lib/executors/types.ts";
 import { ROOT, tempDir, waitFor } from "../_helpers/mod.ts";
+import { LINE_CONTINUES, WORKER_MAX_LINE_LENGTH } from "../../lib/log/mod.ts";
 import { isRunning } from "../_helpers/procs.ts";
 
 function launch(
@@ -192,4 +193,28 @@ Deno.test("local executor: dispose stops idle pre-started workers", async () => 
   await exec[Symbol.asyncDispose]();
   assert.equal(exec.warmCount, 0);
   assert.deepEqual([...Deno.readDirSync(tmp.path)].map((e) => e.name), ["root"]);
+});
+
+Deno.test("local executor: a long worker line (a summary) arrives whole; endless output stays bounded", async () => {
+  await using tmp = await tempDir();
+  await using exec = new LocalExecutor({
+    workerCommand: [
+      "bash",
+      "-c",
+      // 300 000 characters on one line (like a summary listing thousands of objects), then
+      // 9 MB without a newline.
+      "head -c 300000 /dev/zero | tr '\\0' s; echo; head -c 9000000 /dev/zero | tr '\\0' x",
+    ],
+    baseEnv: { PATH: "/usr/bin:/bin" },
+    tempParent: tmp.path,
+  });
+  const l = launch();
+  const out = await exec.runStage(l);
+  assert.equal(out.exitCode, 0, l.lines.slice(0, 3).join("\n").slice(0, 500));
+  const stdout = l.lines.filter((x) => x.startsWith("stdout:")).map((x) => x.slice(7));
+  assert.equal(stdout[0], "s".repeat(300_000));
+  const rest = stdout.slice(1);
+  assert.equal(rest.length, 3, rest.map((x) => x.length).join(","));
+  assert.ok(rest.every((x) => x.length <= WORKER_MAX_LINE_LENGTH));
+  assert.equal(rest.map((x) => x.replace(LINE_CONTINUES, "")).join(""), "x".repeat(9_000_000));
 });
