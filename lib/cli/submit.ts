@@ -19,6 +19,7 @@ import { type CliIo, type CliMain, lines } from "./harness.ts";
 import { parseKeyValue } from "./flags.ts";
 import { resolveSpec } from "./resolve_spec.ts";
 import { liveViewFor } from "./live.ts";
+import type { LiveView } from "../log/live_view.ts";
 import { writeOutputFile, writeReports } from "./reports.ts";
 import { loadResume, type ResumeInputs } from "./resume.ts";
 import type { DryRunDocument } from "./dry_run.ts";
@@ -111,7 +112,9 @@ async function prepareWorkDir(given: string | undefined, cwd: string): Promise<s
 /** Runs `submit`'s or `podman-run`'s command line. */
 async function submitLike(program: Program, io: CliIo): Promise<number> {
   const out = lines(io.stdout);
-  const err = lines(io.stderr);
+  // While the live view draws on the terminal, messages go above its block (not under it).
+  let live: LiveView | undefined;
+  const err = (line: string) => live ? live.log(line) : io.stderr(`${line}\n`);
   const opts = parseSubmitArgs([...io.argv], io.env, program);
   for (const n of opts.notes) err(`${program}: ${n}`);
   if (opts.command === "version") {
@@ -195,12 +198,13 @@ async function submitLike(program: Program, io: CliIo): Promise<number> {
   const relayAt = runtime.relay?.(ctx);
   if (relayAt?.advertised) err(`${program}: workers reach the relay at ${relayAt.advertised}`);
   const runId = newRunId();
-  using live = liveViewFor({ ...io, plan, runId, write: io.stdout });
+  using view = liveViewFor({ ...io, plan, runId, write: io.stdout });
+  live = view;
   const report = await runJob({
     runId,
     ...(resume ? { resume: resume.state } : {}),
     ...(io.pid !== undefined ? { coordinatorPid: io.pid } : {}),
-    ...(live ? { observer: live } : {}),
+    ...(view ? { observer: view } : {}),
     spec,
     plan,
     workDir,
@@ -213,10 +217,11 @@ async function submitLike(program: Program, io: CliIo): Promise<number> {
     overridesBaseDir: io.cwd,
     dependencyTimeoutMs: opts.timeoutMs,
     pollIntervalMs: opts.pollIntervalMs,
-    log: live ? (line) => live.log(line) : out,
+    log: view ? (line) => view.log(line) : out,
     signal: io.signal,
   });
-  live?.close();
+  view?.close();
+  live = undefined;
   await writeReports(opts.reports.map((r) => resolve(io.cwd, r)), report);
   if (report.exitCode !== 0 && report.error) err(`${program}: ${report.error.message}`);
   return report.exitCode;
