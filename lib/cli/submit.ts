@@ -30,6 +30,7 @@ import {
   type SubmitOptions,
   VERSION,
 } from "./submit_args.ts";
+import { prepareWorkDir } from "./work_dir.ts";
 
 /** This machine's architecture in cosa's naming. */
 function localArch(): string {
@@ -78,35 +79,6 @@ async function checkWorkDir(dir: string): Promise<void> {
       throw new UsageError(`-w ${dir}: ${(e as Error).message}`);
     }
   }
-}
-
-/**
- * The work dir: `-w` (created if missing), or a new `./gangplank-run-<yyyymmdd-hhmmss>[-n]`
- * in the current directory — one rule for every backend.
- */
-async function prepareWorkDir(given: string | undefined, cwd: string): Promise<string> {
-  if (given) {
-    const dir = resolve(cwd, given);
-    try {
-      await Deno.mkdir(dir, { recursive: true });
-    } catch (e) {
-      throw new UsageError(`-w ${given}: ${(e as Error).message}`);
-    }
-    return dir;
-  }
-  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
-  for (let i = 1; i < 100; i++) {
-    const dir = resolve(cwd, `gangplank-run-${stamp}${i > 1 ? `-${i}` : ""}`);
-    try {
-      await Deno.mkdir(dir);
-      return dir;
-    } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) {
-        throw new UsageError(`cannot create a work dir in ${cwd}: ${(e as Error).message}`);
-      }
-    }
-  }
-  throw new UsageError(`cannot create a fresh work dir in ${cwd}`);
 }
 
 /** Runs `submit`'s or `podman-run`'s command line. */
@@ -223,6 +195,7 @@ async function submitLike(program: Program, io: CliIo): Promise<number> {
   view?.close();
   live = undefined;
   await writeReports(opts.reports.map((r) => resolve(io.cwd, r)), report);
+  await runtime.afterRun?.(ctx, { workDir, exitCode: report.exitCode });
   if (report.exitCode !== 0 && report.error) err(`${program}: ${report.error.message}`);
   return report.exitCode;
 }

@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { UsageError } from "../errors/mod.ts";
-import { KubeClient, type KubeTarget, runHop } from "../kube/mod.ts";
+import { KubeClient, type KubeTarget } from "../kube/mod.ts";
 import { preflightKube } from "../kube/preflight.ts";
 import { runningInCluster, SERVICE_ACCOUNT_DIR } from "../kube/in_cluster.ts";
 import { DEFAULT_WORKER_IMAGE } from "../workspec/worker_image.ts";
@@ -275,55 +275,4 @@ export async function kubeCleanup(
       `configmap(s) removed from namespace ${client.namespace}`,
   );
   return r;
-}
-
-/**
- * Hop mode: runs the coordinator in a pod of the `--remote-kubeconfig` cluster with the given
- * JobSpec text and arguments, streams its log, and returns its exit code (1 with the cluster's
- * reason on stderr when it never ran).
- */
-export async function runHopFromCli(
-  opts: KubeCliOptions & {
-    runId: string;
-    jobspecYaml: string;
-    args: string[];
-    timeoutSeconds: number;
-    /** The coordinator command in the image (default: lib/podspec's COORDINATOR_COMMAND). */
-    hopCommand?: readonly string[];
-    signal: AbortSignal;
-    onLine: (line: string) => void;
-    log: (msg: string) => void;
-  },
-): Promise<number> {
-  if (!opts.remoteKubeconfig) throw new UsageError("hop mode needs --remote-kubeconfig");
-  if (!opts.image) throw new UsageError("--remote-kubeconfig needs --image");
-  if (!opts.serviceAccount) throw new UsageError("--remote-kubeconfig needs --serviceaccount");
-  const target = { kubeconfig: opts.remoteKubeconfig, namespace: opts.namespace };
-  await checkKubeTarget(
-    { ...target, serviceAccount: opts.serviceAccount },
-    {},
-    opts.signal,
-  );
-  const client = kubeClientFor(target, {});
-  let fsGroup = typeof opts.fsGroup === "number" ? opts.fsGroup : undefined;
-  if (opts.fsGroup === undefined) {
-    const groups = await client.apiGroups({ signal: opts.signal });
-    if (!groups.includes("security.openshift.io")) fsGroup = DEFAULT_FS_GROUP;
-  }
-  const out = await runHop(client, {
-    runId: opts.runId,
-    ...(fsGroup !== undefined ? { fsGroup } : {}),
-    ...(opts.runAsUser !== undefined ? { runAsUser: opts.runAsUser } : {}),
-    image: opts.image,
-    serviceAccount: opts.serviceAccount,
-    args: opts.args,
-    timeoutSeconds: opts.timeoutSeconds,
-    command: opts.hopCommand,
-    jobspecYaml: opts.jobspecYaml,
-    onLine: opts.onLine,
-    log: opts.log,
-    signal: opts.signal,
-  });
-  if (out.reason) opts.log(`hop pod: ${out.reason}`);
-  return out.exitCode < 0 ? 1 : out.exitCode;
 }

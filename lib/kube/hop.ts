@@ -13,6 +13,8 @@ import { type KubeOps, type PodOutcome, runPod } from "./run_pod.ts";
 export interface RunHopOptions extends Omit<HopPodOptions, "namespace"> {
   /** The JobSpec text (YAML) the coordinator in the pod runs. */
   jobspecYaml: string;
+  /** Token guarding the pod's results (lib/kube/hop_results). */
+  resultsToken?: string;
   /** Receives the coordinator's log lines. */
   onLine: (line: string) => void;
   log?: (msg: string) => void;
@@ -27,7 +29,7 @@ export interface RunHopOptions extends Omit<HopPodOptions, "namespace"> {
  */
 export async function runHop(client: KubeOps, opts: RunHopOptions): Promise<PodOutcome> {
   const pod = hopPod(opts);
-  const secret = hopSecret(opts.runId, opts.jobspecYaml);
+  const secret = hopSecret(opts.runId, opts.jobspecYaml, { resultsToken: opts.resultsToken });
   const secretName = secret.metadata!.name!;
   await client.createSecret(secret, { signal: opts.signal });
   try {

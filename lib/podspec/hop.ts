@@ -26,6 +26,13 @@ export const COORDINATOR_COMMAND: readonly string[] = [
 
 /** Where the hop pod finds its JobSpec. */
 export const HOP_JOBSPEC_DIR = "/run/gangplank/jobspec";
+/** File name of the results token inside {@link HOP_JOBSPEC_DIR} (see lib/kube/hop_results). */
+export const HOP_TOKEN_FILE = "results-token";
+/** Env var naming the results token file in the hop pod. */
+export const HOP_TOKEN_FILE_ENV = "GANGPLANK_HOP_TOKEN_FILE";
+/** The hop coordinator's work dir (in the pod's `/srv` emptyDir). */
+export const HOP_WORK_DIR = "/srv/gangplank-run";
+
 /** File name of the JobSpec inside {@link HOP_JOBSPEC_DIR}. */
 export const HOP_JOBSPEC_FILE = "jobspec.yaml";
 
@@ -82,6 +89,7 @@ export function hopPod(opts: HopPodOptions): V1Pod {
             name: "POD_NAMESPACE",
             valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } },
           },
+          { name: HOP_TOKEN_FILE_ENV, value: `${HOP_JOBSPEC_DIR}/${HOP_TOKEN_FILE}` },
         ],
         volumeMounts: [
           { name: "srv", mountPath: "/srv" },
@@ -96,7 +104,11 @@ export function hopPod(opts: HopPodOptions): V1Pod {
           secret: {
             secretName: hopSecretName(opts.runId),
             defaultMode: 0o600,
-            items: [{ key: HOP_JOBSPEC_FILE, path: HOP_JOBSPEC_FILE, mode: 0o600 }],
+            items: [HOP_JOBSPEC_FILE, HOP_TOKEN_FILE].map((key) => ({
+              key,
+              path: key,
+              mode: 0o600,
+            })),
           },
         },
       ],
@@ -108,18 +120,21 @@ export function hopPod(opts: HopPodOptions): V1Pod {
   return pod;
 }
 
-/** The Secret carrying the hop pod's JobSpec. */
+/** The Secret carrying the hop pod's JobSpec and the token guarding its results. */
 export function hopSecret(
   runId: string,
   jobspecYaml: string,
-  opts: { namespace?: string } = {},
+  opts: { namespace?: string; resultsToken?: string } = {},
 ): V1Secret {
   const secret: V1Secret = {
     apiVersion: "v1",
     kind: "Secret",
     type: "Opaque",
     metadata: { name: hopSecretName(runId), labels: runLabels(runId, "hop-jobspec") },
-    data: { [HOP_JOBSPEC_FILE]: Buffer.from(jobspecYaml, "utf8").toString("base64") },
+    data: {
+      [HOP_JOBSPEC_FILE]: Buffer.from(jobspecYaml, "utf8").toString("base64"),
+      [HOP_TOKEN_FILE]: Buffer.from(opts.resultsToken ?? "", "utf8").toString("base64"),
+    },
   };
   if (opts.namespace) secret.metadata!.namespace = opts.namespace;
   return secret;

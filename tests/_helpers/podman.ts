@@ -199,8 +199,10 @@ export async function ensureTestImage(opts: TestImageOptions = {}): Promise<stri
   const deno = await Deno.realPath(Deno.execPath());
   const fakeCosaDir = join(ROOT, "examples", "fake-cosa");
   let workJs: string | undefined;
+  let submitJs: string | undefined;
   if (!minimal && !stock) {
-    [workJs] = await bundle({ root: ROOT, entries: ["work"], signal });
+    // The coordinator too: the hop pod runs /usr/lib/gangplank/submit.js (COORDINATOR_COMMAND).
+    [workJs, submitJs] = await bundle({ root: ROOT, entries: ["work", "submit"], signal });
   }
   const fakeCosa = minimal ? [] : await listFiles(fakeCosaDir);
   const exes = minimal ? [bash] : [bash, deno];
@@ -208,7 +210,9 @@ export async function ensureTestImage(opts: TestImageOptions = {}): Promise<stri
 
   const h = createHash("sha256");
   h.update(`v3\0${image}\0${minimal}\0${stock}\0`);
-  for (const f of [busybox, ...exes, ...libs, ...(workJs ? [workJs] : []), ...fakeCosa]) {
+  for (
+    const f of [busybox, ...exes, ...libs, ...(workJs ? [workJs, submitJs!] : []), ...fakeCosa]
+  ) {
     await fileDigest(f, h);
   }
   const hash = h.digest("hex").slice(0, 32);
@@ -235,6 +239,7 @@ export async function ensureTestImage(opts: TestImageOptions = {}): Promise<stri
     if (workJs) {
       await copyFile(deno, join(rootfs, WORKER_DENO_PATH.replace(/^\//, "")), 0o755);
       await copyFile(workJs, join(rootfs, WORKER_SCRIPT_PATH.replace(/^\//, "")), 0o644);
+      await copyFile(submitJs!, join(rootfs, "usr/lib/gangplank/submit.js"), 0o644);
     }
     if (!minimal) {
       const cosaRoot = join(rootfs, "usr/lib/gangplank/fake-cosa");

@@ -20,6 +20,7 @@ import {
   update,
 } from "./resources.ts";
 import { podLog, watch } from "./streams.ts";
+import { proxyToPod } from "./proxy.ts";
 
 /** What the router needs besides the handlers' context. */
 export interface RouteContext extends ApiContext {
@@ -83,6 +84,11 @@ export function route(ctx: RouteContext, req: Request, url: URL): Promise<Respon
     return json(statusObject(code, reason, msg, details), code, headers);
   }
   const rest = segs.slice(2);
+  if (rest[0] === "namespaces" && rest[2] === "pods" && rest[4] === "proxy") {
+    if (!ctx.store.get("namespaces", undefined, rest[1])) throw notFound("namespaces", rest[1]);
+    const tail = url.pathname.split("/").slice(8).join("/");
+    return proxyToPod(ctx, req, rest[1], rest[3], `/${tail}${url.search}`);
+  }
   let ns: string | undefined;
   let resource: string;
   let name: string | undefined;

@@ -18,6 +18,7 @@ import {
 import {
   DEFAULT_DENO_IMAGE,
   HOP_JOBSPEC_FILE,
+  HOP_TOKEN_FILE,
   RUN_ID_LABEL,
   SECRET_PLACEHOLDER,
 } from "../../lib/podspec/mod.ts";
@@ -156,7 +157,10 @@ Deno.test("submit --dry-run -o yaml --remote-kubeconfig: the hop pod and its Job
   assert.deepEqual(res.map((o) => o.kind), ["Secret", "Pod"]);
   const secret = new Secret(res[0] as never);
   secret.validate();
-  assert.deepEqual(secret.stringData, { [HOP_JOBSPEC_FILE]: SECRET_PLACEHOLDER });
+  assert.deepEqual(secret.stringData, {
+    [HOP_JOBSPEC_FILE]: SECRET_PLACEHOLDER,
+    [HOP_TOKEN_FILE]: SECRET_PLACEHOLDER,
+  });
   const pod = new Pod(res[1] as never);
   pod.validate();
   assert.equal(pod.spec!.serviceAccountName, "builder");

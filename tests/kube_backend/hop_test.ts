@@ -6,8 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { ROOT, runScript, tempDir } from "../_helpers/mod.ts";
-import { ensureTestImage, podmanMissing, TEST_WORKER_IMAGE } from "../_helpers/podman.ts";
-import { scriptEnv } from "../e2e/_podman_helpers.ts";
+import {
+  DENO_TEST_IMAGE,
+  ensureTestImage,
+  podmanMissing,
+  TEST_WORKER_IMAGE,
+} from "../_helpers/podman.ts";
+import { assertSameBuilds, scriptEnv } from "../e2e/_podman_helpers.ts";
+import { ensureKubeImages } from "./_kube_run.ts";
 import { type KObj, startKubeApiServer } from "../_kube_sim/api_server.ts";
 import { KubeClient, runHop } from "../../lib/kube/mod.ts";
 
@@ -98,6 +104,69 @@ Deno.test({
   );
   assert.equal(kube.pods().length, 0);
   assert.equal(kube.secrets().filter((s: KObj) => s.metadata.name.startsWith("gp-")).length, 0);
-  // Nothing was written locally: the work happens in the cluster.
-  assert.deepEqual([...Deno.readDirSync(tmp.path)], []);
+  // Locally: a work dir holding the hop pod's log (the run itself happened in the cluster).
+  const dirs = [...Deno.readDirSync(tmp.path)].map((e) => e.name);
+  assert.equal(dirs.length, 1, `${dirs}`);
+  assert.match(dirs[0], /^gangplank-run-\d{8}-\d{6}$/);
+  assert.match(
+    await Deno.readTextFile(`${tmp.path}/${dirs[0]}/logs/hop.log`),
+    /^hop-ran --spec \/run\/gangplank\/jobspec\/jobspec.yaml --backend kube/m,
+  );
+});
+
+Deno.test({
+  name:
+    "hop e2e: the demo JobSpec through a hop pod leaves the local builds/, logs and report in -w",
+  ignore: missing !== undefined || Deno.uid() !== 0,
+}, async () => {
+  await ensureKubeImages();
+  await using kube = await startKubeApiServer({ kubelet: { mode: "podman" } });
+  await using tmp = await tempDir("gp-hop-e2e-");
+  const spec = `${ROOT}/examples/demo.jobspec.yaml`;
+  const [h, l] = await Promise.all([
+    runScript("submit.ts", [
+      "-s",
+      spec,
+      "-w",
+      `${tmp.path}/hop`,
+      "--remote-kubeconfig",
+      kube.kubeconfigPath,
+      "--image",
+      TEST_WORKER_IMAGE,
+      "--serviceaccount",
+      "default",
+      "--deno-image",
+      DENO_TEST_IMAGE,
+      "--report",
+      `${tmp.path}/hop-report.json`,
+    ], { env: scriptEnv(), cwd: tmp.path, timeoutMs: 300_000 }),
+    runScript("submit.ts", ["-s", spec, "-w", `${tmp.path}/local`], {
+      env: scriptEnv(),
+      cwd: tmp.path,
+      timeoutMs: 300_000,
+    }),
+  ]);
+  assert.equal(h.code, 0, `hop:\n${h.stdout}\n${h.stderr}`);
+  assert.equal(l.code, 0, `local:\n${l.stdout}\n${l.stderr}`);
+  const report = JSON.parse(await Deno.readTextFile(`${tmp.path}/hop/report.json`));
+  assert.equal(report.exitCode, 0);
+  assert.equal(report.backend, "kube");
+  await assertSameBuilds(`${tmp.path}/hop/builds`, `${tmp.path}/local/builds`, report.arch);
+  // Logs: the hop pod's own, and every stage's, as a local run leaves them.
+  const logs = [...Deno.readDirSync(`${tmp.path}/hop/logs`)].map((e) => e.name).sort();
+  const localLogs = [...Deno.readDirSync(`${tmp.path}/local/logs`)].map((e) => e.name).sort();
+  assert.deepEqual(logs.filter((n) => n !== "hop.log"), localLogs);
+  assert.match(await Deno.readTextFile(`${tmp.path}/hop/logs/hop.log`), /gangplank: run /);
+  // The summary came through the stream; the results marker did not.
+  assert.doesNotMatch(h.stdout, /gangplank-hop: results ready/);
+  // --report given locally is written from the fetched report.
+  assert.equal(JSON.parse(await Deno.readTextFile(`${tmp.path}/hop-report.json`)).exitCode, 0);
+  // Nothing left in the cluster.
+  assert.deepEqual(kube.pods().map((p) => p.metadata.name), []);
+  assert.deepEqual(
+    [...kube.secrets(), ...kube.list("configmaps")].filter((o: KObj) =>
+      o.metadata.name.startsWith("gp-")
+    ).map((o: KObj) => o.metadata.name),
+    [],
+  );
 });

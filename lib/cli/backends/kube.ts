@@ -4,9 +4,12 @@
  *
  * @module
  */
+import { resolve } from "node:path";
 import type { KubeCliOptions } from "../../executors/kube_cli.ts";
 import { UsageError } from "../../errors/mod.ts";
 import { DEFAULT_DENO_IMAGE } from "../../podspec/stock_worker.ts";
+import { HOP_TOKEN_FILE_ENV, HOP_WORK_DIR } from "../../podspec/hop.ts";
+import { prepareWorkDir } from "../work_dir.ts";
 import { kubeRelayPlan } from "../../executors/kube_relay.ts";
 import { runningInCluster } from "../../kube/in_cluster.ts";
 import { jobSpecToYaml } from "../../jobspec/mod.ts";
@@ -65,6 +68,16 @@ export const KUBE_FLAGS: readonly FlagDef[] = [
     group: "kube",
   },
   {
+    flags: "--no-fetch",
+    help: "hop: leave builds/ in the cluster (logs and the report still come back)",
+    group: "kube",
+  },
+  {
+    flags: "--serve-results",
+    help: "hop pod: after the run, serve its results to the submitting side (set by hop mode)",
+    group: "kube",
+  },
+  {
     flags: "--unschedulable-timeout <duration>",
     help: "fail a pod that stays Unschedulable this long",
     group: "kube",
@@ -108,6 +121,9 @@ function hopArgs(o: SubmitOptions): string[] {
   if (k.workerSource) args.push("--worker-source", k.workerSource);
   if (k.denoImage) args.push("--deno-image", k.denoImage);
   args.push("--timeout", `${o.timeoutMs}ms`, "--poll-interval", `${o.pollIntervalMs}ms`);
+  // The pod's coordinator works in its emptyDir and serves the results back when done.
+  args.push("-w", HOP_WORK_DIR, "--report", `${HOP_WORK_DIR}/report.json`, "--serve-results");
+  if (o.flags.fetch === false) args.push("--no-fetch");
   if (o.assumeExisting) args.push("--assume-existing");
   // -e values are ordinary (non-secret) settings by definition; they travel in the hop's args.
   for (const [key, v] of Object.entries(o.workerEnv)) args.push("-e", `${key}=${v}`);
@@ -178,18 +194,50 @@ const runtime: BackendRuntime = {
   async runElsewhere(ctx, spec) {
     const k = kubeOptions(ctx.opts);
     if (!k.remoteKubeconfig) return undefined;
-    const { runHopFromCli } = await load();
+    const { runHopFromCli } = await import("../../executors/kube_hop.ts");
     const { newRunId } = await import("../../coordinator/run.ts");
-    const args = hopArgs(ctx.opts);
-    return await runHopFromCli({
+    const o = ctx.opts;
+    let workDir: string | undefined;
+    const code = await runHopFromCli({
       ...k,
       runId: newRunId(),
       jobspecYaml: jobSpecToYaml(spec, { header: false }),
-      args,
+      args: hopArgs(o),
       timeoutSeconds: 6 * 3600,
+      prepareWorkDir: async () => (workDir = await prepareWorkDir(o.workDir, ctx.cwd)),
+      noFetch: o.flags.fetch === false,
       signal: ctx.signal,
       onLine: (line) => ctx.out(`[hop] ${line}`),
       log: (m) => ctx.log(`submit: ${m}`),
+    });
+    // --report here: written from the report the hop pod's coordinator sent back.
+    if (workDir && o.reports.length) {
+      const { writeReports } = await import("../reports.ts");
+      try {
+        const report = JSON.parse(await Deno.readTextFile(`${workDir}/report.json`));
+        await writeReports(o.reports.map((r) => resolve(ctx.cwd, r)), report);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+        ctx.log("submit: no report came back from the hop pod");
+      }
+    }
+    return code;
+  },
+  // In the hop pod (--serve-results): hand the run's results to the submitting side.
+  async afterRun(ctx, run) {
+    if (!ctx.opts.flags.serveResults) return;
+    const { serveHopResults } = await import("../../kube/hop_results.ts");
+    const file = ctx.env[HOP_TOKEN_FILE_ENV];
+    const token = file ? (await Deno.readTextFile(file)).trim() : "";
+    if (!token) {
+      throw new UsageError(`--serve-results needs the token file named by $${HOP_TOKEN_FILE_ENV}`);
+    }
+    await serveHopResults({
+      workDir: run.workDir,
+      paths: [...(ctx.opts.flags.fetch === false ? [] : ["builds"]), "logs", "report.json"],
+      token,
+      log: ctx.out,
+      signal: ctx.signal,
     });
   },
 };

@@ -64,6 +64,8 @@ export interface BackendRuntime {
    * reach it (shown by `--dry-run`). Throws `UsageError` when workers could not reach it.
    */
   relay?(ctx: BackendContext): RelayPlacement | undefined;
+  /** Called after a run here ended (reports written), before the exit code is returned. */
+  afterRun?(ctx: BackendContext, run: { workDir: string; exitCode: number }): Promise<void>;
   /**
    * Runs the whole job somewhere else (kube hop mode) and returns its exit code, or
    * `undefined` to run it here.
