@@ -20,7 +20,10 @@ export const LAYERS: readonly { folders: readonly string[]; role: string }[] = [
   { folders: ["kube"], role: "Kubernetes client and pod runner" },
   { folders: ["executors"], role: "the Executor seam and its backends" },
   { folders: ["coordinator", "worker"], role: "the two sides of the contract" },
-  { folders: ["cli"], role: "command-line parsing and the backend registry" },
+  {
+    folders: ["cli", "buildconfig"],
+    role: "command-line parsing and the backend registry; OpenShift BuildConfig mode",
+  },
 ];
 
 /** The layer of a lib/ folder, or `undefined` for a folder not in {@link LAYERS}. */

@@ -35,9 +35,11 @@ import {
   unlinkSync,
   writeFileSync,
 } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { machine } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { writeOciLayout } from "./oci.ts";
 
 const NAME = "fake-coreos";
 
@@ -375,7 +377,11 @@ function cmdKola(args: string[]) {
 
 /**
  * Records the call (args and the push environment, never the auth file's content) as one JSON
- * line in `fake-cosa-upload-oscontainer.jsonl` in the current directory.
+ * line in `fake-cosa-upload-oscontainer.jsonl` in the current directory, then does what cosa
+ * does: packs the latest build's ostree into an OCI image (a real, tiny OCI layout in
+ * `tmp/oscontainer`, tagged with the build id) and pushes it to `<name>:<build id>` with
+ * `skopeo copy` (auth from `REGISTRY_AUTH_FILE`; `DISABLE_TLS_VERIFICATION=1` turns TLS
+ * verification off).
  */
 function cmdUploadOscontainer(args: string[]) {
   const name = args.find((a) => a.startsWith("--name="))?.slice("--name=".length);
@@ -398,7 +404,26 @@ function cmdUploadOscontainer(args: string[]) {
     disableTlsVerification: process.env.DISABLE_TLS_VERIFICATION,
   };
   appendFileSync("fake-cosa-upload-oscontainer.jsonl", JSON.stringify(rec) + "\n");
-  say(`upload-oscontainer: would push the ostree of the latest build to ${name}`);
+  const a = arch();
+  const { id, dir, meta } = latest(a);
+  const ostree = meta.images?.ostree;
+  if (!ostree) throw new Fail(`upload-oscontainer: build ${id} has no ostree`);
+  const layout = join("tmp", "oscontainer");
+  const digest = writeOciLayout(
+    layout,
+    id,
+    { name: ostree.path, data: readFileSync(join(dir, ostree.path)) },
+    { "coreos-assembler.image-config.build": id, "ostree.commit": String(meta["ostree-commit"]) },
+    a,
+  );
+  const tls = process.env.DISABLE_TLS_VERIFICATION === "1" ? ["--dest-tls-verify=false"] : [];
+  const argv = ["copy", "--quiet", ...tls, `oci:${layout}:${id}`, `docker://${name}:${id}`];
+  say(`upload-oscontainer: pushing ${id} (${digest}) to ${name}:${id}`);
+  const r = spawnSync("skopeo", argv, { stdio: "inherit" });
+  if (r.error) throw new Fail(`upload-oscontainer: cannot run skopeo: ${r.error.message}`);
+  if (r.status !== 0) {
+    throw new Fail(`upload-oscontainer: skopeo exited with ${r.status ?? r.signal}`);
+  }
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -378,7 +378,11 @@ echo "skopeo: copying"
   assert.match(
     sk,
     new RegExp(
-      `^ARGS copy docker://quay.example.com:8443/org/os:${r.buildId} ` +
+      // The stand-in cosa's upload-oscontainer pushes its OCI layout to <name>:<build id>, then
+      // the worker copies that to the registry's url.
+      `^ARGS copy --quiet oci:tmp/oscontainer:${r.buildId} ` +
+        `docker://quay.example.com:8443/org/os:${r.buildId}\nAUTHMODE 600\nTLS \n` +
+        `ARGS copy docker://quay.example.com:8443/org/os:${r.buildId} ` +
         `docker://quay.example.com:8443/org/os:stable\nAUTHMODE 600\nTLS \n$`,
     ),
   );
@@ -388,5 +392,5 @@ echo "skopeo: copying"
   ws.jobspec.stages = [{ id: "build", commands: ["cosa buildextend-metal"] }];
   const r2 = await run();
   assert.equal(r2.exitCode, 0, r2.message);
-  assert.equal((await readFile(join(srv, "skopeo.log"), "utf8")).split("ARGS").length, 2);
+  assert.equal((await readFile(join(srv, "skopeo.log"), "utf8")).split("ARGS").length, 3);
 });

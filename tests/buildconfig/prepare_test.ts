@@ -1,0 +1,229 @@
+// deno-lint-ignore-file no-explicit-any -- edits of a parsed JSON fixture
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { tempDir } from "../_helpers/mod.ts";
+import { handTarGz } from "../archive/_util.ts";
+import {
+  type BuildObject,
+  parseBuild,
+  PayloadError,
+  prepareBuildConfig,
+  type PrepareOptions,
+  PushSecretError,
+} from "../../lib/buildconfig/mod.ts";
+import { extractTarGz } from "../../lib/archive/mod.ts";
+
+const FIXTURE = readFileSync(new URL("./fixtures/build.json", import.meta.url), "utf8");
+
+function build(edit: (b: Record<string, any>) => void = () => {}): BuildObject {
+  const b = JSON.parse(FIXTURE);
+  edit(b);
+  return parseBuild(JSON.stringify(b));
+}
+
+const binary = (asFile?: string) => (b: Record<string, any>) => {
+  b.spec.source.binary = asFile ? { asFile } : {};
+  b.spec.strategy.customStrategy.env = [];
+};
+
+function streamOf(data: Uint8Array, chunk = 1000): ReadableStream<Uint8Array> {
+  let off = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (off >= data.length) return c.close();
+      c.enqueue(data.slice(off, off + chunk));
+      off += chunk;
+    },
+  });
+}
+
+async function tarGzOf(dir: string, files: Record<string, string>): Promise<Uint8Array> {
+  const src = join(dir, "payload-src");
+  await mkdir(src, { recursive: true });
+  for (const [n, t] of Object.entries(files)) await writeFile(join(src, n), t);
+  const out = join(dir, "payload.tgz");
+  const o = await new Deno.Command("tar", { args: ["-czf", out, "-C", src, "."] }).output();
+  assert.ok(o.success);
+  return Deno.readFile(out);
+}
+
+function opts(srv: string, b: BuildObject, stdin: Uint8Array, extra: Partial<PrepareOptions> = {}) {
+  const lines: string[] = [];
+  return {
+    lines,
+    o: {
+      build: b,
+      env: {},
+      srvDir: srv,
+      stdin: () => streamOf(stdin),
+      clone: () => Promise.reject(new Error("no clone expected")),
+      log: (l: string) => lines.push(l),
+      signal: new AbortController().signal,
+      ...extra,
+    } satisfies PrepareOptions,
+  };
+}
+
+const JOBSPEC =
+  "recipe: {git_url: https://example.com/cfg.git}\nstages:\n- id: build\n  commands: [cosa fetch, cosa build]\n";
+
+Deno.test("--from-dir payload with a jobspec.yaml and *.cosa.sh: JobSpec from the payload, the payload delivered to every stage", async () => {
+  await using d = await tempDir("gp-bc-prep-");
+  const srv = join(d.path, "srv");
+  await mkdir(srv);
+  const tgz = await tarGzOf(d.path, {
+    "jobspec.yaml": JOBSPEC,
+    "z.cosa.sh": "echo z\n",
+    "a.cosa.sh": "echo a\n",
+  });
+  const { o } = opts(srv, build(binary()), tgz);
+  const p = await prepareBuildConfig(o);
+  assert.ok(p);
+  assert.deepEqual(p.origin, { kind: "payload", path: join(srv, "source", "jobspec.yaml") });
+  assert.deepEqual(p.spec.stages.map((s) => s.id), ["build", "cosa.sh"]);
+  assert.deepEqual(p.spec.stages[1].commands, [
+    "/bin/bash -xeu -o pipefail overrides/source/a.cosa.sh",
+    "/bin/bash -xeu -o pipefail overrides/source/z.cosa.sh",
+  ]);
+  // The archive was extracted and removed; the payload is re-served as an override tarball.
+  assert.deepEqual((await readdir(join(srv, "source"))).sort(), [
+    "a.cosa.sh",
+    "jobspec.yaml",
+    "z.cosa.sh",
+  ]);
+  const uri = p.spec.stages[0].overrides![0].uri;
+  assert.deepEqual(p.spec.stages[1].overrides, [{ uri, tarball: true }]);
+  const x = join(d.path, "x");
+  await extractTarGz(uri.slice("file://".length), x);
+  assert.equal(readFileSync(join(x, "source", "z.cosa.sh"), "utf8"), "echo z\n");
+  // The recipe is the JobSpec's own; the written spec is private.
+  assert.equal(p.spec.recipe.git_url, "https://example.com/cfg.git");
+  assert.equal(statSync(p.specPath).mode & 0o777, 0o600);
+  assert.equal(statSync(join(p.specPath, "..")).mode & 0o777, 0o700);
+  assert.deepEqual(
+    parseYaml(readFileSync(p.specPath, "utf8")).stages.map((s: { id: string }) => s.id),
+    [
+      "build",
+      "cosa.sh",
+    ],
+  );
+  await p[Symbol.asyncDispose]();
+  assert.equal(existsSync(p.specPath), false);
+  assert.equal(existsSync(uri.slice("file://".length)), false);
+});
+
+Deno.test("no JobSpec: COSA_CMDS from the Build's strategy env alone gives stage envVar; recipe from spec.source.git", async () => {
+  await using d = await tempDir("gp-bc-prep-");
+  const { o } = opts(d.path, build(), new Uint8Array());
+  const p = await prepareBuildConfig(o);
+  assert.ok(p);
+  assert.deepEqual(p.spec.stages, [{
+    id: "envVar",
+    description: "envVar defined commands",
+    direct_exec: true,
+    commands: ["cosa init"],
+  }]);
+  assert.deepEqual(p.spec.recipe, {
+    git_url: "https://github.com/coreos/fedora-coreos-config",
+    git_ref: "testing-devel",
+  });
+  await p[Symbol.asyncDispose]();
+  // The pod's env wins over the strategy env; empty means nothing to do.
+  const none = await prepareBuildConfig({ ...o, env: { COSA_CMDS: "" } });
+  assert.equal(none, undefined);
+  assert.deepEqual(await readdir(d.path), [], "nothing left behind");
+});
+
+Deno.test("job.strict in the payload's JobSpec suppresses the implied stages", async () => {
+  await using d = await tempDir("gp-bc-prep-");
+  const tgz = await tarGzOf(d.path, {
+    "jobspec.yaml": "job: {strict: true}\n" + JOBSPEC,
+    "a.cosa.sh": "echo a\n",
+  });
+  const srv = join(d.path, "srv");
+  await mkdir(srv);
+  const { o } = opts(srv, build(binary()), tgz, { env: { COSA_CMDS: "cosa build" } });
+  const p = await prepareBuildConfig(o);
+  assert.deepEqual(p?.spec.stages.map((s) => s.id), ["build"]);
+  await p?.[Symbol.asyncDispose]();
+});
+
+Deno.test("--from-file: a single *.yaml file is the JobSpec; any other single file is not extracted", async () => {
+  await using d = await tempDir("gp-bc-prep-");
+  const { o } = opts(d.path, build(binary("job.yaml")), new TextEncoder().encode(JOBSPEC));
+  const p = await prepareBuildConfig(o);
+  assert.deepEqual(p?.origin, { kind: "payload", path: join(d.path, "source", "job.yaml") });
+  await p?.[Symbol.asyncDispose]();
+});
+
+Deno.test("hostile payloads: too large, path traversal, empty; refused with nothing left in srv", async () => {
+  await using d = await tempDir("gp-bc-prep-");
+  const srv = join(d.path, "srv");
+  await mkdir(srv);
+  const big = new Uint8Array(64 * 1024);
+  const tooBig = opts(srv, build(binary()), big, { maxPayloadBytes: 10_000 });
+  await assert.rejects(prepareBuildConfig(tooBig.o), (e: unknown) => {
+    assert.ok(e instanceof PayloadError);
+    assert.match(e.message, /larger than 10000 bytes/);
+    return true;
+  });
+  assert.deepEqual(await readdir(srv), []);
+  const evil = join(d.path, "evil.tgz");
+  await handTarGz(evil, [{ name: "../../escaped.cosa.sh", body: "touch /tmp/pwned\n" }]);
+  const slip = opts(srv, build(binary()), await Deno.readFile(evil));
+  await assert.rejects(prepareBuildConfig(slip.o), (e: unknown) => {
+    assert.ok(e instanceof PayloadError, String(e));
+    assert.equal(e.exitCode, 2);
+    assert.equal(e.message.includes("\n"), false);
+    return true;
+  });
+  assert.deepEqual(await readdir(srv), []);
+  assert.equal(existsSync(join(d.path, "escaped.cosa.sh")), false);
+  const empty = opts(srv, build(binary()), new Uint8Array());
+  await assert.rejects(prepareBuildConfig(empty.o), /empty/);
+  assert.deepEqual(await readdir(srv), []);
+});
+
+Deno.test("output image: PUSH_DOCKERCFG_PATH .dockercfg becomes an inline registry auth; tls from buildstrategy_tls_verify; a bad secret is refused unquoted", async () => {
+  await using d = await tempDir("gp-bc-prep-");
+  const secretDir = join(d.path, "push");
+  await mkdir(secretDir);
+  const auth = btoa("builder:s3cret-pw");
+  await writeFile(join(secretDir, ".dockercfg"), JSON.stringify({ "127.0.0.1:5000": { auth } }));
+  const srv = join(d.path, "srv");
+  await mkdir(srv);
+  await writeFile(
+    join(srv, "jobspec.yaml"),
+    "publish_oscontainer: {buildstrategy_tls_verify: false}\n" + JOBSPEC,
+  );
+  const b = build((
+    x,
+  ) => (x.spec.output = { to: { kind: "DockerImage", name: "127.0.0.1:5000/os/fcos:stable" } }));
+  const { o } = opts(srv, b, new Uint8Array(), { env: { PUSH_DOCKERCFG_PATH: secretDir } });
+  const p = await prepareBuildConfig(o);
+  assert.ok(p);
+  assert.equal(p.origin.kind, "srv");
+  assert.deepEqual(p.spec.publish_oscontainer?.registries, [{
+    url: "127.0.0.1:5000/os/fcos:stable",
+    tls_verify: false,
+    secret_type: "inline",
+    secret: JSON.stringify({ auths: { "127.0.0.1:5000": { auth } } }),
+  }]);
+  await p[Symbol.asyncDispose]();
+  // Without a push secret: the service-account token.
+  const t = await prepareBuildConfig({ ...o, env: {} });
+  assert.deepEqual(t?.spec.publish_oscontainer?.registries?.[0].secret_type, "token");
+  assert.equal(t?.spec.publish_oscontainer?.registries?.[0].tls_verify, false);
+  await t?.[Symbol.asyncDispose]();
+  await writeFile(join(secretDir, ".dockerconfigjson"), "s3cret-not-json");
+  await assert.rejects(prepareBuildConfig(o), (e: unknown) => {
+    assert.ok(e instanceof PushSecretError);
+    assert.match(e.message, /\.dockerconfigjson: not JSON/);
+    assert.equal(e.message.includes("s3cret"), false);
+    return true;
+  });
+  assert.deepEqual((await readdir(srv)).sort(), ["jobspec.yaml"], "nothing left behind");
+});
