@@ -419,10 +419,12 @@ function cmdUploadOscontainer(args: string[]) {
   const tls = process.env.DISABLE_TLS_VERIFICATION === "1" ? ["--dest-tls-verify=false"] : [];
   const argv = ["copy", "--quiet", ...tls, `oci:${layout}:${id}`, `docker://${name}:${id}`];
   say(`upload-oscontainer: pushing ${id} (${digest}) to ${name}:${id}`);
-  const r = spawnSync("skopeo", argv, { stdio: "inherit" });
+  const r = spawnSync("skopeo", argv, { stdio: ["ignore", "inherit", "pipe"], encoding: "utf8" });
   if (r.error) throw new Fail(`upload-oscontainer: cannot run skopeo: ${r.error.message}`);
   if (r.status !== 0) {
-    throw new Fail(`upload-oscontainer: skopeo exited with ${r.status ?? r.signal}`);
+    // skopeo's last line says why (unauthorized, x509, connection refused): keep it.
+    const why = (r.stderr ?? "").trim().split("\n").pop()?.replace(/^time="[^"]*" level=\w+ /, "");
+    throw new Fail(`upload-oscontainer: skopeo exited with ${r.status ?? r.signal}: ${why ?? ""}`);
   }
 }
 

@@ -282,6 +282,7 @@ export async function pushOscontainer(
     const tls = r.tls_verify !== false;
     const auth = await authConfig(r, i, ref, deps);
     const log = redactingLog(deps.log, auth?.secrets ?? []);
+    const hide = auth?.secrets.some((x) => x !== "") ? redactor(auth.secrets) : (l: string) => l;
     const env: Record<string, string> = {
       ...deps.env,
       FORCE_UNPRIVILEGED: "1",
@@ -326,18 +327,26 @@ export async function pushOscontainer(
         const file = join(deps.scriptDir, `push-${i}-${k}.sh`);
         await writeFile(file, source + "\n", { mode: 0o700 });
         log(`gangway: ${source}`);
+        let last = "";
         const res = await deps.runner.run(file, {
           env,
           cwd: deps.srvDir,
           signal: deps.signal,
-          onLine: (l) => log(l),
+          onLine: (l) => {
+            if (l.trim() !== "") last = l.trim();
+            log(l);
+          },
         });
         if (deps.signal.aborted) return;
         if (res.code !== 0 || res.signal) {
+          // The command's last line says why (unauthorized, x509, connection refused).
+          // Its end holds the cause: keep the last 400 characters.
+          const h = hide(last);
+          const why = h ? `: ${h.length > 400 ? `...${h.slice(-400)}` : h}` : "";
           throw fail(
             res.signal
               ? `${label} was killed by ${res.signal}`
-              : `${label} exited with code ${res.code}`,
+              : `${label} exited with code ${res.code}${why}`,
           );
         }
       }
