@@ -327,12 +327,16 @@ export class RunStages implements Disposable {
       }
       if (Array.isArray(sum.uploadedKeys)) rep.objects = sum.uploadedKeys.map(String).sort();
     }
-    if (rec.exitCode !== null && !this.#o.signal.aborted) {
+    // The worker's own account (its summary line) says what it uploaded: the job bucket is
+    // listed only for a worker that gave none (a bucket of years of builds is not re-listed
+    // after every stage). A later stage without an account is then compared with the last
+    // listing, so objects earlier accounted stages wrote may be counted for it too.
+    if (rec.exitCode !== null && !this.#o.signal.aborted && !sum) {
       try {
         const cur = await this.#snapshot();
         for (const [k, o] of cur) {
           const before = this.#known.get(k);
-          if (!sum && (!before || stampOf(before) !== stampOf(o))) {
+          if (!before || stampOf(before) !== stampOf(o)) {
             rep.objects.push(k);
             rep.bytesOut += o.size;
           }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { runJob } from "../../lib/coordinator/run.ts";
 import type { JobSpec } from "../../lib/jobspec/mod.ts";
 import { planJob } from "../../lib/plan/mod.ts";
-import { decodeWorkSpec } from "../../lib/workspec/mod.ts";
+import { decodeWorkSpec, formatSummaryLine } from "../../lib/workspec/mod.ts";
 import { tempDir } from "../_helpers/mod.ts";
 import type { AccessGrant } from "../../lib/relay/mod.ts";
 import { cfg, FakeExecutor, MemStore, runFake, SECRET, spec } from "./_fakes.ts";
@@ -299,4 +299,47 @@ Deno.test("runJob with the embedded relay: each stage its own credential, revoke
   assert.ok(!credOf("bad").grant.write.some((e) => e.prefix.startsWith("cache/")));
   // Stage keys are redacted like the run's.
   assert.ok(!lines.some((l) => l.includes("stage-secret-")), lines.join("\n"));
+});
+
+Deno.test("runJob: stages whose workers account for their uploads do not re-list the job bucket", async () => {
+  await using tmp = await tempDir();
+  // A bucket holding years of builds: listing it after every stage is what must not happen.
+  class CountingStore extends MemStore {
+    lists = 0;
+    override list(b: string, p: string) {
+      this.lists++;
+      return super.list(b, p);
+    }
+  }
+  const store = new CountingStore();
+  for (let i = 0; i < 50; i++) store.put(`old/${i}/x86_64/meta.json`, "{}");
+  const exec = new FakeExecutor((l) => {
+    store.put(`${l.stageId}.txt`, l.stageId);
+    l.onLine(
+      formatSummaryLine({
+        exitCode: 0,
+        stageIds: [l.stageId],
+        bytesIn: 0,
+        bytesOut: l.stageId.length,
+        filesFetched: 0,
+        filesSkipped: 0,
+        artifactsReturned: [],
+        uploaded: 1,
+        uploadedKeys: [`${l.stageId}.txt`],
+        uploadErrors: 0,
+      }),
+      "stdout",
+    );
+    return Promise.resolve({ exitCode: 0 });
+  });
+  const sp = spec([1, 2, 3, 4].map((n) => ({ id: `st${n}`, execution_order: n })));
+  const { r } = await runFake(tmp.path, sp, exec, { store });
+  assert.equal(r.exitCode, 0);
+  assert.deepEqual(r.stages.map((s) => s.objects), [
+    ["st1.txt"],
+    ["st2.txt"],
+    ["st3.txt"],
+    ["st4.txt"],
+  ]);
+  assert.equal(store.lists, 1, "one listing at the start of the run, none per stage");
 });
