@@ -68,8 +68,10 @@ export function processIo(name: string, entryUrl: string): CliIo & Disposable {
         writeAll(Deno.stderr, `${name}: second ${sig}, exiting now (run --cleanup later)\n`);
         Deno.exit(new InterruptedError(sig).exitCode);
       }
-      writeAll(Deno.stderr, `${name}: ${sig} received, stopping\n`);
+      // Abort first: what listens (the live view erasing its status block) goes before the
+      // message, so the message is not drawn under the block.
       ctl.abort(new InterruptedError(sig));
+      writeAll(Deno.stderr, `${name}: ${sig} received, stopping\n`);
     }] as const
   );
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);

@@ -172,6 +172,10 @@ async function submitLike(program: Program, io: CliIo): Promise<number> {
   const runId = newRunId();
   using view = liveViewFor({ ...io, plan, runId, write: io.stdout });
   live = view;
+  // Interrupted: the block goes at once; the rest of the run prints plain lines.
+  const onAbort = () => view?.close();
+  io.signal.addEventListener("abort", onAbort, { once: true });
+  using _ = { [Symbol.dispose]: () => io.signal.removeEventListener("abort", onAbort) };
   const report = await runJob({
     runId,
     ...(resume ? { resume: resume.state } : {}),
