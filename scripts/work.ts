@@ -34,6 +34,7 @@ import { type CliMain, runCli } from "../lib/cli/harness.ts";
 import { processIo } from "./_harness.ts";
 import { entryRole, ENV_BUILD, parseBuild, prepareBuildConfig } from "../lib/buildconfig/mod.ts";
 import { submit } from "../lib/cli/submit.ts";
+import { kubeClientFor } from "../lib/executors/kube_cli.ts";
 import { ArtifactStore } from "../lib/relay/client/mod.ts";
 import { longTransferProgress } from "../lib/progress/mod.ts";
 import { consumeSecretFile, makeUndumpable } from "../lib/worker/secrets.ts";
@@ -252,6 +253,9 @@ const buildConfig: CliMain = async (io) => {
     srvDir,
     stdin: () => Deno.stdin.readable,
     clone: gitClone,
+    // ImageStreamTag outputs: the stream's repository, read with this pod's service account.
+    imageStreamRepository: (ns, name, signal) =>
+      kubeClientFor({}, io.env).imageStreamRepository(ns, name, { signal }),
     log,
     signal: io.signal,
   });

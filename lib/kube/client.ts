@@ -126,6 +126,31 @@ export class KubeClient {
     return (list.groups ?? []).map((g) => g.name);
   }
 
+  /**
+   * The repository of an OpenShift ImageStream (`image.openshift.io/v1`,
+   * `status.dockerImageRepository`, e.g. `image-registry.openshift-image-registry.svc:5000/ns/os`);
+   * `""` when the stream has none yet.
+   * @throws {KubeApiError} (404 when the stream does not exist).
+   */
+  async imageStreamRepository(
+    namespace: string,
+    name: string,
+    opts: { signal: AbortSignal },
+  ): Promise<string> {
+    const api = this.kc.makeApiClient(k8s.CustomObjectsApi);
+    const o = await this.#retry(
+      `read imagestream ${namespace}/${name}`,
+      opts.signal,
+      () =>
+        api.getNamespacedCustomObject(
+          { group: "image.openshift.io", version: "v1", namespace, plural: "imagestreams", name },
+          callOptions(opts.signal),
+        ),
+    ) as { status?: { dockerImageRepository?: unknown } };
+    const repo = o?.status?.dockerImageRepository;
+    return typeof repo === "string" ? repo : "";
+  }
+
   /** The server's version (`major`, `minor`, `gitVersion`). */
   serverVersion(opts: { signal: AbortSignal }): Promise<k8s.VersionInfo> {
     const api = this.kc.makeApiClient(k8s.VersionApi);

@@ -24,6 +24,7 @@ import { Kubelet, type KubeletOptions } from "./kubelet.ts";
 import { kubeconfigYaml, testCertificates } from "./tls.ts";
 import { badRequest, json } from "./validate.ts";
 import { route, type RouteContext } from "./router.ts";
+import { OpenShiftObjects } from "./openshift.ts";
 import { PodNetwork } from "./network.ts";
 import * as https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -97,6 +98,8 @@ export interface KubeApi extends AsyncDisposable {
   list(resource: string, opts?: { namespace?: string; labelSelector?: string }): KObj[];
   /** Everything a container of a pod has logged so far (undefined before it started). */
   podLog(namespace: string, pod: string, container: string): string | undefined;
+  /** OpenShift Builds and ImageStreams served under `/apis/...openshift.io/v1` (get, list). */
+  readonly openshift: OpenShiftObjects;
   /** Turns a fault switch on (value) or off (undefined). */
   setFault<K extends FaultName>(name: K, value: FaultSwitches[K] | undefined): void;
   /** Stops the kubelet (killing containers), closes streams and the listener, removes files. */
@@ -224,6 +227,7 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
     streamsClosed: streamsClosed.signal,
     token,
     port,
+    openshift: new OpenShiftObjects(),
   };
 
   const kubeDir = await Deno.makeTempDir({ prefix: "kube-sim-" });
@@ -278,6 +282,7 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
       return p ? kubelet.logBuffer(p.metadata.uid!, container)?.text() : undefined;
     },
     setFault: (n, v) => faults.set(n, v),
+    openshift: ctx.openshift,
     close,
     [Symbol.asyncDispose]: close,
   };

@@ -9,6 +9,7 @@
 import { ApiError, notFound, resourceInfo, statusObject } from "./store.ts";
 import { discovery } from "./discovery.ts";
 import { json } from "./validate.ts";
+import { isOpenShiftPath, type OpenShiftObjects } from "./openshift.ts";
 import {
   type ApiContext,
   create,
@@ -28,6 +29,8 @@ export interface RouteContext extends ApiContext {
   readonly token: string;
   /** The server's port (for discovery answers). */
   readonly port: number;
+  /** Builds and ImageStreams (`/apis/{build,image}.openshift.io/v1`). */
+  readonly openshift: OpenShiftObjects;
 }
 
 /** Answers one authenticated API request (throws `ApiError` for error answers). */
@@ -46,6 +49,7 @@ export function route(ctx: RouteContext, req: Request, url: URL): Promise<Respon
   if (segs[0] === "openapi") {
     throw new ApiError(404, "NotFound", "the server could not find the requested resource");
   }
+  if (isOpenShiftPath(segs)) return ctx.openshift.route(req, segs);
   if (segs[0] !== "api" || segs[1] !== "v1") {
     throw new ApiError(404, "NotFound", "the server could not find the requested resource");
   }
