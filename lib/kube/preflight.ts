@@ -9,7 +9,7 @@
 
 import * as k8s from "@kubernetes/client-node";
 import { UsageError } from "../errors/mod.ts";
-import { errorInfo } from "./retry.ts";
+import { errorInfo, KubeApiError, withKubeRetry } from "./retry.ts";
 import { callOptions } from "./client.ts";
 
 /** Options of {@link preflightKube}. */
@@ -22,14 +22,16 @@ export interface PreflightOptions {
   signal: AbortSignal;
 }
 
-async function attempt<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (signal.aborted || errorInfo(e).status !== undefined) throw e;
-    await new Promise((r) => setTimeout(r, 300)); // one retry for a network blip
-    return await fn();
-  }
+/** Network errors, 429 and 5xx are retried (honouring Retry-After); 4xx answers are final. */
+function attempt<T>(signal: AbortSignal, op: string, fn: () => Promise<T>): Promise<T> {
+  return withKubeRetry(op, fn, {
+    signal,
+    policy: { attempts: 5, baseDelayMs: 250, maxDelayMs: 2000 },
+  });
+}
+
+function info(e: unknown): { status?: number; message: string } {
+  return e instanceof KubeApiError ? { status: e.status, message: e.detail } : errorInfo(e);
 }
 
 /**
@@ -44,7 +46,7 @@ export async function preflightKube(kc: k8s.KubeConfig, opts: PreflightOptions):
   const ns = opts.namespace;
   const fail = (e: unknown, what: string): never => {
     if (opts.signal.aborted) throw e;
-    const i = errorInfo(e);
+    const i = info(e);
     const msg = i.message.replace(/\s+/g, " ").trim();
     if (i.status === undefined) {
       throw new UsageError(
@@ -68,9 +70,13 @@ export async function preflightKube(kc: k8s.KubeConfig, opts: PreflightOptions):
   };
   const core = kc.makeApiClient(k8s.CoreV1Api);
   try {
-    await attempt(opts.signal, () => core.listNamespacedPod({ namespace: ns, limit: 1 }, call));
+    await attempt(
+      opts.signal,
+      `list pods in ${ns}`,
+      () => core.listNamespacedPod({ namespace: ns, limit: 1 }, call),
+    );
   } catch (e) {
-    const i = errorInfo(e);
+    const i = info(e);
     if (i.status === 404) {
       throw new UsageError(
         `kubernetes: namespace ${ns} does not exist on ${server}; create it or give --namespace`,
@@ -82,10 +88,11 @@ export async function preflightKube(kc: k8s.KubeConfig, opts: PreflightOptions):
   try {
     await attempt(
       opts.signal,
+      `read service account ${opts.serviceAccount}`,
       () => core.readNamespacedServiceAccount({ name: opts.serviceAccount!, namespace: ns }, call),
     );
   } catch (e) {
-    const i = errorInfo(e);
+    const i = info(e);
     if (i.status === 404) {
       throw new UsageError(
         `kubernetes: service account ${opts.serviceAccount} does not exist in namespace ${ns}; ` +
