@@ -22,18 +22,24 @@ export interface TestRegistry extends AsyncDisposable {
   service: Service;
 }
 
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+function freePort(host: string): number {
+  const l = Deno.listen({ hostname: host, port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
   return port;
 }
 
-/** Starts a registry; `user`/`password` are the only credentials it accepts. */
+/**
+ * Starts a registry listening on `host` (default 127.0.0.1; the test CA's certificate also names
+ * every `10.213.*.1`, the test cluster's node addresses); `user`/`password` are the only
+ * credentials it accepts.
+ */
 export async function startRegistry(
-  user = "builder",
-  password = "pa55-" + crypto.randomUUID().slice(0, 8),
+  opts: { user?: string; password?: string; host?: string } = {},
 ): Promise<TestRegistry> {
+  const user = opts.user ?? "builder";
+  const password = opts.password ?? "pa55-" + crypto.randomUUID().slice(0, 8);
+  const host = opts.host ?? "127.0.0.1";
   const dir = await Deno.makeTempDir({ prefix: "gp-registry-" });
   const tls = await testCertificates();
   const caFile = join(dir, "ca.crt");
@@ -47,8 +53,8 @@ export async function startRegistry(
   }).output();
   if (!h.success) throw new Error(`htpasswd: ${new TextDecoder().decode(h.stderr)}`);
   await Deno.writeFile(join(dir, "htpasswd"), h.stdout, { mode: 0o600 });
-  const port = freePort();
-  const address = `127.0.0.1:${port}`;
+  const port = freePort(host);
+  const address = `${host}:${port}`;
   await Deno.writeTextFile(
     join(dir, "config.yml"),
     [

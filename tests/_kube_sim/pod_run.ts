@@ -70,6 +70,11 @@ export interface ContainerLaunch {
   /** The pod's `fsGroup` and `supplementalGroups`: supplementary groups of the process. */
   groups?: number[];
   privileged?: boolean;
+  /**
+   * Bytes the container reads on stdin, then end-of-file (process mode; set by `rewrite`): what
+   * `oc start-build --from-*` streams into a build pod. Default: no stdin.
+   */
+  stdin?: Uint8Array;
 }
 
 /** How a container ended. */

@@ -115,11 +115,15 @@ export async function startProcess(
     cwd,
     env,
     clearEnv: true,
-    stdin: "null",
+    stdin: l.stdin ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
   const pid = child.pid;
+  if (l.stdin) {
+    const w = child.stdin.getWriter();
+    void w.write(l.stdin).then(() => w.close()).catch(() => {/* it exited first */});
+  }
   const pumps = Promise.all([
     pump(child.stdout, "stdout", log),
     pump(child.stderr, "stderr", log),
