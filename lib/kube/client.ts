@@ -21,6 +21,7 @@ import {
 import { delay } from "../toolkit/delay.ts";
 import { backoffDelay } from "../toolkit/retry.ts";
 import { type KubeClientOptions, loadKubeConfig } from "./config.ts";
+import { Queue } from "./queue.ts";
 
 export { type KubeClientOptions, type KubeTarget, loadKubeConfig } from "./config.ts";
 
@@ -53,31 +54,6 @@ export function callOptions(signal: AbortSignal) {
     }],
     middlewareMergeStrategy: "append" as const,
   };
-}
-
-/** Simple async queue feeding the watch generator. */
-class Queue<T> {
-  #items: T[] = [];
-  #wake?: () => void;
-  push(v: T) {
-    this.#items.push(v);
-    this.#wake?.();
-  }
-  async next(signal: AbortSignal): Promise<T> {
-    while (this.#items.length === 0) {
-      signal.throwIfAborted();
-      await new Promise<void>((resolve) => {
-        const onAbort = () => resolve();
-        signal.addEventListener("abort", onAbort, { once: true });
-        this.#wake = () => {
-          signal.removeEventListener("abort", onAbort);
-          resolve();
-        };
-      });
-      this.#wake = undefined;
-    }
-    return this.#items.shift()!;
-  }
 }
 
 type WatchMsg =

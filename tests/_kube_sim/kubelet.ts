@@ -28,16 +28,11 @@
 import type { KObj, ObjectStore } from "./store.ts";
 import type { Faults } from "./faults.ts";
 import type { LogBuffer } from "./logs.ts";
-import {
-  type ClusterInfo,
-  type KubeletHost,
-  type KubeletOptions,
-  now,
-  type PodRun,
-} from "./pod_run.ts";
+import { type ClusterInfo, type KubeletHost, type KubeletOptions, type PodRun } from "./pod_run.ts";
 import { EventRecorder, setCond, writeContainerStatuses } from "./pod_status.ts";
 import { mountVolumes, schedulePod, waitForImages } from "./pod_setup.ts";
 import { runOne } from "./container.ts";
+import { nodeObject } from "./pod_status.ts";
 import type { PodNetwork } from "./network.ts";
 import { releaseMountPoints } from "./runtime_process.ts";
 import { PodmanImages, removePodmanContainers } from "./runtime_podman.ts";
@@ -122,57 +117,7 @@ export class Kubelet {
 
   /** Registers the node and starts handling pods. */
   start(): void {
-    const arch = Deno.build.arch === "x86_64" ? "amd64" : "arm64";
-    const alloc: Record<string, string> = {
-      cpu: this.#opts.cpu ?? "16",
-      memory: this.#opts.memory ?? "64Gi",
-      pods: "110",
-      "ephemeral-storage": "100Gi",
-    };
-    if (this.#opts.kvm) alloc["devices.kubevirt.io/kvm"] = "1k";
-    this.#store.create("nodes", {
-      apiVersion: "v1",
-      kind: "Node",
-      metadata: {
-        name: this.nodeName,
-        labels: {
-          "kubernetes.io/arch": arch,
-          "kubernetes.io/os": "linux",
-          "kubernetes.io/hostname": this.nodeName,
-          "beta.kubernetes.io/arch": arch,
-          "beta.kubernetes.io/os": "linux",
-        },
-      },
-      spec: {},
-      status: {
-        capacity: alloc,
-        allocatable: alloc,
-        addresses: [
-          { type: "InternalIP", address: this.nodeIP },
-          { type: "Hostname", address: this.nodeName },
-        ],
-        conditions: [{
-          type: "Ready",
-          status: "True",
-          reason: "KubeletReady",
-          message: "kubelet is posting ready status",
-          lastHeartbeatTime: now(),
-          lastTransitionTime: now(),
-        }],
-        nodeInfo: {
-          architecture: arch,
-          operatingSystem: "linux",
-          kubeletVersion: "v1.32.0",
-          kubeProxyVersion: "v1.32.0",
-          containerRuntimeVersion: "podman://4.3.1",
-          osImage: "kube-sim",
-          kernelVersion: Deno.osRelease(),
-          machineID: "",
-          systemUUID: "",
-          bootID: "",
-        },
-      },
-    });
+    this.#store.create("nodes", nodeObject(this.#opts, this.nodeName, this.nodeIP));
     this.#unsub = this.#store.subscribe((ev) => {
       if (ev.resource !== "pods" || ev.type !== "ADDED" || this.#closed) return;
       const pod = ev.object;

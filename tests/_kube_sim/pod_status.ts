@@ -8,7 +8,7 @@
 import type { KObj, ObjectStore } from "./store.ts";
 import type { Faults } from "./faults.ts";
 import { parseQuantity } from "./quantity.ts";
-import { now, type PodRun } from "./pod_run.ts";
+import { type KubeletOptions, now, type PodRun } from "./pod_run.ts";
 
 /** Writes `status.initContainerStatuses`/`containerStatuses` from a pod's run state. */
 export function writeContainerStatuses(run: PodRun, o: KObj): void {
@@ -155,4 +155,59 @@ export function unschedulableReason(
     }. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.`;
   }
   return undefined;
+}
+
+/** The Node object of the simulated node (capacity, addresses, Ready, nodeInfo). */
+export function nodeObject(opts: KubeletOptions, nodeName: string, nodeIP: string): KObj {
+  const arch = Deno.build.arch === "x86_64" ? "amd64" : "arm64";
+  const alloc: Record<string, string> = {
+    cpu: opts.cpu ?? "16",
+    memory: opts.memory ?? "64Gi",
+    pods: "110",
+    "ephemeral-storage": "100Gi",
+  };
+  if (opts.kvm) alloc["devices.kubevirt.io/kvm"] = "1k";
+  return {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: {
+      name: nodeName,
+      labels: {
+        "kubernetes.io/arch": arch,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/hostname": nodeName,
+        "beta.kubernetes.io/arch": arch,
+        "beta.kubernetes.io/os": "linux",
+      },
+    },
+    spec: {},
+    status: {
+      capacity: alloc,
+      allocatable: alloc,
+      addresses: [
+        { type: "InternalIP", address: nodeIP },
+        { type: "Hostname", address: nodeName },
+      ],
+      conditions: [{
+        type: "Ready",
+        status: "True",
+        reason: "KubeletReady",
+        message: "kubelet is posting ready status",
+        lastHeartbeatTime: now(),
+        lastTransitionTime: now(),
+      }],
+      nodeInfo: {
+        architecture: arch,
+        operatingSystem: "linux",
+        kubeletVersion: "v1.32.0",
+        kubeProxyVersion: "v1.32.0",
+        containerRuntimeVersion: "podman://4.3.1",
+        osImage: "kube-sim",
+        kernelVersion: Deno.osRelease(),
+        machineID: "",
+        systemUUID: "",
+        bootID: "",
+      },
+    },
+  };
 }
