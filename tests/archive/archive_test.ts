@@ -141,7 +141,12 @@ Deno.test("abort stops pack and extract, leaving no temp files or partial tree",
   await using tmp = await tempDir();
   const src = `${tmp.path}/src`;
   await Deno.mkdir(src);
-  const chunk = new Uint8Array(1 << 20).map((_, i) => (i * 7919) % 251);
+  // Incompressible content: gzip -9 of a repeating pattern finishes within one poll interval,
+  // before the abort below can land; random bytes keep it busy for a while.
+  const chunk = new Uint8Array(1 << 20);
+  for (let o = 0; o < chunk.length; o += 65536) {
+    crypto.getRandomValues(chunk.subarray(o, o + 65536));
+  }
   for (let i = 0; i < 24; i++) await Deno.writeFile(`${src}/f${i}`, chunk);
   await packTarGz({ root: src, paths: ["."], dest: `${tmp.path}/big.tar.gz` });
 
