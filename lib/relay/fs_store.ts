@@ -398,30 +398,7 @@ export class FsStore {
     content?: { tmp: string; size: number },
   ): ObjectMeta {
     const { dir, segs } = this.markerDir(bucket, meta.key);
-    let cur = dir;
-    for (const s of segs) {
-      cur = path.join(cur, s);
-      let st = fs.lstatSync(cur, { throwIfNoEntry: false });
-      if (!st) {
-        try {
-          fs.mkdirSync(cur, { mode: 0o755 });
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-        }
-        st = fs.lstatSync(cur);
-      }
-      if (st.isSymbolicLink()) {
-        throw new S3Error(403, "AccessDenied", "the object's path crosses a symlink in the bucket");
-      }
-      if (!st.isDirectory()) {
-        throw new S3Error(
-          409,
-          "XMinioParentIsObject",
-          `'${meta.key}' needs '${path.relative(dir, cur)}' to be a folder, but it is an ` +
-            "object: a plain-file store cannot hold an object and a prefix of the same name",
-        );
-      }
-    }
+    makeFolders(dir, segs, meta.key);
     const size = content?.size ?? 0;
     const full: ObjectMeta = { ...meta, ino: 0, size, mtimeMs: Date.now() };
     const mp = this.markerPath(bucket, meta.key);
@@ -487,28 +464,7 @@ export class FsStore {
     const { dir, file, segs } = this.objectPath(bucket, key);
     const crossesLink = () =>
       new S3Error(403, "AccessDenied", "the object's path crosses a symlink in the bucket");
-    let cur = dir;
-    for (const s of segs.slice(0, -1)) {
-      cur = path.join(cur, s);
-      let st = fs.lstatSync(cur, { throwIfNoEntry: false });
-      if (!st) {
-        try {
-          fs.mkdirSync(cur, { mode: 0o755 });
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-        }
-        st = fs.lstatSync(cur);
-      }
-      if (st.isSymbolicLink()) throw crossesLink();
-      if (!st.isDirectory()) {
-        throw new S3Error(
-          409,
-          "XMinioParentIsObject",
-          `'${key}' needs '${path.relative(dir, cur)}' to be a folder, but it is an object: ` +
-            "a plain-file store cannot hold an object and a prefix of the same name",
-        );
-      }
-    }
+    makeFolders(dir, segs.slice(0, -1), key);
     const at = fs.lstatSync(file, { throwIfNoEntry: false });
     if (at?.isSymbolicLink()) throw crossesLink();
     if (at?.isDirectory()) {
@@ -534,5 +490,37 @@ export class FsStore {
       }
     }
     return file;
+  }
+}
+
+/**
+ * Creates the folders `segs` below `dir` (0755) one by one without following a symlink: a
+ * symlink on the way is AccessDenied, an object where a folder must be is
+ * XMinioParentIsObject (naming `key`).
+ */
+function makeFolders(dir: string, segs: readonly string[], key: string): void {
+  let cur = dir;
+  for (const s of segs) {
+    cur = path.join(cur, s);
+    let st = fs.lstatSync(cur, { throwIfNoEntry: false });
+    if (!st) {
+      try {
+        fs.mkdirSync(cur, { mode: 0o755 });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      }
+      st = fs.lstatSync(cur);
+    }
+    if (st.isSymbolicLink()) {
+      throw new S3Error(403, "AccessDenied", "the object's path crosses a symlink in the bucket");
+    }
+    if (!st.isDirectory()) {
+      throw new S3Error(
+        409,
+        "XMinioParentIsObject",
+        `'${key}' needs '${path.relative(dir, cur)}' to be a folder, but it is an object: ` +
+          "a plain-file store cannot hold an object and a prefix of the same name",
+      );
+    }
   }
 }
