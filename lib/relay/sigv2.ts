@@ -15,11 +15,10 @@ import {
   type AuthResult,
   type CredentialLookup,
   type Credentials,
-  headerMap,
-  parseQuery,
   safeDecode,
   safeEqualText,
   signedVariants,
+  splitRequest,
   uriEncode,
 } from "./sigv4.ts";
 
@@ -126,12 +125,9 @@ export function verifyRequestV2(
   creds: Credentials | CredentialLookup,
   now: number = Date.now(),
 ): AuthResult {
-  const q = req.rawUrl.indexOf("?");
-  const rawPath = q < 0 ? req.rawUrl : req.rawUrl.slice(0, q);
-  const rawQuery = q < 0 ? "" : req.rawUrl.slice(q + 1);
-  const pairs = parseQuery(rawQuery);
-  if (!pairs) return fail(400, "InvalidArgument", "malformed query string");
-  const headers = headerMap(req.rawHeaders);
+  const parts = splitRequest(req);
+  if (!parts.ok) return parts;
+  const { rawPath, rawQuery, pairs, headers } = parts;
   const one = (name: string) => headers.get(name)?.[0];
   const authHeader = one("authorization");
 

@@ -148,6 +148,27 @@ function fail(status: number, code: string, message: string): AuthFailure {
   return { ok: false, status, code, message };
 }
 
+/**
+ * A signed request's path, query (raw and parsed) and headers, as both signature versions
+ * read them; a malformed query string is a 400.
+ */
+export function splitRequest(req: { rawUrl: string; rawHeaders: string[] }):
+  | AuthFailure
+  | {
+    ok: true;
+    rawPath: string;
+    rawQuery: string;
+    pairs: [string, string][];
+    headers: Map<string, string[]>;
+  } {
+  const q = req.rawUrl.indexOf("?");
+  const rawPath = q < 0 ? req.rawUrl : req.rawUrl.slice(0, q);
+  const rawQuery = q < 0 ? "" : req.rawUrl.slice(q + 1);
+  const pairs = parseQuery(rawQuery);
+  if (!pairs) return fail(400, "InvalidArgument", "malformed query string");
+  return { ok: true, rawPath, rawQuery, pairs, headers: headerMap(req.rawHeaders) };
+}
+
 /** Constant-time comparison of two signatures (hex or base64 text). */
 export function safeEqualText(a: string, b: string): boolean {
   return safeEqualHex(a, b);
@@ -242,12 +263,9 @@ export function verifyRequest(
   creds: Credentials | CredentialLookup,
   now: number = Date.now(),
 ): AuthResult {
-  const q = req.rawUrl.indexOf("?");
-  const rawPath = q < 0 ? req.rawUrl : req.rawUrl.slice(0, q);
-  const rawQuery = q < 0 ? "" : req.rawUrl.slice(q + 1);
-  const pairs = parseQuery(rawQuery);
-  if (!pairs) return fail(400, "InvalidArgument", "malformed query string");
-  const headers = headerMap(req.rawHeaders);
+  const parts = splitRequest(req);
+  if (!parts.ok) return parts;
+  const { rawPath, rawQuery, pairs, headers } = parts;
   const authHeader = headers.get("authorization")?.[0];
   const presigned = pairs.some(([k]) => k === "X-Amz-Signature");
 
