@@ -259,25 +259,19 @@ export class KubeClient {
     selector: string,
     opts: { signal: AbortSignal },
   ): Promise<V1Secret[]> {
-    const out: V1Secret[] = [];
-    let cont: string | undefined;
-    do {
-      const page = await this.#retry(
-        `list secrets ${selector}`,
-        opts.signal,
-        () =>
-          this.#core.listNamespacedSecret(
-            { namespace: this.namespace, labelSelector: selector, limit: 100, _continue: cont },
-            callOptions(opts.signal),
-          ),
-      );
-      for (const s of page.items) {
-        const keys = Object.fromEntries(Object.keys(s.data ?? {}).map((k) => [k, ""]));
-        out.push({ kind: "Secret", apiVersion: "v1", metadata: s.metadata, data: keys });
-      }
-      cont = page.metadata?._continue || undefined;
-    } while (cont);
-    return out;
+    const items = await this.#listAll(
+      `list secrets ${selector}`,
+      opts.signal,
+      (cont) =>
+        this.#core.listNamespacedSecret(
+          { namespace: this.namespace, labelSelector: selector, limit: 100, _continue: cont },
+          callOptions(opts.signal),
+        ),
+    );
+    return items.map((s) => {
+      const keys = Object.fromEntries(Object.keys(s.data ?? {}).map((k) => [k, ""]));
+      return { kind: "Secret", apiVersion: "v1", metadata: s.metadata, data: keys };
+    });
   }
 
   /** Lists ConfigMaps by label selector (values dropped, keys kept). */
@@ -285,28 +279,38 @@ export class KubeClient {
     selector: string,
     opts: { signal: AbortSignal },
   ): Promise<V1ConfigMap[]> {
-    const out: V1ConfigMap[] = [];
+    const items = await this.#listAll(
+      `list configmaps ${selector}`,
+      opts.signal,
+      (cont) =>
+        this.#core.listNamespacedConfigMap(
+          { namespace: this.namespace, labelSelector: selector, limit: 100, _continue: cont },
+          callOptions(opts.signal),
+        ),
+    );
+    return items.map((c) => {
+      const keys = [...Object.keys(c.data ?? {}), ...Object.keys(c.binaryData ?? {})];
+      return {
+        kind: "ConfigMap",
+        apiVersion: "v1",
+        metadata: c.metadata,
+        data: Object.fromEntries(keys.map((k) => [k, ""])),
+      };
+    });
+  }
+
+  /** Every item of a paged list, following `continue` tokens (each page retried). */
+  async #listAll<T>(
+    op: string,
+    signal: AbortSignal,
+    page: (cont: string | undefined) => Promise<{ items: T[]; metadata?: { _continue?: string } }>,
+  ): Promise<T[]> {
+    const out: T[] = [];
     let cont: string | undefined;
     do {
-      const page = await this.#retry(
-        `list configmaps ${selector}`,
-        opts.signal,
-        () =>
-          this.#core.listNamespacedConfigMap(
-            { namespace: this.namespace, labelSelector: selector, limit: 100, _continue: cont },
-            callOptions(opts.signal),
-          ),
-      );
-      for (const c of page.items) {
-        const keys = [...Object.keys(c.data ?? {}), ...Object.keys(c.binaryData ?? {})];
-        out.push({
-          kind: "ConfigMap",
-          apiVersion: "v1",
-          metadata: c.metadata,
-          data: Object.fromEntries(keys.map((k) => [k, ""])),
-        });
-      }
-      cont = page.metadata?._continue || undefined;
+      const p = await this.#retry(op, signal, () => page(cont));
+      out.push(...p.items);
+      cont = p.metadata?._continue || undefined;
     } while (cont);
     return out;
   }
