@@ -20,7 +20,8 @@ import { isLoopback, RELAY_WAYS_OUT } from "./kube_relay.ts";
 import { runPod } from "../kube/run_pod.ts";
 import { KubeApiError } from "../kube/retry.ts";
 import {
-  bundleConfigMap,
+  bundleConfigMaps,
+  bundlePartCount,
   KVM_RESOURCE,
   runSecret,
   runSecretName,
@@ -141,7 +142,7 @@ export class KubeExecutor implements Executor {
   #image?: string;
   #serviceAccount?: string;
   #fsGroup?: number;
-  #configMap?: string;
+  readonly #configMaps: string[] = [];
 
   constructor(opts: KubeExecutorOptions) {
     this.#o = opts;
@@ -235,13 +236,14 @@ export class KubeExecutor implements Executor {
   async #createBundle(runId: string, signal: AbortSignal): Promise<void> {
     const { client } = this.#o;
     if (!client.createConfigMap) throw new Error("kube: this client cannot create ConfigMaps");
-    const cm = bundleConfigMap(runId, this.#o.stock!.bundle);
-    this.#configMap = cm.metadata!.name!;
-    await client.createConfigMap(cm, { signal });
+    for (const cm of bundleConfigMaps(runId, this.#o.stock!.bundle)) {
+      this.#configMaps.push(cm.metadata!.name!);
+      await client.createConfigMap(cm, { signal });
+    }
     this.#log(
       `kube: workers run deno from ${this.#o.stock!.denoImage} and worker ` +
-        `${this.#o.stock!.bundle.sha256.slice(0, 12)} (ConfigMap ${this.#configMap}) on the ` +
-        `worker image`,
+        `${this.#o.stock!.bundle.sha256.slice(0, 12)} (ConfigMap ${this.#configMaps.join(", ")}) ` +
+        `on the worker image`,
     );
   }
 
@@ -376,7 +378,13 @@ export class KubeExecutor implements Executor {
       fsGroup: this.#fsGroup,
       runAsUser: this.#o.runAsUser,
       ...(this.#o.stock
-        ? { stock: { denoImage: this.#o.stock.denoImage, sha256: this.#o.stock.bundle.sha256 } }
+        ? {
+          stock: {
+            denoImage: this.#o.stock.denoImage,
+            sha256: this.#o.stock.bundle.sha256,
+            parts: bundlePartCount(this.#o.stock.bundle.gzip.length),
+          },
+        }
         : {}),
     });
     const podName = pod.metadata!.name!;
@@ -421,11 +429,8 @@ export class KubeExecutor implements Executor {
       await client.deleteSecret(s, { signal }).catch((e) => errors.push(e));
     }
     this.#secretNames.clear();
-    if (this.#configMap) {
-      await this.#o.client.deleteConfigMap?.(this.#configMap, { signal }).catch((e) =>
-        errors.push(e)
-      );
-      this.#configMap = undefined;
+    for (const name of this.#configMaps.splice(0)) {
+      await this.#o.client.deleteConfigMap?.(name, { signal }).catch((e) => errors.push(e));
     }
     for (const e of errors) this.#log(`kube: cleanup: ${e instanceof Error ? e.message : e}`);
   }

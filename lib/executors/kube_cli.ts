@@ -206,7 +206,11 @@ export const BUNDLE_SHA_PLACEHOLDER = "<sha256 of the run's worker bundle>";
  * run Secret, the worker-bundle ConfigMap (stock source) and the worker pods.
  */
 export function kubeDryRunResources(
-  opts: KubeCliOptions & { runId?: string; arch?: string; bundleSha256?: string },
+  opts: KubeCliOptions & {
+    runId?: string;
+    arch?: string;
+    bundle?: { sha256: string; parts: number };
+  },
   stages: { id: string; index: number }[],
   hopArgs?: string[],
 ): unknown[] {
@@ -251,7 +255,8 @@ export function kubeDryRunResources(
       ? {
         stock: {
           denoImage: opts.denoImage || DEFAULT_DENO_IMAGE,
-          sha256: opts.bundleSha256 ?? BUNDLE_SHA_PLACEHOLDER,
+          sha256: opts.bundle?.sha256 ?? BUNDLE_SHA_PLACEHOLDER,
+          parts: opts.bundle?.parts ?? 1,
         },
       }
       : {}),

@@ -7,7 +7,7 @@
  */
 
 import type { V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
-import { bundleConfigMap } from "./stock_worker.ts";
+import { BUNDLE_PART_BYTES, bundleConfigMaps, STOCK_BUNDLE_KEY } from "./stock_worker.ts";
 import { runSecretName } from "./names.ts";
 import { redactSecret, runSecret, workerPod, type WorkerPodOptions } from "./worker.ts";
 
@@ -41,9 +41,15 @@ export function dryRunObjects(opts: DryRunOptions): (V1Pod | V1Secret | V1Config
     })
   );
   const bundle = opts.stock
-    ? [bundleConfigMap(opts.runId, { gzip: new Uint8Array(), sha256: opts.stock.sha256 }, {
-      namespace: opts.namespace,
-    })]
+    ? bundleConfigMaps(
+      opts.runId,
+      // Only the count matters here: the content is left out of what a dry run prints.
+      {
+        gzip: new Uint8Array((opts.stock.parts ?? 1) * BUNDLE_PART_BYTES),
+        sha256: opts.stock.sha256,
+      },
+      { namespace: opts.namespace },
+    ).map((cm) => ({ ...cm, binaryData: { [STOCK_BUNDLE_KEY]: "" } }))
     : [];
   return [secret, ...bundle, ...pods];
 }

@@ -51,43 +51,65 @@ export interface WorkerBundle {
   sha256: string;
 }
 
-/** Name of the per-run ConfigMap holding the worker bundle. */
-export function bundleConfigMapName(runId: string): string {
-  return dnsLabel(`gp-${runToken(runId)}-worker`);
+/**
+ * Bytes of gzip per ConfigMap: base64 makes them 4/3 larger, and a ConfigMap holds at most
+ * 1 MiB, so a bundle larger than this travels in several ConfigMaps (parts, in order).
+ */
+export const BUNDLE_PART_BYTES = 700 * 1024;
+
+/** How many ConfigMaps a bundle of `gzipBytes` takes (at least one). */
+export function bundlePartCount(gzipBytes: number): number {
+  return Math.max(1, Math.ceil(gzipBytes / BUNDLE_PART_BYTES));
 }
 
-/** The per-run ConfigMap with the gzipped worker bundle (`binaryData`) and its sha256. */
-export function bundleConfigMap(
+/** Name of the per-run ConfigMap holding part `index` of the worker bundle. */
+export function bundleConfigMapName(runId: string, index = 0): string {
+  return dnsLabel(`gp-${runToken(runId)}-worker-${index}`);
+}
+
+/**
+ * The per-run ConfigMaps with the gzipped worker bundle (`binaryData`, split in parts of
+ * {@link BUNDLE_PART_BYTES}) and its sha256.
+ */
+export function bundleConfigMaps(
   runId: string,
   bundle: WorkerBundle,
   opts: { namespace?: string } = {},
-): V1ConfigMap {
-  const cm: V1ConfigMap = {
-    apiVersion: "v1",
-    kind: "ConfigMap",
-    metadata: {
-      name: bundleConfigMapName(runId),
-      labels: runLabels(runId, "worker-bundle"),
-      annotations: { [BUNDLE_SHA256_ANNOTATION]: bundle.sha256 },
-    },
-    binaryData: { [STOCK_BUNDLE_KEY]: Buffer.from(bundle.gzip).toString("base64") },
-  };
-  if (opts.namespace) cm.metadata!.namespace = opts.namespace;
-  return cm;
+): V1ConfigMap[] {
+  const n = bundlePartCount(bundle.gzip.length);
+  return Array.from({ length: n }, (_, i) => {
+    const part = bundle.gzip.subarray(i * BUNDLE_PART_BYTES, (i + 1) * BUNDLE_PART_BYTES);
+    const cm: V1ConfigMap = {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: {
+        name: bundleConfigMapName(runId, i),
+        labels: runLabels(runId, "worker-bundle"),
+        annotations: { [BUNDLE_SHA256_ANNOTATION]: bundle.sha256 },
+      },
+      binaryData: { [STOCK_BUNDLE_KEY]: Buffer.from(part).toString("base64") },
+    };
+    if (opts.namespace) cm.metadata!.namespace = opts.namespace;
+    return cm;
+  });
 }
 
 /**
  * The init container's program (`deno eval`): unpack the bundle, refuse it unless its sha256
  * is the run's, write it and a copy of this deno into {@link STOCK_BIN_DIR}.
  */
-export function stockInitScript(sha256: string): string {
+export function stockInitScript(sha256: string, parts = 1): string {
   return [
     `const want = ${JSON.stringify(sha256)};`,
-    `const gz = await Deno.readFile(${JSON.stringify(`${STOCK_BUNDLE_DIR}/${STOCK_BUNDLE_KEY}`)});`,
-    `const js = new Uint8Array(await new Response(new Blob([gz]).stream()` +
+    `const gz = [];`,
+    `for (let i = 0; i < ${parts}; i++) gz.push(await Deno.readFile(` +
+    `${JSON.stringify(STOCK_BUNDLE_DIR)} + "/" + i + ${JSON.stringify(`/${STOCK_BUNDLE_KEY}`)}));`,
+    `let js = new Uint8Array();`,
+    `let got = "not a valid gzip";`,
+    `try { js = new Uint8Array(await new Response(new Blob(gz).stream()` +
     `.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer());`,
-    `const got = [...new Uint8Array(await crypto.subtle.digest("SHA-256", js))]` +
-    `.map((b) => b.toString(16).padStart(2, "0")).join("");`,
+    `got = [...new Uint8Array(await crypto.subtle.digest("SHA-256", js))]` +
+    `.map((b) => b.toString(16).padStart(2, "0")).join(""); } catch { /* reported below */ }`,
     `if (got !== want) { console.error("worker bundle: sha256 " + got + ", expected " + want); ` +
     `Deno.exit(3); }`,
     `await Deno.writeFile(${JSON.stringify(`${STOCK_BIN_DIR}/work.js`)}, js, { mode: 0o644 });`,
@@ -102,6 +124,8 @@ export function stockWorkerParts(opts: {
   runId: string;
   denoImage: string;
   sha256: string;
+  /** ConfigMaps the bundle is split over (default 1). */
+  parts?: number;
 }): {
   volumes: V1Volume[];
   init: V1Container;
@@ -109,22 +133,27 @@ export function stockWorkerParts(opts: {
   env: V1EnvVar[];
   mount: { name: string; mountPath: string; readOnly: boolean };
 } {
+  const parts = Array.from({ length: opts.parts ?? 1 }, (_, i) => i);
   return {
     volumes: [
       { name: "gangplank-bin", emptyDir: {} },
-      {
-        name: "gangplank-bundle",
-        configMap: { name: bundleConfigMapName(opts.runId), defaultMode: 0o444 },
-      },
+      ...parts.map((i) => ({
+        name: `gangplank-bundle-${i}`,
+        configMap: { name: bundleConfigMapName(opts.runId, i), defaultMode: 0o444 },
+      })),
     ],
     init: {
       name: "deno",
       image: opts.denoImage,
-      command: ["deno", "eval", stockInitScript(opts.sha256)],
+      command: ["deno", "eval", stockInitScript(opts.sha256, parts.length)],
       env: [{ name: "DENO_DIR", value: "/tmp/deno" }, { name: "DENO_NO_UPDATE_CHECK", value: "1" }],
       volumeMounts: [
         { name: "gangplank-bin", mountPath: STOCK_BIN_DIR },
-        { name: "gangplank-bundle", mountPath: STOCK_BUNDLE_DIR, readOnly: true },
+        ...parts.map((i) => ({
+          name: `gangplank-bundle-${i}`,
+          mountPath: `${STOCK_BUNDLE_DIR}/${i}`,
+          readOnly: true,
+        })),
       ],
       resources: {
         requests: { cpu: "100m", memory: "64Mi" },

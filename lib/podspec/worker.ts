@@ -122,7 +122,7 @@ export interface WorkerPodOptions {
    * from the run's ConfigMap, checked against `sha256` (see `stock_worker.ts`). Absent: the
    * image's own deno and worker (`command`).
    */
-  stock?: { denoImage: string; sha256: string };
+  stock?: { denoImage: string; sha256: string; parts?: number };
   /** Namespace to put in metadata (omitted by default: the client's namespace is used). */
   namespace?: string;
 }

@@ -30,6 +30,7 @@ import {
   badRequest,
   invalid,
   json,
+  validateDataSize,
   validateMeta,
   validatePod,
   validateSecret,
@@ -241,6 +242,7 @@ function prepareNew(resource: string, ns: string | undefined, o: KObj): KObj {
     validateMeta(info.kind, o, causes);
     if (causes.length && resource !== "events") throw invalid(info.kind, o.metadata.name, causes);
   }
+  if (resource === "secrets" || resource === "configmaps") validateDataSize(info.kind, o);
   return o;
 }
 

@@ -209,3 +209,21 @@ export function b64(s: string): string {
   for (const b of bytes) bin += String.fromCharCode(b);
   return btoa(bin);
 }
+
+/** A Secret or ConfigMap holds at most 1 MiB of data (the API server's limit). */
+export function validateDataSize(kind: string, o: KObj): void {
+  let bytes = 0;
+  for (const field of ["data", "binaryData"]) {
+    for (const [k, v] of Object.entries((o[field] ?? {}) as Record<string, string>)) {
+      // Secret data and ConfigMap binaryData are base64: count decoded bytes.
+      const b64 = kind === "Secret" || field === "binaryData";
+      bytes += k.length + (b64 ? Math.floor(String(v).length * 3 / 4) : String(v).length);
+    }
+  }
+  if (bytes > 1024 * 1024) {
+    throw invalid(kind, o.metadata.name, [{
+      field: "[]",
+      message: `Too long: must have at most 1048576 bytes`,
+    }]);
+  }
+}

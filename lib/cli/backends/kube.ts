@@ -7,7 +7,7 @@
 import { resolve } from "node:path";
 import type { KubeCliOptions } from "../../executors/kube_cli.ts";
 import { UsageError } from "../../errors/mod.ts";
-import { DEFAULT_DENO_IMAGE } from "../../podspec/stock_worker.ts";
+import { bundlePartCount, DEFAULT_DENO_IMAGE } from "../../podspec/stock_worker.ts";
 import { HOP_TOKEN_FILE_ENV, HOP_WORK_DIR } from "../../podspec/hop.ts";
 import { prepareWorkDir } from "../work_dir.ts";
 import { kubeRelayPlan } from "../../executors/kube_relay.ts";
@@ -170,11 +170,14 @@ const runtime: BackendRuntime = {
     const { kubeDryRunResources, readWorkerBundle } = await load();
     const k = kubeOptions(ctx.opts);
     // The bundle's sha256 when a bundled worker is at hand (never built just for a dry run).
-    const bundleSha256 = k.workerSource !== "image" && ctx.install.workerBundle
-      ? (await readWorkerBundle(ctx.install.workerBundle)).sha256
+    const read = k.workerSource !== "image" && ctx.install.workerBundle
+      ? await readWorkerBundle(ctx.install.workerBundle)
+      : undefined;
+    const bundle = read
+      ? { sha256: read.sha256, parts: bundlePartCount(read.gzip.length) }
       : undefined;
     return kubeDryRunResources(
-      { ...k, arch: ctx.opts.arch, ...(bundleSha256 ? { bundleSha256 } : {}) },
+      { ...k, arch: ctx.opts.arch, ...(bundle ? { bundle } : {}) },
       plan.groups.flatMap((g) => g.stages).map((s) => ({ id: s.id, index: s.index })),
       hopArgs(ctx.opts),
     );
