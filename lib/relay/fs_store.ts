@@ -361,15 +361,7 @@ export class FsStore {
     fs.unlinkSync(file);
     fs.rmSync(this.metaPath(bucket, key), { force: true });
     // Remove directories the object left empty, up to (not including) the bucket directory.
-    let d = path.dirname(file);
-    while (d !== dir && isInside(dir, d)) {
-      try {
-        fs.rmdirSync(d);
-      } catch {
-        break;
-      }
-      d = path.dirname(d);
-    }
+    removeEmptyFolders(dir, path.dirname(file));
   }
 
   // ---- folder markers ---------------------------------------------------------------------
@@ -440,15 +432,7 @@ export class FsStore {
     const mp = this.markerPath(bucket, key);
     fs.rmSync(mp, { force: true });
     fs.rmSync(mp.replace(/\.json$/, ".data"), { force: true });
-    let d = folder;
-    while (d !== dir && isInside(dir, d)) {
-      try {
-        fs.rmdirSync(d);
-      } catch {
-        break;
-      }
-      d = path.dirname(d);
-    }
+    removeEmptyFolders(dir, folder);
   }
 
   /** A fresh temp file path in the state directory. */
@@ -522,5 +506,18 @@ function makeFolders(dir: string, segs: readonly string[], key: string): void {
           "a plain-file store cannot hold an object and a prefix of the same name",
       );
     }
+  }
+}
+
+/** Removes `from` and its parents while they are empty, up to (not including) `dir`. */
+function removeEmptyFolders(dir: string, from: string): void {
+  let d = from;
+  while (d !== dir && isInside(dir, d)) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      break;
+    }
+    d = path.dirname(d);
   }
 }
