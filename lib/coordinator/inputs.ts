@@ -89,7 +89,7 @@ export interface StageInputs {
 }
 
 /** Joins the key prefix and a key (lib/workspec's `objectKey`). */
-export function keyOf(loc: JobLocation, key: string): string {
+export function keyOf(loc: Pick<JobLocation, "keyPrefix">, key: string): string {
   return objectKey(loc.keyPrefix, key);
 }
 

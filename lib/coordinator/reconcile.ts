@@ -82,13 +82,13 @@ export async function reconcileBuilds(
   reported: ReportedBuilds[],
   { signal }: { signal: AbortSignal },
 ): Promise<ReconcileResult> {
-  const key = keyOf(loc as JobLocation, "builds.json");
+  const key = keyOf(loc, "builds.json");
   const missing = missingFrom(await store.getJSON(loc.bucket, key, { signal }), reported);
   if (missing.length === 0) return { repaired: [] };
   const lost: BuildsLostError["lost"] = [];
   const restorable: typeof missing = [];
   for (const m of missing) {
-    const meta = keyOf(loc as JobLocation, `${m.id}/${m.arch}/meta.json`);
+    const meta = keyOf(loc, `${m.id}/${m.arch}/meta.json`);
     if (await store.stat(loc.bucket, meta, { signal })) restorable.push(m);
     else lost.push({ ...m, reason: `${meta} is not in the store` });
   }

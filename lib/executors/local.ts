@@ -388,6 +388,7 @@ async function writeSecretFiles(
 ): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   if (Object.keys(secretEnv).length === 0) return out;
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.mkdir(dir, { mode: 0o700 });
   for (const [name, value] of Object.entries(secretEnv)) {
     const file = `${dir}/${name.toLowerCase()}`;

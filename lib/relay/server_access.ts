@@ -18,8 +18,8 @@ export interface AccessGrant {
   read: ReadonlyArray<{ bucket: string; prefix: string }>;
   /**
    * PUT/multipart/COPY-destination/DELETE of keys under these prefixes (or exactly `key` when
-   * `exact: true`). A `*` in a prefix matches one or more characters other than `/` (one path
-   * segment, as in `*\/x86_64/`: a build dir whose id is not known yet).
+   * `exact: true`). A path segment that is exactly `*` matches any one segment (as in
+   * `*\/x86_64/`: a build dir whose id is not known yet).
    * `conditional: true` → every write must carry If-Match or If-None-Match (used for
    * builds.json), otherwise 403. `createOnly: true` → only new objects: every write must carry
    * `If-None-Match: *` (no overwrite, no delete).
@@ -92,11 +92,15 @@ export function touchesBucket(p: Principal, bucket: string): boolean {
     p.grant.write.some((w) => w.bucket === bucket);
 }
 
-/** True if `key` starts with `prefix`, where each `*` of `prefix` matches `[^/]+`. */
+/**
+ * True if `key` starts with `prefix`, where a path segment of `prefix` that is exactly `*`
+ * matches one segment of `key` (`[^/]+`); a `*` inside a segment is an ordinary character.
+ */
 export function prefixMatches(prefix: string, key: string): boolean {
-  if (!prefix.includes("*")) return key.startsWith(prefix);
-  const re = prefix.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
-    .join("[^/]+");
+  const parts = prefix.split("/");
+  if (!parts.includes("*")) return key.startsWith(prefix);
+  const esc = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const re = parts.map((t) => (t === "*" ? "[^/]+" : esc(t))).join("/");
   return new RegExp(`^${re}`).test(key);
 }
 

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { stageGrant } from "../../lib/coordinator/grant.ts";
 import { ArtifactStore, startRelay } from "../../lib/relay/mod.ts";
+import { prefixMatches } from "../../lib/relay/server_access.ts";
 import { tempDir } from "../_helpers/mod.ts";
 
 const B = "builder";
@@ -151,4 +152,14 @@ Deno.test("stageGrant: reads of the job below the key prefix, and its inputs els
   assert.deepEqual(g.read, [{ bucket: B, prefix: "p/" }, { bucket: "other", prefix: "x/y" }]);
   assert.ok(!g.write.some((w) => w.prefix.includes("escape")));
   assert.ok(!g.write.some((w) => w.prefix === "p/cache/"));
+});
+
+Deno.test("prefixMatches: a `*` segment matches exactly one segment; a `*` inside one is literal", () => {
+  assert.ok(prefixMatches("p/*/x86_64/", "p/41.1/x86_64/meta.json"));
+  assert.ok(!prefixMatches("p/*/x86_64/", "p/a/b/x86_64/meta.json"));
+  assert.ok(!prefixMatches("p/*/x86_64/", "p/x86_64/meta.json"));
+  assert.ok(!prefixMatches("p/*/x86_64/", "q/1/x86_64/meta.json"));
+  assert.ok(prefixMatches("a*b/", "a*b/c"));
+  assert.ok(!prefixMatches("a*b/", "axxb/c"));
+  assert.ok(!prefixMatches("a.b/*/", "aXb/c/d"));
 });
