@@ -88,6 +88,8 @@ Deno.test("--from-dir payload with a jobspec.yaml and *.cosa.sh: JobSpec from th
     "/bin/bash -xeu -o pipefail overrides/source/a.cosa.sh",
     "/bin/bash -xeu -o pipefail overrides/source/z.cosa.sh",
   ]);
+  // <srv>/source is 0755, not Gangplank's world-writable 0777 (§12.2.3).
+  assert.equal(statSync(join(srv, "source")).mode & 0o777, 0o755);
   // The archive was extracted and removed; the payload is re-served as an override tarball.
   assert.deepEqual((await readdir(join(srv, "source"))).sort(), [
     "a.cosa.sh",
