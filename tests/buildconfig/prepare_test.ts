@@ -229,3 +229,56 @@ Deno.test("output image: PUSH_DOCKERCFG_PATH .dockercfg becomes an inline regist
   });
   assert.deepEqual((await readdir(srv)).sort(), ["jobspec.yaml"], "nothing left behind");
 });
+
+Deno.test("COSA_JOBSPEC_URL: cloned at COSA_JOBSPEC_REF (the ref, not the file name: §12.1.7), COSA_JOBSPEC_FILE read in it", async () => {
+  await using d = await tempDir("gp-bc-prep-");
+  const repo = join(d.path, "jobs");
+  const git = async (...args: string[]) => {
+    const o = await new Deno.Command("git", {
+      args: ["-C", repo, "-c", "user.email=t@e", "-c", "user.name=t", ...args],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert.ok(o.success, new TextDecoder().decode(o.stderr));
+  };
+  await mkdir(join(repo, "ci"), { recursive: true });
+  await git("init", "-q", "-b", "main");
+  await writeFile(join(repo, "ci", "job.yaml"), "stages:\n- id: from-main\n  commands: [x]\n");
+  await git("add", ".");
+  await git("commit", "-qm", "main");
+  await git("checkout", "-q", "-b", "release-1");
+  await writeFile(join(repo, "ci", "job.yaml"), "stages:\n- id: from-release\n  commands: [x]\n");
+  await git("commit", "-qam", "release");
+  await git("checkout", "-q", "main");
+  const srv = join(d.path, "srv");
+  await mkdir(srv);
+  const argvs: string[][] = [];
+  const { o } = opts(
+    srv,
+    build((b) => (b.spec.strategy.customStrategy.env = [])),
+    new Uint8Array(),
+    {
+      env: {
+        COSA_JOBSPEC_URL: `file://${repo}`,
+        COSA_JOBSPEC_REF: "release-1",
+        COSA_JOBSPEC_FILE: "ci/job.yaml",
+      },
+      clone: async (argv) => {
+        argvs.push(argv);
+        const r = await new Deno.Command(argv[0], {
+          args: argv.slice(1),
+          stdout: "null",
+          stderr: "null",
+        })
+          .output();
+        if (!r.success) throw new Error("clone failed");
+      },
+    },
+  );
+  const p = await prepareBuildConfig(o);
+  assert.ok(p);
+  assert.deepEqual(p.spec.stages.map((s) => s.id), ["from-release"]);
+  assert.ok(argvs[0].includes("--branch=release-1"));
+  await p[Symbol.asyncDispose]();
+  assert.deepEqual(await readdir(srv), [], "the clone is removed with the run's scratch dir");
+});
