@@ -30,7 +30,7 @@ Deno.test("bundle: work, submit, relay, podman_run run without node_modules", as
   // The demo and the stand-in cosa, copied out of the checkout too.
   await Deno.copyFile(`${ROOT}/examples/demo.jobspec.yaml`, `${out.path}/demo.jobspec.yaml`);
   await Deno.mkdir(`${out.path}/fake-cosa`);
-  for (const f of ["cosa", "cosa.ts", "kola"]) {
+  for (const f of ["cosa", "cosa.ts", "oci.ts", "kola"]) {
     await Deno.copyFile(`${ROOT}/examples/fake-cosa/${f}`, `${out.path}/fake-cosa/${f}`);
     await Deno.chmod(`${out.path}/fake-cosa/${f}`, 0o755);
   }
@@ -90,7 +90,7 @@ Deno.test("bundle: work, submit, relay, podman_run run without node_modules", as
     }
     const w = await run("work.js", []);
     assert.equal(w.code, 2, w.stderr);
-    assert.match(w.stderr, /COSA_WORK_POD_JSON is not set/);
+    assert.match(w.stderr, /neither COSA_WORK_POD_JSON .* nor BUILD .* is set/);
   });
 
   await t.step({

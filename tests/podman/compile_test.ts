@@ -35,7 +35,7 @@ Deno.test(
     );
     await Deno.copyFile(`${ROOT}/examples/demo.jobspec.yaml`, `${out.path}/demo.jobspec.yaml`);
     await Deno.mkdir(`${out.path}/fake-cosa`);
-    for (const f of ["cosa", "cosa.ts", "kola"]) {
+    for (const f of ["cosa", "cosa.ts", "oci.ts", "kola"]) {
       await Deno.copyFile(`${ROOT}/examples/fake-cosa/${f}`, `${out.path}/fake-cosa/${f}`);
       await Deno.chmod(`${out.path}/fake-cosa/${f}`, 0o755);
     }

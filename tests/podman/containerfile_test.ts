@@ -50,7 +50,7 @@ Deno.test({
       timeoutMs: 60_000,
     });
     assert.equal(run.code, 2, run.stdout + run.stderr);
-    assert.match(run.stderr, /COSA_WORK_POD_JSON is not set/);
+    assert.match(run.stderr, /neither COSA_WORK_POD_JSON .* nor BUILD .* is set/);
     // The hop pod's command: the bundled coordinator is in the image and runs.
     const hop = await runCommand("podman", [
       "run",
