@@ -11,7 +11,8 @@
  */
 
 import * as fs from "node:fs";
-import * as Minio from "minio";
+import type * as Minio from "minio";
+import { minioFor } from "../tests/_helpers/minio.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -109,14 +110,7 @@ export async function listingBench(print: (line: string) => void = console.log):
       await new Promise((r) => setTimeout(r, 50));
     }
     const cfg = JSON.parse(await Deno.readTextFile(cfgPath));
-    const mc = new Minio.Client({
-      endPoint: cfg.host,
-      port: cfg.port,
-      useSSL: false,
-      accessKey: cfg.accesskey,
-      secretKey: cfg.secretkey,
-      region: cfg.region,
-    });
+    const mc = minioFor(cfg);
     const rssBefore = hwmKiB(relay.pid);
     print(
       `listing (ListObjectsV2, 1,000 keys a page, presigned GETs) vs walk + lstat of the same tree; ` +

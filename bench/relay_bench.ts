@@ -430,7 +430,7 @@ async function clientMain(
   mode?: string,
   extra?: string,
 ) {
-  const Minio = await import("minio");
+  const { minioFor } = await import(`${ROOT}/tests/_helpers/minio.ts`);
   const cfg = JSON.parse(await Deno.readTextFile(cfgPath));
   if (op.startsWith("store-")) {
     // The project's own client helpers (lib/relay/client/, over npm:minio).
@@ -455,14 +455,7 @@ async function clientMain(
     }
     return;
   }
-  const mc = new Minio.Client({
-    endPoint: cfg.host,
-    port: cfg.port,
-    useSSL: false,
-    accessKey: cfg.accesskey,
-    secretKey: cfg.secretkey,
-    region: cfg.region,
-  });
+  const mc = minioFor(cfg);
   if (mode === "unsigned") {
     // Over plain HTTP npm:minio signs a SHA-256 of every part (CPU-bound here); this turns it
     // into UNSIGNED-PAYLOAD (Content-MD5 still protects each part).

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import * as Minio from "minio";
+import { minioFor } from "../_helpers/minio.ts";
 import {
   ArtifactStore,
   IntegrityError,
@@ -447,15 +447,7 @@ Deno.test("putFile in parts: a failed part alone is re-sent; a failed upload is 
     const cfg = relay.config();
     const agent = new http.Agent({ keepAlive: false });
     try {
-      const mc = new Minio.Client({
-        endPoint: cfg.host,
-        port: cfg.port,
-        useSSL: false,
-        accessKey: cfg.accesskey,
-        secretKey: cfg.secretkey,
-        region: cfg.region,
-        transportAgent: agent,
-      });
+      const mc = minioFor(cfg, { transportAgent: agent });
       const left: unknown[] = [];
       for await (const u of mc.listIncompleteUploads("flaky", "never.bin", true)) left.push(u);
       assert.deepEqual(left, []);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash, createHmac } from "node:crypto";
 import * as http from "node:http";
-import * as Minio from "minio";
+import { minioFor } from "../_helpers/minio.ts";
 import { tempDir } from "../_helpers/mod.ts";
 import { startRelay } from "../../lib/relay/mod.ts";
 
@@ -20,14 +20,7 @@ Deno.test("startRelay in-process: config, stats, bucketDirs, dispose releases ev
     assert.equal(cfg.port, relay.port);
     assert.equal(cfg.accesskey, relay.credentials.accessKey);
     assert.equal(cfg.external_server, true);
-    const mc = new Minio.Client({
-      endPoint: cfg.host,
-      port: cfg.port,
-      useSSL: false,
-      accessKey: cfg.accesskey,
-      secretKey: cfg.secretkey,
-      region: cfg.region,
-    });
+    const mc = minioFor(cfg);
     await mc.makeBucket("builder", cfg.region);
     const data = new Uint8Array(3 * 1024 * 1024).fill(7);
     const r = await mc.putObject("builder", "1/x86_64/a.bin", Buffer.from(data));
@@ -135,14 +128,7 @@ Deno.test("relay accepts aws-chunked signed streaming uploads and rejects forged
   assert.equal(got.length, a.length + b.length);
   assert.deepEqual(got.subarray(a.length), b);
   const cfg = relay.config();
-  const mc = new Minio.Client({
-    endPoint: cfg.host,
-    port: cfg.port,
-    useSSL: false,
-    accessKey: cfg.accesskey,
-    secretKey: cfg.secretkey,
-    region: cfg.region,
-  });
+  const mc = minioFor(cfg);
   const st = await mc.statObject("bkt", "streamed.bin");
   assert.equal(st.size, a.length + b.length);
   assert.equal(st.metaData["content-encoding"], undefined, "aws-chunked is not stored");
