@@ -209,3 +209,71 @@ export function badDigest(alg: ChecksumAlgorithm): S3Error {
     `The ${alg.toUpperCase()} you specified did not match the calculated checksum.`,
   );
 }
+
+/** The XML element of a checksum: `ChecksumCRC32`, `ChecksumCRC64NVME`, `ChecksumSHA256`. */
+export function checksumElement(alg: string): string {
+  return `Checksum${alg.toUpperCase()}`;
+}
+
+/** The checksum a multipart upload is created with. */
+export interface UploadChecksum {
+  checksumAlgorithm: ChecksumAlgorithm;
+  checksumType: "COMPOSITE" | "FULL_OBJECT";
+}
+
+/**
+ * The checksum a CreateMultipartUpload asks for (`x-amz-checksum-algorithm`,
+ * `x-amz-checksum-type`), or `undefined` for none. Refuses (400) a type without an algorithm,
+ * an unknown algorithm or type, and a type the algorithm does not support.
+ */
+export function uploadChecksum(h: IncomingHttpHeaders): UploadChecksum | undefined {
+  const raw = h["x-amz-checksum-algorithm"];
+  const rawType = h["x-amz-checksum-type"];
+  if (raw === undefined) {
+    if (rawType !== undefined) {
+      throw invalid("x-amz-checksum-type needs x-amz-checksum-algorithm");
+    }
+    return undefined;
+  }
+  const alg = checksumAlgorithm(String(raw));
+  if (!alg) throw invalid("Checksum algorithm provided is unsupported.");
+  const type = rawType === undefined
+    ? (alg === "crc64nvme" ? "FULL_OBJECT" : "COMPOSITE")
+    : String(rawType).toUpperCase();
+  if (type !== "COMPOSITE" && type !== "FULL_OBJECT") {
+    throw invalid("Value for x-amz-checksum-type header is invalid.");
+  }
+  if (type === "COMPOSITE" && alg === "crc64nvme") {
+    throw invalid("CRC64NVME supports only the FULL_OBJECT checksum type.");
+  }
+  if (type === "FULL_OBJECT" && (alg === "sha1" || alg === "sha256")) {
+    throw invalid(`${alg.toUpperCase()} supports only the COMPOSITE checksum type.`);
+  }
+  return { checksumAlgorithm: alg, checksumType: type };
+}
+
+/**
+ * A part's checksum as kept: `undefined` when the upload has none (`alg`); one of another
+ * algorithm than the upload's is refused (400).
+ */
+export function partChecksum(
+  alg: ChecksumAlgorithm | undefined,
+  got: { algorithm: ChecksumAlgorithm; value: string } | undefined,
+): string | undefined {
+  if (!got) return undefined;
+  if (alg && got.algorithm !== alg) {
+    throw invalid(
+      `Checksum Type mismatch occurred, expected checksum Type: ${alg}, ` +
+        `actual checksum Type: ${got.algorithm}`,
+    );
+  }
+  return alg ? got.value : undefined;
+}
+
+/** The `x-amz-checksum-<alg>` header answering an uploaded part, when the upload has a checksum. */
+export function partChecksumHeader(
+  alg: ChecksumAlgorithm | undefined,
+  value: string | undefined,
+): Record<string, string> {
+  return alg && value ? { [`x-amz-checksum-${alg}`]: value } : {};
+}

@@ -7,7 +7,7 @@
  * computes SHA-256 (when the client declared one) and MD5 (when asked for, or cheap; see
  * `server_body.ts` for ETags); objects are sent from a few reused buffers. This module holds
  * the lifecycle and authentication; routing and grant checks are in `server_route.ts`, the
- * handlers in `server_listing.ts`, `server_objects.ts` and `server_multipart.ts`.
+ * handlers in `server_listing.ts`, `server_objects.ts` and `server_multipart*.ts`.
  *
  * @module
  */
