@@ -169,6 +169,40 @@ Deno.test("ArtifactStore against the relay subprocess", async (t) => {
     assert.equal(await sha256File(dest), sha, "the good copy is untouched");
   });
 
+  await t.step(
+    "a 12 MiB artifact with one byte changed at its end on the relay -> IntegrityError",
+    async () => {
+      const src = `${work}/late.bin`;
+      await writeRandomFile(src, 12 * MiB + 3);
+      const sha = await sha256File(src);
+      await store.putFile("builder", "builds/1/x86_64/late.bin", src);
+      // The stored copy rots after the upload: its last byte flips.
+      const stored = await Deno.open(`${served}/builder/builds/1/x86_64/late.bin`, {
+        read: true,
+        write: true,
+      });
+      try {
+        const last = new Uint8Array(1);
+        await stored.seek(12 * MiB + 2, Deno.SeekMode.Start);
+        await stored.read(last);
+        last[0] ^= 0x80;
+        await stored.seek(12 * MiB + 2, Deno.SeekMode.Start);
+        await stored.write(last);
+      } finally {
+        stored.close();
+      }
+      const dir = `${work}/late`;
+      const err = await store.fetchFile("builder", "builds/1/x86_64/late.bin", `${dir}/late.bin`, {
+        expect: { sha256: sha, size: 12 * MiB + 3, name: "metal" },
+      }).then(() => null, (e) => e);
+      assert.ok(err instanceof IntegrityError, String(err));
+      assert.equal(err.field, "sha256");
+      assert.equal(err.expected, sha);
+      assert.equal(err.actual, await sha256File(`${served}/builder/builds/1/x86_64/late.bin`));
+      assert.deepEqual(await listNames(dir), [], "no file and no temp file");
+    },
+  );
+
   await t.step("multipart upload (5 MiB parts) of the 12 MiB file, with progress", async () => {
     const lines: string[] = [];
     await using mp = ArtifactStore.fromConfig(cfg, {
