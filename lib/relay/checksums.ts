@@ -10,7 +10,7 @@
 import { createHash } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import * as zlib from "node:zlib";
-import { S3Error } from "./fs_store.ts";
+import { S3Error } from "./s3_error.ts";
 
 /** The algorithms S3 names (lower-case, as in the header names). */
 export const CHECKSUM_ALGORITHMS = ["crc32", "crc32c", "crc64nvme", "sha1", "sha256"] as const;

@@ -1,29 +1,31 @@
 /**
  * The relay's storage: buckets are directories, objects are plain files, and everything that
  * is not an artifact (user metadata, tags, in-flight uploads and multipart parts) lives in a
- * separate state directory. All writes go through a temp file and a rename.
+ * separate state directory. All writes go through a temp file and a rename. Key rules and the
+ * symlink-safe path walks are in `fs_paths.ts`, folder markers (`a/b/` keys) in
+ * `fs_markers.ts`.
  *
  * @module
  */
 
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { GangplankError } from "../errors/mod.ts";
 import { bucketNameProblem, isValidBucketName } from "../names/bucket.ts";
 import { writeFileAtomicSync } from "../toolkit/fs.ts";
-
-/** An S3-level failure: HTTP status plus S3 error code. */
-export class S3Error extends GangplankError {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
+import { S3Error } from "./s3_error.ts";
+import {
+  isFolderKey,
+  isInside,
+  keySegments,
+  makeFolders,
+  parentsOf,
+  randomId,
+  removeEmptyFolders,
+  TMP_MARK,
+} from "./fs_paths.ts";
+import { FolderMarkers } from "./fs_markers.ts";
 
 /** What the relay remembers about an object besides its bytes. */
 export interface ObjectMeta {
@@ -49,11 +51,6 @@ export interface ObjectMeta {
   parts?: { size: number; checksum?: string }[];
 }
 
-/** True for a key that names a folder (`a/b/`): a folder marker, not a file. */
-export function isFolderKey(key: string): boolean {
-  return key.length > 1 && key.endsWith("/");
-}
-
 /** An object's file plus its (possibly synthesized) metadata. */
 export interface ObjectInfo {
   path: string;
@@ -62,44 +59,6 @@ export interface ObjectInfo {
   meta: ObjectMeta;
   /** A key ending in `/` (a folder marker): `path` is the folder, or its content's file. */
   folder?: boolean;
-}
-
-/** Name prefix of the relay's temp files next to objects (never objects, never listed). */
-export const TMP_MARK = ".gp-relay-tmp-";
-
-/** Random hex id. */
-export function randomId(bytes = 16): string {
-  return randomBytes(bytes).toString("hex");
-}
-
-/** True if `child` is `parent` or below it (paths, no symlinks resolved). */
-export function isInside(parent: string, child: string): boolean {
-  return child === parent || child.startsWith(parent.endsWith("/") ? parent : parent + "/");
-}
-
-/**
- * Validates an object key and returns its path segments. Refuses keys that are empty, too
- * long, absolute, contain NUL or backslashes, empty / `.` / `..` segments, or a trailing `/`.
- */
-export function keySegments(key: string): string[] {
-  const bad = (why: string): never => {
-    throw new S3Error(400, "InvalidArgument", `invalid object key: ${why}`);
-  };
-  if (key.length === 0) bad("empty");
-  if (Buffer.byteLength(key) > 1024) {
-    throw new S3Error(400, "KeyTooLongError", "object key is longer than 1024 bytes");
-  }
-  if (key.includes("\0")) bad("contains NUL");
-  if (key.includes("\\")) bad("contains a backslash");
-  if (key.startsWith("/")) bad("absolute path");
-  const segs = key.split("/");
-  for (const s of segs) {
-    if (s === "") bad("empty path segment (leading, trailing or double '/')");
-    if (s === "." || s === "..") bad("'.' or '..' segment");
-    if (Buffer.byteLength(s) > 255) bad("path segment longer than 255 bytes");
-    if (s.startsWith(TMP_MARK)) bad("reserved name");
-  }
-  return segs;
 }
 
 /** Options of {@link FsStore}. */
@@ -120,6 +79,8 @@ export class FsStore {
   readonly aliases: Map<string, string>;
   /** absolute directory → bucket name (to hide aliased directories under their own name). */
   readonly aliasedDirs: Map<string, string>;
+  /** The folder markers (`a/b/` keys) of the buckets. */
+  readonly markers: FolderMarkers;
 
   constructor(opts: FsStoreOptions) {
     try {
@@ -134,6 +95,7 @@ export class FsStore {
     this.tmpDir = path.join(this.stateDir, "tmp");
     this.metaDir = path.join(this.stateDir, "meta");
     this.uploadsDir = path.join(this.stateDir, "uploads");
+    this.markers = new FolderMarkers(this.stateDir, this);
     this.aliases = new Map();
     this.aliasedDirs = new Map();
     for (const [name, dir] of Object.entries(opts.bucketDirs ?? {})) {
@@ -250,7 +212,7 @@ export class FsStore {
     }
     fs.rmSync(dir, { recursive: true });
     fs.rmSync(path.join(this.metaDir, name), { recursive: true, force: true });
-    fs.rmSync(path.join(this.stateDir, "markers", name), { recursive: true, force: true });
+    this.markers.dropBucket(name);
   }
 
   // ---- objects ---------------------------------------------------------------------------
@@ -263,30 +225,14 @@ export class FsStore {
   }
 
   /**
-   * Where the directories of a key's path stand, checked with `lstat` step by step: `ok` when
-   * every parent is a real directory, `missing` when one does not exist, `blocked` when one is
-   * a symlink or not a directory. Symlinks are never followed.
-   */
-  private parents(dir: string, segs: string[]): "ok" | "missing" | "blocked" {
-    let cur = dir;
-    for (const s of segs.slice(0, -1)) {
-      cur = path.join(cur, s);
-      const st = fs.lstatSync(cur, { throwIfNoEntry: false });
-      if (!st) return "missing";
-      if (!st.isDirectory()) return "blocked";
-    }
-    return "ok";
-  }
-
-  /**
    * Stats an existing object; throws NoSuchKey. Only a regular file reached through real
    * directories is an object: a symlink anywhere on the path (or at the key) is not.
    */
   statObject(bucket: string, key: string): ObjectInfo {
-    if (isFolderKey(key)) return this.statMarker(bucket, key);
+    if (isFolderKey(key)) return this.markers.stat(bucket, key);
     const { dir, file, segs } = this.objectPath(bucket, key);
     const noSuch = () => new S3Error(404, "NoSuchKey", "The specified key does not exist.");
-    if (this.parents(dir, segs) !== "ok") throw noSuch();
+    if (parentsOf(dir, segs) !== "ok") throw noSuch();
     const st = fs.lstatSync(file, { throwIfNoEntry: false });
     if (!st?.isFile()) throw noSuch();
     return { path: file, size: st.size, mtime: st.mtime, meta: this.metaFor(bucket, key, st) };
@@ -353,86 +299,15 @@ export class FsStore {
    * the key is not an object: nothing is followed and nothing is removed.
    */
   deleteObject(bucket: string, key: string): void {
-    if (isFolderKey(key)) return this.deleteMarker(bucket, key);
+    if (isFolderKey(key)) return this.markers.delete(bucket, key);
     const { dir, file, segs } = this.objectPath(bucket, key);
-    if (this.parents(dir, segs) !== "ok") return;
+    if (parentsOf(dir, segs) !== "ok") return;
     const st = fs.lstatSync(file, { throwIfNoEntry: false });
     if (!st?.isFile()) return;
     fs.unlinkSync(file);
     fs.rmSync(this.metaPath(bucket, key), { force: true });
     // Remove directories the object left empty, up to (not including) the bucket directory.
     removeEmptyFolders(dir, path.dirname(file));
-  }
-
-  // ---- folder markers ---------------------------------------------------------------------
-
-  private markerPath(bucket: string, key: string): string {
-    const h = createHash("sha256").update(key).digest("hex");
-    return path.join(this.stateDir, "markers", bucket, h.slice(0, 2), h + ".json");
-  }
-
-  /** The folder a marker key (`a/b/`) stands for, checked like an object's path. */
-  private markerDir(bucket: string, key: string): { dir: string; folder: string; segs: string[] } {
-    const segs = keySegments(key.slice(0, -1));
-    const dir = this.existingBucket(bucket);
-    return { dir, folder: path.join(dir, ...segs), segs };
-  }
-
-  /**
-   * Stores an object whose key ends in `/` (a folder marker, `a/b/`, as consoles and rclone
-   * make): the folder `a/b` in the bucket, plus a record in the state directory. Content, if
-   * any (`tmp`, `size` bytes), is kept in the state directory too: the tree shows a folder.
-   * Refuses when `a/b` is an object.
-   */
-  putMarker(
-    bucket: string,
-    meta: Omit<ObjectMeta, "ino" | "size" | "mtimeMs">,
-    content?: { tmp: string; size: number },
-  ): ObjectMeta {
-    const { dir, segs } = this.markerDir(bucket, meta.key);
-    makeFolders(dir, segs, meta.key);
-    const size = content?.size ?? 0;
-    const full: ObjectMeta = { ...meta, ino: 0, size, mtimeMs: Date.now() };
-    const mp = this.markerPath(bucket, meta.key);
-    fs.mkdirSync(path.dirname(mp), { recursive: true, mode: 0o700 });
-    const data = mp.replace(/\.json$/, ".data");
-    if (content && size > 0) {
-      fs.renameSync(content.tmp, data);
-      full.ino = fs.statSync(data).ino; // what openObject checks the opened file against
-    } else fs.rmSync(data, { force: true });
-    writeFileAtomicSync(mp, JSON.stringify(full), { mode: 0o600, tempPath: this.tempPath() });
-    return full;
-  }
-
-  /** The marker record of `a/b/` if there is one and its folder still exists. */
-  markerMeta(bucket: string, key: string): ObjectMeta | undefined {
-    let m: ObjectMeta;
-    try {
-      m = JSON.parse(fs.readFileSync(this.markerPath(bucket, key), "utf8")) as ObjectMeta;
-    } catch {
-      return undefined;
-    }
-    if (m.key !== key) return undefined;
-    const { folder } = this.markerDir(bucket, key);
-    return fs.lstatSync(folder, { throwIfNoEntry: false })?.isDirectory() ? m : undefined;
-  }
-
-  private statMarker(bucket: string, key: string): ObjectInfo {
-    const m = this.markerMeta(bucket, key);
-    if (!m) throw new S3Error(404, "NoSuchKey", "The specified key does not exist.");
-    const { folder } = this.markerDir(bucket, key);
-    const size = m.size ?? 0;
-    const p = size > 0 ? this.markerPath(bucket, key).replace(/\.json$/, ".data") : folder;
-    return { path: p, size, mtime: new Date(m.mtimeMs), meta: m, folder: true };
-  }
-
-  /** Removes a marker, and its folder when nothing else is in it. */
-  private deleteMarker(bucket: string, key: string): void {
-    const { dir, folder } = this.markerDir(bucket, key);
-    const mp = this.markerPath(bucket, key);
-    fs.rmSync(mp, { force: true });
-    fs.rmSync(mp.replace(/\.json$/, ".data"), { force: true });
-    removeEmptyFolders(dir, folder);
   }
 
   /** A fresh temp file path in the state directory. */
@@ -474,50 +349,5 @@ export class FsStore {
       }
     }
     return file;
-  }
-}
-
-/**
- * Creates the folders `segs` below `dir` (0755) one by one without following a symlink: a
- * symlink on the way is AccessDenied, an object where a folder must be is
- * XMinioParentIsObject (naming `key`).
- */
-function makeFolders(dir: string, segs: readonly string[], key: string): void {
-  let cur = dir;
-  for (const s of segs) {
-    cur = path.join(cur, s);
-    let st = fs.lstatSync(cur, { throwIfNoEntry: false });
-    if (!st) {
-      try {
-        fs.mkdirSync(cur, { mode: 0o755 });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      }
-      st = fs.lstatSync(cur);
-    }
-    if (st.isSymbolicLink()) {
-      throw new S3Error(403, "AccessDenied", "the object's path crosses a symlink in the bucket");
-    }
-    if (!st.isDirectory()) {
-      throw new S3Error(
-        409,
-        "XMinioParentIsObject",
-        `'${key}' needs '${path.relative(dir, cur)}' to be a folder, but it is an object: ` +
-          "a plain-file store cannot hold an object and a prefix of the same name",
-      );
-    }
-  }
-}
-
-/** Removes `from` and its parents while they are empty, up to (not including) `dir`. */
-function removeEmptyFolders(dir: string, from: string): void {
-  let d = from;
-  while (d !== dir && isInside(dir, d)) {
-    try {
-      fs.rmdirSync(d);
-    } catch {
-      break;
-    }
-    d = path.dirname(d);
   }
 }

@@ -14,7 +14,7 @@
 
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { isInside, TMP_MARK } from "./fs_store.ts";
+import { isInside, TMP_MARK } from "./fs_paths.ts";
 
 /** One listed key: an object (with its `lstat`), or a directory rolled up as common prefix. */
 export interface WalkItem {

@@ -31,5 +31,5 @@ export {
   RelayConfigExistsError,
   writeRelayConfig,
 } from "./config.ts";
-export { S3Error } from "./fs_store.ts";
+export { S3Error } from "./s3_error.ts";
 export * from "./client/mod.ts";

@@ -8,7 +8,7 @@
  */
 
 import { GangplankError } from "../errors/mod.ts";
-import { S3Error } from "./fs_store.ts";
+import { S3Error } from "./s3_error.ts";
 import { isValidBucketName } from "../names/bucket.ts";
 import type { Credentials } from "./sigv4.ts";
 

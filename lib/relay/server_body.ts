@@ -15,7 +15,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createHash, randomBytes } from "node:crypto";
 import type { HashSession } from "./server_hash.ts";
-import { S3Error } from "./fs_store.ts";
+import { S3Error } from "./s3_error.ts";
 import { AwsChunkedDecoder } from "./server_chunked.ts";
 import {
   badDigest,

@@ -9,7 +9,7 @@
 
 import { createHash, createHmac, type Hash } from "node:crypto";
 import { chunkSignature, type ChunkSigner, signaturesEqual } from "./sigv4.ts";
-import { S3Error } from "./fs_store.ts";
+import { S3Error } from "./s3_error.ts";
 
 const MAX_LINE = 4096;
 

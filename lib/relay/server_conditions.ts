@@ -8,7 +8,7 @@
  */
 
 import type { IncomingMessage } from "node:http";
-import { S3Error } from "./fs_store.ts";
+import { S3Error } from "./s3_error.ts";
 import { etagListMatches } from "./server_core.ts";
 
 /** What a condition is checked against. */

@@ -7,7 +7,8 @@
 
 import type * as http from "node:http";
 import * as fs from "node:fs";
-import { type FsStore, type ObjectMeta, S3Error } from "./fs_store.ts";
+import type { FsStore, ObjectMeta } from "./fs_store.ts";
+import { S3Error } from "./s3_error.ts";
 import { writeFileAtomicSync } from "../toolkit/fs.ts";
 import type { HashPool } from "./server_hash.ts";
 import { type AuthSuccess, parseQuery, safeDecode } from "./sigv4.ts";

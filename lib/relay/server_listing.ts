@@ -7,7 +7,8 @@
 import type { XmlNode } from "./xml.ts";
 import { xmlDocument } from "./xml.ts";
 import { uriEncode } from "./sigv4.ts";
-import { keySegments, S3Error } from "./fs_store.ts";
+import { S3Error } from "./s3_error.ts";
+import { keySegments } from "./fs_paths.ts";
 import { DirListingCache, walkBucket, type WalkItem } from "./fs_walk.ts";
 
 /** One object as listed. */
@@ -68,7 +69,7 @@ export function listingHandlers(core: RelayCore) {
   /** What a listing shows of a walked object or folder marker. */
   function listed(bucket: string, item: WalkItem): Listed {
     if (item.marker) {
-      const m = store.markerMeta(bucket, item.key);
+      const m = store.markers.meta(bucket, item.key);
       return {
         key: item.key,
         size: m?.size ?? 0,
@@ -112,7 +113,7 @@ export function listingHandlers(core: RelayCore) {
         delimiter,
         cache: listings,
         signal: gone.signal,
-        marker: (key) => store.markerMeta(bucket, key) !== undefined,
+        marker: (key) => store.markers.meta(bucket, key) !== undefined,
       });
       for await (const item of walk) {
         let cp: string | undefined;

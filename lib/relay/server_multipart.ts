@@ -22,7 +22,8 @@ import {
   readAssembly,
   type UploadInfo,
 } from "./server_uploads.ts";
-import { randomId, S3Error } from "./fs_store.ts";
+import { S3Error } from "./s3_error.ts";
+import { randomId } from "./fs_paths.ts";
 import { xmlDocument } from "./xml.ts";
 import { checksumElement, partChecksum, partChecksumHeader, uploadChecksum } from "./checksums.ts";
 import {

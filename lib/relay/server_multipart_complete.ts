@@ -22,7 +22,8 @@ import {
   readParts,
   type UploadInfo,
 } from "./server_uploads.ts";
-import { type ObjectMeta, S3Error } from "./fs_store.ts";
+import type { ObjectMeta } from "./fs_store.ts";
+import { S3Error } from "./s3_error.ts";
 import { childElements, childText, parseXmlBody, xmlDocument } from "./xml.ts";
 import {
   badDigest,

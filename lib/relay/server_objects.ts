@@ -9,7 +9,9 @@ import * as fs from "node:fs";
 import type * as http from "node:http";
 import { etagOf } from "./server_body.ts";
 import { copySourceCondition, readCondition } from "./server_conditions.ts";
-import { isFolderKey, type ObjectInfo, type ObjectMeta, S3Error } from "./fs_store.ts";
+import type { ObjectInfo, ObjectMeta } from "./fs_store.ts";
+import { S3Error } from "./s3_error.ts";
+import { isFolderKey } from "./fs_paths.ts";
 import { childElements, childText, parseXmlBody, xmlDocument, type XmlNode } from "./xml.ts";
 import {
   bodyHelpers,
@@ -58,7 +60,7 @@ export function objectHandlers(core: RelayCore) {
       // A folder in the tree; content, if any, is kept in the state directory.
       try {
         writePreconditions(store, ctx, bucket, key);
-        const m = store.putMarker(bucket, { key, etag: etagOf({ md5 }), ...meta, checksum }, {
+        const m = store.markers.put(bucket, { key, etag: etagOf({ md5 }), ...meta, checksum }, {
           tmp,
           size,
         });

@@ -6,7 +6,7 @@
  */
 
 import { receiveSmallBody } from "./server_body.ts";
-import { S3Error } from "./fs_store.ts";
+import { S3Error } from "./s3_error.ts";
 import {
   type Ctx,
   isConditional,

@@ -14,7 +14,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { GangplankError } from "../errors/mod.ts";
-import { type ObjectMeta, S3Error } from "./fs_store.ts";
+import type { ObjectMeta } from "./fs_store.ts";
+import { S3Error } from "./s3_error.ts";
 import type { Ctx } from "./server_core.ts";
 import type { Principal } from "./server_access.ts";
 

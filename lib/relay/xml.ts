@@ -8,7 +8,7 @@
  */
 
 import { XMLParser, XMLValidator } from "fast-xml-parser";
-import { S3Error } from "./fs_store.ts";
+import { S3Error } from "./s3_error.ts";
 
 /** The S3 namespace. */
 export const S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/";
