@@ -12,7 +12,7 @@ import {
 } from "../jobspec/mod.ts";
 import type { Plan, PlannedStage } from "../plan/mod.ts";
 import { stringify as toYaml } from "yaml";
-import type { Backend, OutputFormat } from "./submit_args.ts";
+import type { Backend, OutputFormat } from "./submit_options.ts";
 import {
   encodeWorkSpec,
   KUBE_SECRET_MAX_BYTES,

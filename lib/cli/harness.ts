@@ -16,7 +16,7 @@
 import { exitCodeOf, GangplankError, InterruptedError, UsageError } from "../errors/mod.ts";
 import type { Installation } from "./backends/types.ts";
 import { isProblemList, problemLines } from "./resolve_spec.ts";
-import { HelpShown } from "./submit_args.ts";
+import { HelpShown } from "./flags.ts";
 
 /** Everything a script reads from and writes to the outside world. */
 export interface CliIo {

@@ -18,16 +18,13 @@
  * ```
  * @module
  */
+export { parseSubmitArgs, VERSION } from "./submit_args.ts";
 export {
   type Backend,
-  HelpShown,
   type OutputFormat,
-  parseDuration,
-  parseSubmitArgs,
   type Program,
   type SubmitOptions,
-  VERSION,
-} from "./submit_args.ts";
+} from "./submit_options.ts";
 export { isProblemList, problemLines, resolveSpec } from "./resolve_spec.ts";
 export {
   type DryRunDocument,
@@ -42,7 +39,7 @@ export { relay } from "./relay.ts";
 export { loadResume, type ResumeInputs } from "./resume.ts";
 export { isHtmlReport, writeOutputFile, writeReports } from "./reports.ts";
 export { liveViewFor, type LiveViewForOptions, wantsLiveView } from "./live.ts";
-export { type FlagDef, type FlagGroup, GROUP_TITLES } from "./flags.ts";
+export { type FlagDef, type FlagGroup, GROUP_TITLES, HelpShown, parseDuration } from "./flags.ts";
 export {
   type BackendContext,
   type BackendDef,

@@ -19,7 +19,7 @@ import {
 } from "../jobspec/mod.ts";
 import { PlanError } from "../plan/mod.ts";
 import { UsageError } from "../errors/mod.ts";
-import type { SubmitOptions } from "./submit_args.ts";
+import type { SubmitOptions } from "./submit_options.ts";
 
 /**
  * What to print on stderr for a failed spec/plan, one line per problem: JobSpec issues as

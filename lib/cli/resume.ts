@@ -11,7 +11,7 @@ import { UsageError } from "../errors/mod.ts";
 import { type JobSpec, parseJobSpec } from "../jobspec/mod.ts";
 import { readRunState, RUN_STATE_FILE, type RunState } from "../coordinator/resume.ts";
 import { generatorFlagsGiven, resolveSpec } from "./resolve_spec.ts";
-import type { SubmitOptions } from "./submit_args.ts";
+import type { SubmitOptions } from "./submit_options.ts";
 
 /** What a resumed run starts from. */
 export interface ResumeInputs {

@@ -23,13 +23,8 @@ import type { LiveView } from "../log/live_view.ts";
 import { writeOutputFile, writeReports } from "./reports.ts";
 import { loadResume, type ResumeInputs } from "./resume.ts";
 import type { DryRunDocument } from "./dry_run.ts";
-import {
-  isReservedEnv,
-  parseSubmitArgs,
-  type Program,
-  type SubmitOptions,
-  VERSION,
-} from "./submit_args.ts";
+import { parseSubmitArgs, VERSION } from "./submit_args.ts";
+import { isReservedEnv, type Program, type SubmitOptions } from "./submit_options.ts";
 import { prepareWorkDir } from "./work_dir.ts";
 
 /** This machine's architecture in cosa's naming. */

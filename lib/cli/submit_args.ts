@@ -1,8 +1,7 @@
 /**
  * The command lines of `submit` and `podman-run`: argv (and an env record) parsed into a typed
- * {@link SubmitOptions}. Every flag is a row of a table ({@link SPEC_FLAGS}, {@link RUN_FLAGS},
- * {@link WORKER_FLAGS}, and each backend's own in `backends/`); each command shows only the
- * groups that apply to it. Gangplank's spellings (`--workDir`, `-N`, `--podman`, ...) are
+ * {@link SubmitOptions}. Every flag is a row of a table (`submit_flags.ts`, and each backend's
+ * own in `backends/`); each command shows only the groups that apply to it. Gangplank's spellings (`--workDir`, `-N`, `--podman`, ...) are
  * accepted with a note, and its subcommands (`pod`, `minio`, `generate`, `generateSinglePod`,
  * `version`) are understood.
  *
@@ -15,309 +14,25 @@ import { Command } from "@commander-js/extra-typings";
 import { UsageError } from "../errors/mod.ts";
 import { closest } from "../jobspec/suggest.ts";
 import {
-  ENV_LIFELINE,
-  ENV_WORK_POD_JSON,
-  ENV_WORK_POD_JSON_PARTS,
-  isWorkSpecEnvName,
-  SECRET_ENV_NAMES,
-} from "../workspec/mod.ts";
-import {
   addFlags,
   attributeOf,
   commanderMessage,
   type FlagDef,
-  type FlagGroup,
   foldAliases,
+  HelpShown,
   longNameOf,
-  parseDuration,
-  parseKeyValue,
 } from "./flags.ts";
-import { BACKENDS } from "./backends/mod.ts";
+import { GENERATE_FLAGS, runFlags, SINGLE_POD_FLAGS, specFlags } from "./submit_flags.ts";
+import {
+  type ParsedArgs,
+  type Program,
+  type SubmitOptions,
+  toSubmitOptions,
+} from "./submit_options.ts";
 import meta from "../../deno.json" with { type: "json" };
-
-export { parseDuration };
 
 /** Version of this program (deno.json's). */
 export const VERSION: string = meta.version;
-
-/** Which worker backend runs the stages. */
-export type Backend = "local" | "podman" | "kube";
-/** Output format of the dry run. */
-export type OutputFormat = "table" | "json" | "yaml";
-/** Which program's command line: `submit` (every backend) or `podman-run` (podman only). */
-export type Program = "submit" | "podman-run";
-
-/** Everything `submit` was asked to do, parsed and validated (no I/O done yet). */
-export interface SubmitOptions {
-  /** `run` (default; Gangplank's `pod`), `generate`, `version`, or `minio` (the relay). */
-  command: "run" | "generate" | "version" | "minio";
-  /** `minio`: the arguments for the relay. */
-  relayArgs: string[];
-  /** `-s/--spec`: JobSpec file; without it a spec is generated from the shorthand flags. */
-  spec?: string;
-  /** `-A/--build-artifact`, comma-split. */
-  artifacts: string[];
-  /** `--kolaTest`, comma-split. */
-  kolaTests: string[];
-  /** `--singleCmd` (repeatable; NOT split at commas). */
-  singleCmd: string[];
-  /** `--singleReq`, comma-split. */
-  singleReq: string[];
-  /** `--returnFiles` (repeatable). */
-  returnFiles: string[];
-  /** `--single` / `generateSinglePod`: one stage for everything. */
-  single: boolean;
-  /** `--bucket` when given explicitly (overrides the spec's). */
-  bucket?: string;
-  /** `--keyPathPrefix` when given explicitly (overrides the spec's). */
-  keyPathPrefix?: string;
-  gitRef: string;
-  gitUrl: string;
-  gitCommit?: string;
-  /** `--repo` values, or `$COSA_YUM_REPOS` split on commas. */
-  repos: string[];
-  buildName?: string;
-  versionSuffix?: string;
-  isProduction: boolean;
-  copyBuild?: string;
-  /** `-a/--arch` or `$COSA_FORCE_ARCH`; absent: the workers' machines' architecture. */
-  arch?: string;
-  lenient: boolean;
-  dryRun: boolean;
-  output: OutputFormat;
-  /** `generate --yaml-out FILE`. */
-  yamlOut?: string;
-  backend: Backend;
-  /** Whether `--backend` (or `--podman`) was given. */
-  backendGiven: boolean;
-  /** `-w/--work-dir`: where artifacts land (`<workDir>/builds/...`). */
-  workDir?: string;
-  /** `-m/--minio-config`: external S3/MinIO config JSON instead of the embedded relay. */
-  minioConfig?: string;
-  /**
-   * `--report FILE` (repeatable): write the run report, as a self-contained HTML page when
-   * FILE ends in `.html`/`.htm`, as JSON otherwise.
-   */
-  reports: string[];
-  /** `--resume DIR`: run again in the work dir of an earlier run, reusing what it produced. */
-  resume?: string;
-  /** `--timeout`: how long a stage may wait for its dependencies (ms; default 1 h). */
-  timeoutMs: number;
-  /** `--poll-interval`: how often a waiting stage re-checks its dependencies (ms; 15 s). */
-  pollIntervalMs: number;
-  /** `--cleanup`: remove what earlier runs left behind (containers, pods) and exit. */
-  cleanup: boolean;
-  /** `--run-id`: with `--cleanup`, only that run's leftovers. */
-  runId?: string;
-  /** Requirements nothing in the JobSpec produces are expected in the store. */
-  assumeExisting: boolean;
-  /** `-i/--image`: worker image (podman, kube) and the hop pod's image. */
-  image?: string;
-  /** `-e KEY=VALUE` (repeatable): added to every worker's environment. */
-  workerEnv: Record<string, string>;
-  /** `--env-file FILE` (repeatable): `KEY=VALUE` lines added to every worker's environment. */
-  envFiles: string[];
-  /** Every flag's value by attribute name (`workDir`, `kubeconfig`, ...): backends read theirs. */
-  flags: Readonly<Record<string, unknown>>;
-  /** One line per Gangplank spelling used (`note: --workDir is an old spelling of ...`). */
-  notes: string[];
-}
-
-/** `--help` (or `--version`) was asked for: print `text` to stdout and exit 0. */
-export class HelpShown extends Error {
-  constructor(readonly text: string) {
-    super("help shown");
-  }
-}
-
-/** Flags that choose or generate the JobSpec (every command). */
-export function specFlags(env: Readonly<Record<string, string | undefined>>): FlagDef[] {
-  const rhcos = env.COSA_GANGPLANK_OS === "rhcos";
-  const g: FlagGroup = "spec";
-  return [
-    {
-      flags: "-s, --spec <file>",
-      help: "JobSpec YAML file (else generated from -A etc.)",
-      group: g,
-    },
-    {
-      flags: "-A, --build-artifact <names>",
-      help: "artifact shorthands, comma-separated or repeated; a+b builds both in one stage",
-      group: g,
-      repeat: true,
-    },
-    {
-      flags: "--kolaTest <names>",
-      help: "kola test shorthands, comma-separated or repeated",
-      group: g,
-      repeat: true,
-      old: ["--kola-test"],
-    },
-    {
-      flags: "--singleCmd <command>",
-      help: "command of the first stage (repeatable)",
-      group: g,
-      repeat: true,
-    },
-    {
-      flags: "--singleReq <artifacts>",
-      help: "artifacts the first stage requires",
-      group: g,
-      repeat: true,
-    },
-    {
-      flags: "--returnFiles <path>",
-      help: "file (relative to /srv) the first stage returns (repeatable)",
-      group: g,
-      repeat: true,
-    },
-    { flags: "--single", help: "generate one stage for everything (generateSinglePod)", group: g },
-    { flags: "--bucket <name>", help: "bucket of the build objects (default builder)", group: g },
-    { flags: "--keyPathPrefix <prefix>", help: "key prefix inside the bucket", group: g },
-    {
-      flags: "--git-ref <ref>",
-      help: "recipe git ref",
-      group: g,
-      default: rhcos ? "main" : "testing-devel",
-    },
-    {
-      flags: "--git-url <url>",
-      help: "recipe git URL",
-      group: g,
-      default: rhcos
-        ? "https://github.com/openshift/os"
-        : "https://github.com/coreos/fedora-coreos-config",
-    },
-    { flags: "--git-commit <sha>", help: "recipe git commit (cosa init --commit)", group: g },
-    {
-      flags: "--repo <url>",
-      help: "yum repo URL for recipe.repos (repeatable; env COSA_YUM_REPOS)",
-      group: g,
-      repeat: true,
-    },
-    { flags: "--job-buildname <name>", help: "job.build_name", group: g },
-    { flags: "--job-suffix <suffix>", help: "job.version_suffix", group: g },
-    { flags: "--job-production", help: "job.is_production", group: g, old: ["--job-producution"] },
-    {
-      flags: "--copy-build <id>",
-      help: "also send this build's metadata to every worker",
-      group: g,
-    },
-    { flags: "--lenient", help: "unknown JobSpec keys are warnings instead of errors", group: g },
-  ];
-}
-
-/** `generate`'s own flags. */
-export const GENERATE_FLAGS: readonly FlagDef[] = [
-  {
-    flags: "--yaml-out <file>",
-    help: "write the JobSpec to this file instead of stdout",
-    group: "generate",
-  },
-];
-
-/** `generateSinglePod`'s own flags (Gangplank's aliases). */
-export const SINGLE_POD_FLAGS: readonly FlagDef[] = [
-  ...GENERATE_FLAGS,
-  { flags: "--cmd <command>", help: "alias of --singleCmd", group: "generate", repeat: true },
-  { flags: "--req <artifacts>", help: "alias of --singleReq", group: "generate", repeat: true },
-];
-
-/** Flags of a run (both programs). */
-export const RUN_FLAGS: readonly FlagDef[] = [
-  {
-    flags: "-a, --arch <arch>",
-    help: "build architecture (default $COSA_FORCE_ARCH, else the workers' machines')",
-    group: "run",
-  },
-  { flags: "--dry-run", help: "validate and print the plan; run nothing", group: "run" },
-  {
-    flags: "-o, --output <format>",
-    help: "dry-run output",
-    group: "run",
-    choices: ["table", "json", "yaml"],
-    default: "table",
-  },
-  {
-    flags: "--assume-existing",
-    help: "requirements nothing in the JobSpec produces are expected in the store",
-    group: "run",
-  },
-  {
-    flags: "-w, --work-dir <dir>",
-    help: "work dir; artifacts land in <dir>/builds (default: a new ./gangplank-run-<time>)",
-    group: "run",
-    old: ["--workDir"],
-  },
-  {
-    flags: "-m, --minio-config <file>",
-    help: "external S3/MinIO config JSON instead of the embedded relay",
-    group: "run",
-    old: ["--minioCfgFile"],
-  },
-  {
-    flags: "--report <file>",
-    help: "write the run report: an HTML page when <file> ends in .html, else JSON (repeatable)",
-    group: "run",
-    repeat: true,
-  },
-  {
-    flags: "--resume <work-dir>",
-    help: "run again in an earlier run's work dir; stages whose outputs are intact are skipped",
-    group: "run",
-  },
-  {
-    flags: "--timeout <duration>",
-    help: "how long a stage waits for its dependencies",
-    group: "run",
-    default: "1h",
-    parse: parseDuration,
-  },
-  {
-    flags: "--poll-interval <duration>",
-    help: "how often a waiting stage re-checks",
-    group: "run",
-    default: "15s",
-    parse: parseDuration,
-  },
-  {
-    flags: "--cleanup",
-    help: "remove what runs killed earlier left behind, then exit",
-    group: "run",
-  },
-  { flags: "--run-id <id>", help: "with --cleanup: only what that run left", group: "run" },
-];
-
-/** `submit --backend` (podman-run has none). */
-export const BACKEND_FLAG: FlagDef = {
-  flags: "--backend <backend>",
-  help: "where workers run",
-  group: "run",
-  choices: ["local", "podman", "kube"],
-  default: "local",
-  old: [{ flag: "--podman", sets: "podman" }],
-};
-
-/** Flags every backend honours. */
-export const WORKER_FLAGS: readonly FlagDef[] = [
-  {
-    flags: "-i, --image <image>",
-    help: "worker image (podman, kube; also the hop pod's)",
-    group: "workers",
-  },
-  {
-    flags: "-e, --env <KEY=VALUE>",
-    help: "added to every worker's environment (repeatable)",
-    group: "workers",
-    repeat: true,
-  },
-  {
-    flags: "--env-file <file>",
-    help: "KEY=VALUE lines added to every worker's environment (repeatable)",
-    group: "workers",
-    repeat: true,
-  },
-];
 
 /** Gangplank flags with no counterpart here, and what to do instead. */
 const RETIRED: Readonly<Record<string, string>> = {
@@ -361,29 +76,6 @@ Examples:
 `,
 };
 
-/** Every flag a program's run accepts. */
-function runFlagsOf(program: Program, env: Readonly<Record<string, string | undefined>>) {
-  const backends = program === "podman-run" ? [BACKENDS.podman] : Object.values(BACKENDS);
-  return [
-    ...specFlags(env),
-    ...RUN_FLAGS,
-    ...(program === "submit" ? [BACKEND_FLAG] : []),
-    ...WORKER_FLAGS,
-    ...backends.flatMap((b) => b.flags),
-  ];
-}
-
-interface Parsed {
-  command: SubmitOptions["command"];
-  single: boolean;
-  raw: Record<string, unknown>;
-  given: Set<string>;
-  defs: readonly FlagDef[];
-  relayArgs: string[];
-  /** Parsed by a subcommand (root options given before it are moved to it). */
-  sub?: boolean;
-}
-
 /**
  * Parses `submit`'s (or `podman-run`'s) argv, without the script name, into
  * {@link SubmitOptions}. Pure: reads only `env` (COSA_YUM_REPOS, COSA_GANGPLANK_OS,
@@ -405,7 +97,7 @@ export function parseSubmitArgs(
   }
   let out = "";
   let err = "";
-  let parsed: Parsed | undefined;
+  let parsed: ParsedArgs | undefined;
   const configure = <C extends Command<[], Record<string, unknown>>>(c: C): C => {
     c.exitOverride().configureOutput({
       writeOut: (s) => (out += s),
@@ -414,7 +106,7 @@ export function parseSubmitArgs(
     });
     return c;
   };
-  const runDefs = runFlagsOf(program, env);
+  const runDefs = runFlags(program, env);
   const root = configure(
     new Command(program)
       .description(
@@ -547,7 +239,7 @@ export function parseSubmitArgs(
   }
   if (!parsed) throw new UsageError("nothing to do");
   // Options given before a subcommand belong to it, if it has them.
-  const p = parsed as Parsed;
+  const p = parsed as ParsedArgs;
   if (p.sub) {
     const before = given(root as unknown as Command<[], Record<string, unknown>>);
     for (const attr of before) {
@@ -560,7 +252,7 @@ export function parseSubmitArgs(
       p.given.add(attr);
     }
   }
-  return toOptions(p, env, program);
+  return toSubmitOptions(p, env, program);
 }
 
 function unknownCommand(root: Command<[], Record<string, unknown>>, argv: string[]): UsageError {
@@ -572,112 +264,4 @@ function unknownCommand(root: Command<[], Record<string, unknown>>, argv: string
     `unknown command '${operand}'` + (hint ? ` (did you mean ${hint}?)` : "") +
       ` (commands: ${names.join(", ")})`,
   );
-}
-
-const RESERVED_ENV = new Set([
-  ENV_WORK_POD_JSON,
-  ENV_WORK_POD_JSON_PARTS,
-  ENV_LIFELINE,
-  ...SECRET_ENV_NAMES,
-  "COSA_SRV_DIR",
-]);
-/** Worker env names gangplank sets itself (`-e`, `--env-file` refuse them). */
-export const isReservedEnv = (k: string): boolean => RESERVED_ENV.has(k) || isWorkSpecEnvName(k);
-
-function toOptions(
-  p: Parsed,
-  env: Readonly<Record<string, string | undefined>>,
-  program: Program,
-): SubmitOptions {
-  const o = p.raw;
-  const notes = (o.__notes as string[] | undefined) ?? [];
-  delete o.__notes;
-  const list = (k: string) => (o[k] as string[] | undefined) ?? [];
-  const str = (k: string) => o[k] as string | undefined;
-  const envRepos = (env.COSA_YUM_REPOS ?? "").split(",").map((r) => r.trim()).filter(Boolean);
-  const workerEnv: Record<string, string> = {};
-  for (const kv of list("env")) {
-    const [k, v] = parseKeyValue("-e", kv);
-    if (isReservedEnv(k)) throw new UsageError(`-e ${k}: set by gangplank itself; not allowed`);
-    workerEnv[k] = v;
-  }
-  // Without --backend, a backend's own flags choose it (Gangplank's `pod -R kubeconfig` hops
-  // into a cluster); flags of two backends at once stay an error below.
-  const implied = Object.values(BACKENDS).filter((b) =>
-    b.flags.some((d) => p.given.has(attributeOf(d)))
-  );
-  const backend =
-    (program === "podman-run"
-      ? "podman"
-      : !p.given.has("backend") && implied.length === 1
-      ? implied[0].name
-      : str("backend") ?? "local") as Backend;
-  // A backend's own flags apply to it only.
-  for (const b of Object.values(BACKENDS)) {
-    if (b.name === backend) continue;
-    for (const d of b.flags) {
-      if (p.given.has(attributeOf(d))) {
-        throw new UsageError(
-          `${longNameOf(d)} applies to --backend ${b.name}; this run uses --backend ${backend}`,
-        );
-      }
-    }
-  }
-  // Flags that only mean something together with another one.
-  if (p.given.has("runId") && !o.cleanup) {
-    throw new UsageError("--run-id applies to --cleanup only");
-  }
-  if (p.given.has("output") && !o.dryRun) {
-    throw new UsageError(`-o ${o.output}: applies to --dry-run only (a run reports with --report)`);
-  }
-  return {
-    command: p.command,
-    relayArgs: p.relayArgs,
-    spec: str("spec"),
-    artifacts: list("buildArtifact"),
-    kolaTests: list("kolaTest"),
-    singleCmd: list("singleCmd"),
-    singleReq: list("singleReq"),
-    returnFiles: list("returnFiles"),
-    single: p.single || !!o.single,
-    bucket: str("bucket"),
-    keyPathPrefix: str("keyPathPrefix"),
-    gitRef: str("gitRef") ?? "testing-devel",
-    gitUrl: str("gitUrl") ?? "https://github.com/coreos/fedora-coreos-config",
-    gitCommit: str("gitCommit"),
-    repos: list("repo").length ? list("repo") : envRepos,
-    buildName: str("jobBuildname"),
-    versionSuffix: str("jobSuffix"),
-    isProduction: !!o.jobProduction,
-    copyBuild: str("copyBuild"),
-    arch: str("arch") ?? (env.COSA_FORCE_ARCH || undefined),
-    lenient: !!o.lenient,
-    dryRun: !!o.dryRun,
-    output: (str("output") ?? "table") as OutputFormat,
-    yamlOut: str("yamlOut"),
-    backend,
-    backendGiven: p.given.has("backend") || implied.length > 0,
-    workDir: str("workDir"),
-    minioConfig: str("minioConfig"),
-    reports: list("report"),
-    ...(str("resume") !== undefined ? { resume: str("resume") } : {}),
-    timeoutMs: (o.timeout as number | undefined) ?? 3_600_000,
-    pollIntervalMs: (o.pollInterval as number | undefined) ?? 15_000,
-    cleanup: !!o.cleanup,
-    runId: str("runId"),
-    assumeExisting: !!o.assumeExisting,
-    image: str("image"),
-    workerEnv,
-    envFiles: list("envFile"),
-    flags: o,
-    notes,
-  };
-}
-
-/** For tests and help: the flag table of a program's run. */
-export function runFlags(
-  program: Program,
-  env: Readonly<Record<string, string | undefined>> = {},
-): readonly FlagDef[] {
-  return runFlagsOf(program, env);
 }

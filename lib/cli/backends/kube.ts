@@ -14,7 +14,7 @@ import { kubeRelayPlan } from "../../executors/kube_relay.ts";
 import { runningInCluster } from "../../kube/in_cluster.ts";
 import { jobSpecToYaml } from "../../jobspec/mod.ts";
 import { type FlagDef, parseDuration, parseHostPort, parseId } from "../flags.ts";
-import type { SubmitOptions } from "../submit_args.ts";
+import type { SubmitOptions } from "../submit_options.ts";
 import type { BackendDef, BackendRuntime } from "./types.ts";
 
 /** Flags of the kube backend. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Backend } from "../submit_args.ts";
+import type { Backend } from "../submit_options.ts";
 import { kubeBackend } from "./kube.ts";
 import { localBackend } from "./local.ts";
 import { podmanBackend } from "./podman.ts";

@@ -8,7 +8,7 @@ import { UsageError } from "../../errors/mod.ts";
 import { DEFAULT_WORKER_IMAGE } from "../../workspec/worker_image.ts";
 import type { PodmanRunOptions } from "../../executors/podman_cli.ts";
 import { type FlagDef, positiveInt } from "../flags.ts";
-import type { SubmitOptions } from "../submit_args.ts";
+import type { SubmitOptions } from "../submit_options.ts";
 import type { BackendContext, BackendDef, BackendRuntime } from "./types.ts";
 
 /** Flags of the podman backend. */

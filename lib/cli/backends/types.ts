@@ -9,7 +9,7 @@ import type { Executor } from "../../executors/types.ts";
 import type { JobSpec } from "../../jobspec/mod.ts";
 import type { Plan } from "../../plan/mod.ts";
 import type { FlagDef } from "../flags.ts";
-import type { Backend, SubmitOptions } from "../submit_args.ts";
+import type { Backend, SubmitOptions } from "../submit_options.ts";
 
 /** How this program was installed: where a worker comes from. Filled in by the scripts. */
 export interface Installation {
