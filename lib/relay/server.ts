@@ -115,6 +115,23 @@ export interface Relay extends AsyncDisposable {
   close(): Promise<void>;
 }
 
+/**
+ * C0 and C1 control characters and DEL: not in object keys. (Unlike `names/mod.ts`'s
+ * CONTROL_CHARS, U+2028/U+2029 stay allowed: S3 stores them and XML carries them.)
+ */
+// deno-lint-ignore no-control-regex
+const C0_C1 = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** node's rawHeaders without `Authorization` headers whose value is empty. */
+function withoutEmptyAuthorization(raw: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i].toLowerCase() === "authorization" && raw[i + 1].trim() === "") continue;
+    out.push(raw[i], raw[i + 1]);
+  }
+  return out;
+}
+
 const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 function randomString(n: number, alphabet: string): string {
@@ -174,7 +191,14 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     ...UNVERIFIED_BODY_LIMITS,
     ...opts.unverifiedBodies,
   });
+  // The request being answered on each connection (see the clientError handler below).
+  const inFlight = new WeakMap<Socket, { req: http.IncomingMessage; res: http.ServerResponse }>();
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const socket = req.socket;
+    inFlight.set(socket, { req, res });
+    res.on("finish", () => {
+      if (inFlight.get(socket)?.res === res) inFlight.delete(socket);
+    });
     handle(req, res).catch((e) => {
       log(`relay: internal error: ${e instanceof Error ? e.message : String(e)}`);
       try {
@@ -194,6 +218,19 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   });
   // Other `Expect` values (an empty one, say) are ignored, as S3 does (node would answer 417).
   server.on("checkExpectation", onRequest);
+  // Bytes the HTTP parser cannot read (a body longer than its Content-Length, say). When they
+  // follow a complete request still being answered, that answer (BadDigest, ...) goes out and
+  // then the connection closes; otherwise the connection gets node's plain 400 and closes.
+  server.on("clientError", (_e: Error, socket: Socket) => {
+    const current = inFlight.get(socket);
+    if (current?.req.complete && !current.res.writableFinished && !socket.destroyed) {
+      if (!current.res.headersSent) current.res.shouldKeepAlive = false;
+      current.res.on("close", () => socket.destroy());
+      return;
+    }
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+    socket.destroy();
+  });
   server.keepAliveTimeout = 30_000;
   // Multi-GiB bodies may take long: no whole-request deadline, only one for the headers.
   server.requestTimeout = 0;
@@ -238,9 +275,11 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     let bodyConsumed = false;
     try {
       if (!rawPath.startsWith("/")) throw new S3Error(400, "InvalidURI", "invalid request path");
-      const signed = { method: req.method ?? "GET", rawUrl, rawHeaders: req.rawHeaders };
+      // An empty Authorization header carries no credentials: the request is anonymous.
+      const rawHeaders = withoutEmptyAuthorization(req.rawHeaders);
+      const signed = { method: req.method ?? "GET", rawUrl, rawHeaders };
       const pairs = parseQuery(qi < 0 ? "" : rawUrl.slice(qi + 1)) ?? [];
-      const v2 = isSigV2(req.rawHeaders, pairs);
+      const v2 = isSigV2(rawHeaders, pairs);
       let auth = v2 ? verifyRequestV2(signed, access.lookup) : verifyRequest(signed, access.lookup);
       let pre: Buffer | undefined;
       if (auth.ok === "deferred") {
@@ -265,6 +304,11 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       const key = safeDecode(rawKey);
       if (bucket === undefined || key === undefined) {
         throw new S3Error(400, "InvalidURI", "malformed percent-encoding in path");
+      }
+      // Keys with C0/C1 control characters (which S3's key guidelines say to avoid; XML 1.0
+      // listings cannot carry most of them): refused as S3 refuses them.
+      if (C0_C1.test(key)) {
+        throw new S3Error(400, "InvalidURI", "Couldn't parse the specified URI.");
       }
       const problem = bucket === "" ? undefined : bucketNameProblem(bucket);
       if (problem) {

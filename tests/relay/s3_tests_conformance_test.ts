@@ -16,7 +16,7 @@ import { ROOT, runCommand, tempDir } from "../_helpers/mod.ts";
 import { startRelayProcess } from "./server_harness.ts";
 
 /** Raised as fixes land; never lowered. */
-const PASS_THRESHOLD = 226;
+const PASS_THRESHOLD = 228;
 
 const SUITE = Deno.env.get("S3_TESTS_DIR") ?? `${ROOT}/../shared/vendor/s3-tests`;
 
@@ -182,32 +182,45 @@ const NOT_APPLICABLE: Record<string, string> = {
     "covered by tests/relay/sigv2_test.ts",
 };
 
-const SIGNER_REPLACES = "the header the test sets or removes before signing is replaced by " +
-  "botocore's signer, so the request is validly signed; the test can pass only against a " +
-  "server that refuses valid requests";
+/**
+ * Header tests the suite itself cannot run: each sets or removes a header in a botocore
+ * `before-call` hook, and botocore's signer (or Python's http.client) puts a valid one back,
+ * so the server receives a correct request. The suite marks each `fails_on_rgw` with a TODO
+ * ("once we have learned how to remove/manipulate the ... header"). The hostile request each
+ * one means is sent byte for byte over a raw socket by tests/relay/hostile_headers_test.ts.
+ */
+const HOOK_OVERRIDDEN = (what: string) =>
+  "the suite's own TODO (fails_on_rgw): botocore puts back the header the test " +
+  `removes or replaces, so no client of the suite can send it; ${what} is proven by ` +
+  "tests/relay/hostile_headers_test.ts";
+
+/** The tests of {@link HOOK_OVERRIDDEN}, with what the relay answers. */
+const HEADER_HOOK_TESTS: Record<string, string> = {
+  test_object_create_bad_authorization_empty: "an empty Authorization → 403 AccessDenied",
+  test_object_create_bad_authorization_none: "no Authorization → 403 AccessDenied",
+  test_bucket_create_bad_authorization_empty: "an empty Authorization → 403 AccessDenied",
+  test_bucket_create_bad_authorization_none: "no Authorization → 403 AccessDenied",
+  test_object_create_bad_authorization_incorrect_aws2: "an unknown access key → 403 " +
+    "InvalidAccessKeyId, as S3 answers (the test's assertion of the code InvalidDigest, S3's " +
+    "400 for a bad Content-MD5, matches no S3 answer)",
+  test_object_create_bad_authorization_invalid_aws2: "'AWS HAHAHA' → 400 InvalidArgument",
+  test_bucket_create_bad_authorization_invalid_aws2: "'AWS HAHAHA' → 400 InvalidArgument",
+  test_object_create_bad_date_none_aws2: "no Date nor x-amz-date → 403 AccessDenied",
+  test_bucket_create_bad_date_none_aws2: "no Date nor x-amz-date → 403 AccessDenied",
+  test_object_create_bad_contentlength_none: "a PUT without Content-Length → 411 " +
+    "MissingContentLength",
+};
+for (const [name, what] of Object.entries(HEADER_HOOK_TESTS)) {
+  NOT_APPLICABLE[name] = HOOK_OVERRIDDEN(what);
+}
+
+const PARENT_IS_OBJECT = "needs an object 'foo/bar' and keys under 'foo/bar/' at once, " +
+  "which a plain-file store cannot hold (answered 409 XMinioParentIsObject)";
 
 /** Why a test of the selection fails today. */
 const KNOWN_FAILURES: Record<string, string> = {
-  test_bucket_list_delimiter_basic: "needs an object 'foo/bar' and keys under 'foo/bar/' at " +
-    "once, which a plain-file store cannot hold (answered 409 XMinioParentIsObject)",
-  test_bucket_listv2_delimiter_basic: "needs an object 'foo/bar' and keys under 'foo/bar/' at " +
-    "once, which a plain-file store cannot hold (answered 409 XMinioParentIsObject)",
-  test_object_read_unreadable: "the key U+00AE U+008A '-' is valid UTF-8; S3 answers 400 " +
-    "'Couldn't parse the specified URI', the relay looks it up (404)",
-  test_object_create_bad_authorization_empty: SIGNER_REPLACES,
-  test_object_create_bad_authorization_none: SIGNER_REPLACES,
-  test_bucket_create_bad_authorization_empty: SIGNER_REPLACES,
-  test_bucket_create_bad_authorization_none: SIGNER_REPLACES,
-  test_object_create_bad_authorization_incorrect_aws2: SIGNER_REPLACES,
-  test_object_create_bad_authorization_invalid_aws2: SIGNER_REPLACES,
-  test_bucket_create_bad_authorization_invalid_aws2: SIGNER_REPLACES,
-  test_object_create_bad_date_none_aws2: SIGNER_REPLACES + " (it adds a Date header)",
-  test_bucket_create_bad_date_none_aws2: SIGNER_REPLACES + " (it adds a Date header)",
-  test_object_create_bad_contentlength_none: "Python's http.client adds back the " +
-    "Content-Length the test removes, so the relay receives a complete, valid request",
-  test_object_create_bad_contentlength_mismatch_below_aws2: "the body is one byte longer than " +
-    "its Content-Length: node's HTTP parser answers the stray byte with a bare 400 before the " +
-    "relay can answer BadDigest",
+  test_bucket_list_delimiter_basic: PARENT_IS_OBJECT,
+  test_bucket_listv2_delimiter_basic: PARENT_IS_OBJECT,
 };
 
 /** Tests of the selection that live in test_headers.py (the rest are in test_s3.py). */
@@ -215,6 +228,7 @@ const HEADER_TESTS = new Set([
   "test_object_create_bad_contentlength_negative",
   "test_object_create_bad_expect_mismatch",
   "test_bucket_create_bad_expect_mismatch",
+  ...Object.keys(HEADER_HOOK_TESTS),
 ]);
 
 /** One test's result, as the plugin `s3_tests_plugin/gp_s3tests_report.py` writes it. */
