@@ -33,7 +33,7 @@ import { InterruptedError, UsageError } from "../lib/errors/mod.ts";
 import { type CliMain, runCli } from "../lib/cli/harness.ts";
 import { processIo } from "./_harness.ts";
 import { entryRole, ENV_BUILD, parseBuild, prepareBuildConfig } from "../lib/buildconfig/mod.ts";
-import { submit } from "../lib/cli/submit.ts";
+import { submitWith } from "../lib/cli/submit.ts";
 import { kubeClientFor } from "../lib/executors/kube_cli.ts";
 import { ArtifactStore } from "../lib/relay/client/mod.ts";
 import { longTransferProgress } from "../lib/progress/mod.ts";
@@ -268,7 +268,7 @@ const buildConfig: CliMain = async (io) => {
   }
   await using _spec = prepared;
   const sa = io.env[ENV_BUILD_WORKER_SA] || build.serviceAccount;
-  return await submit({
+  return await submitWith({
     ...io,
     argv: [
       "--spec",
@@ -281,7 +281,7 @@ const buildConfig: CliMain = async (io) => {
       io.env[ENV_BUILD_WORKER_SOURCE] || "image",
       ...(sa ? ["--serviceaccount", sa] : []),
     ],
-  });
+  }, { workerFiles: prepared.workerFiles });
 };
 
 /** Worker pods' service account in BuildConfig mode (default: the Build's). */

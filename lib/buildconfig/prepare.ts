@@ -19,6 +19,7 @@ import {
   type Stage,
 } from "../jobspec/mod.ts";
 import { packTarGz } from "../archive/mod.ts";
+import type { RemoteFile } from "../workspec/mod.ts";
 import type { BuildObject } from "./build.ts";
 import { cosaScripts, receivePayload } from "./binary.ts";
 import {
@@ -36,8 +37,10 @@ import {
   withOutputRegistry,
 } from "./output.ts";
 
-/** Where a worker finds the payload (relative to its srv dir): delivered as a stage override. */
-export const WORKER_PAYLOAD_DIR = "overrides/source";
+/** Where a worker finds the payload (relative to its srv dir), as in the build pod. */
+export const WORKER_PAYLOAD_DIR = "source";
+/** The payload tarball's object in its relay bucket (see {@link PreparedBuild.workerFiles}). */
+export const PAYLOAD_OBJECT = "source.tar.gz";
 
 /** What {@link prepareBuildConfig} needs. */
 export interface PrepareOptions {
@@ -65,6 +68,12 @@ export interface PreparedBuild extends AsyncDisposable {
   specPath: string;
   /** The work dir of the run (the srv dir): `builds/` is gathered there. */
   workDir: string;
+  /**
+   * The payload for every stage's worker (extracted into its `source/`): one tarball in a relay
+   * bucket of its own, `<srv>/gangplank-payload-<random>/`, outside the job bucket (never in
+   * `builds/`) and removed on dispose. Empty without a payload.
+   */
+  workerFiles: RemoteFile[];
 }
 
 function isFile(p: string): boolean {
@@ -89,7 +98,12 @@ export async function prepareBuildConfig(o: PrepareOptions): Promise<PreparedBui
   }
   const scratch = join(o.srvDir, `.gangplank-buildconfig-${crypto.randomUUID().slice(0, 8)}`);
   await mkdir(scratch, { mode: 0o700 });
-  const cleanup = () => rm(scratch, { recursive: true, force: true }).catch(() => {});
+  let relayDir: string | undefined;
+  const cleanup = async () => {
+    for (const d of [scratch, relayDir]) {
+      if (d) await rm(d, { recursive: true, force: true }).catch(() => {});
+    }
+  };
   try {
     let payload: Awaited<ReturnType<typeof receivePayload>> | undefined;
     if (o.build.binary) {
@@ -129,22 +143,23 @@ export async function prepareBuildConfig(o: PrepareOptions): Promise<PreparedBui
       scriptPath: (n) => `${WORKER_PAYLOAD_DIR}/${n}`,
       existing: spec.stages,
     });
-    let stages: Stage[] = [...spec.stages, ...implied];
+    const stages: Stage[] = [...spec.stages, ...implied];
+    const workerFiles: RemoteFile[] = [];
     if (payload && stages.length) {
-      // The payload goes to every worker through the relay, as a stage override tarball.
-      const tarball = join(scratch, "payload.tar.gz");
+      // The payload goes to every worker through the relay (which serves the srv dir: a
+      // top-level directory is a bucket), as Gangplank's workers got its `source` bucket.
+      const bucket = `gangplank-payload-${crypto.randomUUID().slice(0, 8)}`;
+      const dir = join(o.srvDir, bucket);
+      await mkdir(dir, { mode: 0o700 });
+      relayDir = dir;
       await packTarGz({
         root: payload.dir,
         paths: ["."],
-        entryPrefix: "source",
-        dest: tarball,
+        entryPrefix: `srv/${WORKER_PAYLOAD_DIR}`,
+        dest: join(dir, PAYLOAD_OBJECT),
         signal: o.signal,
       });
-      const uri = `file://${tarball}`;
-      stages = stages.map((s) => ({
-        ...s,
-        overrides: [...(s.overrides ?? []), { uri, tarball: true }],
-      }));
+      workerFiles.push({ bucket, object: PAYLOAD_OBJECT, compressed: true });
     }
     spec = { ...spec, stages, recipe: effectiveRecipe(spec, o.build, env) };
     if (!spec.stages.length) {
@@ -167,6 +182,7 @@ export async function prepareBuildConfig(o: PrepareOptions): Promise<PreparedBui
       origin,
       specPath,
       workDir: o.srvDir,
+      workerFiles,
       [Symbol.asyncDispose]: cleanup,
     };
   } catch (e) {

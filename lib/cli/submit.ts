@@ -26,6 +26,13 @@ import type { DryRunDocument } from "./dry_run.ts";
 import { parseSubmitArgs, VERSION } from "./submit_args.ts";
 import { isReservedEnv, type Program, type SubmitOptions } from "./submit_options.ts";
 import { prepareWorkDir } from "./work_dir.ts";
+import type { RemoteFile } from "../workspec/mod.ts";
+
+/** What a caller inside the project adds to a `submit` command line. */
+export interface SubmitExtras {
+  /** Objects every stage's worker fetches, outside the job bucket (the BuildConfig payload). */
+  workerFiles?: readonly RemoteFile[];
+}
 
 /** This machine's architecture in cosa's naming. */
 function localArch(): string {
@@ -77,7 +84,11 @@ async function checkWorkDir(dir: string): Promise<void> {
 }
 
 /** Runs `submit`'s or `podman-run`'s command line. */
-async function submitLike(program: Program, io: CliIo): Promise<number> {
+async function submitLike(
+  program: Program,
+  io: CliIo,
+  extras: SubmitExtras = {},
+): Promise<number> {
   const out = lines(io.stdout);
   // While the live view draws on the terminal, messages go above its block (not under it).
   let live: LiveView | undefined;
@@ -186,6 +197,7 @@ async function submitLike(program: Program, io: CliIo): Promise<number> {
     ...(opts.arch ? { arch: opts.arch } : {}),
     workerEnv,
     overridesBaseDir: io.cwd,
+    ...(extras.workerFiles?.length ? { workerFiles: extras.workerFiles } : {}),
     dependencyTimeoutMs: opts.timeoutMs,
     pollIntervalMs: opts.pollIntervalMs,
     log: view ? (line) => view.log(line) : out,
@@ -263,6 +275,11 @@ function resolvePaths(opts: SubmitOptions, cwd: string): SubmitOptions {
  * 130/143 interrupted.
  */
 export const submit: CliMain = (io) => submitLike("submit", io);
+
+/** {@link submit} with {@link SubmitExtras} (the BuildConfig role's payload). */
+export function submitWith(io: CliIo, extras: SubmitExtras): Promise<number> {
+  return submitLike("submit", io, extras);
+}
 
 /** `podman-run`: `submit --backend podman`, with the podman flags only. */
 export const podmanRun: CliMain = (io) => submitLike("podman-run", io);

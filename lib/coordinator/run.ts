@@ -62,6 +62,12 @@ export interface RunJobOptions {
   workerEnv?: Record<string, string>;
   /** Directory relative `file://` override URIs are resolved against (default: the cwd). */
   overridesBaseDir?: string;
+  /**
+   * Objects every stage's worker fetches besides its inputs, from buckets of the store other
+   * than the job bucket (the BuildConfig payload: never in `builds/`). Each stage's credential
+   * may read exactly these objects there.
+   */
+  workerFiles?: readonly RemoteFile[];
   /** Fetches `http(s)://` overrides (default: global fetch). Seam for tests. */
   fetch?: FetchLike;
   /** Default 1 h (Gangplank's `stageDependencyTimeOut`). */
@@ -170,6 +176,9 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
   });
   await tracker.begin();
   const overrideFiles = await deliverOverrides(opts, rs.store, loc.bucket, loc.keyPrefix);
+  const extraFiles = new Map(
+    stages.map((s) => [s.id, [...(opts.workerFiles ?? []), ...(overrideFiles.get(s.id) ?? [])]]),
+  );
   const run = stack.use(
     new RunStages({
       runId,
@@ -188,7 +197,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
       workerEnv: opts.workerEnv ?? {},
       tracker,
       ...(opts.observer ? { observer: opts.observer } : {}),
-      extraFiles: overrideFiles,
+      extraFiles,
     }),
   );
   await run.start();

@@ -77,7 +77,10 @@ export interface RunStagesOptions {
   /** Keeps the run state file (resume) up to date. */
   tracker?: RunStateTracker;
   observer?: RunObserver;
-  /** More files for some stages' workers, by stage id (their overrides tarball). */
+  /**
+   * More files for stages' workers, by stage id (their overrides tarball, the BuildConfig
+   * payload); each stage's credential may read them.
+   */
   extraFiles?: ReadonlyMap<string, RemoteFile[]>;
 }
 
@@ -245,7 +248,10 @@ export class RunStages implements Disposable {
       bucket: loc.bucket,
       keyPrefix: loc.keyPrefix,
       arch: loc.arch,
-      inputs: inputs.files,
+      inputs: [
+        ...inputs.files,
+        ...(this.#o.extraFiles?.get(s.id) ?? []).map((f) => ({ ...f, path: "" })),
+      ],
       returns: s.returns,
     }));
     const ws = this.workSpec(s, inputs, cred?.credentials.accessKey);

@@ -25,6 +25,7 @@ import { kubeconfigYaml, testCertificates } from "./tls.ts";
 import { badRequest, json } from "./validate.ts";
 import { route, type RouteContext } from "./router.ts";
 import { OpenShiftObjects } from "./openshift.ts";
+import { type RequestAttributes, requestAttributes } from "./rbac.ts";
 import { PodNetwork } from "./network.ts";
 import * as https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -55,6 +56,11 @@ export interface KubeApiOptions {
   requireServiceAccounts?: boolean;
   /** Receives one line per request (`GET /api/v1/... 200`) and simulator diagnostics. */
   log?: (line: string) => void;
+  /**
+   * Authorization (after authentication): a request it refuses is answered 403 Forbidden, as
+   * RBAC does. Default: everything allowed. See `rbac.ts` for Role matching.
+   */
+  authorize?: (a: RequestAttributes) => boolean;
 }
 
 /** One request the server answered (for assertions). */
@@ -65,6 +71,8 @@ export interface RequestRecord {
   status: number;
   accept: string;
   contentType: string;
+  /** Its authorization attributes (verb, group, resource, namespace, name). */
+  attributes: RequestAttributes;
 }
 
 /** A running test API server. */
@@ -106,6 +114,25 @@ export interface KubeApi extends AsyncDisposable {
   close(): Promise<void>;
 }
 
+/** RBAC's refusal, worded as the real server words it. */
+function forbidden(a: RequestAttributes): ApiError {
+  const who = `User "system:serviceaccount:default:default"`;
+  if (!a.resourceRequest) {
+    return new ApiError(403, "Forbidden", `forbidden: ${who} cannot ${a.verb} path "${a.path}"`);
+  }
+  const [resource, sub] = a.resource.split("/");
+  return new ApiError(
+    403,
+    "Forbidden",
+    `${a.resource}${a.name ? ` "${a.name}"` : ""} is forbidden: ${who} cannot ${a.verb} ` +
+      `resource "${resource}"${sub ? ` with subresource "${sub}"` : ""} in API group ` +
+      `"${a.apiGroup}" ${
+        a.namespace ? `in the namespace "${a.namespace}"` : "at the cluster scope"
+      }`,
+    { name: a.name, group: a.apiGroup, kind: resource },
+  );
+}
+
 /** Starts the test API server (and its kubelet) on 127.0.0.1 with a random port. */
 export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<KubeApi> {
   opts.signal?.throwIfAborted();
@@ -139,7 +166,13 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
 
   const dispatch = async (req: Request, url: URL): Promise<Response> => {
     let res: Response;
+    const attributes = requestAttributes(req.method, url);
     try {
+      // Authorization follows authentication: a request without the token gets its 401.
+      const authenticated = req.headers.get("authorization") === `Bearer ${token}`;
+      if (opts.authorize && authenticated && !opts.authorize(attributes)) {
+        throw forbidden(attributes);
+      }
       res = await route(ctx, req, url);
     } catch (e) {
       if (e instanceof ApiError) res = json(e.toStatus(), e.code, e.headers);
@@ -156,6 +189,7 @@ export async function startKubeApiServer(opts: KubeApiOptions = {}): Promise<Kub
       status: res.status,
       accept: req.headers.get("accept") ?? "",
       contentType: req.headers.get("content-type") ?? "",
+      attributes,
     });
     log(`${req.method} ${url.pathname}${url.search} ${res.status}`);
     return res;

@@ -2,7 +2,8 @@
  * Shared by the BuildConfig E2E tests: the test cluster (process-mode kubelet) with a real
  * registry on its node address, and a build pod started as OpenShift starts a custom-strategy
  * build: env BUILD, the payload on stdin, the push secret at PUSH_DOCKERCFG_PATH, /srv a host
- * directory the test reads afterwards. Worker pods run the worker entry of this checkout with
+ * directory the test reads afterwards. The API server authorizes every request by the Role of
+ * examples/openshift (a call it does not allow is answered 403, as RBAC would). Worker pods run the worker entry of this checkout with
  * the stand-in cosa on PATH.
  */
 import { Buffer } from "node:buffer";
@@ -14,6 +15,7 @@ import { startRegistry, type TestRegistry } from "../_helpers/registry.ts";
 import { type KObj, type KubeApi, startKubeApiServer } from "../_kube_sim/api_server.ts";
 import type { ContainerLaunch } from "../_kube_sim/pod_run.ts";
 import { RUN_ID_LABEL } from "../../lib/podspec/names.ts";
+import { templateAuthorizer } from "./_template.ts";
 
 /** The real Build fixture. */
 export const FIXTURE: string = readFileSync(
@@ -67,7 +69,11 @@ export async function startBcCluster(): Promise<BcCluster> {
       };
     }
   };
-  const kube = await startKubeApiServer({ kubelet: { mode: "process", rewrite } });
+  // Every call is authorized by the example template's Role, as on a real cluster.
+  const kube = await startKubeApiServer({
+    kubelet: { mode: "process", rewrite },
+    authorize: templateAuthorizer("default"),
+  });
   let reg: TestRegistry;
   try {
     reg = late.reg = await startRegistry({ host: kube.nodeIP });

@@ -83,7 +83,7 @@ Deno.test("implied stages: COSA_CMDS as a script (§12.1.14), *.cosa.sh in name 
   const st = impliedStages({
     env: { COSA_CMDS: "cosa fetch && cosa build" },
     scripts: ["b.cosa.sh", "notes.txt", "a.cosa.sh", "sub/c.cosa.sh"],
-    scriptPath: (n) => `overrides/source/${n}`,
+    scriptPath: (n) => `source/${n}`,
     existing: [{ id: "build" }],
   });
   assert.deepEqual(st, [
@@ -98,8 +98,8 @@ Deno.test("implied stages: COSA_CMDS as a script (§12.1.14), *.cosa.sh in name 
       description: "*.cosa.sh scripts",
       direct_exec: true,
       commands: [
-        "/bin/bash -xeu -o pipefail overrides/source/a.cosa.sh",
-        "/bin/bash -xeu -o pipefail overrides/source/b.cosa.sh",
+        "/bin/bash -xeu -o pipefail source/a.cosa.sh",
+        "/bin/bash -xeu -o pipefail source/b.cosa.sh",
       ],
     },
   ]);

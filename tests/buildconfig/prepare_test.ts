@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { mkdir, readdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { tempDir } from "../_helpers/mod.ts";
 import { handTarGz } from "../archive/_util.ts";
@@ -85,22 +85,33 @@ Deno.test("--from-dir payload with a jobspec.yaml and *.cosa.sh: JobSpec from th
   assert.deepEqual(p.origin, { kind: "payload", path: join(srv, "source", "jobspec.yaml") });
   assert.deepEqual(p.spec.stages.map((s) => s.id), ["build", "cosa.sh"]);
   assert.deepEqual(p.spec.stages[1].commands, [
-    "/bin/bash -xeu -o pipefail overrides/source/a.cosa.sh",
-    "/bin/bash -xeu -o pipefail overrides/source/z.cosa.sh",
+    "/bin/bash -xeu -o pipefail source/a.cosa.sh",
+    "/bin/bash -xeu -o pipefail source/z.cosa.sh",
   ]);
   // <srv>/source is 0755, not Gangplank's world-writable 0777 (§12.2.3).
   assert.equal(statSync(join(srv, "source")).mode & 0o777, 0o755);
-  // The archive was extracted and removed; the payload is re-served as an override tarball.
+  // The archive was extracted and removed; the payload is re-served to workers as one tarball
+  // in a relay bucket of its own (a top-level dir of srv), never in builds/, no overrides.
   assert.deepEqual((await readdir(join(srv, "source"))).sort(), [
     "a.cosa.sh",
     "jobspec.yaml",
     "z.cosa.sh",
   ]);
-  const uri = p.spec.stages[0].overrides![0].uri;
-  assert.deepEqual(p.spec.stages[1].overrides, [{ uri, tarball: true }]);
+  assert.equal(p.workerFiles.length, 1);
+  const [wf] = p.workerFiles;
+  assert.match(wf.bucket, /^gangplank-payload-[0-9a-f]{8}$/);
+  assert.deepEqual(wf, { bucket: wf.bucket, object: "source.tar.gz", compressed: true });
+  assert.deepEqual(p.spec.stages.map((s) => s.overrides ?? []), [[], []]);
+  assert.deepEqual(
+    (await readdir(srv)).sort(),
+    [wf.bucket, "source", basename(dirname(p.specPath))].sort(),
+  );
+  const tarball = join(srv, wf.bucket, wf.object);
   const x = join(d.path, "x");
-  await extractTarGz(uri.slice("file://".length), x);
+  // What a worker does with it: extracted at its srv root (srv/... entries).
+  await extractTarGz(tarball, x, { stripPrefix: "srv" });
   assert.equal(readFileSync(join(x, "source", "z.cosa.sh"), "utf8"), "echo z\n");
+  assert.equal(readFileSync(join(x, "source", "jobspec.yaml"), "utf8"), JOBSPEC);
   // The recipe is the JobSpec's own; the written spec is private.
   assert.equal(p.spec.recipe.git_url, "https://example.com/cfg.git");
   assert.equal(statSync(p.specPath).mode & 0o777, 0o600);
@@ -114,7 +125,7 @@ Deno.test("--from-dir payload with a jobspec.yaml and *.cosa.sh: JobSpec from th
   );
   await p[Symbol.asyncDispose]();
   assert.equal(existsSync(p.specPath), false);
-  assert.equal(existsSync(uri.slice("file://".length)), false);
+  assert.equal(existsSync(join(srv, wf.bucket)), false);
 });
 
 Deno.test("no JobSpec: COSA_CMDS from the Build's strategy env alone gives stage envVar; recipe from spec.source.git", async () => {
