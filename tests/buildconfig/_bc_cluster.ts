@@ -45,7 +45,7 @@ export interface BcCluster extends AsyncDisposable {
     srv: string;
     env?: Record<string, string>;
     timeoutMs?: number;
-  }): Promise<{ phase: string; log: string }>;
+  }): Promise<{ phase: string; log: string; exitCode?: number }>;
 }
 
 /** Starts the cluster (process-mode kubelet, pod network) and the registry on its node address. */
@@ -98,6 +98,8 @@ export async function startBcCluster(): Promise<BcCluster> {
     async runBuild(o) {
       late.payload = o.payload;
       kube.openshift.put(o.build as KObj);
+      // One build pod at a time: an earlier (finished) one goes first, as a new build replaces it.
+      kube.store.remove("pods", "default", BUILD_POD);
       kube.store.create("pods", {
         apiVersion: "v1",
         kind: "Pod",
@@ -133,7 +135,10 @@ export async function startBcCluster(): Promise<BcCluster> {
         const phase = (p?.status as { phase?: string } | undefined)?.phase ?? "";
         if (phase === "Succeeded" || phase === "Failed") {
           const log = kube.podLog("default", BUILD_POD, "custom-build") ?? "";
-          return { phase, log };
+          const st = (p!.status as {
+            containerStatuses?: { state?: { terminated?: { exitCode?: number } } }[];
+          }).containerStatuses?.[0]?.state?.terminated;
+          return { phase, log, ...(st?.exitCode !== undefined ? { exitCode: st.exitCode } : {}) };
         }
         if (Date.now() > deadline) throw new Error(`the build pod did not finish in time`);
         await new Promise((r) => setTimeout(r, 200));
