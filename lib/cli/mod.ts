@@ -36,7 +36,15 @@ export {
 export { type CliIo, type CliMain, runCli } from "./harness.ts";
 export { podmanRun, readEnvFiles, submit } from "./submit.ts";
 export { relay } from "./relay.ts";
-export { loadResume, type ResumeInputs } from "./resume.ts";
+export { envDigestFor, envKeyDir, loadResume, type ResumeInputs } from "./resume.ts";
+export {
+  checkWorkDirFree,
+  type LockHolder,
+  lockWorkDir,
+  WORK_LOCK_FILE,
+  WorkDirBusyError,
+  type WorkDirLock,
+} from "./work_lock.ts";
 export { isHtmlReport, writeOutputFile, writeReports } from "./reports.ts";
 export { liveViewFor, type LiveViewForOptions, wantsLiveView } from "./live.ts";
 export { type FlagDef, type FlagGroup, GROUP_TITLES, HelpShown, parseDuration } from "./flags.ts";

@@ -21,7 +21,8 @@ import { resolveSpec } from "./resolve_spec.ts";
 import { liveViewFor } from "./live.ts";
 import type { LiveView } from "../log/live_view.ts";
 import { writeOutputFile, writeReports } from "./reports.ts";
-import { loadResume, type ResumeInputs } from "./resume.ts";
+import { envDigestFor, loadResume, recheckResume, type ResumeInputs } from "./resume.ts";
+import { checkWorkDirFree, lockWorkDir } from "./work_lock.ts";
 import type { DryRunDocument } from "./dry_run.ts";
 import { parseSubmitArgs, VERSION } from "./submit_args.ts";
 import { isReservedEnv, type Program, type SubmitOptions } from "./submit_options.ts";
@@ -122,7 +123,9 @@ async function submitLike(
     const runtime = await BACKENDS[opts.backend].load();
     return await runtime.cleanup(ctx);
   }
-  const resume = opts.resume !== undefined ? await loadResume(opts, io.cwd, err) : undefined;
+  const resume = opts.resume !== undefined
+    ? await loadResume(opts, io.cwd, err, io.signal)
+    : undefined;
   const spec = resume?.spec ?? await resolveSpec(resolvePaths(opts, io.cwd), err);
   if (opts.command === "generate") {
     const text = jobSpecToYaml(spec);
@@ -140,7 +143,14 @@ async function submitLike(
   const relay = opts.minioConfig
     ? await readMinioConfig(resolve(io.cwd, opts.minioConfig), io.signal)
     : undefined;
-  if (opts.workDir && !resume) await checkWorkDir(resolve(io.cwd, opts.workDir));
+  if (opts.workDir && !resume) {
+    const dir = resolve(io.cwd, opts.workDir);
+    await checkWorkDir(dir);
+    // Refused at once when another run holds it (taken for real once the dir exists, below).
+    if (!opts.dryRun) {
+      await checkWorkDirFree(dir, { flag: `-w ${opts.workDir}`, signal: io.signal });
+    }
+  }
   await checkLocalOverrides(spec, io.cwd);
   if (opts.dryRun) {
     const problems: string[] = [];
@@ -169,13 +179,24 @@ async function submitLike(
   for (const w of plan.warnings) err(`warning: ${w}`);
   const hop = await runtime.runElsewhere?.(ctx, spec);
   if (hop !== undefined) return hop;
+  // Declared first, released last: the work dir stays locked until the executor has cleaned up.
+  await using locked = new AsyncDisposableStack();
   await using executor = await runtime.createExecutor(ctx);
   const workDir = resume?.workDir ?? await prepareWorkDir(opts.workDir, io.cwd);
-  err(`${program}: work dir ${workDir}`);
   const { newRunId, runJob } = await import("../coordinator/run.ts");
+  const runId = newRunId();
+  locked.use(
+    await lockWorkDir(workDir, { runId, ...(io.pid !== undefined ? { pid: io.pid } : {}) }, {
+      flag: resume ? `--resume ${opts.resume}` : opts.workDir ? `-w ${opts.workDir}` : "-w",
+      warn: err,
+      signal: io.signal,
+    }),
+  );
+  if (resume) await recheckResume(resume);
+  err(`${program}: work dir ${workDir}`);
+  const envDigest = await envDigestFor(workerEnv, io.env, { create: true, warn: err });
   const relayAt = runtime.relay?.(ctx);
   if (relayAt?.advertised) err(`${program}: workers reach the relay at ${relayAt.advertised}`);
-  const runId = newRunId();
   using view = liveViewFor({ ...io, plan, runId, write: io.stdout });
   live = view;
   // Interrupted: the block goes at once; the rest of the run prints plain lines.
@@ -196,6 +217,7 @@ async function submitLike(
     ...(relayAt?.port ? { relayPort: relayAt.port } : {}),
     ...(opts.arch ? { arch: opts.arch } : {}),
     workerEnv,
+    envDigest,
     overridesBaseDir: io.cwd,
     ...(extras.workerFiles?.length ? { workerFiles: extras.workerFiles } : {}),
     dependencyTimeoutMs: opts.timeoutMs,
@@ -223,8 +245,10 @@ async function resumePreview(
     ? await readMinioConfig(resolve(io.cwd, opts.minioConfig), io.signal)
     : undefined;
   const { previewResume } = await import("../coordinator/run.ts");
+  const envDigest = await envDigestFor(opts.workerEnv, io.env, { create: false, warn: () => {} });
   const decisions = await previewResume({
     spec,
+    envDigest,
     plan,
     workDir: resume.workDir,
     state: resume.state,

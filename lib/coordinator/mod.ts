@@ -39,6 +39,7 @@ export {
   RUN_STATE_FILE,
   type RunState,
 } from "./resume.ts";
+export { ENV_KEY_FILE, EnvDigest, loadEnvDigestKey, type RecordedEnv } from "./env_digest.ts";
 export { type RunObserver } from "./run_stage.ts";
 export { formatBytes, type RunReport, type StageReport, summaryTable } from "./report.ts";
 export {

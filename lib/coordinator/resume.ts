@@ -17,6 +17,7 @@ import { writeFileAtomic } from "../toolkit/fs.ts";
 import type { JobSpec } from "../jobspec/mod.ts";
 import type { Plan, PlannedStage } from "../plan/mod.ts";
 import type { StageReport } from "./report.ts";
+import { EnvDigest, type RecordedEnv } from "./env_digest.ts";
 
 /** The run state file's name inside the work dir. */
 export const RUN_STATE_FILE = ".gangplank-run.json";
@@ -25,6 +26,8 @@ export const RUN_STATE_FILE = ".gangplank-run.json";
 export interface RecordedStage {
   /** {@link stageFingerprint} of the stage when it last ran. */
   fingerprint: string;
+  /** The workers' environment it last ran with, as keyed digests (absent: none). */
+  env?: RecordedEnv;
   /** `running` while a worker runs (a coordinator killed then leaves it so). */
   result: StageReport["result"] | "running";
   /** The run that last ran (or skipped) it. */
@@ -167,9 +170,32 @@ export type HashObject = (
   opts: { signal: AbortSignal },
 ) => Promise<{ sha256: string; size: number } | undefined>;
 
+/** Why a stage recorded with an unchanged definition runs again (`undefined`: it need not). */
+async function outcomeReason(
+  rec: RecordedStage,
+  state: RunState,
+  hashOf: (key: string) => Promise<{ sha256: string; size: number } | undefined>,
+): Promise<string | undefined> {
+  if (rec.result === "running" || rec.result === "cancelled") return "interrupted";
+  if (rec.result === "failed" || rec.result === "dependency-timeout") {
+    return rec.report?.exitCode != null ? `failed (exit code ${rec.report.exitCode})` : "failed";
+  }
+  if (rec.result !== "succeeded" && rec.result !== "skipped") return "not run";
+  for (const key of rec.outputs) {
+    const want = state.objects[key];
+    const got = await hashOf(key);
+    if (!got) return `output missing: ${key}`;
+    if (!want || got.sha256 !== want.sha256 || got.size !== want.size) {
+      return `output changed: ${key}`;
+    }
+  }
+  return undefined;
+}
+
 /**
  * Decides, for each stage of `plan`, whether a resumed run skips it, and why it runs otherwise:
- * `failed`, `interrupted` (cancelled, or the coordinator was killed), `not run`, `new stage`, `spec changed`, `output missing: <key>`,
+ * `failed`, `interrupted` (cancelled, or the coordinator was killed), `not run`, `new stage`,
+ * `spec changed`, `environment changed: <names>` (see {@link EnvDigest}), `output missing: <key>`,
  * `output changed: <key>`, or `depends on <stage>`.
  */
 export async function decideResume(opts: {
@@ -177,9 +203,12 @@ export async function decideResume(opts: {
   spec: JobSpec;
   plan: Plan;
   hash: HashObject;
+  /** The workers' environment of the new run (default: none). */
+  env?: EnvDigest;
   signal: AbortSignal;
 }): Promise<Map<string, ResumeDecision>> {
   const { state, spec, plan } = opts;
+  const env = opts.env ?? new EnvDigest({}, undefined);
   const out = new Map<string, ResumeDecision>();
   const hashes = new Map<string, Promise<{ sha256: string; size: number } | undefined>>();
   const hashOf = (key: string) => {
@@ -189,29 +218,11 @@ export async function decideResume(opts: {
   };
   for (const s of plan.stages) {
     const rec = state.stages[s.id];
-    let reason: string | undefined;
-    if (!rec) reason = "new stage";
-    else if (rec.fingerprint !== stageFingerprint(spec, s.index)) reason = "spec changed";
-    else if (rec.result === "running" || rec.result === "cancelled") reason = "interrupted";
-    else if (rec.result === "failed" || rec.result === "dependency-timeout") {
-      reason = rec.report?.exitCode != null
-        ? `failed (exit code ${rec.report.exitCode})`
-        : "failed";
-    } else if (rec.result !== "succeeded" && rec.result !== "skipped") reason = "not run";
-    else {
-      for (const key of rec.outputs) {
-        const want = state.objects[key];
-        const got = await hashOf(key);
-        if (!got) {
-          reason = `output missing: ${key}`;
-          break;
-        }
-        if (!want || got.sha256 !== want.sha256 || got.size !== want.size) {
-          reason = `output changed: ${key}`;
-          break;
-        }
-      }
-    }
+    const reason = !rec
+      ? "new stage"
+      : rec.fingerprint !== stageFingerprint(spec, s.index)
+      ? "spec changed"
+      : env.changes(rec.env) ?? await outcomeReason(rec, state, hashOf);
     out.set(
       s.id,
       reason !== undefined ? { run: true, reason } : {

@@ -29,6 +29,7 @@ import {
 import { type RunObserver, RunStages } from "./run_stage.ts";
 import { decideResume, type ResumeDecision, type RunState } from "./resume.ts";
 import { RunStateTracker } from "./run_state.ts";
+import { EnvDigest } from "./env_digest.ts";
 import { processStart } from "../executors/local_cleanup.ts";
 import { hostname } from "node:os";
 import { schedule, type ScheduleResult } from "./schedule.ts";
@@ -60,6 +61,12 @@ export interface RunJobOptions {
    * settings, not secrets: it is visible like the rest of a worker's environment.
    */
   workerEnv?: Record<string, string>;
+  /**
+   * `workerEnv` with the digest key (see {@link EnvDigest}): recorded in the run state per
+   * stage, and compared by a resume. Default: `workerEnv` without a key (a resume can then
+   * verify nothing and runs every stage that had an environment).
+   */
+  envDigest?: EnvDigest;
   /** Directory relative `file://` override URIs are resolved against (default: the cwd). */
   overridesBaseDir?: string;
   /**
@@ -149,9 +156,18 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
   );
 
   const hash = (key: string, o: { signal: AbortSignal }) => rs.store.sha256(bucket, key, o);
+  const env = opts.envDigest ?? new EnvDigest(opts.workerEnv ?? {}, undefined);
   const decisions = opts.resume
-    ? await decideResume({ state: opts.resume, spec: opts.spec, plan: opts.plan, hash, signal })
+    ? await decideResume({
+      state: opts.resume,
+      spec: opts.spec,
+      plan: opts.plan,
+      hash,
+      env,
+      signal,
+    })
     : new Map<string, ResumeDecision>();
+  const recordedEnv = env.record();
   const skipped = new Set([...decisions].filter(([, d]) => !d.run).map(([id]) => id));
   const tracker = new RunStateTracker({
     workDir: opts.workDir,
@@ -159,6 +175,7 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
     backend: executor.name,
     arch: loc.arch,
     spec: opts.spec,
+    ...(recordedEnv ? { env: recordedEnv } : {}),
     store: {
       external: !!opts.relay,
       ...(opts.relay ? { endpoint: `${rs.cfg.host}:${rs.cfg.port}` } : {}),
@@ -342,10 +359,15 @@ async function finishReport(
  * stage's {@link ResumeDecision}. Runs nothing.
  */
 export async function previewResume(
-  opts: Pick<RunJobOptions, "spec" | "plan" | "workDir" | "relay" | "startRelay" | "openStore"> & {
-    state: RunState;
-    signal: AbortSignal;
-  },
+  opts:
+    & Pick<
+      RunJobOptions,
+      "spec" | "plan" | "workDir" | "relay" | "startRelay" | "openStore" | "envDigest"
+    >
+    & {
+      state: RunState;
+      signal: AbortSignal;
+    },
 ): Promise<Map<string, ResumeDecision>> {
   await using stack = new AsyncDisposableStack();
   const bucket = opts.spec.minio?.bucket || "builder";
@@ -355,6 +377,7 @@ export async function previewResume(
     spec: opts.spec,
     plan: opts.plan,
     hash: (key, o) => rs.store.sha256(bucket, key, o),
+    ...(opts.envDigest ? { env: opts.envDigest } : {}),
     signal: opts.signal,
   });
 }

@@ -11,6 +11,7 @@ import { jobSpecToYaml } from "../jobspec/mod.ts";
 import type { JobSpec } from "../jobspec/mod.ts";
 import type { CoordinatorStage } from "./plan_view.ts";
 import type { StageReport } from "./report.ts";
+import type { RecordedEnv } from "./env_digest.ts";
 import { type RecordedStage, type RunState, stageFingerprint, writeRunState } from "./resume.ts";
 
 /** Options of {@link RunStateTracker}. */
@@ -20,6 +21,8 @@ export interface RunStateTrackerOptions {
   backend: string;
   arch: string;
   spec: JobSpec;
+  /** The workers' environment as recorded (keyed digests, never values); absent: none. */
+  env?: RecordedEnv;
   store: RunState["store"];
   /** Every stage of the plan. */
   stages: CoordinatorStage[];
@@ -49,6 +52,7 @@ export class RunStateTracker {
       const prev = o.previous?.stages[s.id];
       stages[s.id] = o.skipped?.has(s.id) && prev ? prev : {
         fingerprint: stageFingerprint(o.spec, s.index),
+        ...(o.env ? { env: o.env } : {}),
         result: "not-run",
         runId: o.runId,
         outputs: [],
