@@ -8,6 +8,7 @@ import {
 } from "../../lib/coordinator/resume.ts";
 import type { JobSpec } from "../../lib/jobspec/mod.ts";
 import { planJob } from "../../lib/plan/mod.ts";
+import { EnvDigest } from "../../lib/coordinator/env_digest.ts";
 import { tempDir } from "../_helpers/mod.ts";
 import { FakeExecutor, MemStore, runFake, spec } from "./_fakes.ts";
 
@@ -251,4 +252,82 @@ Deno.test("resume: a work dir without a run state, or with a broken one, is a us
   await assert.rejects(readRunState(tmp.path), /not JSON/);
   await Deno.writeTextFile(`${tmp.path}/${RUN_STATE_FILE}`, '{"version":9}');
   await assert.rejects(readRunState(tmp.path), /not a gangplank run state/);
+});
+
+Deno.test("resume: a changed -e/--env-file value re-runs every stage that ran with it; the state holds no value", async () => {
+  await using tmp = await tempDir();
+  const store = new MemStore();
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  const env = (e: Record<string, string>) => ({ workerEnv: e, envDigest: new EnvDigest(e, key) });
+  const failC = { on: true };
+  const first = await run(
+    tmp.path,
+    pipeline(),
+    store,
+    workers(store, failC),
+    env({ PIN: "4821", MODE: "blue" }),
+  );
+  assert.equal(first.r.exitCode, 1);
+  const text = await Deno.readTextFile(`${tmp.path}/${RUN_STATE_FILE}`);
+  assert.ok(!text.includes("4821") && !text.includes("blue"), text);
+
+  // Same environment: only the failed stage and its dependent run.
+  failC.on = false;
+  const same = workers(store, failC);
+  const second = await run(tmp.path, pipeline(), store, same, {
+    resume: await readRunState(tmp.path),
+    ...env({ MODE: "blue", PIN: "4821" }),
+  });
+  assert.equal(second.r.exitCode, 0, second.lines.join("\n"));
+  assert.deepEqual(same.launches.map((l) => l.stageId), ["c", "d"]);
+  assert.equal(same.launches[0].env.PIN, "4821");
+
+  // One value changed: every stage ran with it, so every stage runs again, saying why.
+  const changed = workers(store, failC);
+  const third = await run(tmp.path, pipeline(), store, changed, {
+    resume: await readRunState(tmp.path),
+    ...env({ MODE: "blue", PIN: "4822" }),
+  });
+  assert.equal(third.r.exitCode, 0, third.lines.join("\n"));
+  assert.deepEqual(changed.launches.map((l) => [l.stageId, l.env.PIN]), [
+    ["a", "4822"],
+    ["b", "4822"],
+    ["c", "4822"],
+    ["d", "4822"],
+  ]);
+  assert.match(
+    await Deno.readTextFile(`${tmp.path}/logs/b.log`),
+    /runs again \(resume\): environment changed: PIN\n/,
+  );
+  const state = await readRunState(tmp.path);
+  const signal = new AbortController().signal;
+  const decide = (e: Record<string, string>, k = key) =>
+    decideResume({
+      state,
+      spec: pipeline(),
+      plan: planJob(pipeline(), { assumeExisting: true }),
+      hash: (x) => store.sha256("builder", x),
+      env: new EnvDigest(e, k),
+      signal,
+    }).then((d) => [...d].map(([id, x]) => `${id}:${x.run ? x.reason : "skip"}`));
+  assert.deepEqual(await decide({ PIN: "4822", MODE: "blue" }), [
+    "a:skip",
+    "b:skip",
+    "c:skip",
+    "d:skip",
+  ]);
+  assert.deepEqual(await decide({ PIN: "4822" }), [
+    "a:environment changed: MODE (removed)",
+    "b:environment changed: MODE (removed)",
+    "c:environment changed: MODE (removed)",
+    "d:environment changed: MODE (removed)",
+  ]);
+  // Without the key the digests cannot be checked: everything runs (never a wrong skip).
+  const other = crypto.getRandomValues(new Uint8Array(32));
+  assert.match(
+    (await decide({ PIN: "4822", MODE: "blue" }, other))[0],
+    /^a:environment not verifiable \(its digests were made with another key\): MODE, PIN$/,
+  );
+  const all = await Deno.readTextFile(`${tmp.path}/${RUN_STATE_FILE}`);
+  for (const v of ["4821", "4822", "blue"]) assert.ok(!all.includes(v), `${v} in the state`);
 });

@@ -1,0 +1,136 @@
+/**
+ * The work dir lock: a second run into a held dir is refused at once, naming the dir and the
+ * holder's pid, and changes nothing; the lock goes when its run ends; a lock left by a run
+ * killed with SIGKILL is taken over (the kernel dropped it), saying whose it was.
+ */
+import assert from "node:assert/strict";
+import {
+  checkWorkDirFree,
+  lockWorkDir,
+  WORK_LOCK_FILE,
+  WorkDirBusyError,
+} from "../../lib/cli/work_lock.ts";
+import { ROOT, tempDir } from "../_helpers/mod.ts";
+
+const signal = new AbortController().signal;
+
+/** Every entry under `dir` with its bytes, mode and mtime. */
+function snapshot(dir: string): string {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of [...Deno.readDirSync(d)].sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = `${d}/${e.name}`;
+      const st = Deno.statSync(p);
+      out.push(`${p} ${st.mode} ${st.mtime?.getTime()} ${st.ino}`);
+      if (e.isDirectory) walk(p);
+      else out.push(new TextDecoder().decode(Deno.readFileSync(p)));
+    }
+  };
+  walk(dir);
+  return out.join("\n");
+}
+
+Deno.test("work dir lock: a second locker is refused at once, naming the dir and holder; nothing changes", async () => {
+  await using tmp = await tempDir();
+  const warnings: string[] = [];
+  const warn = (l: string) => warnings.push(l);
+  await Deno.writeTextFile(`${tmp.path}/keep.txt`, "x");
+  {
+    await using held = await lockWorkDir(tmp.path, { runId: "gp-first", pid: 4242 }, {
+      flag: "-w w",
+      warn,
+      signal,
+    });
+    assert.equal(held.holder.pid, 4242);
+    assert.equal(Deno.statSync(`${tmp.path}/${WORK_LOCK_FILE}`).mode! & 0o777, 0o600);
+    const before = snapshot(tmp.path);
+    const t0 = Date.now();
+    const err = await lockWorkDir(tmp.path, { runId: "gp-second", pid: 1 }, {
+      flag: "-w w",
+      warn,
+      signal,
+    }).then(() => undefined, (e) => e);
+    assert.ok(err instanceof WorkDirBusyError, String(err));
+    assert.equal(err.exitCode, 2);
+    assert.equal(err.holder?.runId, "gp-first");
+    assert.equal(
+      err.message.split("\n").length,
+      1,
+    );
+    assert.match(
+      err.message,
+      new RegExp(
+        `^-w w: work dir ${tmp.path} is in use by run gp-first \\(coordinator pid 4242 on `,
+      ),
+    );
+    await assert.rejects(
+      checkWorkDirFree(tmp.path, { flag: "--resume w", signal }),
+      /^WorkDirBusyError: --resume w: work dir .* in use by run gp-first \(coordinator pid 4242/,
+    );
+    assert.ok(Date.now() - t0 < 5_000, "refused at once");
+    assert.equal(snapshot(tmp.path), before);
+  }
+  // Released: the file is gone and the next run takes the lock without a word.
+  assert.deepEqual([...Deno.readDirSync(tmp.path)].map((e) => e.name), ["keep.txt"]);
+  await checkWorkDirFree(tmp.path, { flag: "-w w", signal });
+  await using again = await lockWorkDir(tmp.path, { runId: "gp-third" }, {
+    flag: "-w w",
+    warn,
+    signal,
+  });
+  assert.equal(again.holder.runId, "gp-third");
+  assert.deepEqual(warnings, []);
+});
+
+Deno.test("work dir lock: held by another process until kill -9, then taken over with a message", async () => {
+  await using tmp = await tempDir();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}/tests/cli/_lock_holder.ts`, tmp.path],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  let killed = false;
+  try {
+    // Read until the holder says it holds the lock (bounded by the test's own deadline).
+    const reader = child.stdout.getReader();
+    let out = "";
+    const deadline = Date.now() + 60_000;
+    while (!/locked \d+\n/.test(out) && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += new TextDecoder().decode(value);
+    }
+    reader.releaseLock();
+    assert.match(out, new RegExp(`locked ${child.pid}\\n`));
+    await assert.rejects(
+      lockWorkDir(tmp.path, { runId: "gp-me" }, { flag: "-w w", warn: () => {}, signal }),
+      (e) => e instanceof WorkDirBusyError && e.holder?.pid === child.pid,
+    );
+    child.kill("SIGKILL");
+    killed = true;
+    await child.status;
+    // The file stays (nobody removed it), but no process holds it any more.
+    const left = JSON.parse(await Deno.readTextFile(`${tmp.path}/${WORK_LOCK_FILE}`));
+    assert.equal(left.pid, child.pid);
+    const warnings: string[] = [];
+    await using mine = await lockWorkDir(tmp.path, { runId: "gp-me", pid: Deno.pid }, {
+      flag: "-w w",
+      warn: (l) => warnings.push(l),
+      signal,
+    });
+    assert.equal(warnings.length, 1);
+    assert.match(
+      warnings[0],
+      new RegExp(`taking over the lock left by run gp-holder \\(coordinator pid ${child.pid} `),
+    );
+    const now = JSON.parse(await Deno.readTextFile(`${tmp.path}/${WORK_LOCK_FILE}`));
+    assert.equal(now.pid, Deno.pid);
+    assert.equal(now.runId, mine.holder.runId);
+  } finally {
+    if (!killed) {
+      child.kill("SIGKILL");
+      await child.status;
+    }
+    await child.stdout.cancel().catch(() => {});
+  }
+});
