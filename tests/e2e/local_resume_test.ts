@@ -5,6 +5,7 @@
  * same after a failure, a Ctrl-C in the middle of the stage, and a kill -9 of the coordinator.
  */
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { sha256File, tempDir } from "../_helpers/mod.ts";
 import {
   listTree,
@@ -109,7 +110,7 @@ function endLeftovers(run: SubmitRun): void {
  * and metal's files are not rewritten), reports and logs show the first two skipped, and the
  * builds tree equals a clean run's.
  */
-async function resumeAndCheck(job: Job, reason: RegExp) {
+async function resumeAndCheck(job: Job, reason: RegExp): Promise<SubmitRun> {
   const base = `${job.workDir}/builds`;
   const buildId = JSON.parse(await Deno.readTextFile(`${base}/builds.json`)).builds[0].id;
   const ostree = listTree(`${base}/${buildId}/x86_64`).find((f) => f.includes("ostree"))!;
@@ -159,6 +160,9 @@ async function resumeAndCheck(job: Job, reason: RegExp) {
     2,
   );
   assert.deepEqual(await treeDigest(base), await cleanTree());
+  // The resumed run's lock went with it.
+  assert.ok(!existsSync(`${job.workDir}/.gangplank-run.lock`));
+  return r;
 }
 
 Deno.test("resume e2e: after the third stage failed on a marker, only it and its dependent run", async () => {
@@ -181,6 +185,7 @@ Deno.test("resume e2e: after the third stage failed on a marker, only it and its
     "failed",
     "not-run",
   ]);
+  assert.ok(!existsSync(`${job.workDir}/.gangplank-run.lock`));
   await resumeAndCheck(job, /^failed \(exit code 9\)$/);
 });
 
@@ -193,6 +198,8 @@ Deno.test("resume e2e: after a Ctrl-C in the middle of the third stage", async (
   });
   assert.equal(r.code, 130, r.stdout + r.stderr);
   assert.deepEqual(stillAlive(r.seen), []);
+  // Ctrl-C released the work dir: the lock file is gone.
+  assert.ok(!existsSync(`${job.workDir}/.gangplank-run.lock`));
   await resumeAndCheck(job, /^interrupted$/);
 });
 
@@ -209,7 +216,17 @@ Deno.test("resume e2e: after kill -9 of the coordinator in the middle of the thi
   const state = JSON.parse(await Deno.readTextFile(`${job.workDir}/.gangplank-run.json`));
   assert.equal(state.stages.metal4k.result, "running");
   assert.equal(state.stages.metal.result, "succeeded");
-  await resumeAndCheck(job, /^interrupted$/);
+  // The killed run's lock file stays, naming a process that is gone: the resume takes it over.
+  const lock = JSON.parse(await Deno.readTextFile(`${job.workDir}/.gangplank-run.lock`));
+  assert.equal(lock.runId, state.runId);
+  assert.ok(!existsSync(`/proc/${lock.pid}`), `pid ${lock.pid} still runs`);
+  const resumed = await resumeAndCheck(job, /^interrupted$/);
+  assert.match(
+    resumed.stderr,
+    new RegExp(
+      `gangplank: --resume \\S+: taking over the lock left by run ${state.runId} \\(coordinator pid ${lock.pid} on `,
+    ),
+  );
 });
 
 Deno.test("resume e2e: bad --resume input is refused with exit 2, nothing created", async () => {
