@@ -51,6 +51,8 @@ export { type Plan, PlanError, planJob, type PlanOptions } from "./lib/plan/mod.
 
 // Running a job.
 export {
+  EnvDigest,
+  type RecordedEnv,
   runJob,
   type RunJobOptions,
   type RunReport,

@@ -65,6 +65,8 @@ export class EnvDigest {
   readonly #salt: string;
 
   /**
+   * Takes the environment and the key; draws this run's salt.
+   *
    * @param env the variables every worker gets (`-e`, `--env-file`)
    * @param key the digest key ({@link loadEnvDigestKey}); without one nothing is verifiable
    */
