@@ -2,7 +2,8 @@
  * Binary input (reference §0 item 16, §9): `oc start-build --from-file/--from-dir/--from-archive`
  * sends a payload on the build pod's stdin when the Build has `spec.source.binary`. It is
  * streamed to `<srv>/source/<asFile | source.bin>` (size-bounded, never held in memory); an
- * archive (`source.bin`, or an `asFile` named `*.tar`, `*.tar.gz`, `*.tgz`) is extracted into
+ * archive (`source.bin` — tar, tar.gz or zip, told apart by their first bytes as bsdtar did —
+ * or an `asFile` named `*.tar`, `*.tar.gz`, `*.tgz`, `*.zip`) is extracted into
  * `<srv>/source/` with the project's safe extractor (never `bsdtar -C /`, §12.2.7) and removed.
  * The directory is 0755, not Gangplank's 0777 (§12.2.3).
  *
@@ -12,6 +13,7 @@
 import { lstat, mkdir, open, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { extractTarGz } from "../archive/mod.ts";
+import { extractZip, isZip } from "../archive/zip.ts";
 import { GangplankError, UsageError } from "../errors/mod.ts";
 import type { BuildObject } from "./build.ts";
 
@@ -40,7 +42,7 @@ export interface ReceivedPayload {
 
 /** True when a payload named `name` is an archive to extract. */
 export function isArchivePayload(name: string): boolean {
-  return name === ARCHIVE_PAYLOAD || /\.(tar|tar\.gz|tgz)$/.test(name);
+  return name === ARCHIVE_PAYLOAD || /\.(tar|tar\.gz|tgz|zip)$/.test(name);
 }
 
 /**
@@ -89,7 +91,9 @@ export async function receivePayload(
     if (bytes === 0) throw new PayloadError(name, "empty (spec.source.binary is set)");
     if (!isArchivePayload(name)) return { dir, file: path, bytes };
     try {
-      await extractTarGz(path, dir, { signal: opts.signal, maxBytes: max });
+      const x = { signal: opts.signal, maxBytes: max };
+      if (isZip(await firstBytes(path))) await extractZip(path, dir, x);
+      else await extractTarGz(path, dir, x);
     } catch (e) {
       if (opts.signal.aborted || !(e instanceof GangplankError)) throw e;
       throw new PayloadError(name, e.message);
@@ -100,6 +104,17 @@ export async function receivePayload(
   } catch (e) {
     await rm(dir, { recursive: true, force: true }).catch(() => {});
     throw e;
+  }
+}
+
+async function firstBytes(path: string): Promise<Uint8Array> {
+  const fh = await open(path, "r");
+  try {
+    const b = new Uint8Array(4);
+    await fh.read(b, 0, 4, 0);
+    return b;
+  } finally {
+    await fh.close();
   }
 }
 

@@ -168,13 +168,22 @@ export function fixtureBuild(
   return b;
 }
 
-/** `oc start-build --from-dir`'s payload: the files as a tar.gz. */
-export async function dirPayload(tmp: string, files: Record<string, string>): Promise<Uint8Array> {
+/**
+ * `oc start-build --from-dir`'s payload: the files as a tar.gz; or, with `zip`, what
+ * `--from-archive=job.zip` sends: a zip made by Info-ZIP's `zip`.
+ */
+export async function dirPayload(
+  tmp: string,
+  files: Record<string, string>,
+  { zip = false } = {},
+): Promise<Uint8Array> {
   const dir = join(tmp, `payload-${crypto.randomUUID().slice(0, 6)}`);
   await mkdir(dir);
   for (const [n, t] of Object.entries(files)) await writeFile(join(dir, n), t);
-  const tgz = `${dir}.tgz`;
-  const o = await new Deno.Command("tar", { args: ["-czf", tgz, "-C", dir, "."] }).output();
-  if (!o.success) throw new Error("tar failed");
-  return await Deno.readFile(tgz);
+  const out = `${dir}.${zip ? "zip" : "tgz"}`;
+  const o = zip
+    ? await new Deno.Command("zip", { args: ["-q", "-r", out, "."], cwd: dir }).output()
+    : await new Deno.Command("tar", { args: ["-czf", out, "-C", dir, "."] }).output();
+  if (!o.success) throw new Error(`${zip ? "zip" : "tar"} failed`);
+  return await Deno.readFile(out);
 }

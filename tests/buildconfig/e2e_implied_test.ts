@@ -28,6 +28,7 @@ async function withBuild(
   env: { name: string; value: string }[],
   files: Record<string, string> | undefined,
   check: (o: { c: BcCluster; srv: string; phase: string; log: string }) => Promise<void> | void,
+  { zip = false } = {},
 ): Promise<void> {
   await using tmp = await tempDir("gp-bc-e2e-");
   await using c = await startBcCluster();
@@ -40,7 +41,7 @@ async function withBuild(
   const r = await c.runBuild({
     build,
     srv,
-    ...(files ? { payload: await dirPayload(tmp.path, files) } : {}),
+    ...(files ? { payload: await dirPayload(tmp.path, files, { zip }) } : {}),
   });
   await check({ c, srv, ...r });
 }
@@ -83,7 +84,7 @@ Deno.test(
 
 Deno.test({
   name:
-    "BuildConfig E2E: *.cosa.sh alone in the payload is stage cosa.sh, run in name order in a worker pod",
+    "BuildConfig E2E: *.cosa.sh alone in a zip payload (--from-archive=job.zip) is stage cosa.sh, run in name order in a worker pod",
   ignore,
 }, () =>
   withBuild("scripts", [], {
@@ -95,7 +96,7 @@ Deno.test({
     assert.equal(buildIds(srv).length, 1, log);
     assert.equal(workerPods(c).length, 1);
     assert.ok((await inspectImage(c.reg, `${c.reg.address}/coreos/fcos:scripts`)).ok);
-  }));
+  }, { zip: true }));
 
 Deno.test(
   {

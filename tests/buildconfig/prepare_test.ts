@@ -200,6 +200,78 @@ Deno.test("hostile payloads: too large, path traversal, empty; refused with noth
   assert.deepEqual(await readdir(srv), []);
 });
 
+async function zipOf(dir: string, files: Record<string, string>, zipArgs: string[] = []) {
+  const src = join(dir, `zip-src-${crypto.randomUUID().slice(0, 6)}`);
+  await mkdir(src, { recursive: true });
+  for (const [n, t] of Object.entries(files)) {
+    await mkdir(dirname(join(src, n)), { recursive: true });
+    await writeFile(join(src, n), t);
+  }
+  const out = `${src}.zip`;
+  const o = await new Deno.Command("zip", {
+    args: ["-q", "-r", "-y", ...zipArgs, out, "."],
+    cwd: src,
+  })
+    .output();
+  assert.ok(o.success, new TextDecoder().decode(o.stderr));
+  return Deno.readFile(out);
+}
+
+Deno.test("--from-archive zip (source.bin, told by its first bytes) and --from-file job.zip: extracted like a tarball; the JobSpec and *.cosa.sh found", async () => {
+  await using d = await tempDir("gp-bc-prep-");
+  for (const asFile of [undefined, "job.zip"]) {
+    const srv = join(d.path, `srv-${asFile ?? "bin"}`);
+    await mkdir(srv);
+    const zip = await zipOf(d.path, {
+      "jobspec.yaml": JOBSPEC,
+      "a.cosa.sh": "echo a\n",
+      "docs/readme.txt": "docs\n",
+    });
+    const { o } = opts(srv, build(binary(asFile)), zip);
+    const p = await prepareBuildConfig(o);
+    assert.ok(p);
+    assert.deepEqual(p.origin, { kind: "payload", path: join(srv, "source", "jobspec.yaml") });
+    assert.deepEqual(p.spec.stages.map((s) => s.id), ["build", "cosa.sh"]);
+    // Extracted and the zip removed, as a tarball payload is.
+    assert.deepEqual((await readdir(join(srv, "source"))).sort(), [
+      "a.cosa.sh",
+      "docs",
+      "jobspec.yaml",
+    ]);
+    assert.equal(readFileSync(join(srv, "source", "docs", "readme.txt"), "utf8"), "docs\n");
+    await p[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("hostile zip payloads: a symlink out of srv, an encrypted zip; exit 2, one line, nothing left in srv", async () => {
+  await using d = await tempDir("gp-bc-prep-");
+  const srv = join(d.path, "srv");
+  await mkdir(srv);
+  const linkSrc = join(d.path, "link-src");
+  await mkdir(linkSrc);
+  await Deno.symlink("/etc", join(linkSrc, "etc"));
+  const out = join(d.path, "link.zip");
+  const z = await new Deno.Command("zip", { args: ["-q", "-y", out, "etc"], cwd: linkSrc })
+    .output();
+  assert.ok(z.success);
+  const payloads = [
+    [await Deno.readFile(out), /symlink target \/etc is outside the root/],
+    [await zipOf(d.path, { "jobspec.yaml": JOBSPEC }, ["-P", "pw"]), /is encrypted/],
+  ] as const;
+  for (const [payload, why] of payloads) {
+    const { o } = opts(srv, build(binary()), payload);
+    await assert.rejects(prepareBuildConfig(o), (e: unknown) => {
+      assert.ok(e instanceof PayloadError, String(e));
+      assert.equal(e.exitCode, 2);
+      assert.match(e.message, /^binary input \(stdin\) source\.bin: /);
+      assert.match(e.message, why);
+      assert.equal(e.message.includes("\n"), false);
+      return true;
+    });
+    assert.deepEqual(await readdir(srv), []);
+  }
+});
+
 Deno.test("output image: PUSH_DOCKERCFG_PATH .dockercfg becomes an inline registry auth; tls from buildstrategy_tls_verify; a bad secret is refused unquoted", async () => {
   await using d = await tempDir("gp-bc-prep-");
   const secretDir = join(d.path, "push");
