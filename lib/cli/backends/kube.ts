@@ -10,6 +10,7 @@ import { UsageError } from "../../errors/mod.ts";
 import { bundlePartCount, DEFAULT_DENO_IMAGE } from "../../podspec/stock_worker.ts";
 import { HOP_TOKEN_FILE_ENV, HOP_WORK_DIR } from "../../podspec/hop.ts";
 import { prepareWorkDir } from "../work_dir.ts";
+import { lockWorkDir } from "../work_lock.ts";
 import { kubeRelayPlan } from "../../executors/kube_relay.ts";
 import { runningInCluster } from "../../kube/in_cluster.ts";
 import { jobSpecToYaml } from "../../jobspec/mod.ts";
@@ -201,13 +202,26 @@ const runtime: BackendRuntime = {
     const { newRunId } = await import("../../coordinator/run.ts");
     const o = ctx.opts;
     let workDir: string | undefined;
+    const runId = newRunId();
+    // The local work dir (logs, fetched results) is locked like a local run's, until the end.
+    await using held = new AsyncDisposableStack();
     const code = await runHopFromCli({
       ...k,
-      runId: newRunId(),
+      runId,
       jobspecYaml: jobSpecToYaml(spec, { header: false }),
       args: hopArgs(o),
       timeoutSeconds: 6 * 3600,
-      prepareWorkDir: async () => (workDir = await prepareWorkDir(o.workDir, ctx.cwd)),
+      prepareWorkDir: async () => {
+        const dir = await prepareWorkDir(o.workDir, ctx.cwd);
+        held.use(
+          await lockWorkDir(dir, { runId, ...(ctx.pid !== undefined ? { pid: ctx.pid } : {}) }, {
+            flag: `-w ${o.workDir ?? dir}`,
+            warn: ctx.log,
+            signal: ctx.signal,
+          }),
+        );
+        return (workDir = dir);
+      },
       noFetch: o.flags.fetch === false,
       signal: ctx.signal,
       onLine: (line) => ctx.out(`[hop] ${line}`),
