@@ -1,8 +1,9 @@
 /**
  * `deno task bundle`: bundles the project's scripts into self-contained files under `dist/`
- * (`dist/work.js`, and `submit.js`, `relay.js`, `podman_run.js` when those scripts exist), each
- * runnable with `deno run -A dist/<name>.js` without node_modules or network. Worker images
- * carry `dist/work.js` (see `Containerfile`).
+ * (`dist/work.js`, and `buildconfig.js`, `submit.js`, `relay.js`, `podman_run.js` when those
+ * scripts exist), each runnable with `deno run -A dist/<name>.js` without node_modules or
+ * network. Worker images carry `dist/work.js` and, for the BuildConfig role `work.js` loads from
+ * next to itself only when `BUILD` is set, `dist/buildconfig.js` (see `Containerfile`).
  *
  * A bundle is rebuilt only when its sources changed: `<name>.js.sha256` next to it records the
  * hash of everything it is built from (lib/, scripts/, deno.json, import_map.json, deno.lock and
@@ -19,7 +20,13 @@ import { dirname, join, relative, resolve } from "node:path";
 import { existsSync } from "node:fs";
 
 /** Scripts bundled by default (`scripts/<name>.ts` → `dist/<name>.js`); missing ones skipped. */
-export const BUNDLE_ENTRIES: readonly string[] = ["work", "submit", "relay", "podman_run"];
+export const BUNDLE_ENTRIES: readonly string[] = [
+  "work",
+  "buildconfig",
+  "submit",
+  "relay",
+  "podman_run",
+];
 
 const SHIM = 'import { createRequire as __gpCreateRequire } from "node:module";\n' +
   "const require = __gpCreateRequire(import.meta.url);\n" +

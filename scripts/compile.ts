@@ -30,6 +30,8 @@ export function compileArgs(root: string, entry: string, outDir: string): string
     join(root, "deno.json"),
     "--output",
     join(outDir, binaryName(entry)),
+    // The worker loads its BuildConfig role by a computed specifier (kept out of its bundle).
+    ...(entry === "work" ? ["--include", join(root, "scripts", "buildconfig.ts")] : []),
     join(root, "scripts", `${entry}.ts`),
   ];
 }

@@ -17,10 +17,8 @@
  *
  * Its role is decided as Gangplank's `gangway` did: `COSA_WORK_POD_JSON` (or its parts) → a
  * worker; otherwise `BUILD` (an OpenShift Build object: the image runs as a custom-strategy
- * BuildConfig builder) → the BuildConfig coordinator, which reads the binary input on stdin,
- * finds the JobSpec (payload, `COSA_JOBSPEC_URL`/`_REF`/`_FILE`, `<srv>/jobspec.yaml`), adds
- * the implied stages (`COSA_CMDS`, `*.cosa.sh`), and runs it with the kube backend in-cluster,
- * pushing new OSTrees to the Build's `spec.output.to` (lib/buildconfig); neither → exit 2.
+ * BuildConfig builder) → the BuildConfig coordinator (`scripts/buildconfig.ts`, loaded only
+ * then: `buildconfig.js` next to a bundled `work.js`); neither → exit 2.
  *
  * Exit code: 0 on success; the failing command's exit code; 1 for fetch/upload failures; 2 for
  * a bad WorkSpec, Build or environment; 130/143 when interrupted by SIGINT/SIGTERM.
@@ -32,9 +30,8 @@ import { stat, writeFile } from "node:fs/promises";
 import { InterruptedError, UsageError } from "../lib/errors/mod.ts";
 import { type CliMain, runCli } from "../lib/cli/harness.ts";
 import { processIo } from "./_harness.ts";
-import { entryRole, ENV_BUILD, parseBuild, prepareBuildConfig } from "../lib/buildconfig/mod.ts";
-import { submitWith } from "../lib/cli/submit.ts";
-import { kubeClientFor } from "../lib/executors/kube_cli.ts";
+import { entryRole } from "../lib/buildconfig/role.ts";
+import { ENV_BUILD } from "../lib/buildconfig/build.ts";
 import { ArtifactStore } from "../lib/relay/client/mod.ts";
 import { longTransferProgress } from "../lib/progress/mod.ts";
 import { consumeSecretFile, makeUndumpable } from "../lib/worker/secrets.ts";
@@ -217,86 +214,50 @@ export function takeLifeline(reader: () => ReadableStreamDefaultReader<Uint8Arra
   });
 }
 
-/** `git clone` for a JobSpec repository (`COSA_JOBSPEC_URL`): no prompt, a one-line error. */
-async function gitClone(argv: string[], signal: AbortSignal): Promise<void> {
-  const o = await new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    env: { GIT_TERMINAL_PROMPT: "0" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-    signal,
-  }).output();
-  if (!o.success) {
-    const last = new TextDecoder().decode(o.stderr).trim().split("\n").pop() ?? "";
-    throw new UsageError(`COSA_JOBSPEC_URL: git clone failed: ${last}`);
+/**
+ * The module of the BuildConfig role, next to this one (`buildconfig.js` beside a bundled
+ * `work.js`). Computed, so that `deno bundle` leaves it out of the worker bundle; `deno compile`
+ * takes it in with `--include` (scripts/compile.ts).
+ */
+const BUILDCONFIG_MODULE = import.meta.url.endsWith(".js")
+  ? "./buildconfig.js"
+  : "./buildconfig.ts";
+
+/** Whether this process runs as the BuildConfig coordinator: `BUILD` set, no WorkSpec. */
+function isBuildConfigRole(env: Record<string, string | undefined>): boolean {
+  try {
+    return entryRole(env) === "buildconfig";
+  } catch {
+    return false; // neither: the worker role refuses it, naming both (exit 2)
   }
 }
 
 /**
- * The BuildConfig role (env `BUILD`, an OpenShift custom-strategy build): prepares the JobSpec
- * (binary input on stdin, implied stages, recipe, the output image) and runs it as `submit`
- * does, with the kube backend in-cluster: workers are pods of the build's namespace, run by
- * its service account, from this pod's image.
+ * The entry's role (Gangplank's `gangway`): a worker with `COSA_WORK_POD_JSON`, else (with
+ * `BUILD`) the BuildConfig coordinator, loaded and run in its place by {@link main}, else exit
+ * 2 naming both.
  */
-const buildConfig: CliMain = async (io) => {
-  const log = (line: string) => io.stdout(`${line}\n`);
-  const build = parseBuild(io.env[ENV_BUILD] ?? "");
-  const srvDir = build.contextDir ?? (io.env[ENV_SRV_DIR] || DEFAULT_SRV_DIR);
-  log(
-    `gangplank: OpenShift build ${build.namespace ? `${build.namespace}/` : ""}${build.name}` +
-      (build.output ? `, output ${build.output.kind} ${build.output.name}` : ""),
-  );
-  const prepared = await prepareBuildConfig({
-    build,
-    env: io.env,
-    srvDir,
-    stdin: () => Deno.stdin.readable,
-    clone: gitClone,
-    // ImageStreamTag outputs: the stream's repository, read with this pod's service account.
-    imageStreamRepository: (ns, name, signal) =>
-      kubeClientFor({}, io.env).imageStreamRepository(ns, name, { signal }),
-    log,
-    signal: io.signal,
-  });
-  if (!prepared) {
-    log(
-      "gangplank: no work to do: set COSA_CMDS, give a JobSpec with stages, or send " +
-        "*.cosa.sh scripts as binary input",
-    );
-    return 0;
-  }
-  await using _spec = prepared;
-  const sa = io.env[ENV_BUILD_WORKER_SA] || build.serviceAccount;
-  return await submitWith({
-    ...io,
-    argv: [
-      "--spec",
-      prepared.specPath,
-      "--backend",
-      "kube",
-      "-w",
-      prepared.workDir,
-      "--worker-source",
-      io.env[ENV_BUILD_WORKER_SOURCE] || "image",
-      ...(sa ? ["--serviceaccount", sa] : []),
-    ],
-  }, { workerFiles: prepared.workerFiles });
+const gangway: CliMain = (io) => {
+  entryRole(io.env); // throws (exit 2) when neither is set
+  return work(io);
 };
 
-/** Worker pods' service account in BuildConfig mode (default: the Build's). */
-const ENV_BUILD_WORKER_SA = "COSA_WORKER_SERVICE_ACCOUNT";
-/** `--worker-source` of the BuildConfig role (default `image`: this pod's image). */
-const ENV_BUILD_WORKER_SOURCE = "COSA_WORKER_SOURCE";
-
-/**
- * The entry's role (Gangplank's `gangway`): a worker with `COSA_WORK_POD_JSON`, else the
- * BuildConfig coordinator with `BUILD`, else exit 2 naming both.
- */
-const gangway: CliMain = (io) => entryRole(io.env) === "worker" ? work(io) : buildConfig(io);
-
-/** Runs the worker with the current process environment; resolves with its exit code. */
+/** Runs the worker (or the BuildConfig role) with this process's environment; its exit code. */
 export async function main(): Promise<number> {
+  if (isBuildConfigRole(Deno.env.toObject())) {
+    let role: typeof import("./buildconfig.ts");
+    try {
+      role = await import(BUILDCONFIG_MODULE);
+    } catch (e) {
+      console.error(
+        `work: ${ENV_BUILD} is set but the BuildConfig role ${
+          new URL(BUILDCONFIG_MODULE, import.meta.url).pathname
+        } cannot be loaded: ${(e as Error).message.split("\n")[0]}`,
+      );
+      return 1;
+    }
+    return await role.main();
+  }
   takeLifeline(() => Deno.stdin.readable.getReader());
   using io = processIo("work", import.meta.url);
   return await runCli("work", gangway, io);

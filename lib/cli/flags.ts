@@ -235,10 +235,3 @@ export function parseId(value: string, flag: string, allowNone: boolean): number
   }
   return Number(value);
 }
-
-/** `--help` (or `--version`) was asked for: print `text` to stdout and exit 0. */
-export class HelpShown extends Error {
-  constructor(readonly text: string) {
-    super("help shown");
-  }
-}

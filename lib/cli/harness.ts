@@ -16,7 +16,6 @@
 import { exitCodeOf, GangplankError, InterruptedError, UsageError } from "../errors/mod.ts";
 import type { Installation } from "./backends/types.ts";
 import { isProblemList, problemLines } from "./resolve_spec.ts";
-import { HelpShown } from "./flags.ts";
 
 /** Everything a script reads from and writes to the outside world. */
 export interface CliIo {
@@ -43,6 +42,13 @@ export interface CliIo {
   readonly install: Installation;
   /** Present when stdout is a terminal: its width (the live view of a run draws on it). */
   readonly terminal?: { columns(): number };
+}
+
+/** `--help` (or `--version`) was asked for: print `text` to stdout and exit 0. */
+export class HelpShown extends Error {
+  constructor(readonly text: string) {
+    super("help shown");
+  }
 }
 
 /** A script's logic. */

@@ -33,7 +33,7 @@ export {
   formatDryRun,
   type ShownCommand,
 } from "./dry_run.ts";
-export { type CliIo, type CliMain, runCli } from "./harness.ts";
+export { type CliIo, type CliMain, HelpShown, runCli } from "./harness.ts";
 export { podmanRun, readEnvFiles, submit } from "./submit.ts";
 export { relay } from "./relay.ts";
 export { envDigestFor, envKeyDir, loadResume, type ResumeInputs } from "./resume.ts";
@@ -47,7 +47,7 @@ export {
 } from "./work_lock.ts";
 export { isHtmlReport, writeOutputFile, writeReports } from "./reports.ts";
 export { liveViewFor, type LiveViewForOptions, wantsLiveView } from "./live.ts";
-export { type FlagDef, type FlagGroup, GROUP_TITLES, HelpShown, parseDuration } from "./flags.ts";
+export { type FlagDef, type FlagGroup, GROUP_TITLES, parseDuration } from "./flags.ts";
 export {
   type BackendContext,
   type BackendDef,

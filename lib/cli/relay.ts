@@ -11,7 +11,7 @@ import { resolve } from "node:path";
 import { UsageError } from "../errors/mod.ts";
 import { addFlags, commanderMessage, type FlagDef, foldAliases } from "./flags.ts";
 import { type CliMain, lines } from "./harness.ts";
-import { HelpShown } from "./flags.ts";
+import { HelpShown } from "./harness.ts";
 
 /** The relay's flags. */
 export const RELAY_FLAGS: readonly FlagDef[] = [

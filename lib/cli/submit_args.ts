@@ -19,9 +19,9 @@ import {
   commanderMessage,
   type FlagDef,
   foldAliases,
-  HelpShown,
   longNameOf,
 } from "./flags.ts";
+import { HelpShown } from "./harness.ts";
 import { GENERATE_FLAGS, runFlags, SINGLE_POD_FLAGS, specFlags } from "./submit_flags.ts";
 import {
   type ParsedArgs,

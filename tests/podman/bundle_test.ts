@@ -2,7 +2,8 @@
  * `deno task bundle`: the bundled scripts run from a temporary folder outside the checkout,
  * with no node_modules and no deno config: the demo with local workers (the bundled worker
  * found next to submit.js) and with podman workers (work.js bound into the containers),
- * and npm:ssh2's handshake (pure-JS crypto fallback, shimmed `require`).
+ * npm:ssh2's handshake (pure-JS crypto fallback, shimmed `require`), and the worker bundle
+ * carrying the worker alone: its BuildConfig role is buildconfig.js, loaded only with `BUILD`.
  */
 import assert from "node:assert/strict";
 import { bundle } from "../../scripts/bundle.ts";
@@ -15,11 +16,11 @@ import {
 } from "../_helpers/podman.ts";
 import { sshdMissing, startSshd } from "../_helpers/sshd.ts";
 
-Deno.test("bundle: work, submit, relay, podman_run run without node_modules", async (t) => {
+Deno.test("bundle: work, buildconfig, submit, relay, podman_run run without node_modules", async (t) => {
   await using out = await tempDir("gp-bundle-");
   const files = await bundle({ outDir: out.path });
   const names = files.map((f) => f.slice(out.path.length + 1)).sort();
-  assert.deepEqual(names, ["podman_run.js", "relay.js", "submit.js", "work.js"]);
+  assert.deepEqual(names, ["buildconfig.js", "podman_run.js", "relay.js", "submit.js", "work.js"]);
   assert.ok(!out.path.startsWith(ROOT), "the bundles live outside the checkout");
   const run = (file: string, args: string[], env: Record<string, string> = {}) =>
     runCommand(Deno.execPath(), ["run", "-A", "--no-config", `${out.path}/${file}`, ...args], {
@@ -92,6 +93,45 @@ Deno.test("bundle: work, submit, relay, podman_run run without node_modules", as
     assert.equal(w.code, 2, w.stderr);
     assert.match(w.stderr, /neither COSA_WORK_POD_JSON .* nor BUILD .* is set/);
   });
+
+  await t.step(
+    "work.js is the worker alone; BUILD loads buildconfig.js from next to it",
+    async () => {
+      // deno bundle heads each module with its path: the coordinator's are not in the worker's.
+      const modules = (file: string) =>
+        Deno.readTextFile(`${out.path}/${file}`).then((t) =>
+          new Set([...t.matchAll(/^\/\/ (lib\/[a-z_]+)\//gm)].map((m) => m[1]))
+        );
+      const work = await modules("work.js");
+      for (const heavy of ["lib/coordinator", "lib/executors", "lib/kube", "lib/podman"]) {
+        assert.ok(!work.has(heavy), `work.js carries ${heavy}`);
+      }
+      assert.ok(work.has("lib/worker"), "work.js carries the worker");
+      assert.ok((await modules("buildconfig.js")).has("lib/coordinator"));
+      // BUILD (and no WorkSpec): the BuildConfig role runs, from buildconfig.js, and parses it.
+      const bad = await run("work.js", [], { BUILD: "{not json" });
+      assert.equal(bad.code, 2, bad.stderr);
+      assert.match(bad.stderr, /^work: BUILD: not JSON or YAML/);
+      // Without buildconfig.js next to it, the worker says so (it never was inside work.js).
+      await using lone = await tempDir("gp-bundle-lone-");
+      await Deno.copyFile(`${out.path}/work.js`, `${lone.path}/work.js`);
+      const r = await runCommand(Deno.execPath(), [
+        "run",
+        "-A",
+        "--no-config",
+        `${lone.path}/work.js`,
+      ], {
+        cwd: lone.path,
+        env: { HOME: out.path, DENO_DIR: `${out.path}/deno-dir`, BUILD: "{not json" },
+        timeoutMs: 60_000,
+      });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        /BUILD is set but the BuildConfig role .*\/buildconfig\.js cannot be loaded/,
+      );
+    },
+  );
 
   await t.step({
     name: "bundled podman_run speaks SSH (host key refused with its fingerprint)",

@@ -16,7 +16,8 @@ Deno.test({
   ignore: missing !== undefined,
 }, async () => {
   const base = await ensureTestImage(); // also bundles dist/work.js
-  await bundle({ root: ROOT, entries: ["submit"] }); // the hop pod runs the bundled coordinator
+  // The hop pod runs the bundled coordinator; the BuildConfig role is a bundle of its own.
+  await bundle({ root: ROOT, entries: ["submit", "buildconfig"] });
   const tag = `localhost/gangplank-containerfile-test:${crypto.randomUUID().slice(0, 8)}`;
   try {
     const build = await runCommand("podman", [
@@ -51,6 +52,18 @@ Deno.test({
     });
     assert.equal(run.code, 2, run.stdout + run.stderr);
     assert.match(run.stderr, /neither COSA_WORK_POD_JSON .* nor BUILD .* is set/);
+    // With BUILD, the image's CMD runs the BuildConfig role (buildconfig.js), which reads it.
+    const bc = await runCommand("podman", [
+      "run",
+      "--rm",
+      "--network",
+      "host",
+      "-e",
+      "BUILD={not json",
+      tag,
+    ], { timeoutMs: 60_000 });
+    assert.equal(bc.code, 2, bc.stdout + bc.stderr);
+    assert.match(bc.stderr, /^work: BUILD: not JSON or YAML/);
     // The hop pod's command: the bundled coordinator is in the image and runs.
     const hop = await runCommand("podman", [
       "run",
