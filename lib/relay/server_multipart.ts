@@ -14,7 +14,7 @@ import { etagOf } from "./server_body.ts";
 import {
   abortUploadsOf,
   type Assembly,
-  copyRange,
+  copyRanges,
   findUpload,
   noSuchUpload,
   type PartInfo,
@@ -201,8 +201,12 @@ export function multipartHandlers(core: RelayCore) {
     const tmp = store.tempPath();
     const alg = info.checksumAlgorithm;
     try {
-      const r = await copyRange(from.path, start, end - start + 1, tmp, alg);
-      const etag = r.md5.toString("hex");
+      const r = await copyRanges([{ file: from.path, offset: start, size: end - start + 1 }], tmp, {
+        md5: true,
+        alg,
+        short: () => new S3Error(409, "OperationAborted", "the source object shrank"),
+      });
+      const etag = r.md5!.toString("hex");
       const lastModified = new Date().toISOString();
       storePart(dir, n, tmp, { etag, size: r.size, lastModified, checksum: r.checksum });
       sendXml(

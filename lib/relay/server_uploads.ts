@@ -19,16 +19,16 @@ import { S3Error } from "./s3_error.ts";
 import type { Ctx } from "./server_core.ts";
 import type { Principal } from "./server_access.ts";
 
-/** An upload's record (`info.json`). */
-export interface UploadInfo {
+/**
+ * An upload's record (`info.json`): with the content type, stored headers, user metadata and
+ * tags the object will have.
+ */
+export interface UploadInfo
+  extends Pick<ObjectMeta, "contentType" | "headers" | "userMeta" | "tags"> {
   bucket: string;
   key: string;
   /** ISO 8601 time the upload was initiated. */
   initiated: string;
-  contentType?: string;
-  headers?: Record<string, string>;
-  userMeta?: Record<string, string>;
-  tags?: Record<string, string>;
   /** The scoped access key that began the upload (absent for the root credentials). */
   owner?: string;
   /** `x-amz-checksum-algorithm` of CreateMultipartUpload: every part carries one. */
@@ -251,42 +251,6 @@ export function abortStaleUploads(uploadsDir: string, maxAgeMs: number, now = Da
   return n;
 }
 
-/**
- * Copies `length` bytes of `src` from `start` into a new file `dst`, with their MD5 (and the
- * checksum of `alg`), yielding between chunks. A source that shrinks meanwhile is a 409.
- */
-export async function copyRange(
-  src: string,
-  start: number,
-  length: number,
-  dst: string,
-  alg: ChecksumAlgorithm | undefined,
-): Promise<{ md5: Buffer; checksum?: string; size: number }> {
-  const out = fs.openSync(dst, "wx", 0o644);
-  const inp = fs.openSync(src, "r");
-  const buf = Buffer.allocUnsafe(4 << 20);
-  const md5 = createHash("md5");
-  const ck = alg ? checksummer(alg) : undefined;
-  let done = 0;
-  try {
-    while (done < length) {
-      const n = fs.readSync(inp, buf, 0, Math.min(buf.length, length - done), start + done);
-      if (n === 0) throw new S3Error(409, "OperationAborted", "the source object shrank");
-      const c = buf.subarray(0, n);
-      md5.update(c);
-      ck?.update(c);
-      let off = 0;
-      while (off < n) off += fs.writeSync(out, c, off, n - off);
-      done += n;
-      await new Promise((r) => setImmediate(r));
-    }
-  } finally {
-    fs.closeSync(inp);
-    fs.closeSync(out);
-  }
-  return { md5: md5.digest(), checksum: ck?.digest(), size: done };
-}
-
 /** The checksum of a whole file, read in 4 MiB chunks, yielding between them. */
 export async function fileChecksum(alg: ChecksumAlgorithm, file: string): Promise<string> {
   const c = checksummer(alg);
@@ -305,22 +269,37 @@ export async function fileChecksum(alg: ChecksumAlgorithm, file: string): Promis
   return c.digest();
 }
 
-/** Writes the parts' bytes, in order, into a new file `dst`, yielding between chunks. */
-export async function copyRanges(refs: readonly PartRange[], dst: string): Promise<void> {
+/**
+ * Writes the ranges' bytes, in order, into a new file `dst`, yielding between chunks; with
+ * `md5` and `alg`, hashes them on the way (an MD5, the checksum of `alg`). A range shorter than
+ * recorded throws `short(range)` (default: a {@link GangplankError} naming its file).
+ */
+export async function copyRanges(
+  refs: readonly PartRange[],
+  dst: string,
+  opts: { md5?: boolean; alg?: ChecksumAlgorithm; short?: (r: PartRange) => Error } = {},
+): Promise<{ md5?: Buffer; checksum?: string; size: number }> {
   const out = fs.openSync(dst, "wx", 0o644);
   const buf = Buffer.allocUnsafe(4 << 20);
+  const md5 = opts.md5 ? createHash("md5") : undefined;
+  const ck = opts.alg ? checksummer(opts.alg) : undefined;
+  let size = 0;
   try {
     for (const r of refs) {
       const inp = fs.openSync(r.file, "r");
       try {
-        let done = 0;
-        while (done < r.size) {
+        for (let done = 0; done < r.size;) {
           const want = Math.min(buf.length, r.size - done);
           const n = fs.readSync(inp, buf, 0, want, r.offset + done);
-          if (n === 0) throw new GangplankError(`part data of ${r.file} is truncated`);
-          let off = 0;
-          while (off < n) off += fs.writeSync(out, buf, off, n - off);
+          if (n === 0) {
+            throw opts.short?.(r) ?? new GangplankError(`part data of ${r.file} is truncated`);
+          }
+          const c = buf.subarray(0, n);
+          md5?.update(c);
+          ck?.update(c);
+          for (let off = 0; off < n;) off += fs.writeSync(out, c, off, n - off);
           done += n;
+          size += n;
           await new Promise((res) => setImmediate(res));
         }
       } finally {
@@ -330,4 +309,5 @@ export async function copyRanges(refs: readonly PartRange[], dst: string): Promi
   } finally {
     fs.closeSync(out);
   }
+  return { md5: md5?.digest(), checksum: ck?.digest(), size };
 }
