@@ -66,57 +66,35 @@ export async function putFile(t: Transport, bucket: string, key: string, path: s
     }
   };
   const part = t.filePartSize;
+  // Every request of this upload, retried; a range is not raced against `signal` (putRange takes
+  // it itself).
+  const put = <T>(fn: (c: Minio.Client) => Promise<T>, o?: { race?: boolean }) =>
+    t.call("put", bucket, key, signal, fn, o);
   try {
     if (size <= part) {
-      await t.call(
-        "put",
-        bucket,
-        key,
-        signal,
-        (c) =>
-          putRange(t, c, bucket, key, path, 0, size, {
-            headers: opts.ifNoneMatch ? { ...headers, "If-None-Match": "*" } : headers,
-            signal,
-            seen,
-          }),
-        {
-          race: false,
-        },
-      );
+      await put((c) =>
+        putRange(t, c, bucket, key, path, 0, size, {
+          headers: opts.ifNoneMatch ? { ...headers, "If-None-Match": "*" } : headers,
+          signal,
+          seen,
+        }), { race: false });
     } else {
-      const uploadId = await t.call(
-        "put",
-        bucket,
-        key,
-        signal,
-        (c) => c.initiateNewMultipartUpload(bucket, key, headers),
-      );
+      const uploadId = await put((c) => c.initiateNewMultipartUpload(bucket, key, headers));
       try {
         const etags: { part: number; etag: string }[] = [];
         for (let n = 1, off = 0; off < size; n++, off += part) {
           const len = Math.min(part, size - off);
           const query = `partNumber=${n}&uploadId=${encodeURIComponent(uploadId)}`;
-          const etag = await t.call(
-            "put",
-            bucket,
-            key,
-            signal,
+          const etag = await put(
             (c) => putRange(t, c, bucket, key, path, off, len, { query, signal, seen }),
-            {
-              race: false,
-            },
+            { race: false },
           );
           etags.push({ part: n, etag });
         }
-        await t.call(
-          "put",
-          bucket,
-          key,
-          signal,
-          (c) =>
-            opts.ifNoneMatch
-              ? completeIfAbsent(c, bucket, key, uploadId, etags)
-              : c.completeMultipartUpload(bucket, key, uploadId, etags).then(() => {}),
+        await put((c) =>
+          opts.ifNoneMatch
+            ? completeIfAbsent(c, bucket, key, uploadId, etags)
+            : c.completeMultipartUpload(bucket, key, uploadId, etags).then(() => {})
         );
       } catch (e) {
         // Not bound to `signal`: an aborted upload is cleaned up too (bounded by the agent).
