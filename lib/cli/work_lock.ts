@@ -176,7 +176,7 @@ export async function lockWorkDir(
       if (left) {
         opts.warn(
           `gangplank: ${opts.flag}: taking over the lock left by run ${left.runId} (coordinator ` +
-            `pid ${left.pid ?? "?"} on ${left.host}), which no longer runs`,
+            `pid ${left.pid ?? "?"} on ${left.host}), which no longer holds it`,
         );
       }
       const holder: LockHolder = {

@@ -134,3 +134,23 @@ Deno.test("work dir lock: held by another process until kill -9, then taken over
     await child.stdout.cancel().catch(() => {});
   }
 });
+
+Deno.test("work dir lock: a left lock file naming a live but unrelated pid (reused) is taken over", async () => {
+  await using tmp = await tempDir();
+  // pid 1 always runs: a scheme trusting "is that pid alive?" would call the dir busy forever.
+  const stale = { runId: "gp-old", pid: 1, host: "here", since: "2026-01-01T00:00:00.000Z" };
+  await Deno.writeTextFile(`${tmp.path}/${WORK_LOCK_FILE}`, JSON.stringify(stale) + "\n");
+  await checkWorkDirFree(tmp.path, { flag: "--resume w", signal });
+  const warnings: string[] = [];
+  await using mine = await lockWorkDir(tmp.path, { runId: "gp-new", pid: Deno.pid }, {
+    flag: "-w w",
+    warn: (l) => warnings.push(l),
+    signal,
+  });
+  assert.deepEqual(warnings, [
+    "gangplank: -w w: taking over the lock left by run gp-old (coordinator pid 1 on here), which no longer holds it",
+  ]);
+  const now = JSON.parse(await Deno.readTextFile(`${tmp.path}/${WORK_LOCK_FILE}`));
+  assert.deepEqual([now.runId, now.pid], ["gp-new", Deno.pid]);
+  assert.equal(mine.holder.runId, "gp-new");
+});
