@@ -19,6 +19,7 @@ import type { KubeClient } from "../kube/client.ts";
 import { isLoopback, RELAY_WAYS_OUT } from "./kube_relay.ts";
 import { runPod } from "../kube/run_pod.ts";
 import { KubeApiError } from "../kube/retry.ts";
+import { type Clock, SYSTEM_CLOCK, timeoutSignal } from "../toolkit/clock.ts";
 import {
   bundleConfigMaps,
   bundlePartCount,
@@ -98,6 +99,8 @@ export interface KubeExecutorOptions {
   command?: readonly string[];
   /** Diagnostics (never secret values). */
   log?: (msg: string) => void;
+  /** Time and waits of the pods' runs (default: the real clock; tests pass a fake one). */
+  clock?: Clock;
 }
 
 /** The default `fsGroup` on Kubernetes: cosa's `builder` group (and the Containerfile's). */
@@ -331,7 +334,8 @@ export class KubeExecutor implements Executor {
         released = true;
         if (this.#secrets.get(digest) === e) this.#secrets.delete(digest);
         this.#secretNames.delete(name);
-        await this.#o.client.deleteSecret(name, { signal: AbortSignal.timeout(30_000) })
+        using t = timeoutSignal(this.#o.clock ?? SYSTEM_CLOCK, 30_000);
+        await this.#o.client.deleteSecret(name, { signal: t.signal })
           .catch((err) => this.#log(`kube: deleting Secret ${name}: ${(err as Error).message}`));
       },
     };
@@ -399,6 +403,7 @@ export class KubeExecutor implements Executor {
         timeoutMs: timeoutSeconds * 1000,
         unschedulableTimeoutMs: this.#o.unschedulableTimeoutMs,
         drainTimeoutMs: this.#o.drainTimeoutMs,
+        clock: this.#o.clock,
       });
       return out.reason
         ? { exitCode: out.exitCode, reason: out.reason }

@@ -8,6 +8,7 @@
 
 import { GangplankError } from "../errors/mod.ts";
 import { retry } from "../toolkit/retry.ts";
+import type { Clock } from "../toolkit/clock.ts";
 
 /** What a {@link KubeApiError} carries. */
 export interface KubeApiErrorInit {
@@ -131,7 +132,13 @@ export function retryable(info: ErrorInfo): boolean {
 export async function withKubeRetry<T>(
   operation: string,
   fn: () => Promise<T>,
-  opts: { signal: AbortSignal; policy?: RetryPolicy; onRetry?: (msg: string) => void },
+  opts: {
+    signal: AbortSignal;
+    policy?: RetryPolicy;
+    onRetry?: (msg: string) => void;
+    /** Waits between attempts on this clock (default: real timers). */
+    clock?: Clock;
+  },
 ): Promise<T> {
   const policy = opts.policy ?? DEFAULT_RETRY;
   let attempts = 0;
@@ -142,6 +149,7 @@ export async function withKubeRetry<T>(
       maxDelayMs: policy.maxDelayMs,
       jitter: "none",
       signal: opts.signal,
+      clock: opts.clock,
       isRetryable: (err) => !(err instanceof KubeApiError) && retryable(errorInfo(err)),
       retryAfterMs: (err) => errorInfo(err).retryAfterMs,
       onRetry: ({ attempt, delayMs, error }) => {

@@ -11,7 +11,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { KubeClient } from "./client.ts";
 import { KubeApiError } from "./retry.ts";
-import { delay } from "../toolkit/delay.ts";
+import { type Clock, SYSTEM_CLOCK, timeoutSignal } from "../toolkit/clock.ts";
 import { containerTerminated, type PodVerdict, podVerdict } from "./verdict.ts";
 
 /** The client operations {@link runPod} and the kube executor use (a fake implements these). */
@@ -55,25 +55,30 @@ export interface RunPodOptions {
   settleMs?: number;
   /** Delay between log stream attempts while a container is not ready (default 250 ms). */
   logRetryMs?: number;
+  /** Time and waits (default: the real clock; tests pass a fake one). */
+  clock?: Clock;
 }
 
 /** Wakes waiters when the pod state changes. */
 class Notifier {
   #waiters: (() => void)[] = [];
+  constructor(readonly clock: Clock) {}
   notify() {
     const w = this.#waiters;
     this.#waiters = [];
     for (const f of w) f();
   }
+  /** Resolves on the next {@link notify} or after `ms`, whichever comes first. */
   wait(ms: number): Promise<void> {
     return new Promise((resolve) => {
+      const timer = new AbortController();
       const done = () => {
-        clearTimeout(t);
+        timer.abort();
         this.#waiters = this.#waiters.filter((x) => x !== done);
         resolve();
       };
-      const t = setTimeout(done, Math.max(0, ms));
       this.#waiters.push(done);
+      this.clock.delay(Math.max(0, ms), { signal: timer.signal }).then(done, () => {});
     });
   }
 }
@@ -97,6 +102,7 @@ export async function runPod(
   opts: RunPodOptions,
 ): Promise<PodOutcome> {
   const log = opts.log ?? (() => {});
+  const clock = opts.clock ?? SYSTEM_CLOCK;
   const name = pod.metadata!.name!;
   const mainName = pod.spec!.containers[0].name;
   const containers = [
@@ -104,27 +110,29 @@ export async function runPod(
     ...pod.spec!.containers.map((c) => c.name),
   ];
   opts.signal.throwIfAborted();
+  /** Deletes the pod (grace 0) on a signal of its own: also after an abort. Never throws. */
+  const deletePod = async () => {
+    try {
+      using t = timeoutSignal(clock, 30_000);
+      await client.deletePod(name, { signal: t.signal });
+    } catch (e) {
+      log(`pod ${name}: delete failed: ${e instanceof Error ? e.message : e}`);
+    }
+  };
   let created: V1Pod;
   try {
-    created = await client.createPod(pod, { signal: opts.signal });
+    created = await createPod(client, pod, { signal: opts.signal, clock, log });
   } catch (e) {
-    if (!(e instanceof KubeApiError && e.status === 409)) throw e;
-    // A leftover with the same (deterministic) name from an interrupted attempt.
-    log(`pod ${name} already exists; replacing it`);
-    await client.deletePod(name, { signal: opts.signal });
-    const gone = Date.now() + 30_000;
-    while (await client.readPod(name, { signal: opts.signal })) {
-      if (Date.now() > gone) throw e;
-      await delay(200, { signal: opts.signal });
-    }
-    created = await client.createPod(pod, { signal: opts.signal });
+    // A 5xx, a dropped connection or an abort may come after the server created the pod.
+    if (mayHaveCreated(e)) await deletePod();
+    throw e;
   }
 
   const inner = new AbortController();
   const onOuterAbort = () => inner.abort(opts.signal.reason);
   opts.signal.addEventListener("abort", onOuterAbort, { once: true });
   const state: State = { pod: created, deleted: false, finished: false };
-  const changed = new Notifier();
+  const changed = new Notifier(clock);
 
   const watchTask = (async () => {
     try {
@@ -152,7 +160,7 @@ export async function runPod(
     retryMs: opts.logRetryMs ?? 250,
   });
 
-  const started = Date.now();
+  const started = clock.now();
   let unschedSince: number | undefined;
   const unschedLimit = opts.unschedulableTimeoutMs ?? 120_000;
   let outcome: PodOutcome | undefined;
@@ -183,16 +191,16 @@ export async function runPod(
         ) {
           // The container ended before the pod's phase: give the pod-level reason (Evicted,
           // DeadlineExceeded, deletion) a moment to arrive before deciding.
-          settleSince ??= Date.now();
-          if (Date.now() - settleSince < (opts.settleMs ?? 3000)) {
-            await changed.wait(Math.max(1, (opts.settleMs ?? 3000) - (Date.now() - settleSince)));
+          settleSince ??= clock.now();
+          if (clock.now() - settleSince < (opts.settleMs ?? 3000)) {
+            await changed.wait(Math.max(1, (opts.settleMs ?? 3000) - (clock.now() - settleSince)));
             continue;
           }
         }
         outcome = verdictOutcome(v);
         break;
       }
-      const now = Date.now();
+      const now = clock.now();
       if (v.kind === "pending" && v.unschedulable) {
         unschedSince ??= now;
         if (now - unschedSince >= unschedLimit) {
@@ -228,7 +236,7 @@ export async function runPod(
       const timer = new AbortController();
       const drained = await Promise.race([
         logTask.then(() => true),
-        delay(opts.drainTimeoutMs ?? 15_000, {
+        clock.delay(opts.drainTimeoutMs ?? 15_000, {
           signal: AbortSignal.any([opts.signal, timer.signal]),
         })
           .then(() => false, () => false),
@@ -242,13 +250,42 @@ export async function runPod(
     inner.abort();
     opts.signal.removeEventListener("abort", onOuterAbort);
     changed.notify();
-    try {
-      await client.deletePod(name, { signal: AbortSignal.timeout(30_000) });
-    } catch (e) {
-      log(`pod ${name}: delete failed: ${e instanceof Error ? e.message : e}`);
-    }
+    await deletePod();
     await Promise.allSettled([watchTask, logTask]);
   }
+}
+
+/** Creates `pod`, replacing a leftover of the same (deterministic) name: 409 AlreadyExists. */
+async function createPod(
+  client: KubeOps,
+  pod: V1Pod,
+  opts: { signal: AbortSignal; clock: Clock; log: (msg: string) => void },
+): Promise<V1Pod> {
+  const { signal, clock } = opts;
+  const name = pod.metadata!.name!;
+  try {
+    return await client.createPod(pod, { signal });
+  } catch (e) {
+    if (!(e instanceof KubeApiError && e.status === 409)) throw e;
+    // A leftover from an interrupted attempt.
+    opts.log(`pod ${name} already exists; replacing it`);
+    await client.deletePod(name, { signal });
+    const gone = clock.now() + 30_000;
+    while (await client.readPod(name, { signal })) {
+      if (clock.now() > gone) throw e;
+      await clock.delay(200, { signal });
+    }
+    return await client.createPod(pod, { signal });
+  }
+}
+
+/**
+ * Whether a failed create may still have created the pod: anything but an answer of the
+ * server refusing it (4xx other than 409, whose leftover is not ours to delete).
+ */
+function mayHaveCreated(e: unknown): boolean {
+  if (!(e instanceof KubeApiError) || e.status === undefined) return true;
+  return e.status >= 500;
 }
 
 function verdictOutcome(v: PodVerdict): PodOutcome {
@@ -296,7 +333,8 @@ async function streamContainers(
     let partial = "";
     let failures = 0;
     while (!opts.signal.aborted) {
-      const terminated = containerTerminated(state.pod, c) || state.deleted;
+      // Once the outcome is known (the pod is over), one last read drains what is left.
+      const terminated = containerTerminated(state.pod, c) || state.deleted || state.finished;
       try {
         const r = await client.streamLog(pod, c, (line) => opts.onLine(line, c), {
           signal: opts.signal,
@@ -308,8 +346,11 @@ async function streamContainers(
         failures = 0;
         if (terminated) break; // The final, complete read.
         // The follow ended: either the container ended (drain once more) or the stream dropped.
-        const deadline = Date.now() + 5000;
-        while (!containerTerminated(state.pod, c) && !state.deleted && Date.now() < deadline) {
+        const deadline = changed.clock.now() + 5000;
+        while (
+          !containerTerminated(state.pod, c) && !state.deleted && !state.finished &&
+          changed.clock.now() < deadline
+        ) {
           if (opts.signal.aborted) break;
           await changed.wait(250);
         }

@@ -92,11 +92,21 @@ export function podVerdict(pod: V1Pod, main?: string): PodVerdict {
   }
   if (status.phase === "Succeeded") return { kind: "done", exitCode: mt?.exitCode ?? 0 };
 
-  // Containers that cannot start.
+  // Containers that cannot start, or that something restarts (a worker must run once: a
+  // restart policy other than Never, set by whatever mutated the pod, would run it again).
   for (const c of [...inits, ...mains]) {
     const w = c.state?.waiting;
     if (w?.reason && FATAL_WAITING_REASONS.has(w.reason)) {
       return { kind: "failed", exitCode: -1, reason: describe(w.reason, w.message) };
+    }
+    const last = c.lastState?.terminated;
+    if (w?.reason === "CrashLoopBackOff" || (last && (c.restartCount ?? 0) > 0)) {
+      return {
+        kind: "failed",
+        exitCode: last?.exitCode || -1,
+        reason: `container ${c.name} was restarted: ` +
+          describe(w?.reason ?? last?.reason, w?.message || last?.message),
+      };
     }
   }
   for (const c of inits) {

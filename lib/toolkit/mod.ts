@@ -1,8 +1,9 @@
 /**
  * The project's primitives, one of each kind, after Deno's std: {@link delay}, {@link pause},
- * {@link abortable}, {@link retry} and {@link backoffDelay}; {@link redact}; an atomic write
- * ({@link writeFileAtomic}); a disposable temp dir ({@link makeTempDir}); shell
- * {@link quote}. Everything else in lib/ builds on these instead of writing its own.
+ * {@link abortable}, {@link retry} and {@link backoffDelay}; time as a seam ({@link Clock});
+ * {@link redact}; an atomic write ({@link writeFileAtomic}); a disposable temp dir
+ * ({@link makeTempDir}); shell {@link quote}. Everything else in lib/ builds on these instead
+ * of writing its own.
  *
  * @example
  * ```ts
@@ -16,6 +17,7 @@
  */
 
 export { abortable, delay, type DelayOptions, pause } from "./delay.ts";
+export { type Clock, SYSTEM_CLOCK, timeoutSignal } from "./clock.ts";
 export {
   backoffDelay,
   type BackoffOptions,

@@ -7,6 +7,7 @@
  */
 
 import { delay } from "./delay.ts";
+import type { Clock } from "./clock.ts";
 
 /** How the delays grow. */
 export interface BackoffOptions {
@@ -44,6 +45,8 @@ export interface RetryOptions extends BackoffOptions {
   retryAfterMs?: (err: unknown) => number | undefined;
   /** Told before each new attempt (for logs). */
   onRetry?: (info: RetryInfo) => void;
+  /** Waits between attempts on this clock (default: real timers; tests pass a fake one). */
+  clock?: Clock;
 }
 
 /**
@@ -100,7 +103,7 @@ export async function retry<T>(
       if (attempt >= attempts || !(opts.isRetryable?.(err) ?? true)) throw err;
       const delayMs = backoffDelay(attempt, opts, opts.retryAfterMs?.(err));
       opts.onRetry?.({ attempt: attempt + 1, attempts, delayMs, error: err });
-      await delay(delayMs, { signal });
+      await (opts.clock ? opts.clock.delay(delayMs, { signal }) : delay(delayMs, { signal }));
     }
   }
 }

@@ -1,8 +1,8 @@
 /**
  * End to end, kube backend: `submit --backend kube` as a subprocess against the Kubernetes test
  * API server, whose simulated kubelet runs the worker pods in podman with the worker test
- * image. The demo JobSpec yields the same builds/ tree as the local backend; each failure fault
- * ends the run non-zero with the cluster's reason, in bounded time, leaving no pod or Secret;
+ * image. The demo JobSpec yields the same builds/ tree as the local backend; failure faults end
+ * the run non-zero with the cluster's reason, in bounded time, leaving no pod or Secret;
  * no secret value appears in any object the run created or in its output.
  */
 import assert from "node:assert/strict";
@@ -190,6 +190,10 @@ Deno.test({
   assert.equal(stageSecrets.size, new Set(pods.map((p) => p.metadata.name)).size);
 });
 
+// The whole fault matrix (image pull, OOM, deletion by someone else, StartError, node lost,
+// timeouts, hanging deletes...) runs on fake time in kube_faults_test.ts, and each fault's pod
+// status over the wire in run_pod_test.ts. Here, through the CLI: a cluster reason reaching
+// the user (eviction), --unschedulable-timeout reaching the pod's run, and an API failure.
 const FAULTS: { name: string; set: (k: KubeApi) => void; reason: RegExp; extra?: string[] }[] = [
   {
     name: "unschedulable",
@@ -197,18 +201,7 @@ const FAULTS: { name: string; set: (k: KubeApi) => void; reason: RegExp; extra?:
     reason: /Unschedulable/,
     extra: ["--unschedulable-timeout", "2s"],
   },
-  {
-    name: "image pull error",
-    set: (k) => k.setFault("imagePullError", true),
-    reason: /ErrImagePull|ImagePullBackOff/,
-  },
   { name: "eviction", set: (k) => k.setFault("evict", { afterMs: 500 }), reason: /Evicted/ },
-  { name: "OOM kill", set: (k) => k.setFault("oomKill", { afterMs: 500 }), reason: /OOMKilled/ },
-  {
-    name: "external delete",
-    set: (k) => k.setFault("externalDelete", { afterMs: 500 }),
-    reason: /deleted by someone else/,
-  },
   {
     name: "persistent API errors",
     set: (k) => k.setFault("errorBurst", { count: 100_000, status: 503, pathPattern: /\/pods/ }),

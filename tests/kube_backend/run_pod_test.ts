@@ -1,7 +1,9 @@
 /**
- * runPod and KubeClient against the Kubernetes test API server (process-mode kubelet): logs in
- * order without a lost tail, exit codes, every fault switch ending with the cluster's reason
- * within a bounded time and no pod left, watch drops, API error bursts, abort.
+ * runPod and KubeClient against the Kubernetes test API server (process-mode kubelet): the wire
+ * halves of what kube_faults_test.ts and run_pod_unit_test.ts prove on fake time. Logs in order
+ * without a lost tail, exit codes, each fault switch's status decoded into the cluster's
+ * reason with no pod left, watch drops and 410 Gone resumed, Retry-After read from real
+ * answers, persistent API errors.
  */
 import assert from "node:assert/strict";
 import type { V1Pod } from "@kubernetes/client-node";
@@ -74,73 +76,61 @@ Deno.test("runPod: init then main logs in order, long lines, unterminated tail, 
   assert.equal(kube.pods().length, 0, "pod deleted");
 });
 
-Deno.test("runPod: success is exit 0 with no reason", async () => {
-  await using kube = await startKubeApiServer({ kubelet: { mode: "process" } });
-  const { out, lines } = await run(kube, shPod("ok", "echo done"));
-  assert.deepEqual(out, { exitCode: 0 });
-  assert.deepEqual(lines, ["main|done"]);
-  assert.equal(kube.pods().length, 0);
-});
-
-Deno.test("runPod: a failing init container fails the pod with its code", async () => {
-  await using kube = await startKubeApiServer({ kubelet: { mode: "process" } });
-  const { out, lines } = await run(kube, shPod("initfail", "echo never", "echo bad; exit 7"));
-  assert.equal(out.exitCode, 7);
-  assert.match(out.reason ?? "", /init container init failed/);
-  assert.ok(lines.includes("init|bad"));
-  assert.ok(!lines.includes("main|never"));
-});
-
+// Each fault's behaviour (reason, exit code, bounded time, pod and Secret deleted, no timer or
+// stream left) is unit-tested on fake time in kube_faults_test.ts; here each fault's pod
+// status comes over the wire once (client-node's decoding of what the API server sends), all
+// five pods in one API server at the same time.
 const FAULTS: {
   name: string;
-  set: (k: KubeApi) => void;
+  set: (k: KubeApi, pod: string) => void;
   reason: RegExp;
   script?: string;
 }[] = [
   {
     name: "unschedulable",
-    set: (k) => k.setFault("unschedulable", true),
-    reason: /Unschedulable/,
+    set: (k, pod) => k.setFault("unschedulable", { namePattern: `^${pod}$` }),
+    reason: /^Unschedulable: /,
   },
   {
     name: "image pull error",
-    set: (k) => k.setFault("imagePullError", true),
-    reason: /ErrImagePull|ImagePullBackOff/,
+    set: (k, pod) => k.setFault("imagePullError", { namePattern: `^${pod}$` }),
+    reason: /^(ErrImagePull|ImagePullBackOff): /,
   },
   {
     name: "eviction",
-    set: (k) => k.setFault("evict", { afterMs: 300 }),
-    reason: /Evicted/,
+    set: (k, pod) => k.setFault("evict", { namePattern: `^${pod}$`, afterMs: 300 }),
+    reason: /^Evicted: The node was low on resource: memory/,
     script: "echo started; sleep 30",
   },
   {
     name: "OOM kill",
-    set: (k) => k.setFault("oomKill", { afterMs: 300 }),
-    reason: /OOMKilled/,
+    set: (k, pod) => k.setFault("oomKill", { namePattern: `^${pod}$`, afterMs: 300 }),
+    reason: /^OOMKilled: /,
     script: "echo started; sleep 30",
   },
   {
     name: "external delete",
-    set: (k) => k.setFault("externalDelete", { afterMs: 300 }),
-    reason: /deleted by someone else/,
+    set: (k, pod) => k.setFault("externalDelete", { namePattern: `^${pod}$`, afterMs: 300 }),
+    reason: /^pod f-external-delete was deleted by someone else$/,
     script: "echo started; sleep 30",
   },
 ];
 
-for (const f of FAULTS) {
-  Deno.test(`runPod fault: ${f.name} → non-zero, the cluster's reason, bounded time, no pod`, async () => {
-    await using kube = await startKubeApiServer({ kubelet: { mode: "process" } });
-    f.set(kube);
-    const { out, ms } = await run(
-      kube,
-      shPod(`f-${f.name.replace(/ /g, "-").toLowerCase()}`, f.script ?? "echo hi"),
-    );
-    assert.notEqual(out.exitCode, 0);
-    assert.match(out.reason ?? "", f.reason);
-    assert.ok(ms < 15_000, `took ${ms} ms`);
-    assert.equal(kube.pods().length, 0, "no pod left");
-  });
-}
+Deno.test("runPod faults over the wire: unschedulable, image pull, eviction, OOM, external delete → the cluster's reason, no pod", async () => {
+  await using kube = await startKubeApiServer({ kubelet: { mode: "process" } });
+  const name = (f: { name: string }) => `f-${f.name.replace(/ /g, "-").toLowerCase()}`;
+  for (const f of FAULTS) f.set(kube, name(f));
+  const results = await Promise.all(
+    FAULTS.map((f) => run(kube, shPod(name(f), f.script ?? "echo hi"))),
+  );
+  for (const [i, { out, ms }] of results.entries()) {
+    const f = FAULTS[i];
+    assert.notEqual(out.exitCode, 0, f.name);
+    assert.match(out.reason ?? "", f.reason, f.name);
+    assert.ok(ms < 15_000, `${f.name}: took ${ms} ms`);
+  }
+  assert.equal(kube.pods().length, 0, "no pod left");
+});
 
 Deno.test("runPod: dropped watches are resumed; no event or log line lost", async () => {
   await using kube = await startKubeApiServer({ kubelet: { mode: "process" } });
@@ -170,30 +160,6 @@ Deno.test("runPod: 429 bursts are retried (Retry-After honoured); persistent 500
     (e) => e instanceof KubeApiError && e.status === 500 && e.attempts === 4,
   );
   kube.setFault("errorBurst", undefined);
-  assert.equal(kube.pods().length, 0);
-});
-
-Deno.test("runPod: abort deletes the pod and rejects with the abort reason", async () => {
-  await using kube = await startKubeApiServer({ kubelet: { mode: "process" } });
-  const ctl = new AbortController();
-  const p = run(kube, shPod("ab", "echo started; sleep 30"), { signal: ctl.signal });
-  const t = setInterval(() => {
-    if (kube.podLog("default", "ab", "main")?.includes("started")) ctl.abort(new Error("stop"));
-  }, 50);
-  try {
-    await assert.rejects(p, /stop/);
-  } finally {
-    clearInterval(t);
-  }
-  assert.equal(kube.pods().length, 0);
-});
-
-Deno.test("runPod: timeout ends with a reason", async () => {
-  await using kube = await startKubeApiServer({ kubelet: { mode: "process" } });
-  const { out, ms } = await run(kube, shPod("slow", "sleep 30"), { timeoutMs: 800 });
-  assert.equal(out.exitCode, -1);
-  assert.match(out.reason ?? "", /did not complete work in time/);
-  assert.ok(ms < 10_000);
   assert.equal(kube.pods().length, 0);
 });
 

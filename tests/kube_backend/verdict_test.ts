@@ -91,6 +91,34 @@ Deno.test("podVerdict: image pull, config errors, OOM, evicted, unschedulable, i
   );
 });
 
+Deno.test("podVerdict: a restarted container (CrashLoopBackOff, or running again) is a failure with its last exit code", () => {
+  const restarted = (state: object, lastState?: object, restartCount = 1) =>
+    podVerdict(pod({
+      phase: "Running",
+      containerStatuses: [{ name: "worker", state, lastState, restartCount }] as never,
+    }));
+  assert.deepEqual(
+    restarted(
+      { waiting: { reason: "CrashLoopBackOff", message: "back-off 10s" } },
+      { terminated: { exitCode: 2, reason: "Error" } },
+    ),
+    {
+      kind: "failed",
+      exitCode: 2,
+      reason: "container worker was restarted: CrashLoopBackOff: back-off 10s",
+    },
+  );
+  assert.deepEqual(
+    restarted({ running: {} }, { terminated: { exitCode: 0, reason: "Completed" } }),
+    { kind: "failed", exitCode: -1, reason: "container worker was restarted: Completed" },
+  );
+  // A first run (no restart) is still running.
+  assert.deepEqual(restarted({ running: {} }, undefined, 0), {
+    kind: "running",
+    started: ["worker"],
+  });
+});
+
 Deno.test("OpenShift 3.11 detection and architecture names", () => {
   assert.equal(isOpenShift3({ major: "1", minor: "11+" }), true);
   assert.equal(isOpenShift3({ major: "1", minor: "11" }), true);
