@@ -81,13 +81,10 @@ Deno.test("runPod: cut log streams are resumed: every line once, in order, the u
 });
 
 Deno.test("runPod: transient log errors are retried; a vanished pod's 404 ends the stream, not the run", async () => {
+  const logError = (status: number, reason: string, detail: string) =>
+    new KubeApiError({ operation: "log p/worker", status, reason, detail });
   const notReady = () =>
-    new KubeApiError({
-      operation: "log p/worker",
-      status: 400,
-      reason: "BadRequest",
-      detail: 'container "worker" in pod "p" is waiting to start: ContainerCreating',
-    });
+    logError(400, "BadRequest", 'container "worker" in pod "p" is waiting to start');
   const k = new FakeKube(life(
     [100, initRuns],
     [150, (k, n) => running(k, n)],
@@ -99,12 +96,7 @@ Deno.test("runPod: transient log errors are retried; a vanished pod's 404 ends t
   assert.deepEqual(a.out, { exitCode: 0 });
   assert.deepEqual(a.lines.filter((l) => l.startsWith("worker|")), ["worker|a", "worker|b"]);
 
-  const gone = new KubeApiError({
-    operation: "log p/worker",
-    status: 404,
-    reason: "NotFound",
-    detail: 'pods "p" not found',
-  });
+  const gone = logError(404, "NotFound", 'pods "p" not found');
   const k2 = new FakeKube(life(
     [100, initRuns],
     [150, (k, n) => running(k, n)],
