@@ -1,8 +1,10 @@
 /**
  * The resume scenario for container backends (podman, kube): the third stage fails in its
- * worker (the stand-in cosa is told to fail through `-e`, since a marker file on this host is
- * not visible in a container), a resume without it runs only that stage and its dependent,
- * and the builds tree matches a clean local run's.
+ * worker (its command fails on a path every container has: a marker file on this host is not
+ * visible in a container, and failing it through `-e` would change every stage's environment,
+ * which a resume rightly re-runs everything for); a resume with the JobSpec fixed (`-s`, only
+ * that stage's command differs) runs only that stage and its dependent, and the builds tree
+ * matches a clean local run's.
  *
  * @module
  */
@@ -21,18 +23,18 @@ export async function resumeOnBackend(
   run: (args: string[]) => Promise<RunResult>,
 ): Promise<{ first: RunReport; second: RunReport }> {
   const spec = `${dir}/job.yaml`;
+  const failing = `${dir}/job-failing.yaml`;
   await Deno.writeTextFile(spec, markerJob(`${dir}/no-marker`, "fail"));
+  await Deno.writeTextFile(failing, markerJob("/", "fail"));
   const w = `${dir}/work`;
   const report = async (name: string) =>
     JSON.parse(await Deno.readTextFile(`${dir}/${name}.json`)) as RunReport;
 
   const r1 = await run([
     "-s",
-    spec,
+    failing,
     "-w",
     w,
-    "-e",
-    "FAKE_COSA_FAIL=buildextend-metal4k",
     "--report",
     `${dir}/first.json`,
   ]);
@@ -46,7 +48,7 @@ export async function resumeOnBackend(
   ]);
 
   const [r2, clean] = await Promise.all([
-    run(["--resume", w, "--report", `${dir}/second.json`]),
+    run(["--resume", w, "-s", spec, "--report", `${dir}/second.json`]),
     runScript("submit.ts", ["-s", spec, "-w", `${dir}/local`], {
       env: scriptEnv(),
       cwd: dir,
