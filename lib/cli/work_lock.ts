@@ -85,9 +85,9 @@ async function tryLockBriefly(f: Deno.FsFile, signal: AbortSignal): Promise<bool
   return false;
 }
 
-/** The holder named in the (held) lock file, waiting up to ~1 s for a starting run to write it. */
+/** The holder named in the (held) lock file, waiting up to ~3 s for a starting run to write it. */
 async function holderOf(f: Deno.FsFile, signal: AbortSignal): Promise<LockHolder | undefined> {
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < 60; i++) {
     const h = parseHolder(await readText(f));
     if (h) return h;
     await delay(50, { signal });
