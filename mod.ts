@@ -75,6 +75,8 @@ export {
   type ExpectedContent,
   type ListEntry,
   type ObjectStat,
+  type PutFileOptions,
+  type PutOptions,
   readRelayConfig,
   type Relay,
   type RelayConfig,

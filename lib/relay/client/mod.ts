@@ -26,6 +26,8 @@ export {
   type ExpectedContent,
   type ListEntry,
   type ObjectStat,
+  type PutFileOptions,
+  type PutOptions,
 } from "./types.ts";
 export { STAMP_METADATA_KEY, STAMP_TAG_KEY } from "./stamps.ts";
 export { isTransientError, type RetryOptions, withRetry } from "../retry.ts";

@@ -9,7 +9,14 @@
 import type { Readable } from "node:stream";
 import type { RelayConfig } from "../config.ts";
 import { type Endpoint, Transport } from "./transport.ts";
-import type { ArtifactStoreOptions, ExpectedContent, ListEntry, ObjectStat } from "./types.ts";
+import type {
+  ArtifactStoreOptions,
+  ExpectedContent,
+  ListEntry,
+  ObjectStat,
+  PutFileOptions,
+  PutOptions,
+} from "./types.ts";
 import * as objects from "./objects.ts";
 import * as upload from "./upload.ts";
 import * as download from "./download.ts";
@@ -111,16 +118,7 @@ export class ArtifactStore implements AsyncDisposable {
     bucket: string,
     key: string,
     path: string,
-    opts: {
-      signal?: AbortSignal;
-      stamp?: boolean;
-      contentType?: string;
-      /**
-       * Create only (`If-None-Match: *`, on the PUT or the multipart completion): an object
-       * already at `key` makes this fail with a `PreconditionFailed` {@link StoreError}.
-       */
-      ifNoneMatch?: boolean;
-    } = {},
+    opts: PutFileOptions = {},
   ): Promise<{ bytes: number }> {
     return upload.putFile(this.#t, bucket, key, path, opts);
   }
@@ -134,7 +132,7 @@ export class ArtifactStore implements AsyncDisposable {
     key: string,
     stream: Readable | ReadableStream<Uint8Array>,
     size: number,
-    opts: { signal?: AbortSignal; stamp?: boolean; contentType?: string } = {},
+    opts: PutOptions = {},
   ): Promise<{ bytes: number }> {
     return upload.putStream(this.#t, bucket, key, stream, size, opts);
   }
@@ -144,7 +142,7 @@ export class ArtifactStore implements AsyncDisposable {
     bucket: string,
     key: string,
     value: Uint8Array,
-    opts: { signal?: AbortSignal; stamp?: boolean; contentType?: string } = {},
+    opts: PutOptions = {},
   ): Promise<{ bytes: number }> {
     return upload.putBytes(this.#t, bucket, key, value, opts);
   }
@@ -154,7 +152,7 @@ export class ArtifactStore implements AsyncDisposable {
     bucket: string,
     key: string,
     value: string,
-    opts: { signal?: AbortSignal; stamp?: boolean; contentType?: string } = {},
+    opts: PutOptions = {},
   ): Promise<{ bytes: number }> {
     return upload.putText(this.#t, bucket, key, value, opts);
   }
@@ -164,7 +162,7 @@ export class ArtifactStore implements AsyncDisposable {
     bucket: string,
     key: string,
     value: unknown,
-    opts: { signal?: AbortSignal; stamp?: boolean } = {},
+    opts: Omit<PutOptions, "contentType"> = {},
   ): Promise<{ bytes: number }> {
     return upload.putJSON(this.#t, bucket, key, value, opts);
   }

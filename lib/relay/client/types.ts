@@ -74,3 +74,22 @@ export interface ExpectedContent {
   /** Name used in errors and logs (meta.json's artifact name); default the key. */
   name?: string;
 }
+
+/** Options of an upload (`putStream`, `putBytes`, `putText`, `putJSON`). */
+export interface PutOptions {
+  /** Cancels the upload. */
+  signal?: AbortSignal;
+  /** Stamp the object with its upload time (user metadata, see `STAMP_METADATA_KEY`); default on. */
+  stamp?: boolean;
+  /** The object's Content-Type (default `application/octet-stream`). */
+  contentType?: string;
+}
+
+/** Options of `putFile`. */
+export interface PutFileOptions extends PutOptions {
+  /**
+   * Create only (`If-None-Match: *`, on the PUT or the multipart completion): an object
+   * already at `key` makes this fail with a `PreconditionFailed` `StoreError`.
+   */
+  ifNoneMatch?: boolean;
+}

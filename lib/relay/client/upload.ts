@@ -14,6 +14,7 @@ import { StoreError } from "../store_errors.ts";
 import { localFileError, raceAbort, type Transport } from "./transport.ts";
 import { ensureBucket } from "./objects.ts";
 import { nowNanos, STAMP_METADATA_KEY } from "./stamps.ts";
+import type { PutFileOptions, PutOptions } from "./types.ts";
 
 /**
  * Uploads the file at `path`, stamped with the upload time unless `stamp: false`. Creates the
@@ -26,16 +27,13 @@ import { nowNanos, STAMP_METADATA_KEY } from "./stamps.ts";
  * at a time. Transient failures retry the single PUT, or the failed part only (re-read from
  * the file); an upload that fails for good is aborted.
  */
-export async function putFile(t: Transport, bucket: string, key: string, path: string, opts: {
-  signal?: AbortSignal;
-  stamp?: boolean;
-  contentType?: string;
-  /**
-   * Create only (`If-None-Match: *`, on the PUT or the multipart completion): an object
-   * already at `key` makes this fail with a `PreconditionFailed` {@link StoreError}.
-   */
-  ifNoneMatch?: boolean;
-} = {}): Promise<{ bytes: number }> {
+export async function putFile(
+  t: Transport,
+  bucket: string,
+  key: string,
+  path: string,
+  opts: PutFileOptions = {},
+): Promise<{ bytes: number }> {
   const { signal } = opts;
   let st: Awaited<ReturnType<typeof fsp.stat>>;
   try {
@@ -185,7 +183,7 @@ export async function putStream(
   key: string,
   stream: Readable | ReadableStream<Uint8Array>,
   size: number,
-  opts: { signal?: AbortSignal; stamp?: boolean; contentType?: string } = {},
+  opts: PutOptions = {},
 ): Promise<{ bytes: number }> {
   const { signal } = opts;
   if (!Number.isSafeInteger(size) || size < 0) {
@@ -240,7 +238,7 @@ export async function putBytes(
   bucket: string,
   key: string,
   value: Uint8Array,
-  opts: { signal?: AbortSignal; stamp?: boolean; contentType?: string } = {},
+  opts: PutOptions = {},
 ): Promise<{ bytes: number }> {
   const { signal } = opts;
   await ensureBucket(t, bucket, { signal });
@@ -258,7 +256,7 @@ export function putText(
   bucket: string,
   key: string,
   value: string,
-  opts: { signal?: AbortSignal; stamp?: boolean; contentType?: string } = {},
+  opts: PutOptions = {},
 ): Promise<{ bytes: number }> {
   return putBytes(t, bucket, key, new TextEncoder().encode(value), {
     contentType: "text/plain; charset=utf-8",
@@ -272,7 +270,7 @@ export function putJSON(
   bucket: string,
   key: string,
   value: unknown,
-  opts: { signal?: AbortSignal; stamp?: boolean } = {},
+  opts: Omit<PutOptions, "contentType"> = {},
 ): Promise<{ bytes: number }> {
   return putBytes(t, bucket, key, new TextEncoder().encode(JSON.stringify(value, null, 2)), {
     contentType: "application/json",
@@ -324,9 +322,8 @@ export async function putJSONIf(
   return true;
 }
 
-export function uploadMeta(
-  opts: { stamp?: boolean; contentType?: string },
-): Record<string, string> {
+/** The metadata headers of an upload: its Content-Type and (unless `stamp: false`) its stamp. */
+export function uploadMeta(opts: Omit<PutOptions, "signal">): Record<string, string> {
   const meta: Record<string, string> = {
     "Content-Type": opts.contentType ?? "application/octet-stream",
   };
