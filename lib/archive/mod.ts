@@ -1,7 +1,8 @@
 /**
  * Streaming tar.gz archives (npm:tar-stream + node:zlib, no `tar` binary): packing cache
  * tarballs and extracting them safely, only below a fixed root. Archives round-trip with GNU
- * tar both ways.
+ * tar both ways. Zip archives (`zip.ts`: `extractZip`, through the same checks) are imported
+ * from their own module, not from here, so that yauzl stays out of what only extracts tarballs.
  *
  * @module
  */
