@@ -11,36 +11,13 @@ import { PassThrough } from "node:stream";
 import * as k8s from "@kubernetes/client-node";
 import type { V1ConfigMap, V1Node, V1Pod, V1Secret } from "@kubernetes/client-node";
 import { LineSplitter, WORKER_MAX_LINE_LENGTH } from "../log/lines.ts";
-import {
-  DEFAULT_RETRY,
-  errorInfo,
-  KubeApiError,
-  type RetryPolicy,
-  withKubeRetry,
-} from "./retry.ts";
-import { delay } from "../toolkit/delay.ts";
-import { backoffDelay } from "../toolkit/retry.ts";
+import { DEFAULT_RETRY, KubeApiError, type RetryPolicy, withKubeRetry } from "./retry.ts";
+import { abortable } from "../toolkit/delay.ts";
 import { type KubeClientOptions, loadKubeConfig } from "./config.ts";
-import { Queue } from "./queue.ts";
+import { type PodEvent, type WatchOptions, watchPodEvents } from "./watch.ts";
 
 export { type KubeClientOptions, type KubeTarget, loadKubeConfig } from "./config.ts";
-
-/** A watch event on one pod. `type` is ADDED, MODIFIED or DELETED. */
-export interface PodEvent {
-  type: "ADDED" | "MODIFIED" | "DELETED";
-  pod: V1Pod;
-}
-
-/** Tuning of {@link KubeClient.watchPod}. */
-export interface WatchOptions {
-  signal: AbortSignal;
-  /** Resume point (e.g. from the create response). */
-  resourceVersion?: string;
-  /** Consecutive failed (re)connections tolerated before giving up (default 6). */
-  maxReconnects?: number;
-  /** Server-side watch timeout per connection in seconds (default 300). */
-  timeoutSeconds?: number;
-}
+export { type PodEvent, type WatchOptions } from "./watch.ts";
 
 /** client-node call options that abort the request with `signal`. */
 export function callOptions(signal: AbortSignal) {
@@ -55,10 +32,6 @@ export function callOptions(signal: AbortSignal) {
     middlewareMergeStrategy: "append" as const,
   };
 }
-
-type WatchMsg =
-  | { kind: "event"; type: string; obj: unknown }
-  | { kind: "done"; err: unknown };
 
 /** The CoreV1 operations gangplank uses, bound to one namespace, with retries. */
 export class KubeClient {
@@ -315,11 +288,6 @@ export class KubeClient {
     return out;
   }
 
-  /** Lists Secrets (names and labels only) for cleanup. */
-  async listSecretNames(selector: string, opts: { signal: AbortSignal }): Promise<string[]> {
-    return (await this.listSecretMetadata(selector, opts)).map((s) => s.metadata?.name ?? "");
-  }
-
   listNodes(opts: { signal: AbortSignal }): Promise<V1Node[]> {
     return this.#retry(
       "list nodes",
@@ -329,109 +297,16 @@ export class KubeClient {
   }
 
   /**
-   * Watches one pod, yielding its events. A dropped connection resumes from the last seen
-   * `resourceVersion`; `410 Gone` re-reads the pod (yielding its current state, or DELETED
-   * when it no longer exists) and resumes from there. Gives up with {@link KubeApiError}
-   * after `maxReconnects` consecutive failed connections.
+   * Watches one pod, yielding its events; dropped connections and `410 Gone` are resumed (see
+   * {@link watchPodEvents}).
    */
-  async *watchPod(name: string, opts: WatchOptions): AsyncGenerator<PodEvent> {
-    const maxReconnects = opts.maxReconnects ?? 6;
-    const path = `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/pods`;
-    let rv = opts.resourceVersion;
-    let failures = 0;
-    const watch = new k8s.Watch(this.kc);
-    while (true) {
-      opts.signal.throwIfAborted();
-      const q = new Queue<WatchMsg>();
-      let ctl: AbortController | undefined;
-      let gone = false;
-      let lastErr: unknown;
-      let gotEvent = false;
-      const connectedAt = Date.now();
-      try {
-        ctl = await watch.watch(
-          path,
-          {
-            fieldSelector: `metadata.name=${name}`,
-            resourceVersion: rv,
-            allowWatchBookmarks: true,
-            timeoutSeconds: opts.timeoutSeconds ?? 300,
-          },
-          (type, obj) => q.push({ kind: "event", type, obj }),
-          (err) => q.push({ kind: "done", err }),
-        );
-        const onAbort = () => ctl?.abort();
-        opts.signal.addEventListener("abort", onAbort, { once: true });
-        try {
-          while (true) {
-            const m = await q.next(opts.signal);
-            if (m.kind === "done") {
-              lastErr = m.err;
-              if (errorInfo(m.err).status === 410) gone = true;
-              break;
-            }
-            const obj = m.obj as { metadata?: { resourceVersion?: string }; code?: number };
-            if (m.type === "ERROR") {
-              if (obj?.code === 410) gone = true;
-              lastErr = obj;
-              break;
-            }
-            gotEvent = true;
-            if (obj?.metadata?.resourceVersion) rv = obj.metadata.resourceVersion;
-            if (m.type === "BOOKMARK") continue;
-            if (m.type === "ADDED" || m.type === "MODIFIED" || m.type === "DELETED") {
-              yield { type: m.type, pod: obj as V1Pod };
-              if (m.type === "DELETED") return;
-            }
-          }
-        } finally {
-          opts.signal.removeEventListener("abort", onAbort);
-          ctl?.abort();
-        }
-      } catch (e) {
-        if (opts.signal.aborted) throw opts.signal.reason;
-        lastErr = e;
-      }
-      opts.signal.throwIfAborted();
-      if (gone) {
-        // Our resourceVersion is too old: relist (read) and continue from the current state.
-        const pod = await this.readPod(name, { signal: opts.signal });
-        if (!pod) {
-          yield { type: "DELETED", pod: { metadata: { name } } };
-          return;
-        }
-        rv = pod.metadata?.resourceVersion;
-        yield { type: "MODIFIED", pod };
-        failures = 0;
-        continue;
-      }
-      // client-node ends a watch silent for 30 s with a TimeoutError: an idle pod, not a failure.
-      const idle = Date.now() - connectedAt >= 20_000;
-      if (gotEvent || idle || lastErr === null || lastErr === undefined) {
-        // A normal server-side close (timeout) or a drop after progress: reconnect at once.
-        failures = 0;
-        continue;
-      }
-      failures++;
-      const info = errorInfo(lastErr);
-      if (
-        failures > maxReconnects || (info.status !== undefined && !(
-          info.status === 429 || info.status >= 500
-        ))
-      ) {
-        throw new KubeApiError({
-          operation: `watch pod ${name}`,
-          status: info.status,
-          reason: info.reason,
-          detail: info.message,
-          attempts: failures,
-        });
-      }
-      this.#log(`watch pod ${name}: ${info.message}; reconnecting (${failures}/${maxReconnects})`);
-      await delay(backoffDelay(failures, { ...this.#policy, jitter: "none" }, info.retryAfterMs), {
-        signal: opts.signal,
-      });
-    }
+  watchPod(name: string, opts: WatchOptions): AsyncGenerator<PodEvent> {
+    return watchPodEvents(this.kc, this.namespace, name, {
+      ...opts,
+      policy: this.#policy,
+      log: this.#log,
+      readPod: (n, o) => this.readPod(n, o),
+    });
   }
 
   /**
@@ -468,10 +343,15 @@ export class KubeClient {
       sink.on("end", () => resolve());
       sink.on("error", reject);
     });
-    const ctl = await withKubeRetry(
-      `log ${pod}/${container}`,
-      () => log.log(this.namespace, pod, container, sink, { follow: opts.follow }),
-      { signal: opts.signal, policy: this.#policy, onRetry: this.#log },
+    // client-node's connect cannot take the signal: an abort must not wait for the server.
+    const ctl = await abortable(
+      withKubeRetry(
+        `log ${pod}/${container}`,
+        () => log.log(this.namespace, pod, container, sink, { follow: opts.follow }),
+        { signal: opts.signal, policy: this.#policy, onRetry: this.#log },
+      ),
+      opts.signal,
+      (late) => (late.abort(), sink.destroy()),
     );
     const onAbort = () => {
       ctl.abort();

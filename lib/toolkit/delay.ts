@@ -56,7 +56,8 @@ export function pause(ms: number, signal: AbortSignal): Promise<void> {
 
 /**
  * `p`, or a rejection with the signal's reason as soon as `signal` aborts (`p` keeps running:
- * abort the work itself through the same signal where it takes one).
+ * abort the work itself through the same signal where it takes one). `late` receives what `p`
+ * resolves to after the abort, to release it (a connection that could not take the signal).
  *
  * @example
  * ```ts
@@ -65,10 +66,21 @@ export function pause(ms: number, signal: AbortSignal): Promise<void> {
  * await abortable(never, AbortSignal.abort()).then(() => { throw new Error("resolved"); }, () => {});
  * ```
  */
-export function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
+export function abortable<T>(
+  p: Promise<T>,
+  signal: AbortSignal,
+  late?: (value: T) => void,
+): Promise<T> {
+  const release = () => late && p.then(late, () => {});
+  if (signal.aborted) {
+    release();
+    return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
+    const onAbort = () => {
+      release();
+      reject(signal.reason);
+    };
     signal.addEventListener("abort", onAbort, { once: true });
     p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
