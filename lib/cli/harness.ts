@@ -13,9 +13,15 @@
  *
  * @module
  */
-import { exitCodeOf, GangplankError, InterruptedError, UsageError } from "../errors/mod.ts";
+// Only light imports: every script (the worker among them) starts through this file.
+import {
+  exitCodeOf,
+  GangplankError,
+  InterruptedError,
+  ProblemListError,
+  UsageError,
+} from "../errors/mod.ts";
 import type { Installation } from "./backends/types.ts";
-import { isProblemList, problemLines } from "./resolve_spec.ts";
 
 /** Everything a script reads from and writes to the outside world. */
 export interface CliIo {
@@ -73,8 +79,8 @@ export async function runCli(name: string, main: CliMain, io: CliIo): Promise<nu
     }
     if (e instanceof UsageError) {
       // Problem lists (JobSpec, generator, plan) name their place; other errors get our name.
-      const prefix = isProblemList(e) ? "" : `${name}: `;
-      for (const l of problemLines(e)) io.stderr(`${prefix}${l}\n`);
+      const lines = e instanceof ProblemListError ? e.lines : [`${name}: ${e.message}`];
+      for (const l of lines) io.stderr(`${l}\n`);
       return exitCodeOf(e);
     }
     const msg = e instanceof Error ? e.message : String(e);

@@ -10,8 +10,7 @@ import * as fs from "node:fs";
 import { resolve } from "node:path";
 import { UsageError } from "../errors/mod.ts";
 import { addFlags, commanderMessage, type FlagDef, foldAliases } from "./flags.ts";
-import { type CliMain, lines } from "./harness.ts";
-import { HelpShown } from "./harness.ts";
+import { type CliMain, HelpShown, lines } from "./harness.ts";
 
 /** The relay's flags. */
 export const RELAY_FLAGS: readonly FlagDef[] = [

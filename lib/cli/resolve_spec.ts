@@ -7,18 +7,15 @@
 import {
   buildIdProblem,
   formatIssue,
-  GenerateError,
   generateJobSpec,
   type GenerateOptions,
   jobBucketProblem,
   type JobSpec,
-  JobSpecError,
   jobSpecToYaml,
   loadJobSpec,
   parseJobSpec,
 } from "../jobspec/mod.ts";
-import { PlanError } from "../plan/mod.ts";
-import { UsageError } from "../errors/mod.ts";
+import { ProblemListError, UsageError } from "../errors/mod.ts";
 import type { SubmitOptions } from "./submit_options.ts";
 
 /**
@@ -27,15 +24,13 @@ import type { SubmitOptions } from "./submit_options.ts";
  * message.
  */
 export function problemLines(e: unknown): string[] {
-  if (e instanceof JobSpecError) return e.issues.map(formatIssue);
-  if (e instanceof GenerateError) return e.problems;
-  if (e instanceof PlanError) return e.problems.map((p) => p.message);
+  if (e instanceof ProblemListError) return [...e.lines];
   return [(e as Error).message ?? String(e)];
 }
 
 /** True for errors that are a list of located problems (JobSpec, generator, plan). */
 export function isProblemList(e: unknown): boolean {
-  return e instanceof JobSpecError || e instanceof GenerateError || e instanceof PlanError;
+  return e instanceof ProblemListError;
 }
 
 /** The flags given that only make sense for a generated JobSpec (`-A`, `--kolaTest`, ...). */

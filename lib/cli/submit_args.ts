@@ -29,6 +29,7 @@ import {
   type SubmitOptions,
   toSubmitOptions,
 } from "./submit_options.ts";
+import { HelpShown } from "./harness.ts";
 import meta from "../../deno.json" with { type: "json" };
 
 /** Version of this program (deno.json's). */

@@ -24,6 +24,17 @@ export class UsageError extends GangplankError {
   override readonly exitCode: number = 2;
 }
 
+/**
+ * Bad input found as a list of located problems (a JobSpec's issues, a generator's or a
+ * planner's problems): each line says where and what, so a script prints them as they are.
+ */
+export class ProblemListError extends UsageError {
+  /** One problem per line (the message is these lines joined). */
+  constructor(readonly lines: readonly string[]) {
+    super(lines.join("\n"));
+  }
+}
+
 /** The run was interrupted by a signal; exit code 128 + signal number (130, 143). */
 export class InterruptedError extends GangplankError {
   /** 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP. */

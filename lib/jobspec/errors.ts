@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { UsageError } from "../errors/mod.ts";
+import { ProblemListError, UsageError } from "../errors/mod.ts";
 
 /** One problem found in a JobSpec, with where it is. `line`/`col` are 1-based (0 = unknown). */
 export interface JobSpecIssue {
@@ -46,10 +46,10 @@ export function formatIssue(i: JobSpecIssue): string {
  * A JobSpec could not be accepted. Carries every problem found (never just the first); the
  * message lists them one per line in `file:line:col: path: message` form.
  */
-export class JobSpecError extends UsageError {
+export class JobSpecError extends ProblemListError {
   /** Every problem found, in position order. */
   constructor(readonly issues: JobSpecIssue[]) {
-    super(issues.map(formatIssue).join("\n"));
+    super(issues.map(formatIssue));
   }
 }
 
@@ -92,8 +92,8 @@ export class RepoError extends UsageError {
 }
 
 /** `generate` (or a run without `--spec`) was given shorthands it cannot turn into stages. */
-export class GenerateError extends UsageError {
+export class GenerateError extends ProblemListError {
   constructor(readonly problems: string[]) {
-    super(problems.join("\n"));
+    super(problems);
   }
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { UsageError } from "../errors/mod.ts";
+import { ProblemListError } from "../errors/mod.ts";
 import {
   effectiveOrder,
   type JobSpec,
@@ -98,10 +98,10 @@ export interface PlanProblem {
 }
 
 /** The JobSpec cannot run: requirements nothing produces, waits in a cycle, bad commands. */
-export class PlanError extends UsageError {
+export class PlanError extends ProblemListError {
   /** Every problem found. */
   constructor(readonly problems: PlanProblem[]) {
-    super(problems.map((p) => p.message).join("\n"));
+    super(problems.map((p) => p.message));
   }
 }
 
