@@ -7,6 +7,9 @@
  * secret key travels there, never in argv) — replaces its own environment and directory with
  * them, and runs the module's exported `main()`, exiting with its code.
  *
+ * While it waits, it calls the module's `warmUp()` when it exports one (modules the worker
+ * loads on first use, loaded ahead of time; a launch does not wait for it).
+ *
  * Exit codes: the worker's; 70 when the module has no `main` export; 71 for a bad launch line.
  * An idle host whose stdin closes exits 0 without running anything. After the launch, the rest
  * of stdin goes to the module's `takeLifeline()` when it exports one: with `COSA_LIFELINE=stdin`
@@ -42,6 +45,8 @@ async function host(moduleUrl: string): Promise<number> {
     console.error(`local_worker_host: ${moduleUrl} exports no main()`);
     return EX_NO_MAIN;
   }
+  // Not awaited: whatever the stage needs of it, it awaits itself.
+  if (typeof mod.warmUp === "function") mod.warmUp().catch(() => {});
   const stdin = Deno.stdin.readable.getReader();
   const line = await readLine(stdin);
   if (line === undefined) return 0;

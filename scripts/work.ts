@@ -32,7 +32,7 @@ import { type CliMain, runCli } from "../lib/cli/harness.ts";
 import { processIo } from "./_harness.ts";
 import { entryRole } from "../lib/buildconfig/role.ts";
 import { ENV_BUILD } from "../lib/buildconfig/build.ts";
-import { ArtifactStore } from "../lib/relay/client/mod.ts";
+import { ArtifactStore, loadS3Client } from "../lib/relay/client/mod.ts";
 import { longTransferProgress } from "../lib/progress/mod.ts";
 import { consumeSecretFile, makeUndumpable } from "../lib/worker/secrets.ts";
 import { ENV_LIFELINE, stopGroupWhenClosed } from "../lib/worker/lifeline.ts";
@@ -212,6 +212,15 @@ export function takeLifeline(reader: () => ReadableStreamDefaultReader<Uint8Arra
     kill: Deno.kill,
     onGone: () => console.error("work: the coordinator is gone (stdin closed), stopping"),
   });
+}
+
+/**
+ * Loads what most stages need later but this module does not load up front (the S3 client):
+ * the pre-started worker host calls it while it waits for its launch, so a stage that moves
+ * files does not wait for it and one that moves none never did.
+ */
+export async function warmUp(): Promise<void> {
+  await loadS3Client();
 }
 
 /**

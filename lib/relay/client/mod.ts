@@ -18,7 +18,7 @@
  * @module
  */
 export { ArtifactStore } from "./store.ts";
-export { type Endpoint, resolveEndpoint } from "./transport.ts";
+export { type Endpoint, loadS3Client, resolveEndpoint } from "./transport.ts";
 export {
   type ArtifactStoreOptions,
   DEFAULT_FILE_PART_SIZE,

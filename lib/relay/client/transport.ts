@@ -8,12 +8,22 @@
  */
 import * as http from "node:http";
 import * as https from "node:https";
-import * as Minio from "minio";
+import type * as Minio from "minio";
 import type { RelayConfig } from "../config.ts";
 import type { ProgressFactory } from "../../progress/mod.ts";
 import { isTransientError, type RetryOptions, withRetry } from "../retry.ts";
 import { isTransientStatus, StoreError } from "../store_errors.ts";
 import { type ArtifactStoreOptions, DEFAULT_FILE_PART_SIZE, DEFAULT_PART_SIZE } from "./types.ts";
+
+let minioModule: Promise<typeof import("minio")> | undefined;
+
+/**
+ * npm:minio, loaded on first use: it is most of a worker's start-up time, and a stage that
+ * moves nothing never needs it. A pre-started worker calls this while it waits for its launch.
+ */
+export function loadS3Client(): Promise<typeof import("minio")> {
+  return (minioModule ??= import("minio"));
+}
 
 /** Where and how to reach the S3 endpoint, derived from a {@link RelayConfig}. */
 export interface Endpoint {
@@ -188,9 +198,11 @@ export class Transport {
     return { request } as unknown as Minio.ClientOptions["transport"];
   }
 
-  client(signal: AbortSignal | undefined, state: CallState): Minio.Client {
+  /** A client whose requests are bound to `signal` (npm:minio is loaded on the first). */
+  async client(signal: AbortSignal | undefined, state: CallState): Promise<Minio.Client> {
+    const { Client } = await loadS3Client();
     const e = this.endpoint;
-    return new Minio.Client({
+    return new Client({
       endPoint: e.endPoint,
       port: e.port,
       useSSL: e.useSSL,
@@ -268,7 +280,7 @@ export class Transport {
       signal?.throwIfAborted();
       const state: CallState = {};
       try {
-        const p = fn(this.client(signal, state));
+        const p = this.client(signal, state).then(fn);
         return await (race ? raceAbort(p, signal) : p);
       } catch (e) {
         throw await this.wrap(op, bucket, key, e, state, signal);

@@ -96,7 +96,7 @@ export async function putFile(
         );
       } catch (e) {
         // Not bound to `signal`: an aborted upload is cleaned up too (bounded by the agent).
-        await t.client(undefined, {}).abortMultipartUpload(bucket, key, uploadId)
+        await t.client(undefined, {}).then((c) => c.abortMultipartUpload(bucket, key, uploadId))
           .catch(() => {});
         throw e;
       }
