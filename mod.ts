@@ -26,7 +26,13 @@
  */
 
 // Errors and exit codes.
-export { exitCodeOf, GangplankError, InterruptedError, UsageError } from "./lib/errors/mod.ts";
+export {
+  exitCodeOf,
+  GangplankError,
+  InterruptedError,
+  ProblemListError,
+  UsageError,
+} from "./lib/errors/mod.ts";
 
 // JobSpecs: read, validate, generate, template.
 export {
