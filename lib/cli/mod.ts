@@ -26,7 +26,6 @@ export {
   type SubmitOptions,
 } from "./submit_options.ts";
 export { isProblemList, problemLines, resolveSpec } from "./resolve_spec.ts";
-export { HelpShown } from "./harness.ts";
 export {
   type DryRunDocument,
   dryRunDocument,

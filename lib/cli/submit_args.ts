@@ -29,7 +29,6 @@ import {
   type SubmitOptions,
   toSubmitOptions,
 } from "./submit_options.ts";
-import { HelpShown } from "./harness.ts";
 import meta from "../../deno.json" with { type: "json" };
 
 /** Version of this program (deno.json's). */
