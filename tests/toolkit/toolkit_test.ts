@@ -9,8 +9,10 @@ import {
   redact,
   retry,
   type RetryInfo,
+  timeoutSignal,
   writeFileAtomic,
 } from "../../lib/toolkit/mod.ts";
+import { FakeClock } from "../_helpers/fake_clock.ts";
 
 Deno.test("retry: Retry-After replaces the backoff (capped), and only retryable errors retry", async () => {
   const seen: RetryInfo[] = [];
@@ -123,4 +125,40 @@ Deno.test("quote: hostile words reach the shell as one literal argument", async 
   const script = `printf '%s\\0' ${words.map(quote).join(" ")}`;
   const out = await new Deno.Command("sh", { args: ["-c", script], stdout: "piped" }).output();
   assert.deepEqual(new TextDecoder().decode(out.stdout).split("\0").slice(0, -1), words);
+});
+
+Deno.test("abortable hands a value that arrives after the abort to `late` (a connection to close)", async () => {
+  const ctl = new AbortController();
+  let arrive!: (v: string) => void;
+  const released: string[] = [];
+  const p = abortable(new Promise<string>((r) => arrive = r), ctl.signal, (v) => released.push(v));
+  ctl.abort(new Error("stop"));
+  await assert.rejects(p, /stop/);
+  arrive("conn");
+  await Promise.resolve();
+  await Promise.resolve();
+  assert.deepEqual(released, ["conn"]);
+  // A value that arrives in time is the caller's, never released.
+  const kept: string[] = [];
+  const live = new AbortController().signal;
+  assert.equal(await abortable(Promise.resolve("x"), live, (v) => kept.push(v)), "x");
+  assert.deepEqual(kept, []);
+});
+
+Deno.test("timeoutSignal: aborts with TimeoutError after ms on its clock, at once with its parent; dispose stops the wait", async () => {
+  const clock = new FakeClock();
+  const fired = timeoutSignal(clock, 30_000);
+  const never = timeoutSignal(clock, 30_000);
+  never[Symbol.dispose]();
+  const parent = new AbortController();
+  const child = timeoutSignal(clock, 60_000, parent.signal);
+  clock.after(1000, () => parent.abort(new Error("parent")));
+  await clock.run(new Promise<void>((r) => fired.signal.addEventListener("abort", () => r())));
+  assert.equal(clock.elapsed, 30_000);
+  assert.equal((fired.signal.reason as DOMException).name, "TimeoutError");
+  assert.equal(never.signal.aborted, false);
+  assert.match(String(child.signal.reason), /parent/);
+  fired[Symbol.dispose]();
+  child[Symbol.dispose]();
+  assert.equal(clock.pendingDelays, 0, "no wait left");
 });
