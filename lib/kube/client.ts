@@ -301,7 +301,8 @@ export class KubeClient {
    * {@link watchPodEvents}).
    */
   watchPod(name: string, opts: WatchOptions): AsyncGenerator<PodEvent> {
-    return watchPodEvents(this.kc, this.namespace, name, {
+    const watch = new k8s.Watch(this.kc);
+    return watchPodEvents((...a) => watch.watch(...a), this.namespace, name, {
       ...opts,
       policy: this.#policy,
       log: this.#log,

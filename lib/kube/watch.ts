@@ -6,10 +6,10 @@
  * @module
  */
 
-import * as k8s from "@kubernetes/client-node";
 import type { V1Pod } from "@kubernetes/client-node";
 import { errorInfo, KubeApiError, type RetryPolicy } from "./retry.ts";
-import { abortable, delay } from "../toolkit/delay.ts";
+import { abortable } from "../toolkit/delay.ts";
+import { type Clock, SYSTEM_CLOCK } from "../toolkit/clock.ts";
 import { backoffDelay } from "../toolkit/retry.ts";
 import { Queue } from "./queue.ts";
 
@@ -30,6 +30,21 @@ export interface WatchOptions {
   timeoutSeconds?: number;
 }
 
+/**
+ * Opens one watch connection, as client-node's `Watch.watch` does: `onEvent` for each event,
+ * then `onDone` once when the stream ends (`null` for a clean close); resolves with the
+ * connection's controller once the server answered.
+ */
+export type WatchConnect = (
+  path: string,
+  query: Record<string, string | number | boolean | undefined>,
+  onEvent: (type: string, obj: unknown) => void,
+  onDone: (err: unknown) => void,
+) => Promise<AbortController>;
+
+/** A connection that ends cleanly this soon, without an event, was not a normal close (ms). */
+const QUICK_CLOSE_MS = 1000;
+
 type WatchMsg =
   | { kind: "event"; type: string; obj: unknown }
   | { kind: "done"; err: unknown };
@@ -42,20 +57,22 @@ type WatchMsg =
  * `policy`, telling `log`).
  */
 export async function* watchPodEvents(
-  kc: k8s.KubeConfig,
+  connect: WatchConnect,
   namespace: string,
   name: string,
   opts: WatchOptions & {
     policy: RetryPolicy;
     log: (msg: string) => void;
     readPod: (name: string, opts: { signal: AbortSignal }) => Promise<V1Pod | undefined>;
+    /** Time and waits (default: the real clock). */
+    clock?: Clock;
   },
 ): AsyncGenerator<PodEvent> {
+  const clock = opts.clock ?? SYSTEM_CLOCK;
   const maxReconnects = opts.maxReconnects ?? 6;
   const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`;
   let rv = opts.resourceVersion;
   let failures = 0;
-  const watch = new k8s.Watch(kc);
   while (true) {
     opts.signal.throwIfAborted();
     const q = new Queue<WatchMsg>();
@@ -63,10 +80,10 @@ export async function* watchPodEvents(
     let gone = false;
     let lastErr: unknown;
     let gotEvent = false;
-    const connectedAt = Date.now();
+    const connectedAt = clock.now();
     try {
       ctl = await abortable(
-        watch.watch(
+        connect(
           path,
           {
             fieldSelector: `metadata.name=${name}`,
@@ -126,14 +143,19 @@ export async function* watchPodEvents(
       continue;
     }
     // client-node ends a watch silent for 30 s with a TimeoutError: an idle pod, not a failure.
-    const idle = Date.now() - connectedAt >= 20_000;
-    if (gotEvent || idle || lastErr === null || lastErr === undefined) {
+    const lasted = clock.now() - connectedAt;
+    const clean = lastErr === null || lastErr === undefined;
+    if (gotEvent || lasted >= 20_000 || (clean && lasted >= QUICK_CLOSE_MS)) {
       // A normal server-side close (timeout) or a drop after progress: reconnect at once.
       failures = 0;
       continue;
     }
+    // A failed connection, or one closed at once without an event (reconnecting at once
+    // would hammer the server): back off.
     failures++;
-    const info = errorInfo(lastErr);
+    const info = clean
+      ? { ...errorInfo(new Error("the server closed the watch at once")), network: false }
+      : errorInfo(lastErr);
     if (
       failures > maxReconnects || (info.status !== undefined && !(
         info.status === 429 || info.status >= 500
@@ -148,8 +170,9 @@ export async function* watchPodEvents(
       });
     }
     opts.log(`watch pod ${name}: ${info.message}; reconnecting (${failures}/${maxReconnects})`);
-    await delay(backoffDelay(failures, { ...opts.policy, jitter: "none" }, info.retryAfterMs), {
-      signal: opts.signal,
-    });
+    await clock.delay(
+      backoffDelay(failures, { ...opts.policy, jitter: "none" }, info.retryAfterMs),
+      { signal: opts.signal },
+    );
   }
 }
