@@ -219,16 +219,25 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   // Other `Expect` values (an empty one, say) are ignored, as S3 does (node would answer 417).
   server.on("checkExpectation", onRequest);
   // Bytes the HTTP parser cannot read (a body longer than its Content-Length, say). When they
-  // follow a complete request still being answered, that answer (BadDigest, ...) goes out and
-  // then the connection closes; otherwise the connection gets node's plain 400 and closes.
-  server.on("clientError", (_e: Error, socket: Socket) => {
+  // follow a whole request still being answered, that answer (BadDigest, ...) goes out and then
+  // the connection closes; otherwise the connection gets what node sends without a handler (a
+  // bare 400, 408 or 431, unless a response is half sent) and is closed.
+  server.on("clientError", (e: NodeJS.ErrnoException, socket: Socket) => {
     const current = inFlight.get(socket);
-    if (current?.req.complete && !current.res.writableFinished && !socket.destroyed) {
+    const answering = current !== undefined && !current.res.writableFinished;
+    if (answering && current.req.complete && socket.writable) {
       if (!current.res.headersSent) current.res.shouldKeepAlive = false;
       current.res.on("close", () => socket.destroy());
       return;
     }
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+    if (socket.writable && !(answering && current.res.headersSent)) {
+      const status = e.code === "HPE_HEADER_OVERFLOW"
+        ? "431 Request Header Fields Too Large"
+        : e.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? "408 Request Timeout"
+        : "400 Bad Request";
+      socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
+    }
     socket.destroy();
   });
   server.keepAliveTimeout = 30_000;
