@@ -18,6 +18,14 @@ import { startRelayProcess } from "./server_harness.ts";
 /** Raised as fixes land; never lowered. */
 const PASS_THRESHOLD = 228;
 
+/**
+ * Parallel pytest workers (pytest-xdist, Debian's `python3-pytest-xdist`): each worker has its
+ * own random bucket prefix, so their tests and cleanups never meet. The suite is CPU-bound
+ * (about 170 s of CPU for boto3 and the relay together), so one worker per CPU, at most two;
+ * serial on one CPU or when pytest-xdist is missing.
+ */
+const WORKERS = Math.min(2, navigator.hardwareConcurrency);
+
 const SUITE = Deno.env.get("S3_TESTS_DIR") ?? `${ROOT}/../shared/vendor/s3-tests`;
 
 /**
@@ -265,6 +273,8 @@ Deno.test({
         `[iam]\n${user()}[iam root]\n${user()}[iam alt root]\n${user()}`,
       { mode: 0o600 },
     );
+    const xdist = WORKERS > 1 &&
+      (await runCommand("/usr/bin/python3", ["-c", "import xdist"])).code === 0;
     const results = `${tmp.path}/results.jsonl`;
     const started = Date.now();
     const r = await runCommand("/usr/bin/python3", [
@@ -276,6 +286,7 @@ Deno.test({
       "--tb=line",
       "-p",
       "gp_s3tests_report",
+      ...(xdist ? ["-n", String(WORKERS)] : []),
       "-m",
       `not (${EXCLUDED_MARKERS.join(" or ")})`,
       "-k",
@@ -326,7 +337,8 @@ Deno.test({
     const failed = outcomes.filter((o) => o.status === "failed");
     const skipped = outcomes.filter((o) => o.status === "skipped");
     const lines = [
-      `s3-tests: ${passed}/${passed + failed.length} passed in ${seconds} s` +
+      `s3-tests: ${passed}/${passed + failed.length} passed in ${seconds} s ` +
+      (xdist ? `(${WORKERS} workers)` : "(serially)") +
       (skipped.length ? `, ${skipped.length} skipped by the suite` : ""),
     ];
     for (const [f] of FAMILIES) {
