@@ -8,9 +8,7 @@
 
 import { parse as parseYaml } from "yaml";
 import { UsageError } from "../errors/mod.ts";
-
-/** The env var holding the Build object (JSON or YAML), set by OpenShift. */
-export const ENV_BUILD = "BUILD";
+import { ENV_BUILD } from "./role.ts";
 
 /** Most bytes of `BUILD` accepted (a real Build object is a few KiB). */
 export const MAX_BUILD_BYTES = 1024 * 1024;

@@ -8,7 +8,12 @@
 
 import { UsageError } from "../errors/mod.ts";
 import { ENV_WORK_POD_JSON, ENV_WORK_POD_JSON_PARTS } from "../workspec/mod.ts";
-import { ENV_BUILD } from "./build.ts";
+
+/**
+ * The env var holding the Build object (JSON or YAML), set by OpenShift. Here, not in
+ * build.ts: every worker reads it at start-up, and build.ts loads a YAML parser.
+ */
+export const ENV_BUILD = "BUILD";
 
 /** What the entry point runs as. */
 export type EntryRole = "worker" | "buildconfig";

@@ -62,3 +62,17 @@ Deno.test("start-up: the worker and its S3 client do not load npm:minio before a
   assert.ok(worker.includes("lib/worker/worker.ts"), worker.join(" "));
   assert.ok(!npmOf(worker).includes("minio"), "the worker loads npm:minio at start-up");
 });
+
+Deno.test("start-up: scripts/work.ts loads the worker, not the coordinator, the CLI or the BuildConfig role", async () => {
+  const g = await staticGraph("scripts/work.ts");
+  assert.ok(g.includes("lib/worker/worker.ts"), g.join(" "));
+  // tar-stream (cache tarballs) is the one npm package a worker needs before its first request.
+  assert.deepEqual(npmOf(g).filter((p) => !p.startsWith("@types/")), ["tar-stream"]);
+  assert.deepEqual(
+    g.filter((s) =>
+      /^lib\/(coordinator|executors|kube|podspec|jobspec\/parse|plan|cli\/submit)/.test(s) ||
+      /^lib\/buildconfig\/(?!role\.ts)/.test(s)
+    ),
+    [],
+  );
+});
