@@ -26,6 +26,7 @@
  * @module
  */
 
+import { statSync } from "node:fs";
 import { stat, writeFile } from "node:fs/promises";
 import { InterruptedError, UsageError } from "../lib/errors/mod.ts";
 import { type CliMain, runCli } from "../lib/cli/harness.ts";
@@ -160,7 +161,7 @@ const work: CliMain = async (io) => {
   const srvDir = env[ENV_SRV_DIR] || DEFAULT_SRV_DIR;
   const extractMaxBytes = extractMaxBytesOf(env);
   try {
-    if (!(await stat(srvDir)).isDirectory()) throw new Error("not a directory");
+    if (!statSync(srvDir).isDirectory()) throw new Error("not a directory");
   } catch (e) {
     throw new UsageError(`${ENV_SRV_DIR}: ${srvDir}: ${(e as Error).message}`);
   }

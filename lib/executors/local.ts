@@ -274,17 +274,14 @@ export class LocalExecutor implements Executor {
     const stageDir = `${root}/${launch.stageIndex}-${sanitizeStageId(launch.stageId)}`;
     const scratch = `${stageDir}/srv`;
     const tmp = `${stageDir}/tmp`;
-    await Deno.mkdir(scratch, { recursive: true, mode: 0o700 });
-    await Deno.mkdir(tmp, { recursive: true, mode: 0o700 });
+    // Synchronous: a few small local writes on every stage's path, where each asynchronous
+    // one waits for a thread of a busy machine (and a stage's worker waits for them).
+    Deno.mkdirSync(scratch, { recursive: true, mode: 0o700 });
+    Deno.mkdirSync(tmp, { recursive: true, mode: 0o700 });
     const secretsDir = `${stageDir}/secrets`;
     let aborted = false;
     try {
-      const env = this.#env(
-        launch,
-        scratch,
-        tmp,
-        await writeSecretFiles(secretsDir, launch.secretEnv),
-      );
+      const env = this.#env(launch, scratch, tmp, writeSecretFiles(secretsDir, launch.secretEnv));
       let live = this.#warmEnabled ? await this.#claimWarm(env, scratch) : undefined;
       if (live) {
         this.#fillPool();
@@ -382,17 +379,19 @@ export class LocalExecutor implements Executor {
  * environment naming them (`COSA_RELAY_SECRET_FILE=...`): a secret value never goes into a
  * worker's environment, where `/proc/<pid>/environ` would keep it for the process's life.
  */
-async function writeSecretFiles(
+function writeSecretFiles(
   dir: string,
   secretEnv: Record<string, string>,
-): Promise<Record<string, string>> {
+): Record<string, string> {
   const out: Record<string, string> = {};
   if (Object.keys(secretEnv).length === 0) return out;
-  await Deno.remove(dir, { recursive: true }).catch(() => {});
-  await Deno.mkdir(dir, { mode: 0o700 });
+  try {
+    Deno.removeSync(dir, { recursive: true });
+  } catch { /* not there */ }
+  Deno.mkdirSync(dir, { mode: 0o700 });
   for (const [name, value] of Object.entries(secretEnv)) {
     const file = `${dir}/${name.toLowerCase()}`;
-    await Deno.writeTextFile(file, value, { mode: 0o600, createNew: true });
+    Deno.writeTextFileSync(file, value, { mode: 0o600, createNew: true });
     out[secretFileVar(name)] = file;
   }
   return out;

@@ -13,7 +13,16 @@
  * @module
  */
 
-import { chmod, open, readFile, rm, stat } from "node:fs/promises";
+import {
+  chmodSync,
+  closeSync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { UsageError } from "../errors/mod.ts";
 
 /** How a consumed secret file was made unreadable. */
@@ -21,16 +30,26 @@ export type SecretFileFate = "removed" | "emptied" | "left";
 
 /**
  * Reads a secret from `file` (named by env var `fileVar`, for messages), refusing a file other
- * users could read, then removes it or empties it. Never puts the value in an error.
+ * users could read, then removes it or empties it. Never puts the value in an error. The file
+ * operations are synchronous: a few bytes on a local disk, on every worker's start-up path,
+ * where each asynchronous one waits for a thread of a busy machine.
  * @throws {UsageError} for a missing, unreadable, group/other-readable or empty file.
  */
-export async function consumeSecretFile(
+export function consumeSecretFile(
   fileVar: string,
   file: string,
 ): Promise<{ secret: string; fate: SecretFileFate }> {
+  try {
+    return Promise.resolve(consumeSync(fileVar, file));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+function consumeSync(fileVar: string, file: string): { secret: string; fate: SecretFileFate } {
   let st;
   try {
-    st = await stat(file);
+    st = statSync(file);
   } catch (e) {
     throw new UsageError(`${fileVar}: ${file}: ${(e as Error).message}`);
   }
@@ -42,25 +61,27 @@ export async function consumeSecretFile(
       }); it must be 0600`,
     );
   }
-  const secret = (await readFile(file, "utf8")).trim();
+  const secret = readFileSync(file, "utf8").trim();
   if (!secret) throw new UsageError(`${fileVar}: ${file} is empty`);
-  return { secret, fate: await hide(file) };
+  return { secret, fate: hide(file) };
 }
 
-async function hide(file: string): Promise<SecretFileFate> {
+function hide(file: string): SecretFileFate {
   try {
-    await rm(file);
+    rmSync(file);
     return "removed";
   } catch { /* a bind mount (podman secret) or a read-only dir */ }
   try {
     // A podman secret is mounted 0400: its owner may make it writable to empty it.
-    await chmod(file, 0o600).catch(() => {});
-    const h = await open(file, "r+");
     try {
-      await h.truncate(0);
-      await h.sync();
+      chmodSync(file, 0o600);
+    } catch { /* not ours to change: opening it for writing says */ }
+    const fd = openSync(file, "r+");
+    try {
+      ftruncateSync(fd, 0);
+      fsyncSync(fd);
     } finally {
-      await h.close();
+      closeSync(fd);
     }
     return "emptied";
   } catch {
