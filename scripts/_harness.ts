@@ -16,9 +16,19 @@ import { type CliIo, type CliMain, runCli } from "../lib/cli/harness.ts";
 
 const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
+/**
+ * Writes `text` whole. A reader that has gone away (EPIPE: a killed coordinator reading a
+ * worker's output, `submit ... | head`) loses the rest of the output instead of the process
+ * dying mid-step: a worker must live on long enough to stop its stage's processes (its
+ * lifeline sees the same coordinator gone), a coordinator long enough to clean up its run.
+ */
 function writeAll(file: { writeSync(b: Uint8Array): number }, text: string): void {
   const bytes = new TextEncoder().encode(text);
-  for (let off = 0; off < bytes.length;) off += file.writeSync(bytes.subarray(off));
+  try {
+    for (let off = 0; off < bytes.length;) off += file.writeSync(bytes.subarray(off));
+  } catch (e) {
+    if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
+  }
 }
 
 /**

@@ -32,7 +32,7 @@ export interface SubmitOptions {
 
 /**
  * Runs `scripts/submit.ts` with the given args, polling /proc every 20 ms for its
- * descendants. Killed (SIGKILL, test fails) after `timeoutMs`.
+ * descendants (and once more right before an `interruptWhen` signal). Killed (SIGKILL, test fails) after `timeoutMs`.
  */
 export async function runSubmit(args: string[], opts: SubmitOptions = {}): Promise<SubmitRun> {
   const child = new Deno.Command(Deno.execPath(), {
@@ -57,6 +57,9 @@ export async function runSubmit(args: string[], opts: SubmitOptions = {}): Promi
         const sig = opts.interruptWhen(out + err);
         if (sig) {
           interrupted = true;
+          // One sample right before the signal: what runs at that moment is in `seen` even
+          // when it started after the poller's last look (20 ms, far more under load).
+          for (const p of descendants(child.pid)) seen.set(`${p.pid}:${p.start}`, p);
           try {
             child.kill(sig);
           } catch { /* gone */ }
