@@ -15,7 +15,6 @@ import type { ProgressFactory } from "../../progress/mod.ts";
 import { IntegrityError, StoreError } from "../store_errors.ts";
 import { errMessage, networkError, raceAbort, type Transport, unlessMissing } from "./transport.ts";
 import { type ExpectedContent, PRESIGN_EXPIRY_S } from "./types.ts";
-import { type StreamHasher, streamHasher } from "./hasher.ts";
 
 /**
  * Downloads an object to `dest` atomically: into a temp file next to it (parents created
@@ -52,18 +51,15 @@ export async function fetchFile(
       const total = res.total;
       const lastModified = res.lastModified;
       progress = t.progress?.(`${bucket}/${key}`, Number.isFinite(total) ? total : undefined);
-      // Straight to the temp file; the sha256 (only when verifying) is computed in the same
-      // pass, on a worker thread that hashes each buffer after it is written (the buffers are
-      // lent to it, not copied): no second read of the artifact, and the hash off the path.
-      // node:https bodies (TLS) arrive as node Buffers and are hashed here.
-      const stream = res.body instanceof ReadableStream;
-      using lender = want !== undefined && stream ? streamHasher() : undefined;
-      const hash = want !== undefined && !lender ? createHash("sha256") : undefined;
+      // Straight to the temp file; the sha256 (only when verifying) is computed on the way,
+      // in the same pass: no second read of the artifact. (A worker thread does not help on a
+      // 2-CPU machine, where the relay and this process already take both: measured slower.)
+      const hash = want !== undefined ? createHash("sha256") : undefined;
       let n = 0;
       let writeError: unknown;
       const out = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
       try {
-        for await (const chunk of chunksOf(res.body, lender)) {
+        for await (const chunk of chunksOf(res.body)) {
           hash?.update(chunk);
           try {
             // Synchronous: a page-cache write is short, and an await per chunk halves speed.
@@ -75,8 +71,6 @@ export async function fetchFile(
           }
           n += chunk.length;
           progress?.update(chunk.length);
-          // With a lender the chunks are its own buffers (web stream reads, never shared).
-          lender?.update(chunk as Uint8Array<ArrayBuffer>);
         }
       } catch (e) {
         throw e === writeError ? e : networkError("fetch", bucket, key, e, signal);
@@ -96,7 +90,7 @@ export async function fetchFile(
       if (expect?.size !== undefined && n !== expect.size) {
         throw new IntegrityError(name, bucket, key, "size", expect.size, n);
       }
-      const got = lender ? await lender.digest() : hash?.digest("hex");
+      const got = hash?.digest("hex");
       if (want !== undefined && got !== want) {
         throw new IntegrityError(name, bucket, key, "sha256", want, got ?? "");
       }
@@ -301,26 +295,21 @@ export async function getJSONVersioned(
   return { value: parseJSON(got.body.toString("utf8"), bucket, key), etag: got.etag };
 }
 
-/**
- * The chunks of a body. A web stream is read into 1 MiB buffers: reused in place, or, with a
- * `lender`, borrowed from it (the consumer hands each chunk back through `lender.update`).
- */
 async function* chunksOf(
   body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
-  lender?: Pick<StreamHasher, "buffer">,
 ): AsyncGenerator<Uint8Array> {
   if (!(body instanceof ReadableStream)) {
     yield* body;
     return;
   }
   const reader = body.getReader({ mode: "byob" });
-  let buf = lender ? await lender.buffer() : new Uint8Array(1 << 20);
+  let buf = new Uint8Array(1 << 20);
   try {
     for (;;) {
       const { value, done } = await reader.read(buf);
       if (done || !value) return;
       yield value;
-      buf = lender ? await lender.buffer() : new Uint8Array(value.buffer);
+      buf = new Uint8Array(value.buffer);
     }
   } finally {
     await reader.cancel().catch(() => {});
