@@ -265,35 +265,35 @@ Deno.test("resume: a changed -e/--env-file value re-runs every stage that ran wi
     pipeline(),
     store,
     workers(store, failC),
-    env({ PIN: "4821", MODE: "blue" }),
+    env({ PIN: "~4821~", MODE: "~blue~" }),
   );
   assert.equal(first.r.exitCode, 1);
   const text = await Deno.readTextFile(`${tmp.path}/${RUN_STATE_FILE}`);
-  assert.ok(!text.includes("4821") && !text.includes("blue"), text);
+  assert.ok(!text.includes("~4821~") && !text.includes("~blue~"), text);
 
   // Same environment: only the failed stage and its dependent run.
   failC.on = false;
   const same = workers(store, failC);
   const second = await run(tmp.path, pipeline(), store, same, {
     resume: await readRunState(tmp.path),
-    ...env({ MODE: "blue", PIN: "4821" }),
+    ...env({ MODE: "~blue~", PIN: "~4821~" }),
   });
   assert.equal(second.r.exitCode, 0, second.lines.join("\n"));
   assert.deepEqual(same.launches.map((l) => l.stageId), ["c", "d"]);
-  assert.equal(same.launches[0].env.PIN, "4821");
+  assert.equal(same.launches[0].env.PIN, "~4821~");
 
   // One value changed: every stage ran with it, so every stage runs again, saying why.
   const changed = workers(store, failC);
   const third = await run(tmp.path, pipeline(), store, changed, {
     resume: await readRunState(tmp.path),
-    ...env({ MODE: "blue", PIN: "4822" }),
+    ...env({ MODE: "~blue~", PIN: "~4822~" }),
   });
   assert.equal(third.r.exitCode, 0, third.lines.join("\n"));
   assert.deepEqual(changed.launches.map((l) => [l.stageId, l.env.PIN]), [
-    ["a", "4822"],
-    ["b", "4822"],
-    ["c", "4822"],
-    ["d", "4822"],
+    ["a", "~4822~"],
+    ["b", "~4822~"],
+    ["c", "~4822~"],
+    ["d", "~4822~"],
   ]);
   assert.match(
     await Deno.readTextFile(`${tmp.path}/logs/b.log`),
@@ -310,13 +310,13 @@ Deno.test("resume: a changed -e/--env-file value re-runs every stage that ran wi
       env: new EnvDigest(e, k),
       signal,
     }).then((d) => [...d].map(([id, x]) => `${id}:${x.run ? x.reason : "skip"}`));
-  assert.deepEqual(await decide({ PIN: "4822", MODE: "blue" }), [
+  assert.deepEqual(await decide({ PIN: "~4822~", MODE: "~blue~" }), [
     "a:skip",
     "b:skip",
     "c:skip",
     "d:skip",
   ]);
-  assert.deepEqual(await decide({ PIN: "4822" }), [
+  assert.deepEqual(await decide({ PIN: "~4822~" }), [
     "a:environment changed: MODE (removed)",
     "b:environment changed: MODE (removed)",
     "c:environment changed: MODE (removed)",
@@ -325,9 +325,9 @@ Deno.test("resume: a changed -e/--env-file value re-runs every stage that ran wi
   // Without the key the digests cannot be checked: everything runs (never a wrong skip).
   const other = crypto.getRandomValues(new Uint8Array(32));
   assert.match(
-    (await decide({ PIN: "4822", MODE: "blue" }, other))[0],
+    (await decide({ PIN: "~4822~", MODE: "~blue~" }, other))[0],
     /^a:environment not verifiable \(its digests were made with another key\): MODE, PIN$/,
   );
   const all = await Deno.readTextFile(`${tmp.path}/${RUN_STATE_FILE}`);
-  for (const v of ["4821", "4822", "blue"]) assert.ok(!all.includes(v), `${v} in the state`);
+  for (const v of ["~4821~", "~4822~", "~blue~"]) assert.ok(!all.includes(v), `${v} in the state`);
 });

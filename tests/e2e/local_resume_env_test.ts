@@ -49,11 +49,14 @@ Deno.test("resume e2e: a changed --env-file value re-runs the stages that ran wi
     ) => `${s.id}: ${s.run ? s.reason : "skip"}`);
   };
 
-  await Deno.writeTextFile(envFile, "# build settings\nGP_FLAVOUR=blue\nexport GP_PIN=4821\n");
+  await Deno.writeTextFile(
+    envFile,
+    "# build settings\nGP_FLAVOUR=blue~1\nexport GP_PIN=pin~4821\n",
+  );
   const first = await submit(["-s", `${dir}/job.yaml`, "-w", workDir, "--env-file", envFile]);
   assert.equal(first.code, 0, first.stdout + first.stderr);
   const flavour = `${workDir}/builds/cache/notes/flavour.txt`;
-  assert.equal(await Deno.readTextFile(flavour), "flavour=blue\n");
+  assert.equal(await Deno.readTextFile(flavour), "flavour=blue~1\n");
 
   // The state has names, never values: not in clear, not as a digest of the value alone.
   const stateFile = `${workDir}/.gangplank-run.json`;
@@ -66,14 +69,14 @@ Deno.test("resume e2e: a changed --env-file value re-runs the stages that ran wi
       }
     }
   };
-  await checkState(["4821", "blue"]);
+  await checkState(["pin~4821", "blue~1"]);
   // The digest key is the user's, outside the work dir, private.
   const key = `${stateHome}/gangplank/env-digest.key`;
   assert.equal(Deno.statSync(key).mode! & 0o777, 0o600);
   assert.deepEqual(listTree(workDir).filter((f) => f.includes("key")), []);
 
   // Same values (other order, -e instead of the file): nothing to do.
-  assert.deepEqual(await plan(["-e", "GP_PIN=4821", "-e", "GP_FLAVOUR=blue"]), [
+  assert.deepEqual(await plan(["-e", "GP_PIN=pin~4821", "-e", "GP_FLAVOUR=blue~1"]), [
     "base: skip",
     "metal: skip",
   ]);
@@ -83,7 +86,7 @@ Deno.test("resume e2e: a changed --env-file value re-runs the stages that ran wi
     "metal: environment changed: GP_FLAVOUR (removed), GP_PIN (removed)",
   ]);
 
-  await Deno.writeTextFile(envFile, "GP_FLAVOUR=red\nGP_PIN=4821\n");
+  await Deno.writeTextFile(envFile, "GP_FLAVOUR=red~2\nGP_PIN=pin~4821\n");
   assert.deepEqual(await plan(["--env-file", envFile]), [
     "base: environment changed: GP_FLAVOUR",
     "metal: environment changed: GP_FLAVOUR",
@@ -103,8 +106,8 @@ Deno.test("resume e2e: a changed --env-file value re-runs the stages that ran wi
     "succeeded",
     "succeeded",
   ]);
-  // What the stage built now reflects the new value: skipping it would have kept "blue".
-  assert.equal(await Deno.readTextFile(flavour), "flavour=red\n");
-  await checkState(["4821", "blue", "red"]);
+  // What the stage built now reflects the new value: skipping it would have kept "blue~1".
+  assert.equal(await Deno.readTextFile(flavour), "flavour=red~2\n");
+  await checkState(["pin~4821", "blue~1", "red~2"]);
   assert.deepEqual(await plan(["--env-file", envFile]), ["base: skip", "metal: skip"]);
 });
