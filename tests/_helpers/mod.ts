@@ -120,3 +120,22 @@ export async function sha256File(path: string): Promise<string> {
   for await (const chunk of createReadStream(path)) h.update(chunk as Uint8Array);
   return h.digest("hex");
 }
+
+/**
+ * Every entry under `dir` (sorted): path, mode, size, mtime and inode, and the bytes of each
+ * file. Two equal snapshots mean nothing under `dir` was created, removed, rewritten or touched.
+ */
+export function treeSnapshot(dir: string): string {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of [...Deno.readDirSync(d)].sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = `${d}/${e.name}`;
+      const st = Deno.statSync(p);
+      out.push(`${p} ${st.mode} ${st.size} ${st.mtime?.getTime()} ${st.ino}`);
+      if (e.isDirectory) walk(p);
+      else out.push(new TextDecoder().decode(Deno.readFileSync(p)));
+    }
+  };
+  walk(dir);
+  return out.join("\n");
+}

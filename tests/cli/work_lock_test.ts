@@ -10,25 +10,9 @@ import {
   WORK_LOCK_FILE,
   WorkDirBusyError,
 } from "../../lib/cli/work_lock.ts";
-import { ROOT, tempDir } from "../_helpers/mod.ts";
+import { ROOT, tempDir, treeSnapshot as snapshot } from "../_helpers/mod.ts";
 
 const signal = new AbortController().signal;
-
-/** Every entry under `dir` with its bytes, mode and mtime. */
-function snapshot(dir: string): string {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of [...Deno.readDirSync(d)].sort((a, b) => a.name.localeCompare(b.name))) {
-      const p = `${d}/${e.name}`;
-      const st = Deno.statSync(p);
-      out.push(`${p} ${st.mode} ${st.mtime?.getTime()} ${st.ino}`);
-      if (e.isDirectory) walk(p);
-      else out.push(new TextDecoder().decode(Deno.readFileSync(p)));
-    }
-  };
-  walk(dir);
-  return out.join("\n");
-}
 
 Deno.test("work dir lock: a second locker is refused at once, naming the dir and holder; nothing changes", async () => {
   await using tmp = await tempDir();

@@ -7,25 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { tempDir } from "../_helpers/mod.ts";
+import { tempDir, treeSnapshot as snapshot } from "../_helpers/mod.ts";
 import { runSubmit, stillAlive, type SubmitRun } from "./_local_helpers.ts";
 import { markerJob, submitEnv } from "./_local_jobs.ts";
-
-/** Every entry under `dir`: path, mode, size, mtime, inode, and the bytes of each file. */
-function snapshot(dir: string): string {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of [...Deno.readDirSync(d)].sort((a, b) => a.name.localeCompare(b.name))) {
-      const p = `${d}/${e.name}`;
-      const st = Deno.statSync(p);
-      out.push(`${p} ${st.mode} ${st.size} ${st.mtime?.getTime()} ${st.ino}`);
-      if (e.isDirectory) walk(p);
-      else out.push(new TextDecoder().decode(Deno.readFileSync(p)));
-    }
-  };
-  walk(dir);
-  return out.join("\n");
-}
 
 Deno.test("work dir lock e2e: two submits racing on one -w: one runs, every other exits 2 changing nothing", async () => {
   await using tmp = await tempDir("gp-lock-");
