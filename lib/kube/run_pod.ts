@@ -296,11 +296,25 @@ function verdictOutcome(v: PodVerdict): PodOutcome {
   return { exitCode: -1 };
 }
 
+/** A log follow open at least this long (ms) was healthy: its end resets the back-off. */
+const HEALTHY_STREAM_MS = 5000;
+
+/**
+ * How long to wait (ms) before following a container's log again after the `drops`-th
+ * follow in a row ended while the container still ran: at once for the first, then 250 ms
+ * doubling up to 5 s (the interval at which a server that closes every stream is asked).
+ */
+function refollowDelay(drops: number): number {
+  return drops <= 1 ? 0 : Math.min(HEALTHY_STREAM_MS, 250 * 2 ** (drops - 2));
+}
+
 /**
  * Streams each container's log in order (init containers run one after another, then the
  * main one). Each stream follows from the start; when it ends before the container has
- * terminated (a dropped connection) it resumes after the lines already seen; once the
- * container has terminated a last non-follow read drains whatever the follow missed.
+ * terminated (a dropped connection) it follows again at once (backing off per
+ * {@link refollowDelay} when drops come in a row), skipping the complete lines already
+ * seen; once the container has terminated a last non-follow read drains what the follow
+ * missed.
  */
 async function streamContainers(
   client: KubeOps,
@@ -315,6 +329,7 @@ async function streamContainers(
     retryMs: number;
   },
 ): Promise<void> {
+  const clock = changed.clock;
   const started = (c: string) =>
     [
       ...(state.pod.status?.initContainerStatuses ?? []),
@@ -332,9 +347,11 @@ async function streamContainers(
     let seen = 0;
     let partial = "";
     let failures = 0;
+    let drops = 0; // follows in a row that ended early while the container ran
     while (!opts.signal.aborted) {
       // Once the outcome is known (the pod is over), one last read drains what is left.
       const terminated = containerTerminated(state.pod, c) || state.deleted || state.finished;
+      const opened = clock.now();
       try {
         const r = await client.streamLog(pod, c, (line) => opts.onLine(line, c), {
           signal: opts.signal,
@@ -345,15 +362,17 @@ async function streamContainers(
         partial = r.partial;
         failures = 0;
         if (terminated) break; // The final, complete read.
-        // The follow ended: either the container ended (drain once more) or the stream dropped.
-        const deadline = changed.clock.now() + 5000;
-        while (
-          !containerTerminated(state.pod, c) && !state.deleted && !state.finished &&
-          changed.clock.now() < deadline
-        ) {
-          if (opts.signal.aborted) break;
-          await changed.wait(250);
-        }
+        // The follow ended: either the container ended (drain once more) or the stream dropped
+        // (follow again at once; after drops in a row, back off so a server closing every
+        // stream is not hammered). A wait ends early when the pod changes.
+        drops = clock.now() - opened >= HEALTHY_STREAM_MS ? 1 : drops + 1;
+        const until = clock.now() + refollowDelay(drops);
+        do {
+          await changed.wait(until - clock.now()); // also 0: lets a pending status land
+        } while (
+          !opts.signal.aborted && !containerTerminated(state.pod, c) && !state.deleted &&
+          !state.finished && clock.now() < until
+        );
       } catch (e) {
         if (opts.signal.aborted) break;
         failures++;

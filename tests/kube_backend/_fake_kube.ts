@@ -53,6 +53,8 @@ export class FakeKube {
   secretDeleteHangs = false;
   /** Pods that stay after a delete (a finalizer nobody removes). */
   readonly stuck = new Set<string>();
+  /** Every log follow ends as soon as it has sent what there is (a proxy closing streams). */
+  dropFollows = false;
   /** Thrown by the next log stream attempts, per `pod/container`. */
   readonly logFaults = new Map<string, unknown[]>();
   #rv = 1;
@@ -322,7 +324,9 @@ export class FakeKube {
         return { lines, partial: "" };
       }
       send();
-      while (opts.follow && !b.closed && b.cuts === cuts && !opts.signal.aborted) {
+      while (
+        opts.follow && !this.dropFollows && !b.closed && b.cuts === cuts && !opts.signal.aborted
+      ) {
         // Like KubeClient: an abort ends the stream (resolving with what was seen).
         await this.#changed(opts.signal).catch(() => {});
         send();
