@@ -4,9 +4,7 @@
  *
  * @module
  */
-import { hostname } from "node:os";
 import { resolve } from "node:path";
-import { sameProcess } from "../executors/local_cleanup.ts";
 import { UsageError } from "../errors/mod.ts";
 import { type JobSpec, parseJobSpec } from "../jobspec/mod.ts";
 import { readRunState, RUN_STATE_FILE, type RunState } from "../coordinator/resume.ts";
@@ -54,14 +52,11 @@ export async function loadResume(
       `${generated.join(", ")}: the recorded JobSpec is used; give a new one with -s instead`,
     );
   }
+  // A run still going on holds the work dir's lock from before it writes its state until after
+  // it has cleaned up, so the lock alone says whether the recorded run is alive (see
+  // work_lock.ts): no pid probe, no reused pid to be fooled by.
   await checkWorkDirFree(workDir, { flag: `--resume ${dir}`, signal });
   const state = await readRunState(workDir);
-  const c = state.coordinator;
-  if (c && c.host === hostname() && c.start !== "" && sameProcess(c.pid, c.start)) {
-    throw bad(
-      `run ${state.runId} is still running there (coordinator pid ${c.pid}); stop it or wait`,
-    );
-  }
   if (state.store.external && !opts.minioConfig) {
     throw bad(
       `run ${state.runId} kept its objects in an external S3 endpoint (${

@@ -206,7 +206,6 @@ async function submitLike(
   const report = await runJob({
     runId,
     ...(resume ? { resume: resume.state } : {}),
-    ...(io.pid !== undefined ? { coordinatorPid: io.pid } : {}),
     ...(view ? { observer: view } : {}),
     spec,
     plan,

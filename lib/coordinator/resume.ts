@@ -58,11 +58,6 @@ export interface RunState {
   stages: Record<string, RecordedStage>;
   /** ISO time of the last update. */
   updatedAt: string;
-  /**
-   * The coordinator process while the run goes on (removed when it ends): a resume refuses to
-   * start while that process still runs (same host, pid and start time).
-   */
-  coordinator?: { host: string; pid: number; start: string };
 }
 
 /** Why a stage runs again (or `skip` with what was verified). */

@@ -30,8 +30,6 @@ import { type RunObserver, RunStages } from "./run_stage.ts";
 import { decideResume, type ResumeDecision, type RunState } from "./resume.ts";
 import { RunStateTracker } from "./run_state.ts";
 import { EnvDigest } from "./env_digest.ts";
-import { processStart } from "../executors/local_cleanup.ts";
-import { hostname } from "node:os";
 import { schedule, type ScheduleResult } from "./schedule.ts";
 import { reconcileBuilds, reportedBuilds } from "./reconcile.ts";
 import type { Plan } from "../plan/mod.ts";
@@ -98,22 +96,12 @@ export interface RunJobOptions {
    * outputs are intact are skipped; see {@link decideResume}.
    */
   resume?: RunState;
-  /**
-   * This coordinator's pid: recorded in the run state while the run goes on, so that a
-   * `--resume` of the work dir refuses to start while this process still runs.
-   */
-  coordinatorPid?: number;
   /** Follows the run stage by stage (the live terminal view). */
   observer?: RunObserver;
 }
 
 /** The report plus the typed error that ended the run (not serialised). */
 export type RunResult = RunReport & { readonly failure?: unknown };
-
-/** The run state's record of a coordinator process (host, pid, start time when known). */
-function coordinatorOf(pid: number): NonNullable<RunState["coordinator"]> {
-  return { host: hostname(), pid, start: processStart(pid) ?? "" };
-}
 
 /** Generates a run id: `gp-<yyyymmddhhmmss>-<6 hex>`. */
 export function newRunId(now = Date.now()): string {
@@ -187,9 +175,6 @@ export async function runJob(opts: RunJobOptions): Promise<RunResult> {
     skipped,
     hash: (key) => hash(key, { signal: AbortSignal.timeout(600_000) }),
     warn: log,
-    ...(opts.coordinatorPid !== undefined
-      ? { coordinator: coordinatorOf(opts.coordinatorPid) }
-      : {}),
   });
   await tracker.begin();
   const overrideFiles = await deliverOverrides(opts, rs.store, loc.bucket, loc.keyPrefix);

@@ -32,8 +32,6 @@ export interface RunStateTrackerOptions {
   skipped?: ReadonlySet<string>;
   /** Hashes a returned object (`undefined` when it is missing). */
   hash(key: string): Promise<{ sha256: string; size: number } | undefined>;
-  /** The coordinator process (recorded while the run goes on; see `RunState.coordinator`). */
-  coordinator?: RunState["coordinator"];
   /** Reports a state file that cannot be written (once; the run goes on). */
   warn(line: string): void;
   /** Writes the state file (default {@link writeRunState}). Seam for tests. */
@@ -72,7 +70,6 @@ export class RunStateTracker {
       objects: { ...o.previous?.objects },
       stages,
       updatedAt: new Date().toISOString(),
-      ...(o.coordinator ? { coordinator: o.coordinator } : {}),
     };
   }
 
@@ -121,12 +118,8 @@ export class RunStateTracker {
     await this.#save();
   }
 
-  /** The run ended (however): the coordinator record goes; pending writes are waited for. */
+  /** The run ended (however): pending writes are waited for. */
   async finish(): Promise<void> {
-    if (this.#state.coordinator) {
-      delete this.#state.coordinator;
-      await this.#save();
-    }
     await this.#writes;
   }
 

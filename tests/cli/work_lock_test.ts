@@ -10,7 +10,8 @@ import {
   WORK_LOCK_FILE,
   WorkDirBusyError,
 } from "../../lib/cli/work_lock.ts";
-import { ROOT, tempDir, treeSnapshot as snapshot } from "../_helpers/mod.ts";
+import { tempDir, treeSnapshot as snapshot } from "../_helpers/mod.ts";
+import { startLockHolder } from "./_lock_holder.ts";
 
 const signal = new AbortController().signal;
 
@@ -68,55 +69,29 @@ Deno.test("work dir lock: a second locker is refused at once, naming the dir and
 
 Deno.test("work dir lock: held by another process until kill -9, then taken over with a message", async () => {
   await using tmp = await tempDir();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}/tests/cli/_lock_holder.ts`, tmp.path],
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  let killed = false;
-  try {
-    // Read until the holder says it holds the lock (bounded by the test's own deadline).
-    const reader = child.stdout.getReader();
-    let out = "";
-    const deadline = Date.now() + 60_000;
-    while (!/locked \d+\n/.test(out) && Date.now() < deadline) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      out += new TextDecoder().decode(value);
-    }
-    reader.releaseLock();
-    assert.match(out, new RegExp(`locked ${child.pid}\\n`));
-    await assert.rejects(
-      lockWorkDir(tmp.path, { runId: "gp-me" }, { flag: "-w w", warn: () => {}, signal }),
-      (e) => e instanceof WorkDirBusyError && e.holder?.pid === child.pid,
-    );
-    child.kill("SIGKILL");
-    killed = true;
-    await child.status;
-    // The file stays (nobody removed it), but no process holds it any more.
-    const left = JSON.parse(await Deno.readTextFile(`${tmp.path}/${WORK_LOCK_FILE}`));
-    assert.equal(left.pid, child.pid);
-    const warnings: string[] = [];
-    await using mine = await lockWorkDir(tmp.path, { runId: "gp-me", pid: Deno.pid }, {
-      flag: "-w w",
-      warn: (l) => warnings.push(l),
-      signal,
-    });
-    assert.equal(warnings.length, 1);
-    assert.match(
-      warnings[0],
-      new RegExp(`taking over the lock left by run gp-holder \\(coordinator pid ${child.pid} `),
-    );
-    const now = JSON.parse(await Deno.readTextFile(`${tmp.path}/${WORK_LOCK_FILE}`));
-    assert.equal(now.pid, Deno.pid);
-    assert.equal(now.runId, mine.holder.runId);
-  } finally {
-    if (!killed) {
-      child.kill("SIGKILL");
-      await child.status;
-    }
-    await child.stdout.cancel().catch(() => {});
-  }
+  await using holder = await startLockHolder(tmp.path);
+  await assert.rejects(
+    lockWorkDir(tmp.path, { runId: "gp-me" }, { flag: "-w w", warn: () => {}, signal }),
+    (e) => e instanceof WorkDirBusyError && e.holder?.pid === holder.pid,
+  );
+  await holder.kill9();
+  // The file stays (nobody removed it), but no process holds it any more.
+  const left = JSON.parse(await Deno.readTextFile(`${tmp.path}/${WORK_LOCK_FILE}`));
+  assert.equal(left.pid, holder.pid);
+  const warnings: string[] = [];
+  await using mine = await lockWorkDir(tmp.path, { runId: "gp-me", pid: Deno.pid }, {
+    flag: "-w w",
+    warn: (l) => warnings.push(l),
+    signal,
+  });
+  assert.equal(warnings.length, 1);
+  assert.match(
+    warnings[0],
+    new RegExp(`taking over the lock left by run gp-holder \\(coordinator pid ${holder.pid} `),
+  );
+  const now = JSON.parse(await Deno.readTextFile(`${tmp.path}/${WORK_LOCK_FILE}`));
+  assert.equal(now.pid, Deno.pid);
+  assert.equal(now.runId, mine.holder.runId);
 });
 
 Deno.test("work dir lock: a left lock file naming a live but unrelated pid (reused) is taken over", async () => {

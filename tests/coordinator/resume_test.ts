@@ -213,24 +213,19 @@ Deno.test("resume: the state on disk says a stage is running while its worker ru
   const store = new MemStore();
   const seen: Record<string, RunState["stages"][string]["result"]>[] = [];
   const inner = workers(store, { on: false });
-  const owners: (number | undefined)[] = [];
   const exec = new FakeExecutor(async (l) => {
     const s = JSON.parse(await Deno.readTextFile(`${tmp.path}/${RUN_STATE_FILE}`)) as RunState;
     seen.push(Object.fromEntries(Object.entries(s.stages).map(([k, v]) => [k, v.result])));
-    owners.push(s.coordinator?.pid);
     return await inner.behave(l);
   });
-  await run(tmp.path, pipeline(), store, exec, { coordinatorPid: Deno.pid });
+  await run(tmp.path, pipeline(), store, exec);
   assert.deepEqual(seen, [
     { a: "running", b: "not-run", c: "not-run", d: "not-run" },
     { a: "succeeded", b: "running", c: "not-run", d: "not-run" },
     { a: "succeeded", b: "succeeded", c: "running", d: "not-run" },
     { a: "succeeded", b: "succeeded", c: "succeeded", d: "running" },
   ]);
-  // While it ran, the state named this coordinator; at the end it no longer does.
-  assert.deepEqual(owners, [Deno.pid, Deno.pid, Deno.pid, Deno.pid]);
   const state = await readRunState(tmp.path);
-  assert.equal(state.coordinator, undefined);
   // What a kill -9 during c leaves: c "running" → a resume runs it again, "interrupted".
   state.stages.c.result = "running";
   const d = await decideResume({
