@@ -7,7 +7,7 @@
 import { type CliMain, runCli } from "../../lib/cli/harness.ts";
 import type { Installation } from "../../lib/cli/backends/types.ts";
 import { installation } from "../../scripts/_harness.ts";
-import { ROOT } from "./mod.ts";
+import { ROOT, withTestState } from "./mod.ts";
 
 /** What an in-process run printed and returned. */
 export interface CliResult {
@@ -28,7 +28,8 @@ export interface InProcessOptions {
 
 /**
  * Runs `main` (e.g. `submit`) with `argv`; the environment is `env` only (nothing inherited
- * unless given), the installation is this checkout's.
+ * unless given) plus the test state dir (`XDG_STATE_HOME`, see `withTestState`), the
+ * installation is this checkout's.
  */
 export async function runInProcess(
   name: string,
@@ -42,7 +43,7 @@ export async function runInProcess(
   const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
   const code = await runCli(name, main, {
     argv,
-    env: opts.env ?? {},
+    env: withTestState(opts.env ?? {}),
     cwd: opts.cwd ?? Deno.cwd(),
     uid: Deno.uid(),
     stdout: (t) => (stdout += t),

@@ -14,6 +14,39 @@ export function tempDir(prefix = "gp-test-"): Promise<TempDir> {
   return makeTempDir({ prefix });
 }
 
+let stateHome: string | undefined;
+
+/**
+ * A private `XDG_STATE_HOME` for everything this test process runs: made on first use, removed
+ * when the process ends. A run with `-e`/`--env-file` keeps its digest key under
+ * `$XDG_STATE_HOME/gangplank/` (else under `$HOME/.local/state/`, see
+ * lib/coordinator/env_digest.ts), so with this no test writes into the real home. Every helper
+ * that starts a script ({@link runCommand}, {@link runScript}, tests/_helpers/cli.ts, the e2e
+ * spawners) passes it through {@link withTestState}.
+ */
+export function testStateHome(): string {
+  if (stateHome === undefined) {
+    const dir = Deno.makeTempDirSync({ prefix: "gp-test-state-" });
+    stateHome = dir;
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch { /* gone already */ }
+    });
+  }
+  return stateHome;
+}
+
+/**
+ * `env` with `XDG_STATE_HOME` set to {@link testStateHome} unless `env` names one itself (a test
+ * that looks at the key file gives its own).
+ */
+export function withTestState<T extends Record<string, string | undefined>>(
+  env: T,
+): T & { XDG_STATE_HOME: string } {
+  return { ...env, XDG_STATE_HOME: env.XDG_STATE_HOME ?? testStateHome() };
+}
+
 /** Result of a finished subprocess. */
 export interface RunResult {
   code: number;
@@ -43,7 +76,10 @@ export async function runScript(
   return await runCommand(Deno.execPath(), ["run", "-A", `${ROOT}/scripts/${name}`, ...args], opts);
 }
 
-/** Runs any command with a deadline and collects its output. */
+/**
+ * Runs any command with a deadline and collects its output. It inherits this process's
+ * environment, with `opts.env` on top and {@link withTestState}'s `XDG_STATE_HOME`.
+ */
 export async function runCommand(
   cmd: string,
   args: string[],
@@ -52,7 +88,7 @@ export async function runCommand(
   const child = new Deno.Command(cmd, {
     args,
     cwd: opts.cwd,
-    env: { NO_COLOR: "1", ...opts.env },
+    env: withTestState({ NO_COLOR: "1", ...opts.env }),
     stdin: opts.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",

@@ -17,8 +17,6 @@ const baseEnv = (tmp: string): Record<string, string> => ({
   PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
   HOME: Deno.env.get("HOME") ?? "/root",
   TMPDIR: tmp,
-  // The -e digest key (see lib/coordinator/env_digest.ts) goes here, not into the real home.
-  XDG_STATE_HOME: `${tmp}/state`,
   ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR")! } : {}),
 });
 

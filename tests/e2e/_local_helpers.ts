@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ROOT, waitFor } from "../_helpers/mod.ts";
+import { ROOT, waitFor, withTestState } from "../_helpers/mod.ts";
 import { descendants, type SeenProcess } from "../_helpers/procs.ts";
 
 export { descendants, type SeenProcess, stillAlive } from "../_helpers/procs.ts";
@@ -38,7 +38,7 @@ export async function runSubmit(args: string[], opts: SubmitOptions = {}): Promi
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}/scripts/submit.ts`, ...args],
     cwd: opts.cwd,
-    env: { NO_COLOR: "1", ...opts.env },
+    env: withTestState({ NO_COLOR: "1", ...opts.env }),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

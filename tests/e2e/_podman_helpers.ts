@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { PodmanClient, removeByLabels } from "../../lib/podman/mod.ts";
 import { LABEL_RUN_ID } from "../../lib/workspec/mod.ts";
-import { ROOT, sha256File } from "../_helpers/mod.ts";
+import { ROOT, sha256File, withTestState } from "../_helpers/mod.ts";
 
 /** Environment for scripts: the stand-in cosa on PATH (local backend), no colours. */
 export function scriptEnv(extra: Record<string, string> = {}): Record<string, string> {
@@ -113,7 +113,7 @@ export function spawnScript(
 ): Spawned {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}/scripts/${name}`, ...args],
-    env,
+    env: withTestState(env),
     cwd,
     clearEnv: true,
     stdin: "null",

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ROOT, runScript, tempDir, waitFor } from "../_helpers/mod.ts";
+import { ROOT, runScript, tempDir, waitFor, withTestState } from "../_helpers/mod.ts";
 import { runSubmit, stillAlive } from "./_local_helpers.ts";
 
 const FAKE_COSA = `${ROOT}/examples/fake-cosa`;
@@ -87,7 +87,7 @@ Deno.test({
     await Deno.writeTextFile(liveSpec, "stages:\n- id: live\n  commands: ['sleep 300']\n");
     const live = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", `${ROOT}/scripts/submit.ts`, "-s", liveSpec, "-w", join(tmp.path, "w2")],
-      env: { ...env, NO_COLOR: "1" },
+      env: withTestState({ ...env, NO_COLOR: "1" }),
       stdin: "null",
       stdout: "null",
       stderr: "null",
