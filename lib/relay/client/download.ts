@@ -15,6 +15,7 @@ import type { ProgressFactory } from "../../progress/mod.ts";
 import { IntegrityError, StoreError } from "../store_errors.ts";
 import { errMessage, networkError, raceAbort, type Transport, unlessMissing } from "./transport.ts";
 import { type ExpectedContent, PRESIGN_EXPIRY_S } from "./types.ts";
+import type { FileHashJob } from "./file_hasher.ts";
 
 /**
  * Downloads an object to `dest` atomically: into a temp file next to it (parents created
@@ -46,21 +47,23 @@ export async function fetchFile(
       `.${posix.basename(dest)}.gp-tmp-${crypto.randomUUID().slice(0, 8)}`,
     );
     let progress: ReturnType<ProgressFactory> | undefined;
+    let hash: FileHashJob | undefined;
     try {
       const res = await getObject(t, c, bucket, key, signal);
       const total = res.total;
       const lastModified = res.lastModified;
       progress = t.progress?.(`${bucket}/${key}`, Number.isFinite(total) ? total : undefined);
-      // Straight to the temp file; the sha256 (only when verifying) is computed on the way,
-      // in the same pass: no second read of the artifact. (A worker thread does not help on a
-      // 2-CPU machine, where the relay and this process already take both: measured slower.)
-      const hash = want !== undefined ? createHash("sha256") : undefined;
       let n = 0;
       let writeError: unknown;
       const out = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
+      // Straight to the temp file. When verifying, a worker thread hashes the file as it
+      // grows (and while it is fsynced): the sha256 costs no second pass after the download,
+      // and receiving and writing never wait for it.
+      hash = want === undefined
+        ? undefined
+        : await t.fileHasher.follow(tmp, Number.isFinite(total) ? total : undefined);
       try {
         for await (const chunk of chunksOf(res.body)) {
-          hash?.update(chunk);
           try {
             // Synchronous: a page-cache write is short, and an await per chunk halves speed.
             let off = 0;
@@ -69,6 +72,7 @@ export async function fetchFile(
             writeError = e;
             throw e;
           }
+          hash?.grew(chunk);
           n += chunk.length;
           progress?.update(chunk.length);
         }
@@ -90,16 +94,23 @@ export async function fetchFile(
       if (expect?.size !== undefined && n !== expect.size) {
         throw new IntegrityError(name, bucket, key, "size", expect.size, n);
       }
-      const got = hash?.digest("hex");
-      if (want !== undefined && got !== want) {
-        throw new IntegrityError(name, bucket, key, "sha256", want, got ?? "");
-      }
+      const hashed = hash?.end();
+      hashed?.catch(() => {}); // awaited below, after the fsync it runs beside
       const fh = await fsp.open(tmp, "r+");
       try {
         await fh.chmod(0o644);
         await fh.sync();
       } finally {
         await fh.close();
+      }
+      if (want !== undefined) {
+        const got = await hashed!;
+        if (got.size !== n) {
+          throw new IntegrityError(name, bucket, key, "size", n, got.size);
+        }
+        if (got.sha256 !== want) {
+          throw new IntegrityError(name, bucket, key, "sha256", want, got.sha256);
+        }
       }
       if (lastModified && !Number.isNaN(lastModified.getTime())) {
         await fsp.utimes(tmp, lastModified, lastModified);
@@ -111,6 +122,7 @@ export async function fetchFile(
       await fsp.rm(tmp, { force: true }).catch(() => {});
       throw e;
     } finally {
+      hash?.[Symbol.dispose]();
       progress?.done();
     }
   }, { race: false });

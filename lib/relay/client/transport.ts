@@ -13,6 +13,7 @@ import type { RelayConfig } from "../config.ts";
 import type { ProgressFactory } from "../../progress/mod.ts";
 import { isTransientError, type RetryOptions, withRetry } from "../retry.ts";
 import { isTransientStatus, StoreError } from "../store_errors.ts";
+import { FileHasher } from "./file_hasher.ts";
 import { type ArtifactStoreOptions, DEFAULT_FILE_PART_SIZE, DEFAULT_PART_SIZE } from "./types.ts";
 
 let minioModule: Promise<typeof import("minio")> | undefined;
@@ -120,6 +121,8 @@ export class Transport {
   readonly filePartSize: number;
   fetchClient?: Deno.HttpClient;
   readonly buckets = new Set<string>();
+  /** Hashes downloads as they land on disk (worker threads, started on first use). */
+  readonly fileHasher = new FileHasher();
 
   constructor(cfg: RelayConfig, opts: ArtifactStoreOptions) {
     this.endpoint = resolveEndpoint(cfg);
@@ -137,11 +140,12 @@ export class Transport {
     this.filePartSize = opts.partSize ?? DEFAULT_FILE_PART_SIZE;
   }
 
-  /** Closes pooled connections. Idempotent. */
+  /** Closes pooled connections and hashing threads. Idempotent. */
   close(): Promise<void> {
     this.#agent.destroy();
     this.fetchClient?.close();
     this.fetchClient = undefined;
+    this.fileHasher.close();
     return Promise.resolve();
   }
 

@@ -1,0 +1,207 @@
+/**
+ * The SHA-256 of a file while it is being written, on a worker thread that follows the
+ * writer: the writer says how many bytes are in the file ({@link FileHashJob.grew}), the
+ * worker reads and hashes them from the page cache as CPU allows, and goes on after the last
+ * byte while the writer fsyncs. Receiving and writing never wait for the hash, nothing is
+ * buffered in memory, and what is hashed is what the file holds (a write that went wrong is
+ * caught, not only a transfer).
+ *
+ * The worker comes from inline source (a blob URL), so it survives bundling. Without workers
+ * (or for small files) the bytes are hashed on the calling thread as they are written.
+ *
+ * @module
+ */
+
+import { createHash, type Hash } from "node:crypto";
+
+/** Below this size a file is hashed on the calling thread (a worker hand-off costs more). */
+export const INLINE_HASH_MAX = 8 << 20;
+
+/** Control words shared with the worker (BigInt64Array indexes). */
+const WRITTEN = 0;
+const STATE = 1;
+const ENDED = 1n;
+const CANCELLED = 2n;
+
+const WORKER_SOURCE = `
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+self.onmessage = (ev) => {
+  const { path, ctl } = ev.data;
+  const c = new BigInt64Array(ctl);
+  let fd;
+  try {
+    fd = fs.openSync(path, "r");
+    const h = createHash("sha256");
+    const buf = new Uint8Array(1 << 20);
+    let pos = 0;
+    for (;;) {
+      const written = Number(Atomics.load(c, ${WRITTEN}));
+      const state = Atomics.load(c, ${STATE});
+      if (state === ${CANCELLED}n) return self.postMessage({ cancelled: true });
+      if (written > pos) {
+        const n = fs.readSync(fd, buf, 0, Math.min(buf.length, written - pos), pos);
+        if (n === 0) throw new Error("file is shorter than what was written to it");
+        h.update(buf.subarray(0, n));
+        pos += n;
+      } else if (state === ${ENDED}n) {
+        return self.postMessage({ sha256: h.digest("hex"), size: pos });
+      } else {
+        Atomics.wait(c, ${WRITTEN}, BigInt(written), 200);
+      }
+    }
+  } catch (e) {
+    self.postMessage({ error: String(e?.message ?? e) });
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+};
+self.postMessage({ ready: true });
+`;
+
+/** One file being hashed as it is written. */
+export interface FileHashJob extends Disposable {
+  /** `chunk` was just appended to the file (in order). */
+  grew(chunk: Uint8Array): void;
+  /** Nothing more will be written: the file's sha256 (hex) and the size hashed. */
+  end(): Promise<{ sha256: string; size: number }>;
+}
+
+/** Hashes on the calling thread, chunk by chunk (small files, no workers). */
+class InlineJob implements FileHashJob {
+  #h: Hash = createHash("sha256");
+  #size = 0;
+  grew(chunk: Uint8Array): void {
+    this.#h.update(chunk);
+    this.#size += chunk.length;
+  }
+  end() {
+    return Promise.resolve({ sha256: this.#h.digest("hex"), size: this.#size });
+  }
+  [Symbol.dispose]() {}
+}
+
+type Answer = { sha256?: string; size?: number; error?: string; cancelled?: boolean };
+
+/** A worker following one file; its answer settles `result`. */
+class TailJob implements FileHashJob {
+  readonly #c = new BigInt64Array(new SharedArrayBuffer(16));
+  #written = 0;
+  #settled = false;
+  readonly #result: Promise<Answer>;
+  /** Settles the job from outside (its hasher was closed). */
+  fail!: (why: string) => void;
+
+  constructor(readonly worker: Worker, path: string, release: (reusable: boolean) => void) {
+    this.#result = new Promise<Answer>((resolve) => {
+      this.fail = (why) => resolve({ error: why });
+      worker.onmessage = (ev: MessageEvent<Answer>) => resolve(ev.data);
+      worker.onerror = (ev: ErrorEvent) => {
+        ev.preventDefault();
+        resolve({ error: ev.message });
+      };
+    }).then((a) => {
+      this.#settled = true;
+      // A worker that answered is idle again; one that failed is not trusted again.
+      release(a.error === undefined);
+      return a;
+    });
+    worker.postMessage({ path, ctl: this.#c.buffer });
+  }
+
+  grew(chunk: Uint8Array): void {
+    this.#written += chunk.length;
+    Atomics.store(this.#c, WRITTEN, BigInt(this.#written));
+    Atomics.notify(this.#c, WRITTEN);
+  }
+
+  async end(): Promise<{ sha256: string; size: number }> {
+    Atomics.store(this.#c, STATE, ENDED);
+    Atomics.notify(this.#c, WRITTEN);
+    const a = await this.#result;
+    if (a.error !== undefined || a.sha256 === undefined) {
+      throw new Error(`hashing the file failed: ${a.error ?? "cancelled"}`);
+    }
+    return { sha256: a.sha256, size: a.size ?? 0 };
+  }
+
+  [Symbol.dispose](): void {
+    if (this.#settled) return;
+    Atomics.store(this.#c, STATE, CANCELLED);
+    Atomics.notify(this.#c, WRITTEN);
+  }
+}
+
+/**
+ * Starts {@link FileHashJob}s: a few idle workers are kept for the next file; {@link close}
+ * terminates them (a job still running is cancelled first).
+ */
+export class FileHasher {
+  #idle: Worker[] = [];
+  #busy = new Map<Worker, TailJob>();
+  #url: string | undefined;
+  #broken = false;
+
+  constructor(private readonly keepIdle = 2) {}
+
+  /**
+   * A job for `path` (which exists and is being written from its start); `expectedSize`
+   * (when known) below {@link INLINE_HASH_MAX} hashes inline.
+   */
+  async follow(path: string, expectedSize?: number): Promise<FileHashJob> {
+    if (this.#broken || (expectedSize !== undefined && expectedSize < INLINE_HASH_MAX)) {
+      return new InlineJob();
+    }
+    const w = this.#idle.pop() ?? await this.#start();
+    if (!w) return new InlineJob();
+    const job = new TailJob(w, path, (reusable) => {
+      this.#busy.delete(w);
+      if (reusable && this.#url && this.#idle.length < this.keepIdle) this.#idle.push(w);
+      else w.terminate();
+    });
+    this.#busy.set(w, job);
+    return job;
+  }
+
+  /** A new worker, ready; `undefined` (and inline hashing from then on) when none starts. */
+  async #start(timeoutMs = 10_000): Promise<Worker | undefined> {
+    let w: Worker | undefined;
+    try {
+      this.#url ??= URL.createObjectURL(
+        new Blob([WORKER_SOURCE], { type: "application/javascript" }),
+      );
+      const worker = new Worker(this.#url, { type: "module" });
+      w = worker;
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("hash worker start timeout")), timeoutMs);
+        worker.onmessage = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        worker.onerror = (ev: ErrorEvent) => {
+          ev.preventDefault();
+          clearTimeout(timer);
+          reject(new Error(ev.message));
+        };
+      });
+      return worker;
+    } catch {
+      w?.terminate();
+      this.#broken = true;
+      return undefined;
+    }
+  }
+
+  /** Terminates every worker; a job still running fails. Idempotent. */
+  close(): void {
+    for (const [w, job] of this.#busy) {
+      w.terminate();
+      job.fail("the store was closed");
+    }
+    for (const w of this.#idle) w.terminate();
+    this.#idle = [];
+    this.#busy.clear();
+    if (this.#url) URL.revokeObjectURL(this.#url);
+    this.#url = undefined;
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * The download hasher follows a file as it is written, on a worker thread. These tests attack
+ * what fetchFile relies on: the digest is the file's (bytes changed on disk behind the writer
+ * are caught, not the chunks it was handed), a file cut short under it fails instead of
+ * hanging, closing the store ends a running job promptly, and a cancelled job's worker is
+ * reused, not leaked.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { FileHasher, INLINE_HASH_MAX } from "../../lib/relay/client/file_hasher.ts";
+
+const MiB = 1 << 20;
+const hex = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+function randomBytes(n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let off = 0; off < n; off += 65536) crypto.getRandomValues(b.subarray(off, off + 65536));
+  return b;
+}
+
+/** Writes `data` to `path` in `parts` pieces, telling `grew` after each, pausing between. */
+async function writeInParts(
+  file: Deno.FsFile,
+  data: Uint8Array,
+  parts: number,
+  grew: (c: Uint8Array) => void,
+) {
+  const step = Math.ceil(data.length / parts);
+  for (let off = 0; off < data.length; off += step) {
+    const c = data.subarray(off, Math.min(off + step, data.length));
+    let w = 0;
+    while (w < c.length) w += file.writeSync(c.subarray(w));
+    grew(c);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+Deno.test("file hasher: the digest of a 24 MiB file written in 40 pieces is the file's sha256", async () => {
+  const dir = await Deno.makeTempDir();
+  const hasher = new FileHasher();
+  try {
+    const data = randomBytes(24 * MiB + 5);
+    const path = `${dir}/f.bin`;
+    using file = await Deno.open(path, { write: true, createNew: true });
+    using job = await hasher.follow(path, data.length);
+    await writeInParts(file, data, 40, (c) => job.grew(c));
+    assert.deepEqual(await job.end(), { sha256: hex(data), size: data.length });
+  } finally {
+    hasher.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("file hasher: bytes changed on disk behind the writer are what gets hashed", async () => {
+  const dir = await Deno.makeTempDir();
+  const hasher = new FileHasher();
+  try {
+    const data = randomBytes(INLINE_HASH_MAX * 2);
+    const path = `${dir}/f.bin`;
+    using file = await Deno.open(path, { write: true, createNew: true });
+    using job = await hasher.follow(path, data.length);
+    let w = 0;
+    while (w < data.length) w += file.writeSync(data.subarray(w));
+    // Another writer flips a byte before the hasher is told the bytes are there.
+    using other = await Deno.open(path, { write: true });
+    other.seekSync(12345, Deno.SeekMode.Start);
+    other.writeSync(new Uint8Array([data[12345] ^ 0xff]));
+    job.grew(data);
+    const got = await job.end();
+    const onDisk = await Deno.readFile(path);
+    assert.notEqual(got.sha256, hex(data), "the chunks handed over were not what was hashed");
+    assert.equal(got.sha256, hex(onDisk));
+  } finally {
+    hasher.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("file hasher: a file cut short under it fails, it does not hang", async () => {
+  const dir = await Deno.makeTempDir();
+  const hasher = new FileHasher();
+  try {
+    const path = `${dir}/f.bin`;
+    using file = await Deno.open(path, { write: true, createNew: true });
+    using job = await hasher.follow(path, 32 * MiB);
+    const data = randomBytes(16 * MiB);
+    file.writeSync(data.subarray(0, 4 * MiB));
+    await Deno.truncate(path, 1000);
+    job.grew(data); // claims 16 MiB, the file has 1000 bytes
+    await assert.rejects(job.end(), /shorter than what was written/);
+  } finally {
+    hasher.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("file hasher: closing the store ends a running job within a second", async () => {
+  const dir = await Deno.makeTempDir();
+  const hasher = new FileHasher();
+  try {
+    const path = `${dir}/f.bin`;
+    await Deno.writeFile(path, new Uint8Array(MiB));
+    const job = await hasher.follow(path, 64 * MiB);
+    job.grew(new Uint8Array(MiB)); // the writer never says it ended
+    const ended = job.end();
+    const t0 = performance.now();
+    hasher.close();
+    await assert.rejects(ended, /closed/);
+    assert.ok(performance.now() - t0 < 1000, "end() settled promptly");
+  } finally {
+    hasher.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("file hasher: a cancelled job's worker hashes the next file correctly", async () => {
+  const dir = await Deno.makeTempDir();
+  const hasher = new FileHasher(1);
+  try {
+    const a = `${dir}/a.bin`;
+    await Deno.writeFile(a, new Uint8Array(2 * MiB));
+    {
+      using job = await hasher.follow(a, 64 * MiB);
+      job.grew(new Uint8Array(2 * MiB)); // dropped before end(): the download failed
+    }
+    const data = randomBytes(9 * MiB);
+    const b = `${dir}/b.bin`;
+    await Deno.writeFile(b, data);
+    for (let i = 0; i < 3; i++) {
+      using job = await hasher.follow(b, data.length);
+      job.grew(data);
+      assert.deepEqual(await job.end(), { sha256: hex(data), size: data.length }, `round ${i}`);
+    }
+  } finally {
+    hasher.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("file hasher: small files are hashed inline from the chunks, without a worker", async () => {
+  const hasher = new FileHasher();
+  try {
+    const data = randomBytes(1000);
+    // No such file: an inline job never reads it.
+    using job = await hasher.follow("/nonexistent/gp-file-hasher", data.length);
+    job.grew(data.subarray(0, 10));
+    job.grew(data.subarray(10));
+    assert.deepEqual(await job.end(), { sha256: hex(data), size: 1000 });
+  } finally {
+    hasher.close();
+  }
+});
