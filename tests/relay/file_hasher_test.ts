@@ -150,3 +150,35 @@ Deno.test("file hasher: small files are hashed inline from the chunks, without a
     hasher.close();
   }
 });
+
+Deno.test("file hasher: the hashing thread runs at nice 19, the rest of the process does not", async () => {
+  const dir = await Deno.makeTempDir();
+  const hasher = new FileHasher();
+  /** nice of each thread of this process, by thread id (field 19 of its stat). */
+  const nices = async () => {
+    const out = new Map<number, number>();
+    for await (const e of Deno.readDir("/proc/self/task")) {
+      const stat = await Deno.readTextFile(`/proc/self/task/${e.name}/stat`).catch(() => "");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (fields.length > 16) out.set(Number(e.name), Number(fields[16]));
+    }
+    return out;
+  };
+  try {
+    const before = await nices();
+    const path = `${dir}/f.bin`;
+    await Deno.writeFile(path, new Uint8Array(MiB));
+    using job = await hasher.follow(path, 64 * MiB);
+    job.grew(new Uint8Array(MiB));
+    const during = await nices();
+    const fresh = [...during].filter(([tid]) => !before.has(tid));
+    assert.ok(fresh.some(([, n]) => n === 19), `new threads and their nice: ${fresh}`);
+    assert.equal(during.get(Deno.pid), before.get(Deno.pid), "the main thread's nice");
+    for (const [tid, n] of before) {
+      if (during.has(tid) && n !== 19) assert.equal(during.get(tid), n, `thread ${tid}`);
+    }
+  } finally {
+    hasher.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -26,6 +26,13 @@ const CANCELLED = 2n;
 const WORKER_SOURCE = `
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
+try {
+  // Linux: this thread alone at the lowest priority (per-thread nice), so the hash takes the
+  // CPU that receiving and writing leave (a spare core, the fsync) and never slows them.
+  const tid = Number(Deno.readLinkSync("/proc/thread-self").split("/").pop());
+  if (Number.isSafeInteger(tid) && tid > 0) os.setPriority(tid, 19);
+} catch { /* elsewhere: normal priority */ }
 self.onmessage = (ev) => {
   const { path, ctl } = ev.data;
   const c = new BigInt64Array(ctl);
