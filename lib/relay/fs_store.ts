@@ -49,6 +49,8 @@ export interface ObjectMeta {
   checksum?: { algorithm: string; value: string; type?: "FULL_OBJECT" | "COMPOSITE" };
   /** The parts of a multipart object, in order (for `?partNumber` and GetObjectAttributes). */
   parts?: { size: number; checksum?: string }[];
+  /** The content's sha256 (hex), once a client asked for it (`server_digest.ts`). */
+  sha256?: string;
 }
 
 /** An object's file plus its (possibly synthesized) metadata. */

@@ -31,6 +31,7 @@ import {
 } from "./server_body.ts";
 import type { RelayConfig } from "./config.ts";
 import { HashPool } from "./server_hash.ts";
+import { FileHasher } from "./file_hasher.ts";
 import type { Ctx, RelayCore } from "./server_core.ts";
 import { listingHandlers } from "./server_listing.ts";
 import { router } from "./server_route.ts";
@@ -171,10 +172,12 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const stats = { bytesIn: 0, bytesOut: 0 };
   const sockets = new Set<Socket>();
   const hashPool = new HashPool();
+  const fileHasher = new FileHasher({ keepIdle: 1 });
   const core: RelayCore = {
     store,
     stats,
     hashPool,
+    fileHasher,
     appending: new Set<string>(),
     region,
     log,
@@ -358,6 +361,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) => {
       hashPool.close();
+      fileHasher.close();
       reject(
         new GangplankError(
           `relay cannot listen on ${hostname}:${opts.port ?? 0}: ${e.code ?? e.message}`,
@@ -384,6 +388,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       opts.signal?.removeEventListener("abort", onAbort);
       server.close(() => resolve());
       hashPool.close();
+      fileHasher.close();
       for (const s of sockets) s.destroy();
     });
     return closing;

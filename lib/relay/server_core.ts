@@ -11,6 +11,7 @@ import type { FsStore, ObjectMeta } from "./fs_store.ts";
 import { S3Error } from "./s3_error.ts";
 import { writeFileAtomicSync } from "../toolkit/fs.ts";
 import type { HashPool } from "./server_hash.ts";
+import type { FileHasher } from "./file_hasher.ts";
 import { type AuthSuccess, parseQuery, safeDecode } from "./sigv4.ts";
 import { type BodyResult, receiveBody } from "./server_body.ts";
 import { assertLive, type Principal } from "./server_access.ts";
@@ -51,6 +52,8 @@ export interface RelayCore {
   store: FsStore;
   stats: { bytesIn: number; bytesOut: number };
   hashPool: HashPool;
+  /** Hashes whole objects where they lie (`server_digest.ts`). */
+  fileHasher: FileHasher;
   /** Uploads with a part being appended to their assembly file right now. */
   appending: Set<string>;
   region: string;

@@ -31,6 +31,7 @@ import {
   writePreconditions,
 } from "./server_core.ts";
 import { accessDenied, requireRead, writeRefusal } from "./server_access.ts";
+import { DIGEST_HEADER, digestRequested, objectSha256 } from "./server_digest.ts";
 
 const RESPONSE_OVERRIDES = [
   "content-type",
@@ -91,14 +92,18 @@ export function objectHandlers(core: RelayCore) {
     };
     for (const [k, v] of Object.entries(info.meta.userMeta ?? {})) h[`x-amz-meta-${k}`] = v;
     for (const [k, v] of Object.entries(h)) if (typeof v === "string") h[k] = toWire(v);
+    if (info.meta.sha256) h[DIGEST_HEADER] = info.meta.sha256;
     const nTags = Object.keys(info.meta.tags ?? {}).length;
     if (nTags > 0) h["x-amz-tagging-count"] = nTags;
     return h;
   }
 
-  function getObject(ctx: Ctx, head: boolean) {
+  async function getObject(ctx: Ctx, head: boolean) {
     const info = store.statObject(ctx.bucket!, ctx.key!);
     const headers = objectHeaders(info);
+    if (digestRequested(ctx.req)) {
+      headers[DIGEST_HEADER] = await objectSha256(core, ctx.bucket!, info);
+    }
     // response-* query parameters override response headers (presigned downloads use them).
     for (const h of RESPONSE_OVERRIDES) {
       const v = ctx.query.get(`response-${h}`);

@@ -148,6 +148,13 @@ export async function waitFor<T>(
   );
 }
 
+/** `n` random bytes (filled 64 KiB at a time, getRandomValues' limit). */
+export function randomBytes(n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let off = 0; off < n; off += 65536) crypto.getRandomValues(b.subarray(off, off + 65536));
+  return b;
+}
+
 /** sha256 of a file, hex. */
 export async function sha256File(path: string): Promise<string> {
   const { createHash } = await import("node:crypto");

@@ -6,17 +6,12 @@
  * reused, not leaked.
  */
 import assert from "node:assert/strict";
+import { randomBytes } from "../_helpers/mod.ts";
 import { createHash } from "node:crypto";
-import { FileHasher, INLINE_HASH_MAX } from "../../lib/relay/client/file_hasher.ts";
+import { FileHasher, INLINE_HASH_MAX } from "../../lib/relay/file_hasher.ts";
 
 const MiB = 1 << 20;
 const hex = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
-
-function randomBytes(n: number): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let off = 0; off < n; off += 65536) crypto.getRandomValues(b.subarray(off, off + 65536));
-  return b;
-}
 
 /** Writes `data` to `path` in `parts` pieces, telling `grew` after each, pausing between. */
 async function writeInParts(
@@ -115,7 +110,7 @@ Deno.test("file hasher: closing the store ends a running job within a second", a
 
 Deno.test("file hasher: a cancelled job's worker hashes the next file correctly", async () => {
   const dir = await Deno.makeTempDir();
-  const hasher = new FileHasher(1);
+  const hasher = new FileHasher({ keepIdle: 1 });
   try {
     const a = `${dir}/a.bin`;
     await Deno.writeFile(a, new Uint8Array(2 * MiB));
@@ -151,9 +146,9 @@ Deno.test("file hasher: small files are hashed inline from the chunks, without a
   }
 });
 
-Deno.test("file hasher: the hashing thread runs at nice 19, the rest of the process does not", async () => {
+Deno.test("file hasher: with nice 19 (downloads) its thread runs at nice 19, the rest of the process does not", async () => {
   const dir = await Deno.makeTempDir();
-  const hasher = new FileHasher();
+  const hasher = new FileHasher({ nice: 19 });
   /** nice of each thread of this process, by thread id (field 19 of its stat). */
   const nices = async () => {
     const out = new Map<number, number>();
@@ -176,6 +171,45 @@ Deno.test("file hasher: the hashing thread runs at nice 19, the rest of the proc
     assert.equal(during.get(Deno.pid), before.get(Deno.pid), "the main thread's nice");
     for (const [tid, n] of before) {
       if (during.has(tid) && n !== 19) assert.equal(during.get(tid), n, `thread ${tid}`);
+    }
+  } finally {
+    hasher.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("file hasher: a file given with its inode is refused once the path holds another, or a symlink", async () => {
+  const dir = await Deno.makeTempDir();
+  const hasher = new FileHasher();
+  try {
+    const data = randomBytes(10 * MiB);
+    const path = `${dir}/f.bin`;
+    await Deno.writeFile(path, data);
+    const ino = (await Deno.stat(path)).ino!;
+    {
+      using job = await hasher.follow({ path, ino }, data.length);
+      job.grew(data);
+      assert.deepEqual(await job.end(), { sha256: hex(data), size: data.length });
+    }
+    // Replaced by another file (new inode) between the stat and the hash.
+    await Deno.writeFile(`${dir}/g.bin`, data);
+    await Deno.rename(`${dir}/g.bin`, path);
+    {
+      using job = await hasher.follow({ path, ino }, data.length);
+      job.grew(data);
+      await assert.rejects(job.end(), /replaced/);
+    }
+    // A symlink to the original file is not followed.
+    await Deno.remove(path);
+    await Deno.writeFile(`${dir}/real.bin`, data);
+    await Deno.symlink(`${dir}/real.bin`, path);
+    {
+      using job = await hasher.follow(
+        { path, ino: (await Deno.stat(`${dir}/real.bin`)).ino! },
+        data.length,
+      );
+      job.grew(data);
+      await assert.rejects(job.end(), /ELOOP|symbolic|loop/i);
     }
   } finally {
     hasher.close();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { sha256File, tempDir, waitFor } from "../_helpers/mod.ts";
+import { randomBytes, sha256File, tempDir, waitFor } from "../_helpers/mod.ts";
 import { curl, readAll, s3Code, startRelayProcess } from "./server_harness.ts";
 
 const MiB = 1024 * 1024;
@@ -9,12 +9,6 @@ const hash = (...parts: Uint8Array[]) => {
   for (const p of parts) h.update(p);
   return h.digest("hex");
 };
-
-function randomBytes(n: number): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let off = 0; off < n; off += 65536) crypto.getRandomValues(b.subarray(off, off + 65536));
-  return b;
-}
 
 Deno.test("relay: multipart uploads (npm:minio and curl)", async (t) => {
   await using tmp = await tempDir("gp-relay-mp-");

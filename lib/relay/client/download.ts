@@ -15,7 +15,8 @@ import type { ProgressFactory } from "../../progress/mod.ts";
 import { IntegrityError, StoreError } from "../store_errors.ts";
 import { errMessage, networkError, raceAbort, type Transport, unlessMissing } from "./transport.ts";
 import { type ExpectedContent, PRESIGN_EXPIRY_S } from "./types.ts";
-import type { FileHashJob } from "./file_hasher.ts";
+import type { FileHashJob } from "../file_hasher.ts";
+import { DIGEST_HEADER, DIGEST_REQUEST } from "../server_digest.ts";
 
 /**
  * Downloads an object to `dest` atomically: into a temp file next to it (parents created
@@ -50,6 +51,12 @@ export async function fetchFile(
     let hash: FileHashJob | undefined;
     try {
       const res = await getObject(t, c, bucket, key, signal);
+      if (want !== undefined && res.sha256 !== undefined && res.sha256 !== want) {
+        // The relay knows this object's digest already: a wrong artifact fails before any
+        // of it is transferred.
+        await cancelBody(res.body);
+        throw new IntegrityError(name, bucket, key, "sha256", want, res.sha256);
+      }
       const total = res.total;
       const lastModified = res.lastModified;
       progress = t.progress?.(`${bucket}/${key}`, Number.isFinite(total) ? total : undefined);
@@ -148,9 +155,13 @@ export async function getObject(
   {
     total: number;
     lastModified?: Date;
+    /** The sha256 (hex) the relay recorded for the object, when it has one. */
+    sha256?: string;
     body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
   }
 > {
+  const recorded = (v: unknown) =>
+    typeof v === "string" && /^[0-9a-f]{64}$/.test(v) ? v : undefined;
   const date = (v: string | null | undefined) => (v ? new Date(v) : undefined);
   if (t.endpoint.useSSL) {
     const res = await raceAbort(c.getObject(bucket, key), signal) as http.IncomingMessage;
@@ -161,6 +172,7 @@ export async function getObject(
     return {
       total: cl === undefined ? NaN : Number(cl),
       lastModified: date(res.headers?.["last-modified"]),
+      sha256: recorded(res.headers?.[DIGEST_HEADER]),
       body: res,
     };
   }
@@ -182,13 +194,17 @@ export async function getObject(
   return {
     total: cl === null ? NaN : Number(cl),
     lastModified: date(res.headers.get("last-modified")),
+    sha256: recorded(res.headers.get(DIGEST_HEADER)),
     body: res.body ?? new Blob([]).stream(),
   };
 }
 
 /**
- * The sha256 (hex) and size of an object's content, streamed (never buffered whole), or
- * `undefined` when it (or its bucket) does not exist.
+ * The sha256 (hex) and size of an object's content, or `undefined` when it (or its bucket)
+ * does not exist. The relay hashes the object where it lies when asked (a HEAD with
+ * `x-gangplank-checksum: sha256`, answered in `x-gangplank-sha256`, and remembered): nothing
+ * is transferred. Another S3 server ignores the ask, and the object is then streamed and
+ * hashed here (never buffered whole).
  */
 export async function sha256(
   t: Transport,
@@ -197,6 +213,22 @@ export async function sha256(
   { signal }: { signal?: AbortSignal } = {},
 ): Promise<{ sha256: string; size: number } | undefined> {
   const r = await unlessMissing(t.call("sha256", bucket, key, signal, async (c) => {
+    const head = await c.makeRequestAsync(
+      {
+        method: "HEAD",
+        bucketName: bucket,
+        objectName: key,
+        headers: { [DIGEST_REQUEST]: "sha256" },
+      },
+      "",
+      [200],
+    );
+    head.resume();
+    const recorded = String(head.headers[DIGEST_HEADER] ?? "");
+    const length = Number(head.headers["content-length"]);
+    if (/^[0-9a-f]{64}$/.test(recorded) && Number.isSafeInteger(length)) {
+      return { sha256: recorded, size: length, transferred: false };
+    }
     const res = await getObject(t, c, bucket, key, signal);
     const hash = createHash("sha256");
     let size = 0;
@@ -218,10 +250,11 @@ export async function sha256(
         transient: true,
       });
     }
-    return { sha256: hash.digest("hex"), size };
+    return { sha256: hash.digest("hex"), size, transferred: true };
   }, { race: false }));
-  if (r) t.stats.bytesIn += r.size;
-  return r;
+  if (r === undefined) return undefined;
+  if (r.transferred) t.stats.bytesIn += r.size;
+  return { sha256: r.sha256, size: r.size };
 }
 
 /** An object's bytes, or `undefined` when it (or its bucket) does not exist. */
@@ -305,6 +338,12 @@ export async function getJSONVersioned(
   if (got === undefined) return undefined;
   t.stats.bytesIn += got.body.length;
   return { value: parseJSON(got.body.toString("utf8"), bucket, key), etag: got.etag };
+}
+
+/** Stops a response body that will not be read. */
+async function cancelBody(body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>) {
+  if (body instanceof ReadableStream) await body.cancel().catch(() => {});
+  else (body as { destroy?: () => void }).destroy?.();
 }
 
 async function* chunksOf(

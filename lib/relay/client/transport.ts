@@ -13,7 +13,7 @@ import type { RelayConfig } from "../config.ts";
 import type { ProgressFactory } from "../../progress/mod.ts";
 import { isTransientError, type RetryOptions, withRetry } from "../retry.ts";
 import { isTransientStatus, StoreError } from "../store_errors.ts";
-import { FileHasher } from "./file_hasher.ts";
+import { FileHasher } from "../file_hasher.ts";
 import { type ArtifactStoreOptions, DEFAULT_FILE_PART_SIZE, DEFAULT_PART_SIZE } from "./types.ts";
 
 let minioModule: Promise<typeof import("minio")> | undefined;
@@ -122,7 +122,7 @@ export class Transport {
   fetchClient?: Deno.HttpClient;
   readonly buckets = new Set<string>();
   /** Hashes downloads as they land on disk (worker threads, started on first use). */
-  readonly fileHasher = new FileHasher();
+  readonly fileHasher = new FileHasher({ nice: 19 });
 
   constructor(cfg: RelayConfig, opts: ArtifactStoreOptions) {
     this.endpoint = resolveEndpoint(cfg);

@@ -4,7 +4,8 @@
  * worker reads and hashes them from the page cache as CPU allows, and goes on after the last
  * byte while the writer fsyncs. Receiving and writing never wait for the hash, nothing is
  * buffered in memory, and what is hashed is what the file holds (a write that went wrong is
- * caught, not only a transfer).
+ * caught, not only a transfer). The downloads of the store's client use it at the lowest
+ * priority; the relay uses it to hash a file it serves without blocking its event loop.
  *
  * The worker comes from inline source (a blob URL), so it survives bundling. Without workers
  * (or for small files) the bytes are hashed on the calling thread as they are written.
@@ -13,6 +14,7 @@
  */
 
 import { createHash, type Hash } from "node:crypto";
+import * as fs from "node:fs";
 
 /** Below this size a file is hashed on the calling thread (a worker hand-off costs more). */
 export const INLINE_HASH_MAX = 8 << 20;
@@ -27,18 +29,23 @@ const WORKER_SOURCE = `
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
-try {
-  // Linux: this thread alone at the lowest priority (per-thread nice), so the hash takes the
-  // CPU that receiving and writing leave (a spare core, the fsync) and never slows them.
-  const tid = Number(Deno.readLinkSync("/proc/thread-self").split("/").pop());
-  if (Number.isSafeInteger(tid) && tid > 0) os.setPriority(tid, 19);
-} catch { /* elsewhere: normal priority */ }
 self.onmessage = (ev) => {
-  const { path, ctl } = ev.data;
+  if (ev.data.nice !== undefined) {
+    try {
+      // Linux: this thread alone (per-thread nice).
+      const tid = Number(Deno.readLinkSync("/proc/thread-self").split("/").pop());
+      if (Number.isSafeInteger(tid) && tid > 0) os.setPriority(tid, ev.data.nice);
+    } catch { /* elsewhere: normal priority */ }
+    return self.postMessage({ ready: true });
+  }
+  const { path, ino, ctl } = ev.data;
   const c = new BigInt64Array(ctl);
   let fd;
   try {
-    fd = fs.openSync(path, "r");
+    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    if (ino !== undefined && fs.fstatSync(fd).ino !== ino) {
+      throw new Error("the file was replaced before it could be hashed");
+    }
     const h = createHash("sha256");
     const buf = new Uint8Array(1 << 20);
     let pos = 0;
@@ -63,7 +70,7 @@ self.onmessage = (ev) => {
     if (fd !== undefined) fs.closeSync(fd);
   }
 };
-self.postMessage({ ready: true });
+self.postMessage({ loaded: true });
 `;
 
 /** One file being hashed as it is written. */
@@ -99,7 +106,11 @@ class TailJob implements FileHashJob {
   /** Settles the job from outside (its hasher was closed). */
   fail!: (why: string) => void;
 
-  constructor(readonly worker: Worker, path: string, release: (reusable: boolean) => void) {
+  constructor(
+    readonly worker: Worker,
+    file: string | { path: string; ino: number },
+    release: (reusable: boolean) => void,
+  ) {
     this.#result = new Promise<Answer>((resolve) => {
       this.fail = (why) => resolve({ error: why });
       worker.onmessage = (ev: MessageEvent<Answer>) => resolve(ev.data);
@@ -113,11 +124,20 @@ class TailJob implements FileHashJob {
       release(a.error === undefined);
       return a;
     });
-    worker.postMessage({ path, ctl: this.#c.buffer });
+    worker.postMessage(
+      typeof file === "string"
+        ? { path: file, ctl: this.#c.buffer }
+        : { path: file.path, ino: file.ino, ctl: this.#c.buffer },
+    );
   }
 
   grew(chunk: Uint8Array): void {
-    this.#written += chunk.length;
+    this.wrote(chunk.length);
+  }
+
+  /** `n` more bytes are in the file. */
+  wrote(n: number): void {
+    this.#written += n;
     Atomics.store(this.#c, WRITTEN, BigInt(this.#written));
     Atomics.notify(this.#c, WRITTEN);
   }
@@ -139,35 +159,79 @@ class TailJob implements FileHashJob {
   }
 }
 
+/** Options of {@link FileHasher}. */
+export interface FileHasherOptions {
+  /** Idle workers kept for the next file (default 2). */
+  keepIdle?: number;
+  /**
+   * The workers' thread priority on Linux (default 0). 19 lets the hash take only the CPU
+   * nothing else of ours wants (a spare core, an fsync): a download's receiving and writing
+   * never slow down for it.
+   */
+  nice?: number;
+}
+
 /**
  * Starts {@link FileHashJob}s: a few idle workers are kept for the next file; {@link close}
- * terminates them (a job still running is cancelled first).
+ * terminates them (a job still running fails).
  */
 export class FileHasher {
   #idle: Worker[] = [];
   #busy = new Map<Worker, TailJob>();
   #url: string | undefined;
   #broken = false;
+  readonly #keepIdle: number;
+  readonly #nice: number;
 
-  constructor(private readonly keepIdle = 2) {}
+  constructor(opts: FileHasherOptions = {}) {
+    this.#keepIdle = opts.keepIdle ?? 2;
+    this.#nice = opts.nice ?? 0;
+  }
 
   /**
-   * A job for `path` (which exists and is being written from its start); `expectedSize`
-   * (when known) below {@link INLINE_HASH_MAX} hashes inline.
+   * A job for `file`, a path (of a file being written from its start; a symlink is refused),
+   * with the inode it must be (the job fails if the path holds another file). `expectedSize`
+   * (when known) below {@link INLINE_HASH_MAX} hashes inline, from the chunks given to
+   * {@link FileHashJob.grew}.
    */
-  async follow(path: string, expectedSize?: number): Promise<FileHashJob> {
+  async follow(
+    file: string | { path: string; ino: number },
+    expectedSize?: number,
+  ): Promise<FileHashJob> {
     if (this.#broken || (expectedSize !== undefined && expectedSize < INLINE_HASH_MAX)) {
       return new InlineJob();
     }
     const w = this.#idle.pop() ?? await this.#start();
     if (!w) return new InlineJob();
-    const job = new TailJob(w, path, (reusable) => {
+    const job = new TailJob(w, file, (reusable) => {
       this.#busy.delete(w);
-      if (reusable && this.#url && this.#idle.length < this.keepIdle) this.#idle.push(w);
+      if (reusable && this.#url && this.#idle.length < this.#keepIdle) this.#idle.push(w);
       else w.terminate();
     });
     this.#busy.set(w, job);
     return job;
+  }
+
+  /**
+   * The sha256 of the first `size` bytes of a complete file (a path and the inode it must be;
+   * a symlink is refused), on a worker thread; read on the calling thread's event loop when no
+   * worker starts.
+   */
+  async hashFile(
+    file: { path: string; ino: number },
+    size: number,
+  ): Promise<{ sha256: string; size: number }> {
+    const job = await this.follow(file);
+    try {
+      if (job instanceof TailJob) {
+        job.wrote(size);
+      } else {
+        await readInto(job, file, size);
+      }
+      return await job.end();
+    } finally {
+      job[Symbol.dispose]();
+    }
   }
 
   /** A new worker, ready; `undefined` (and inline hashing from then on) when none starts. */
@@ -181,7 +245,8 @@ export class FileHasher {
       w = worker;
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error("hash worker start timeout")), timeoutMs);
-        worker.onmessage = () => {
+        worker.onmessage = (ev: MessageEvent) => {
+          if (ev.data?.loaded) return worker.postMessage({ nice: this.#nice });
           clearTimeout(timer);
           resolve();
         };
@@ -210,5 +275,26 @@ export class FileHasher {
     this.#busy.clear();
     if (this.#url) URL.revokeObjectURL(this.#url);
     this.#url = undefined;
+  }
+}
+
+/** Feeds the first `size` bytes of `file` to `job` (the no-worker path of hashFile). */
+async function readInto(job: FileHashJob, file: { path: string; ino: number }, size: number) {
+  const fh = await fs.promises.open(file.path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    if ((await fh.stat()).ino !== file.ino) {
+      throw new Error("hashing the file failed: the file was replaced before it could be hashed");
+    }
+    const buf = new Uint8Array(1 << 20);
+    for (let pos = 0; pos < size;) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
+      if (bytesRead === 0) {
+        throw new Error("hashing the file failed: file is shorter than what was written to it");
+      }
+      job.grew(buf.subarray(0, bytesRead));
+      pos += bytesRead;
+    }
+  } finally {
+    await fh.close();
   }
 }
