@@ -180,6 +180,8 @@ export class FileHasher {
   #busy = new Map<Worker, TailJob>();
   #url: string | undefined;
   #broken = false;
+  /** A worker being started ahead of a job ({@link warm}). */
+  #spare: Promise<Worker | undefined> | undefined;
   readonly #keepIdle: number;
   readonly #nice: number;
 
@@ -201,7 +203,9 @@ export class FileHasher {
     if (this.#broken || (expectedSize !== undefined && expectedSize < INLINE_HASH_MAX)) {
       return new InlineJob();
     }
-    const w = this.#idle.pop() ?? await this.#start();
+    const spare = this.#spare;
+    this.#spare = undefined;
+    const w = this.#idle.pop() ?? await spare ?? await this.#start();
     if (!w) return new InlineJob();
     const job = new TailJob(w, file, (reusable) => {
       this.#busy.delete(w);
@@ -210,6 +214,14 @@ export class FileHasher {
     });
     this.#busy.set(w, job);
     return job;
+  }
+
+  /**
+   * Starts a worker ahead of a job (a download about to begin), so that the job does not wait
+   * for one. Nothing happens when one is idle or already starting.
+   */
+  warm(): void {
+    if (this.#idle.length === 0 && !this.#spare && !this.#broken) this.#spare = this.#start();
   }
 
   /**
@@ -271,6 +283,8 @@ export class FileHasher {
       job.fail("the store was closed");
     }
     for (const w of this.#idle) w.terminate();
+    this.#spare?.then((w) => w?.terminate());
+    this.#spare = undefined;
     this.#idle = [];
     this.#busy.clear();
     if (this.#url) URL.revokeObjectURL(this.#url);

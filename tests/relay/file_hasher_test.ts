@@ -6,7 +6,7 @@
  * reused, not leaked.
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "../_helpers/mod.ts";
+import { randomBytes, waitFor } from "../_helpers/mod.ts";
 import { createHash } from "node:crypto";
 import { FileHasher, INLINE_HASH_MAX } from "../../lib/relay/file_hasher.ts";
 
@@ -213,6 +213,47 @@ Deno.test("file hasher: a file given with its inode is refused once the path hol
     }
   } finally {
     hasher.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("file hasher: a worker warmed ahead is used by the next job, and closed if never used", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const data = randomBytes(9 * MiB);
+    await Deno.writeFile(`${dir}/f.bin`, data);
+    const hasher = new FileHasher({ keepIdle: 0 });
+    hasher.warm();
+    hasher.warm(); // one start, not two
+    const t0 = performance.now();
+    const got = await hasher.hashFile({
+      path: `${dir}/f.bin`,
+      ino: Deno.statSync(`${dir}/f.bin`).ino!,
+    }, data.length);
+    assert.deepEqual(got, { sha256: hex(data), size: data.length });
+    assert.ok(performance.now() - t0 < 5000);
+    hasher.close();
+    // Warmed and never used: its thread (told apart by its nice 19) ends with close().
+    const niced = async () => {
+      let n = 0;
+      for await (const e of Deno.readDir("/proc/self/task")) {
+        const st = await Deno.readTextFile(`/proc/self/task/${e.name}/stat`).catch(() => "");
+        if (st.slice(st.lastIndexOf(")") + 2).split(" ")[16] === "19") n++;
+      }
+      return n;
+    };
+    const unused = new FileHasher({ nice: 19 });
+    unused.warm();
+    await waitFor(async () => (await niced()) === 1 || undefined, {
+      timeoutMs: 10_000,
+      what: "the warmed worker's thread",
+    });
+    unused.close();
+    await waitFor(async () => (await niced()) === 0 || undefined, {
+      timeoutMs: 10_000,
+      what: "the warmed worker's thread to end",
+    });
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -49,6 +49,7 @@ export async function fetchFile(
     );
     let progress: ReturnType<ProgressFactory> | undefined;
     let hash: FileHashJob | undefined;
+    if (want !== undefined) t.fileHasher.warm(); // starts beside the request
     try {
       const res = await getObject(t, c, bucket, key, signal);
       if (want !== undefined && res.sha256 !== undefined && res.sha256 !== want) {
