@@ -96,6 +96,11 @@ export function descendants(root: number): SeenProcess[] {
   return out;
 }
 
+/** A process as seen now (its start time tells it from a later one of the same pid). */
+export function seenNow(pid: number): SeenProcess {
+  return { pid, start: procStat(pid)?.start ?? "", cmd: cmdlineOf(pid) };
+}
+
 /** The processes of `seen` that still run (same pid and start time, not a zombie). */
 export function stillAlive(seen: Iterable<SeenProcess>): SeenProcess[] {
   return [...seen].filter((p) => {

@@ -31,6 +31,11 @@ export interface KubeletOptions {
   maxGraceMs?: number;
   /** Delay between status transitions, ms (so watchers see each step). Default 20. */
   stepMs?: number;
+  /**
+   * podman's global options, put before `run` (podman mode): e.g. `--hooks-dir` with an OCI
+   * hook that never returns, to test a container start that hangs.
+   */
+  podmanGlobalArgs?: string[];
   /** Extra environment for process-mode containers (e.g. `DENO_DIR`). */
   processEnv?: Record<string, string>;
   /**

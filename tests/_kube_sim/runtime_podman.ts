@@ -10,6 +10,15 @@ import { signalExitCode } from "../../lib/errors/mod.ts";
 import type { LogBuffer } from "./logs.ts";
 import type { ContainerLaunch, Handle, KubeletHost, PodRun } from "./pod_run.ts";
 import { pump } from "./runtime_process.ts";
+import {
+  allProcesses,
+  commOf,
+  descendants,
+  isRunning,
+  seenNow,
+  type SeenProcess,
+  stillAlive,
+} from "../_helpers/procs.ts";
 
 const PODMAN_ENV_DENY = /^(PATH|HOME|TMPDIR|XDG_.*|CONTAINERS_.*|STORAGE_.*|REGISTRIES_.*)$/;
 
@@ -49,9 +58,11 @@ export function startPodman(
     /[^a-zA-Z0-9_.-]/g,
     "-",
   );
+  // Tracked before podman is asked: cleanup finds what it started by this name and pid file.
   run.podmanNames.add(name);
   const network = run.address ? `ns:${run.address.netnsPath}` : "host";
-  const args = ["run", "--rm", "--name", name, "--network", network, "--pull", "never"];
+  const args = [...host.opts.podmanGlobalArgs ?? [], "run", "--rm", "--name", name];
+  args.push("--network", network, "--pull", "never", "--conmon-pidfile", conmonPidFile(run, name));
   args.push("--hostname", run.name);
   for (const m of l.mounts) {
     args.push("-v", `${m.hostPath}:${m.mountPath}${m.readOnly ? ":ro" : ""}`);
@@ -110,12 +121,7 @@ export function startPodman(
   ]);
   let exitCode: number | undefined;
   let killTimer: ReturnType<typeof setTimeout> | undefined;
-  const podmanKill = () =>
-    new Deno.Command("podman", {
-      args: ["kill", "--signal", "KILL", name],
-      stdout: "null",
-      stderr: "null",
-    }).output().catch(() => {});
+  const podmanKill = () => podman(["kill", "--signal", "KILL", name]);
   const exited = child.status.then(async (st) => {
     clearTimeout(killTimer);
     await pumps;
@@ -163,13 +169,77 @@ export function podmanStartError(stderr: string): string | undefined {
     `unknown`;
 }
 
-/** Removes the pod's podman containers (they run with --rm; this catches leftovers). */
+/**
+ * Removes the pod's podman containers (they run with --rm; this catches leftovers), then ends
+ * what podman left of them: a start that never returned (an OCI hook or `runc init` that
+ * hangs) leaves conmon, `runc create` and `runc init` running after `podman rm -f` has
+ * dropped the record. Only processes of this pod's containers are touched: a conmon found by
+ * the pid file podman was given or by its `-n <name>` argument, and that conmon's
+ * descendants. Every wait is bounded.
+ */
 export async function removePodmanContainers(run: PodRun): Promise<void> {
   for (const name of run.podmanNames) {
-    await new Deno.Command("podman", {
-      args: ["rm", "-f", "--ignore", "-t", "0", name],
-      stdout: "null",
-      stderr: "null",
-    }).output().catch(() => {});
+    await podman(["rm", "-f", "--ignore", "-t", "0", name]);
+    const left = conmonsOf(name, conmonPidFile(run, name));
+    if (!left.length) continue;
+    // A conmon may still be finishing a container that ended: give it a moment.
+    if (await gone(left.map(seenNow), 1000)) continue;
+    const tree = left.flatMap((pid) => [seenNow(pid), ...descendants(pid)]);
+    for (const p of stillAlive(tree)) {
+      try {
+        Deno.kill(p.pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    await gone(tree, 5000);
+    // The record may have come back from a podman call that was still running.
+    await podman(["rm", "-f", "--ignore", "-t", "0", name]);
   }
+}
+
+/** Where conmon writes its pid for container `name`. */
+function conmonPidFile(run: PodRun, name: string): string {
+  return `${run.tmp}/conmon-${name}.pid`;
+}
+
+/** Runs a podman command (output discarded), given up after `timeoutMs`. Never throws. */
+async function podman(args: string[], timeoutMs = 8000): Promise<void> {
+  await new Deno.Command("podman", {
+    args,
+    stdout: "null",
+    stderr: "null",
+    signal: AbortSignal.timeout(timeoutMs),
+  }).output().catch(() => {});
+}
+
+/** The live conmon processes of container `name`: from its pid file and by their argv. */
+function conmonsOf(name: string, pidFile: string): number[] {
+  const isOurs = (pid: number) => {
+    const argv = argvOf(pid);
+    return /(^|\/)conmon$/.test(argv[0] ?? "") && argv[argv.indexOf("-n") + 1] === name &&
+      isRunning(pid);
+  };
+  const pids = new Set<number>();
+  try {
+    pids.add(Number(Deno.readTextFileSync(pidFile).trim()));
+  } catch { /* not written (yet) */ }
+  for (const p of allProcesses()) if (commOf(p.pid) === "conmon") pids.add(p.pid);
+  return [...pids].filter((pid) => pid > 0 && isOurs(pid));
+}
+
+function argvOf(pid: number): string[] {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
+  } catch {
+    return [];
+  }
+}
+
+/** Waits until none of `procs` runs (true), or `ms` passed (false). */
+async function gone(procs: SeenProcess[], ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (stillAlive(procs).length) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
 }
