@@ -237,6 +237,11 @@ export async function relayBench(print: (line: string) => void = console.log): P
     await Deno.remove(`${tmp}/srv/bench/curl.bin`);
     const client = (op: string, extra: string[] = []) =>
       timedClient(["--client", op, cfgPath, src, ...extra]);
+    /** The fastest of some runs (and the most memory any of them took). */
+    const best = (runs: Measure[]) => ({
+      ms: Math.min(...runs.map((r) => r.ms)),
+      hwmKiB: Math.max(...runs.map((r) => r.hwmKiB)),
+    });
     /** Best of {@link REPEAT} client runs, each onto a fresh destination. */
     const clientBest = async (op: string, dest: string, extra: string[] = []) => {
       const runs: Measure[] = [];
@@ -244,10 +249,7 @@ export async function relayBench(print: (line: string) => void = console.log): P
         await fresh(dest)();
         runs.push(await client(op, extra));
       }
-      return {
-        ms: Math.min(...runs.map((r) => r.ms)),
-        hwmKiB: Math.max(...runs.map((r) => r.hwmKiB)),
-      };
+      return best(runs);
     };
     const phases: string[] = [];
     const phase = (name: string) => phases.push(`${name} ${(hwmOf(relay.pid) / 1024).toFixed(0)}`);
@@ -256,8 +258,17 @@ export async function relayBench(print: (line: string) => void = console.log): P
     const relayPutStore = await clientBest("store-put", stored);
     phase("store-put");
     const fetched = `${tmp}/fetched.bin`;
-    const relayGetStore = await clientBest("store-get", fetched, [fetched]);
-    const relayGetStoreVerify = await clientBest("store-get", fetched, [fetched, "verify"]);
+    // Unverified and verified fetches alternate, so that a change of load hits both alike.
+    const getRuns: Measure[] = [];
+    const verifyRuns: Measure[] = [];
+    for (let i = 0; i < REPEAT; i++) {
+      await fresh(fetched)();
+      getRuns.push(await client("store-get", [fetched]));
+      await fresh(fetched)();
+      verifyRuns.push(await client("store-get", [fetched, "verify"]));
+    }
+    const relayGetStore = best(getRuns);
+    const relayGetStoreVerify = best(verifyRuns);
     await fresh(fetched)();
     phase("store-get");
     const relayPutMinio = await client("put");
