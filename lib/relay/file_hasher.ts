@@ -22,6 +22,8 @@ export const INLINE_HASH_MAX = 8 << 20;
 /** Control words shared with the worker (BigInt64Array indexes). */
 const WRITTEN = 0;
 const STATE = 1;
+/** Bytes hashed so far (written by the worker). */
+const HASHED = 2;
 const ENDED = 1n;
 const CANCELLED = 2n;
 
@@ -58,6 +60,7 @@ self.onmessage = (ev) => {
         if (n === 0) throw new Error("file is shorter than what was written to it");
         h.update(buf.subarray(0, n));
         pos += n;
+        Atomics.store(c, ${HASHED}, BigInt(pos));
       } else if (state === ${ENDED}n) {
         return self.postMessage({ sha256: h.digest("hex"), size: pos });
       } else {
@@ -97,9 +100,21 @@ class InlineJob implements FileHashJob {
 
 type Answer = { sha256?: string; size?: number; error?: string; cancelled?: boolean };
 
+/**
+ * After the last write, how long a low-priority hash may take before a normal-priority one
+ * of the whole file is raced against it: this grace plus the bytes left at
+ * {@link RESCUE_RATE} bytes per second. A hash starved by other busy threads of ours (nice 19
+ * gets ~1.5% of a CPU beside each of them) cannot hold a download for more than that.
+ */
+const RESCUE_GRACE_MS = 1000;
+const RESCUE_RATE = 200e6;
+
+/** Hashes a complete file at normal priority (the rescue of a starved low-priority job). */
+type Rescue = (file: string | { path: string; ino: number }, size: number) => Promise<FileHashJob>;
+
 /** A worker following one file; its answer settles `result`. */
 class TailJob implements FileHashJob {
-  readonly #c = new BigInt64Array(new SharedArrayBuffer(16));
+  readonly #c = new BigInt64Array(new SharedArrayBuffer(24));
   #written = 0;
   #settled = false;
   readonly #result: Promise<Answer>;
@@ -108,8 +123,9 @@ class TailJob implements FileHashJob {
 
   constructor(
     readonly worker: Worker,
-    file: string | { path: string; ino: number },
+    readonly file: string | { path: string; ino: number },
     release: (reusable: boolean) => void,
+    readonly rescue?: Rescue,
   ) {
     this.#result = new Promise<Answer>((resolve) => {
       this.fail = (why) => resolve({ error: why });
@@ -145,11 +161,36 @@ class TailJob implements FileHashJob {
   async end(): Promise<{ sha256: string; size: number }> {
     Atomics.store(this.#c, STATE, ENDED);
     Atomics.notify(this.#c, WRITTEN);
-    const a = await this.#result;
+    const a = this.rescue ? await this.#orRescued(this.rescue) : await this.#result;
     if (a.error !== undefined || a.sha256 === undefined) {
       throw new Error(`hashing the file failed: ${a.error ?? "cancelled"}`);
     }
     return { sha256: a.sha256, size: a.size ?? 0 };
+  }
+
+  /** The worker's answer, or a normal-priority hash's if the worker is late (see RESCUE_*). */
+  async #orRescued(rescue: Rescue): Promise<Answer> {
+    const left = this.#written - Number(Atomics.load(this.#c, HASHED));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), RESCUE_GRACE_MS + (left / RESCUE_RATE) * 1000);
+    });
+    const first = await Promise.race([this.#result, late]);
+    clearTimeout(timer);
+    if (first) return first;
+    let job: FileHashJob | undefined;
+    try {
+      job = await rescue(this.file, this.#written);
+      const rescued = job.end().then(
+        (r): Answer => r,
+        (e): Answer => ({ error: String((e as Error)?.message ?? e) }),
+      );
+      const a = await Promise.race([this.#result, rescued]);
+      return a.error === undefined ? a : await this.#result;
+    } finally {
+      job?.[Symbol.dispose]();
+      this[Symbol.dispose]();
+    }
   }
 
   [Symbol.dispose](): void {
@@ -184,6 +225,8 @@ export class FileHasher {
   #spare: Promise<Worker | undefined> | undefined;
   readonly #keepIdle: number;
   readonly #nice: number;
+  /** Normal-priority hasher for jobs of a low-priority one that fall behind. */
+  #rescuer: FileHasher | undefined;
 
   constructor(opts: FileHasherOptions = {}) {
     this.#keepIdle = opts.keepIdle ?? 2;
@@ -207,11 +250,21 @@ export class FileHasher {
     this.#spare = undefined;
     const w = this.#idle.pop() ?? await spare ?? await this.#start();
     if (!w) return new InlineJob();
+    const rescue: Rescue | undefined = this.#nice > 0
+      ? async (f, size) => {
+        const target = typeof f === "string" ? { path: f, ino: fs.statSync(f).ino } : f;
+        this.#rescuer ??= new FileHasher({ keepIdle: 0 });
+        const job = await this.#rescuer.follow(target);
+        if (job instanceof TailJob) job.wrote(size);
+        else await readInto(job, target, size);
+        return job;
+      }
+      : undefined;
     const job = new TailJob(w, file, (reusable) => {
       this.#busy.delete(w);
       if (reusable && this.#url && this.#idle.length < this.#keepIdle) this.#idle.push(w);
       else w.terminate();
-    });
+    }, rescue);
     this.#busy.set(w, job);
     return job;
   }
@@ -283,6 +336,7 @@ export class FileHasher {
       job.fail("the store was closed");
     }
     for (const w of this.#idle) w.terminate();
+    this.#rescuer?.close();
     this.#spare?.then((w) => w?.terminate());
     this.#spare = undefined;
     this.#idle = [];

@@ -257,3 +257,39 @@ Deno.test("file hasher: a worker warmed ahead is used by the next job, and close
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("file hasher: a nice-19 hash starved by busy threads does not hold the download: a normal-priority one is raced in", async () => {
+  const dir = await Deno.makeTempDir();
+  const hasher = new FileHasher({ nice: 19 });
+  // Two threads of this process spinning at normal priority take both CPUs of a 2-CPU machine.
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const spinSrc = `self.onmessage = (e) => { const s = new Int32Array(e.data);
+    const until = Date.now() + 60000; while (Atomics.load(s, 0) === 0 && Date.now() < until) {}
+    self.postMessage(0); };`;
+  const url = URL.createObjectURL(new Blob([spinSrc], { type: "application/javascript" }));
+  const spinners = Array.from(
+    { length: Math.max(2, navigator.hardwareConcurrency) },
+    () => new Worker(url, { type: "module" }),
+  );
+  try {
+    const data = randomBytes(256 * MiB);
+    const path = `${dir}/f.bin`;
+    await Deno.writeFile(path, data);
+    const job = await hasher.follow(path, data.length);
+    for (const s of spinners) s.postMessage(stop.buffer);
+    job.grew(data);
+    const t0 = performance.now();
+    const got = await job.end();
+    const took = performance.now() - t0;
+    assert.deepEqual(got, { sha256: hex(data), size: data.length });
+    // Grace 1 s + 256 MiB at 200 MB/s (1.3 s) + a normal-priority hash beside the spinners.
+    assert.ok(took < 8000, `the starved hash held the download ${took.toFixed(0)} ms`);
+  } finally {
+    Atomics.store(stop, 0, 1);
+    await Promise.all(spinners.map((s) => new Promise((r) => (s.onmessage = r))));
+    spinners.forEach((s) => s.terminate());
+    URL.revokeObjectURL(url);
+    hasher.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
