@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { RunReport } from "../../lib/coordinator/mod.ts";
-import { tempDir } from "../_helpers/mod.ts";
+import { sha256File, tempDir } from "../_helpers/mod.ts";
 import { listTree, portOpen, startExternalRelay, stillAlive } from "./_local_helpers.ts";
 import { checkBuildsTree, linesWith, PIPELINE, submitJob } from "./_local_jobs.ts";
 
@@ -114,4 +114,41 @@ stages:
     ]);
     assert.deepEqual(stillAlive(run.seen), []);
   }
+});
+
+Deno.test("local e2e: the sha256 of what a stage returned is recorded without reading it back", async () => {
+  await using tmp = await tempDir("gp-e2e-local-digest-");
+  const size = 48 * 1024 * 1024;
+  const run = await submitJob(
+    tmp.path,
+    `
+job:
+  strict: true
+recipe:
+  git_url: https://example.com/fake-config.git
+  git_ref: main
+stages:
+  - id: make
+    execution_order: 1
+    commands:
+      - "head -c ${size} /dev/urandom > big.bin"
+    return_files: [big.bin]
+`,
+  );
+  assert.equal(run.code, 0, run.stdout + run.stderr);
+  const report = run.report as unknown as RunReport;
+  const returned = report.stages[0].returned ?? [];
+  const big = returned.find((o) => o.key.endsWith("big.bin"));
+  assert.ok(big, `returned: ${JSON.stringify(returned)}`);
+  assert.equal(big.size, size);
+  // The file the run gathered is the one whose digest was recorded.
+  const found = listTree(run.workDir).filter((f) => f.endsWith("big.bin"));
+  assert.equal(found.length, 1, found.join(" "));
+  assert.equal(big.sha256, await sha256File(`${run.workDir}/${found[0]}`));
+  // Uploaded once; the relay sent far less than the artifact (the digest came from a HEAD).
+  assert.ok((report.relay.bytesReceived ?? 0) >= size, JSON.stringify(report.relay));
+  assert.ok(
+    (report.relay.bytesSent ?? Infinity) < size / 4,
+    `relay sent ${report.relay.bytesSent} bytes for a ${size}-byte artifact`,
+  );
 });
