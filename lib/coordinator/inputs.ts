@@ -9,18 +9,9 @@
  * @module
  */
 
-import {
-  artifactOf,
-  type BuildsJSON,
-  type CosaArtifact,
-  type CosaMeta,
-  isKnownBuildMeta,
-  isMetaJSON,
-  latestBuild,
-  mergeMetaFragments,
-  parseBuilds,
-} from "../cosa/mod.ts";
+import { artifactOf, type CosaArtifact, latestBuild } from "../cosa/mod.ts";
 import type { Readiness } from "./schedule.ts";
+import { type BuildView, StoreView } from "./store_view.ts";
 import {
   artifactKey,
   BUILDS_JSON_KEY,
@@ -93,74 +84,26 @@ export function keyOf(loc: Pick<JobLocation, "keyPrefix">, key: string): string 
   return objectKey(loc.keyPrefix, key);
 }
 
-async function readBuildsJSON(
-  store: StoreReader,
-  loc: JobLocation,
-  signal: AbortSignal,
-): Promise<BuildsJSON | undefined> {
-  const v = await store.getJSON(loc.bucket, keyOf(loc, BUILDS_JSON_KEY), { signal });
-  return v === undefined || v === null ? undefined : parseBuilds(v);
-}
-
-interface BuildView {
-  id: string;
-  meta?: CosaMeta;
-  files: InputFile[];
-}
-
-/** Reads one build's metadata: the known meta files directly under `<id>/<arch>/`. */
-async function readBuild(
-  store: StoreReader,
-  loc: JobLocation,
-  id: string,
-  signal: AbortSignal,
-): Promise<BuildView> {
-  const dir = `${id}/${loc.arch}/`;
-  const listed = await store.list(loc.bucket, keyOf(loc, dir), { signal });
-  const files: InputFile[] = [];
-  const fragments: { name: string; key: string }[] = [];
-  let hasMeta = false;
-  for (const o of listed) {
-    const rel = o.key.slice(keyOf(loc, dir).length);
-    if (rel === "" || rel.includes("/") || !isKnownBuildMeta(rel)) continue;
-    files.push({
-      bucket: loc.bucket,
-      object: o.key,
-      path: `builds/${dir}${rel}`,
-      size: o.size,
-    });
-    if (rel === "meta.json") hasMeta = true;
-    else if (isMetaJSON(rel)) fragments.push({ name: rel, key: o.key });
-  }
-  if (!hasMeta) return { id, files };
-  const base = await store.getJSON(loc.bucket, keyOf(loc, `${dir}meta.json`), { signal });
-  if (!base || typeof base !== "object") return { id, files };
-  const frags: unknown[] = [];
-  for (const f of fragments.sort((a, b) => a.name.localeCompare(b.name))) {
-    frags.push(await store.getJSON(loc.bucket, f.key, { signal }));
-  }
-  const meta = mergeMetaFragments(base as CosaMeta, frags);
-  return { id, meta, files };
-}
-
 /**
  * Checks a stage's dependencies once. Ready: every file to send. Not ready: a readable list
  * of what is missing (`artifact "qemu" (build 1.0 x86_64)`, `cache "cache.tar.gz"`, ...).
+ * `opts.view`: a reading of `store` shared with the checks that start at the same moment
+ * (lib/coordinator/store_view.ts; its reads take its own signal); default: this check's own.
  */
 export async function resolveStageInputs(
   store: StoreReader,
   loc: JobLocation,
   needs: StageNeeds,
-  opts: { signal: AbortSignal },
+  opts: { signal: AbortSignal; view?: StoreView },
 ): Promise<Readiness<StageInputs>> {
-  const { signal } = opts;
+  const reads = opts.view ?? new StoreView(store, loc, opts.signal);
   const missing: string[] = [];
   const files: InputFile[] = [];
-  const builds = await readBuildsJSON(store, loc, signal);
+  const builds = await reads.builds();
   const latest = latestBuild(builds, loc.arch);
   let view: BuildView | undefined;
   if (latest) {
-    view = await readBuild(store, loc, latest.id, signal);
+    view = await reads.build(latest.id);
     files.push(...view.files);
   }
   if (builds) {
@@ -173,7 +116,7 @@ export async function resolveStageInputs(
   if (loc.copyBuild && loc.copyBuild !== latest?.id) {
     const entry = builds?.builds.find((b) => b.id === loc.copyBuild);
     if (!entry) missing.push(`copy-build "${loc.copyBuild}"`);
-    else files.push(...(await readBuild(store, loc, loc.copyBuild, signal)).files);
+    else files.push(...(await reads.build(loc.copyBuild)).files);
   }
 
   const addArtifact = async (name: string, required: boolean) => {
@@ -185,7 +128,7 @@ export async function resolveStageInputs(
     }
     const base = a.path.slice(a.path.lastIndexOf("/") + 1);
     const key = keyOf(loc, artifactKey(view.id, loc.arch, base));
-    const st = await store.stat(loc.bucket, key, { signal });
+    const st = await reads.stat(key);
     if (!st || (a.size !== undefined && st.size !== a.size)) {
       if (required) missing.push(`artifact "${name}" object ${key}${where}`);
       return;
@@ -218,7 +161,7 @@ export async function resolveStageInputs(
     if (!required && !requested) return;
     const tarball = tarballKey.slice(tarballKey.lastIndexOf("/") + 1);
     const key = keyOf(loc, tarballKey);
-    const st = await store.stat(loc.bucket, key, { signal });
+    const st = await reads.stat(key);
     if (!st) {
       if (required) missing.push(`cache "${tarball}" (${loc.bucket}/${key})`);
       return;

@@ -31,6 +31,7 @@ import { decideResume, type ResumeDecision, type RunState } from "./resume.ts";
 import { RunStateTracker } from "./run_state.ts";
 import { EnvDigest } from "./env_digest.ts";
 import { schedule, type ScheduleResult } from "./schedule.ts";
+import { sharedViews } from "./store_view.ts";
 import { reconcileBuilds, reportedBuilds } from "./reconcile.ts";
 import type { Plan } from "../plan/mod.ts";
 
@@ -240,6 +241,8 @@ function scheduleStages(
     order,
     stages: stages.filter((s) => s.order === order),
   }));
+  // The stages of a group are checked at the same moment: they share one reading of the store.
+  const view = sharedViews(store, loc);
   return schedule<CoordinatorStage, StageInputs>({
     groups,
     signal: opts.signal,
@@ -267,7 +270,8 @@ function scheduleStages(
         );
       }
     },
-    check: (s, { signal }) => resolveStageInputs(store, loc, s.needs, { signal }),
+    check: (s, { signal }) =>
+      resolveStageInputs(store, loc, s.needs, { signal, view: view(signal) }),
     onWaiting: (s, missing, waited) => run.waiting(s, missing, waited),
     launch: (s, inputs, o) => run.launch(s, inputs, o),
     onStageEnd: (s, rec) => run.ended(s, rec),
