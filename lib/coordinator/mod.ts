@@ -50,6 +50,7 @@ export {
   type StageNeeds,
   type StoreReader,
 } from "./inputs.ts";
+export { type BuildView, sharedViews, StoreView } from "./store_view.ts";
 export { type CoordinatorStage, stagesOf } from "./plan_view.ts";
 export {
   type Readiness,
