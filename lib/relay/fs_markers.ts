@@ -13,6 +13,7 @@ import { writeFileAtomicSync } from "../toolkit/fs.ts";
 import { S3Error } from "./s3_error.ts";
 import { keySegments, makeFolders, removeEmptyFolders } from "./fs_paths.ts";
 import type { ObjectInfo, ObjectMeta } from "./fs_store.ts";
+import { RecordCache } from "./record_cache.ts";
 
 /** What the markers need of the store: where a bucket is, and a temp file path. */
 export interface MarkerHost {
@@ -26,6 +27,10 @@ export interface MarkerHost {
 export class FolderMarkers {
   /** The directory of the records. */
   readonly dir: string;
+  /** Records as read and written (see record_cache.ts). */
+  readonly #records = new RecordCache<ObjectMeta>(50_000);
+  /** Whether a bucket has marker records (a directory under `dir`). */
+  readonly #bucketsWithMarkers = new Map<string, boolean>();
 
   /** Markers recorded below `stateDir`, of the buckets of `host`. */
   constructor(stateDir: string, private readonly host: MarkerHost) {
@@ -60,24 +65,36 @@ export class FolderMarkers {
     const full: ObjectMeta = { ...meta, ino: 0, size, mtimeMs: Date.now() };
     const mp = this.recordPath(bucket, meta.key);
     fs.mkdirSync(path.dirname(mp), { recursive: true, mode: 0o700 });
+    this.#bucketsWithMarkers.set(bucket, true);
     const data = mp.replace(/\.json$/, ".data");
     if (content && size > 0) {
       fs.renameSync(content.tmp, data);
       full.ino = fs.statSync(data).ino; // what openObject checks the opened file against
     } else fs.rmSync(data, { force: true });
     writeFileAtomicSync(mp, JSON.stringify(full), { mode: 0o600, tempPath: this.host.tempPath() });
-    return full;
+    return this.#records.set(bucket, meta.key, full)!;
   }
 
   /** The record of `a/b/` if there is one and its folder still exists. */
   meta(bucket: string, key: string): ObjectMeta | undefined {
-    let m: ObjectMeta;
-    try {
-      m = JSON.parse(fs.readFileSync(this.recordPath(bucket, key), "utf8")) as ObjectMeta;
-    } catch {
-      return undefined;
+    let m = this.#records.get(bucket, key);
+    if (m === undefined) {
+      const mp = this.recordPath(bucket, key);
+      m = null;
+      let has = this.#bucketsWithMarkers.get(bucket);
+      if (has === undefined) {
+        has = fs.existsSync(path.join(this.dir, bucket));
+        this.#bucketsWithMarkers.set(bucket, has);
+      }
+      // existsSync first: a failed read throws, and that costs far more.
+      if (has && fs.existsSync(mp)) {
+        try {
+          m = JSON.parse(fs.readFileSync(mp, "utf8")) as ObjectMeta;
+        } catch { /* removed meanwhile, or unreadable */ }
+      }
+      m = this.#records.set(bucket, key, m);
     }
-    if (m.key !== key) return undefined;
+    if (!m || m.key !== key) return undefined;
     const { folder } = this.folderOf(bucket, key);
     return fs.lstatSync(folder, { throwIfNoEntry: false })?.isDirectory() ? m : undefined;
   }
@@ -97,6 +114,7 @@ export class FolderMarkers {
     const { dir, folder } = this.folderOf(bucket, key);
     const mp = this.recordPath(bucket, key);
     fs.rmSync(mp, { force: true });
+    this.#records.set(bucket, key, null);
     fs.rmSync(mp.replace(/\.json$/, ".data"), { force: true });
     removeEmptyFolders(dir, folder);
   }
@@ -104,5 +122,7 @@ export class FolderMarkers {
   /** Forgets every marker of a removed bucket. */
   dropBucket(bucket: string): void {
     fs.rmSync(path.join(this.dir, bucket), { recursive: true, force: true });
+    this.#records.clear();
+    this.#bucketsWithMarkers.delete(bucket);
   }
 }

@@ -26,6 +26,7 @@ import {
   TMP_MARK,
 } from "./fs_paths.ts";
 import { FolderMarkers } from "./fs_markers.ts";
+import { RecordCache } from "./record_cache.ts";
 
 /** What the relay remembers about an object besides its bytes. */
 export interface ObjectMeta {
@@ -76,6 +77,10 @@ export class FsStore {
   readonly stateDir: string;
   readonly tmpDir: string;
   readonly metaDir: string;
+  /** Object records as read and written (see record_cache.ts). */
+  readonly #records = new RecordCache<ObjectMeta>();
+  /** Whether the relay has records for a bucket (a directory under `metaDir`). */
+  readonly #bucketsWithRecords = new Map<string, boolean>();
   readonly uploadsDir: string;
   /** bucket name → absolute directory, for aliased buckets. */
   readonly aliases: Map<string, string>;
@@ -214,6 +219,8 @@ export class FsStore {
     }
     fs.rmSync(dir, { recursive: true });
     fs.rmSync(path.join(this.metaDir, name), { recursive: true, force: true });
+    this.#records.clear();
+    this.#bucketsWithRecords.delete(name);
     this.markers.dropBucket(name);
   }
 
@@ -265,18 +272,35 @@ export class FsStore {
     return path.join(this.metaDir, bucket, h.slice(0, 2), h + ".json");
   }
 
-  /** Stored metadata if it still describes `st`, else a synthesized record. */
-  metaFor(bucket: string, key: string, st: fs.Stats): ObjectMeta {
+  /** The stored record of an object (cached; see record_cache.ts), or `null`. */
+  private record(bucket: string, key: string): ObjectMeta | null {
+    const known = this.#records.get(bucket, key);
+    if (known !== undefined) return known;
+    // A bucket the relay never wrote a record for (a tree made by other means): no file to
+    // look for, per key.
+    let has = this.#bucketsWithRecords.get(bucket);
+    if (has === undefined) {
+      has = fs.existsSync(path.join(this.metaDir, bucket));
+      this.#bucketsWithRecords.set(bucket, has);
+    }
+    if (!has) return null;
     const mp = this.metaPath(bucket, key);
+    let m: ObjectMeta | null = null;
     // existsSync first: a failed read costs ~20x more (an exception), and most files the relay
     // lists in a work dir were not written through it.
     if (fs.existsSync(mp)) {
       try {
-        const m = JSON.parse(fs.readFileSync(mp, "utf8")) as ObjectMeta;
-        if (m.key === key && m.ino === st.ino && m.size === st.size && m.mtimeMs === st.mtimeMs) {
-          return m;
-        }
+        m = JSON.parse(fs.readFileSync(mp, "utf8")) as ObjectMeta;
       } catch { /* removed meanwhile, or unreadable */ }
+    }
+    return this.#records.set(bucket, key, m);
+  }
+
+  /** Stored metadata if it still describes `st`, else a synthesized record. */
+  metaFor(bucket: string, key: string, st: fs.Stats): ObjectMeta {
+    const m = this.record(bucket, key);
+    if (m && m.key === key && m.ino === st.ino && m.size === st.size && m.mtimeMs === st.mtimeMs) {
+      return m;
     }
     // A file the relay did not write (or changed behind its back): a stable pseudo ETag that
     // is visibly not an MD5 (the "-1" suffix), so clients do not verify content against it.
@@ -292,8 +316,9 @@ export class FsStore {
     const full: ObjectMeta = { ...meta, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
     const mp = this.metaPath(bucket, meta.key);
     fs.mkdirSync(path.dirname(mp), { recursive: true, mode: 0o700 });
+    this.#bucketsWithRecords.set(bucket, true);
     writeFileAtomicSync(mp, JSON.stringify(full), { mode: 0o600, tempPath: this.tempPath() });
-    return full;
+    return this.#records.set(bucket, meta.key, full)!;
   }
 
   /**
@@ -308,6 +333,7 @@ export class FsStore {
     if (!st?.isFile()) return;
     fs.unlinkSync(file);
     fs.rmSync(this.metaPath(bucket, key), { force: true });
+    this.#records.set(bucket, key, null);
     // Remove directories the object left empty, up to (not including) the bucket directory.
     removeEmptyFolders(dir, path.dirname(file));
   }
