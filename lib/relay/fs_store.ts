@@ -297,7 +297,11 @@ export class FsStore {
   }
 
   /** Stored metadata if it still describes `st`, else a synthesized record. */
-  metaFor(bucket: string, key: string, st: fs.Stats): ObjectMeta {
+  metaFor(
+    bucket: string,
+    key: string,
+    st: Pick<fs.Stats, "ino" | "size" | "mtimeMs" | "dev">,
+  ): ObjectMeta {
     const m = this.record(bucket, key);
     if (m && m.key === key && m.ino === st.ino && m.size === st.size && m.mtimeMs === st.mtimeMs) {
       return m;
