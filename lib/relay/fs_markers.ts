@@ -8,12 +8,10 @@
 
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createHash } from "node:crypto";
-import { writeFileAtomicSync } from "../toolkit/fs.ts";
 import { S3Error } from "./s3_error.ts";
 import { keySegments, makeFolders, removeEmptyFolders } from "./fs_paths.ts";
 import type { ObjectInfo, ObjectMeta } from "./fs_store.ts";
-import { RecordCache } from "./record_cache.ts";
+import { RecordFiles } from "./record_files.ts";
 
 /** What the markers need of the store: where a bucket is, and a temp file path. */
 export interface MarkerHost {
@@ -27,19 +25,18 @@ export interface MarkerHost {
 export class FolderMarkers {
   /** The directory of the records. */
   readonly dir: string;
-  /** Records as read and written (see record_cache.ts). */
-  readonly #records = new RecordCache<ObjectMeta>(50_000);
-  /** Whether a bucket has marker records (a directory under `dir`). */
-  readonly #bucketsWithMarkers = new Map<string, boolean>();
+  /** Records as read and written (see record_files.ts). */
+  readonly #records: RecordFiles<ObjectMeta>;
 
   /** Markers recorded below `stateDir`, of the buckets of `host`. */
   constructor(stateDir: string, private readonly host: MarkerHost) {
     this.dir = path.join(stateDir, "markers");
+    this.#records = new RecordFiles(this.dir, () => host.tempPath(), 50_000);
   }
 
-  private recordPath(bucket: string, key: string): string {
-    const h = createHash("sha256").update(key).digest("hex");
-    return path.join(this.dir, bucket, h.slice(0, 2), h + ".json");
+  /** Where a marker's content is kept (beside its record). */
+  private dataPath(bucket: string, key: string): string {
+    return this.#records.path(bucket, key).replace(/\.json$/, ".data");
   }
 
   /** The folder a marker key (`a/b/`) stands for, checked like an object's path. */
@@ -63,37 +60,18 @@ export class FolderMarkers {
     makeFolders(dir, segs, meta.key);
     const size = content?.size ?? 0;
     const full: ObjectMeta = { ...meta, ino: 0, size, mtimeMs: Date.now() };
-    const mp = this.recordPath(bucket, meta.key);
-    fs.mkdirSync(path.dirname(mp), { recursive: true, mode: 0o700 });
-    this.#bucketsWithMarkers.set(bucket, true);
-    const data = mp.replace(/\.json$/, ".data");
+    this.#records.prepare(bucket, meta.key);
+    const data = this.dataPath(bucket, meta.key);
     if (content && size > 0) {
       fs.renameSync(content.tmp, data);
       full.ino = fs.statSync(data).ino; // what openObject checks the opened file against
     } else fs.rmSync(data, { force: true });
-    writeFileAtomicSync(mp, JSON.stringify(full), { mode: 0o600, tempPath: this.host.tempPath() });
-    return this.#records.set(bucket, meta.key, full)!;
+    return this.#records.write(bucket, meta.key, full);
   }
 
   /** The record of `a/b/` if there is one and its folder still exists. */
   meta(bucket: string, key: string): ObjectMeta | undefined {
-    let m = this.#records.get(bucket, key);
-    if (m === undefined) {
-      const mp = this.recordPath(bucket, key);
-      m = null;
-      let has = this.#bucketsWithMarkers.get(bucket);
-      if (has === undefined) {
-        has = fs.existsSync(path.join(this.dir, bucket));
-        this.#bucketsWithMarkers.set(bucket, has);
-      }
-      // existsSync first: a failed read throws, and that costs far more.
-      if (has && fs.existsSync(mp)) {
-        try {
-          m = JSON.parse(fs.readFileSync(mp, "utf8")) as ObjectMeta;
-        } catch { /* removed meanwhile, or unreadable */ }
-      }
-      m = this.#records.set(bucket, key, m);
-    }
+    const m = this.#records.read(bucket, key);
     if (!m || m.key !== key) return undefined;
     const { folder } = this.folderOf(bucket, key);
     return fs.lstatSync(folder, { throwIfNoEntry: false })?.isDirectory() ? m : undefined;
@@ -105,24 +83,20 @@ export class FolderMarkers {
     if (!m) throw new S3Error(404, "NoSuchKey", "The specified key does not exist.");
     const { folder } = this.folderOf(bucket, key);
     const size = m.size ?? 0;
-    const p = size > 0 ? this.recordPath(bucket, key).replace(/\.json$/, ".data") : folder;
+    const p = size > 0 ? this.dataPath(bucket, key) : folder;
     return { path: p, size, mtime: new Date(m.mtimeMs), meta: m, folder: true };
   }
 
   /** Removes a marker, and its folder when nothing else is in it. */
   delete(bucket: string, key: string): void {
     const { dir, folder } = this.folderOf(bucket, key);
-    const mp = this.recordPath(bucket, key);
-    fs.rmSync(mp, { force: true });
-    this.#records.set(bucket, key, null);
-    fs.rmSync(mp.replace(/\.json$/, ".data"), { force: true });
+    this.#records.remove(bucket, key);
+    fs.rmSync(this.dataPath(bucket, key), { force: true });
     removeEmptyFolders(dir, folder);
   }
 
   /** Forgets every marker of a removed bucket. */
   dropBucket(bucket: string): void {
-    fs.rmSync(path.join(this.dir, bucket), { recursive: true, force: true });
-    this.#records.clear();
-    this.#bucketsWithMarkers.delete(bucket);
+    this.#records.dropBucket(bucket);
   }
 }

@@ -13,7 +13,6 @@ import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { GangplankError } from "../errors/mod.ts";
 import { bucketNameProblem, isValidBucketName } from "../names/bucket.ts";
-import { writeFileAtomicSync } from "../toolkit/fs.ts";
 import { S3Error } from "./s3_error.ts";
 import {
   isFolderKey,
@@ -26,7 +25,7 @@ import {
   TMP_MARK,
 } from "./fs_paths.ts";
 import { FolderMarkers } from "./fs_markers.ts";
-import { RecordCache } from "./record_cache.ts";
+import { RecordFiles } from "./record_files.ts";
 
 /** What the relay remembers about an object besides its bytes. */
 export interface ObjectMeta {
@@ -77,10 +76,8 @@ export class FsStore {
   readonly stateDir: string;
   readonly tmpDir: string;
   readonly metaDir: string;
-  /** Object records as read and written (see record_cache.ts). */
-  readonly #records = new RecordCache<ObjectMeta>();
-  /** Whether the relay has records for a bucket (a directory under `metaDir`). */
-  readonly #bucketsWithRecords = new Map<string, boolean>();
+  /** Object records as read and written (see record_files.ts). */
+  readonly #records: RecordFiles<ObjectMeta>;
   readonly uploadsDir: string;
   /** bucket name → absolute directory, for aliased buckets. */
   readonly aliases: Map<string, string>;
@@ -101,6 +98,7 @@ export class FsStore {
     this.stateDir = path.resolve(opts.stateDir ?? path.join(this.root, ".gangplank-relay"));
     this.tmpDir = path.join(this.stateDir, "tmp");
     this.metaDir = path.join(this.stateDir, "meta");
+    this.#records = new RecordFiles(this.metaDir, () => this.tempPath());
     this.uploadsDir = path.join(this.stateDir, "uploads");
     this.markers = new FolderMarkers(this.stateDir, this);
     this.aliases = new Map();
@@ -218,9 +216,7 @@ export class FsStore {
       throw new S3Error(409, "BucketNotEmpty", "The bucket you tried to delete is not empty");
     }
     fs.rmSync(dir, { recursive: true });
-    fs.rmSync(path.join(this.metaDir, name), { recursive: true, force: true });
-    this.#records.clear();
-    this.#bucketsWithRecords.delete(name);
+    this.#records.dropBucket(name);
     this.markers.dropBucket(name);
   }
 
@@ -267,42 +263,13 @@ export class FsStore {
     return fd;
   }
 
-  private metaPath(bucket: string, key: string): string {
-    const h = createHash("sha256").update(key).digest("hex");
-    return path.join(this.metaDir, bucket, h.slice(0, 2), h + ".json");
-  }
-
-  /** The stored record of an object (cached; see record_cache.ts), or `null`. */
-  private record(bucket: string, key: string): ObjectMeta | null {
-    const known = this.#records.get(bucket, key);
-    if (known !== undefined) return known;
-    // A bucket the relay never wrote a record for (a tree made by other means): no file to
-    // look for, per key.
-    let has = this.#bucketsWithRecords.get(bucket);
-    if (has === undefined) {
-      has = fs.existsSync(path.join(this.metaDir, bucket));
-      this.#bucketsWithRecords.set(bucket, has);
-    }
-    if (!has) return null;
-    const mp = this.metaPath(bucket, key);
-    let m: ObjectMeta | null = null;
-    // existsSync first: a failed read costs ~20x more (an exception), and most files the relay
-    // lists in a work dir were not written through it.
-    if (fs.existsSync(mp)) {
-      try {
-        m = JSON.parse(fs.readFileSync(mp, "utf8")) as ObjectMeta;
-      } catch { /* removed meanwhile, or unreadable */ }
-    }
-    return this.#records.set(bucket, key, m);
-  }
-
   /** Stored metadata if it still describes `st`, else a synthesized record. */
   metaFor(
     bucket: string,
     key: string,
     st: Pick<fs.Stats, "ino" | "size" | "mtimeMs" | "dev">,
   ): ObjectMeta {
-    const m = this.record(bucket, key);
+    const m = this.#records.read(bucket, key);
     if (m && m.key === key && m.ino === st.ino && m.size === st.size && m.mtimeMs === st.mtimeMs) {
       return m;
     }
@@ -318,11 +285,7 @@ export class FsStore {
     const { file } = this.objectPath(bucket, meta.key);
     const st = fs.lstatSync(file);
     const full: ObjectMeta = { ...meta, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
-    const mp = this.metaPath(bucket, meta.key);
-    fs.mkdirSync(path.dirname(mp), { recursive: true, mode: 0o700 });
-    this.#bucketsWithRecords.set(bucket, true);
-    writeFileAtomicSync(mp, JSON.stringify(full), { mode: 0o600, tempPath: this.tempPath() });
-    return this.#records.set(bucket, meta.key, full)!;
+    return this.#records.write(bucket, meta.key, full);
   }
 
   /**
@@ -336,8 +299,7 @@ export class FsStore {
     const st = fs.lstatSync(file, { throwIfNoEntry: false });
     if (!st?.isFile()) return;
     fs.unlinkSync(file);
-    fs.rmSync(this.metaPath(bucket, key), { force: true });
-    this.#records.set(bucket, key, null);
+    this.#records.remove(bucket, key);
     // Remove directories the object left empty, up to (not including) the bucket directory.
     removeEmptyFolders(dir, path.dirname(file));
   }
