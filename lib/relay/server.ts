@@ -178,6 +178,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     stats,
     hashPool,
     fileHasher,
+    hashing: new Map(),
     appending: new Set<string>(),
     region,
     log,

@@ -54,6 +54,8 @@ export interface RelayCore {
   hashPool: HashPool;
   /** Hashes whole objects where they lie (`server_digest.ts`). */
   fileHasher: FileHasher;
+  /** Those hashes in progress, by object and file identity: concurrent asks share one. */
+  hashing: Map<string, Promise<string>>;
   /** Uploads with a part being appended to their assembly file right now. */
   appending: Set<string>;
   region: string;

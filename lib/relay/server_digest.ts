@@ -34,9 +34,6 @@ export function digestRequested(req: IncomingMessage): boolean {
   );
 }
 
-/** Hashes in progress, by object and file identity: concurrent asks share one pass. */
-const inflight = new Map<string, Promise<string>>();
-
 /**
  * The sha256 of the file `info` describes: from its record, or hashed on a worker thread and
  * recorded if the key still holds that same file afterwards (a write that replaced it
@@ -45,11 +42,12 @@ const inflight = new Map<string, Promise<string>>();
 export function objectSha256(core: RelayCore, bucket: string, info: ObjectInfo): Promise<string> {
   if (info.meta.sha256) return Promise.resolve(info.meta.sha256);
   const { ino, mtimeMs, key } = info.meta;
-  const id = `${core.store.root}\0${bucket}\0${key}\0${ino}:${info.size}:${mtimeMs}`;
-  let p = inflight.get(id);
+  const id = `${bucket}\0${key}\0${ino}:${info.size}:${mtimeMs}`;
+  const { hashing } = core;
+  let p = hashing.get(id);
   if (!p) {
-    p = hashAndRecord(core, bucket, info).finally(() => inflight.delete(id));
-    inflight.set(id, p);
+    p = hashAndRecord(core, bucket, info).finally(() => hashing.delete(id));
+    hashing.set(id, p);
   }
   return p;
 }
