@@ -216,7 +216,7 @@ export interface FileHasherOptions {
  * Starts {@link FileHashJob}s: a few idle workers are kept for the next file; {@link close}
  * terminates them (a job still running fails).
  */
-export class FileHasher {
+export class FileHasher implements Disposable {
   #idle: Worker[] = [];
   #busy = new Map<Worker, TailJob>();
   #url: string | undefined;
@@ -327,6 +327,11 @@ export class FileHasher {
       this.#broken = true;
       return undefined;
     }
+  }
+
+  /** Same as {@link close}. */
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   /** Terminates every worker; a job still running fails. Idempotent. */
