@@ -8,17 +8,20 @@ import assert from "node:assert/strict";
 import { ROOT, sha256File } from "../_helpers/mod.ts";
 import { runSubmit, type SubmitOptions, type SubmitRun } from "./_local_helpers.ts";
 
-/**
- * base (caches returned) → metal + metal4k in parallel (requiring base's ostree, re-using the
- * caches; metal returns a file) → finalize (requiring both).
- */
-export const PIPELINE = `
+/** How every local e2e job starts: strict, with the stand-in cosa's config repository. */
+export const JOB_HEAD = `
 job:
   strict: true
 recipe:
   git_url: https://example.com/fake-config.git
   git_ref: main
-delay_meta_merge: true
+`;
+
+/**
+ * base (caches returned) → metal + metal4k in parallel (requiring base's ostree, re-using the
+ * caches; metal returns a file) → finalize (requiring both).
+ */
+export const PIPELINE = `${JOB_HEAD}delay_meta_merge: true
 stages:
   - id: base
     execution_order: 1
@@ -114,13 +117,7 @@ export function markerJob(marker: string, whenMarker: "fail" | "wait"): string {
   const onMarker = whenMarker === "fail"
     ? `if test -e ${marker}; then echo marker present; exit 9; fi`
     : `while test -e ${marker}; do sleep 0.2; done`;
-  return `
-job:
-  strict: true
-recipe:
-  git_url: https://example.com/fake-config.git
-  git_ref: main
-stages:
+  return `${JOB_HEAD}stages:
   - id: base
     execution_order: 1
     build_artifacts: [base]

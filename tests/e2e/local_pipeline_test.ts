@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { RunReport } from "../../lib/coordinator/mod.ts";
 import { sha256File, tempDir } from "../_helpers/mod.ts";
 import { listTree, portOpen, startExternalRelay, stillAlive } from "./_local_helpers.ts";
-import { checkBuildsTree, linesWith, PIPELINE, submitJob } from "./_local_jobs.ts";
+import { checkBuildsTree, JOB_HEAD, linesWith, PIPELINE, submitJob } from "./_local_jobs.ts";
 
 Deno.test("local e2e: a whole pipeline succeeds and lands in <workDir>/builds", async () => {
   await using tmp = await tempDir("gp-e2e-local-");
@@ -121,13 +121,7 @@ Deno.test("local e2e: the sha256 of what a stage returned is recorded without re
   const size = 48 * 1024 * 1024;
   const run = await submitJob(
     tmp.path,
-    `
-job:
-  strict: true
-recipe:
-  git_url: https://example.com/fake-config.git
-  git_ref: main
-stages:
+    `${JOB_HEAD}stages:
   - id: make
     execution_order: 1
     commands:

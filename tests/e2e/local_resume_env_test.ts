@@ -8,15 +8,9 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { tempDir } from "../_helpers/mod.ts";
 import { listTree, runSubmit, stillAlive } from "./_local_helpers.ts";
-import { submitEnv } from "./_local_jobs.ts";
+import { JOB_HEAD, submitEnv } from "./_local_jobs.ts";
 
-const JOB = `
-job:
-  strict: true
-recipe:
-  git_url: https://example.com/fake-config.git
-  git_ref: main
-stages:
+const JOB = `${JOB_HEAD}stages:
   - id: base
     execution_order: 1
     build_artifacts: [base]
