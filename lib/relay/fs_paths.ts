@@ -38,7 +38,7 @@ export function keySegments(key: string): string[] {
     throw new S3Error(400, "InvalidArgument", `invalid object key: ${why}`);
   };
   if (key.length === 0) bad("empty");
-  if (Buffer.byteLength(key) > 1024) {
+  if (keyTooLong(key)) {
     throw new S3Error(400, "KeyTooLongError", "object key is longer than 1024 bytes");
   }
   if (key.includes("\0")) bad("contains NUL");
@@ -46,12 +46,31 @@ export function keySegments(key: string): string[] {
   if (key.startsWith("/")) bad("absolute path");
   const segs = key.split("/");
   for (const s of segs) {
-    if (s === "") bad("empty path segment (leading, trailing or double '/')");
-    if (s === "." || s === "..") bad("'.' or '..' segment");
-    if (Buffer.byteLength(s) > 255) bad("path segment longer than 255 bytes");
-    if (s.startsWith(TMP_MARK)) bad("reserved name");
+    const why = segmentProblem(s);
+    if (why !== undefined) bad(why);
   }
   return segs;
+}
+
+/**
+ * Why a name cannot be one segment of a key (a file or folder name in a bucket), or undefined
+ * if it can. The listing walk asks it of every name it reads, so that every key it yields is
+ * one {@link keySegments} accepts.
+ */
+export function segmentProblem(s: string): string | undefined {
+  if (s === "") return "empty path segment (leading, trailing or double '/')";
+  if (s === "." || s === "..") return "'.' or '..' segment";
+  if (s.includes("\0")) return "contains NUL";
+  if (s.includes("\\")) return "contains a backslash";
+  // A UTF-16 unit is at most 3 UTF-8 bytes: only longer names need counting.
+  if (s.length > 85 && Buffer.byteLength(s) > 255) return "path segment longer than 255 bytes";
+  if (s.startsWith(TMP_MARK)) return "reserved name";
+  return undefined;
+}
+
+/** True if a key is longer than S3's 1,024 bytes (of UTF-8). */
+export function keyTooLong(key: string): boolean {
+  return key.length > 341 && Buffer.byteLength(key) > 1024;
 }
 
 /**

@@ -10,7 +10,7 @@
 
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createHash } from "node:crypto";
+import { pseudoEtag } from "./pseudo_etag.ts";
 import { GangplankError } from "../errors/mod.ts";
 import { bucketNameProblem, isValidBucketName } from "../names/bucket.ts";
 import { S3Error } from "./s3_error.ts";
@@ -275,9 +275,8 @@ export class FsStore {
     }
     // A file the relay did not write (or changed behind its back): a stable pseudo ETag that
     // is visibly not an MD5 (the "-1" suffix), so clients do not verify content against it.
-    const pseudo = createHash("md5").update(`${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`)
-      .digest("hex");
-    return { key, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, etag: `${pseudo}-1` };
+    const etag = pseudoEtag(st.dev, st.ino, st.size, st.mtimeMs);
+    return { key, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, etag };
   }
 
   /** Writes the metadata record for the file now at the object's path. */

@@ -2,7 +2,9 @@
  * The listing walk: yields a bucket's keys in S3 order (UTF-8 bytes, i.e. code points), one
  * directory read at a time and asynchronously, so a long listing never stalls other requests
  * or signal handling. Symlinks are not objects: they are neither listed nor followed, so a
- * bucket holding `x -> .` loops cannot make the walk loop.
+ * bucket holding `x -> .` loops cannot make the walk loop. Names that cannot be part of a key
+ * (a backslash, the relay's temp names, ...: see `segmentProblem`) and keys over 1,024 bytes
+ * are left out, so every key yielded is one the relay would accept.
  *
  * The walk resumes from a key (`after`: the continuation token or start-after) by binary
  * search in each directory on the way down, instead of re-walking everything before it. Sorted
@@ -14,7 +16,7 @@
 
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { isInside, TMP_MARK } from "./fs_paths.ts";
+import { isInside, keyTooLong, segmentProblem } from "./fs_paths.ts";
 
 /** One listed key: an object (with its `lstat`), or a directory rolled up as common prefix. */
 /** What the walk learned of a file from its `lstat`. */
@@ -111,7 +113,7 @@ const SMALL_DIR_BYTES = 16_384n;
 /** Longest a walk runs between two turns it gives the event loop (ms). */
 const YIELD_EVERY_MS = 16;
 
-/** The sorted entries of a directory (symlinks and relay temp files left out). */
+/** The sorted entries of a directory (symlinks and names no key can have left out). */
 async function readSorted(
   dir: string,
   stateDir: string,
@@ -132,7 +134,7 @@ async function readSorted(
     if (st.size <= SMALL_DIR_BYTES) { for (const d of Deno.readDirSync(dir)) dirents.push(d); }
     else for await (const d of Deno.readDir(dir)) dirents.push(d);
     for (const d of dirents) {
-      if (d.name.startsWith(TMP_MARK)) continue;
+      if (segmentProblem(d.name) !== undefined) continue;
       let isDir = d.isDirectory;
       let isFile = d.isFile;
       if (!isDir && !isFile && !d.isSymlink) {
@@ -235,7 +237,7 @@ export async function* walkBucket(o: WalkOptions): AsyncGenerator<WalkItem> {
         continue;
       }
       // Keys are at most 1024 bytes: nothing deeper can be listed.
-      if (Buffer.byteLength(key) > 1024) continue;
+      if (keyTooLong(key)) continue;
       const sub = await frame(path.join(f.dir, e.name), key);
       // A directory that is its own ancestor (a bind mount loop; symlinks are never entered).
       if (stack.some((a) => a.id === sub.id)) continue;
@@ -245,7 +247,7 @@ export async function* walkBucket(o: WalkOptions): AsyncGenerator<WalkItem> {
       stack.push(sub);
       continue;
     }
-    if (compareKeys(key, after) <= 0) continue;
+    if (compareKeys(key, after) <= 0 || keyTooLong(key)) continue;
     // One synchronous lstat per listed object (at most a page's worth between yields): an
     // await per file would cost more than the stat itself. Deno's own call: node:fs's wraps
     // it and takes three times as long.

@@ -69,7 +69,7 @@ export function httpDate(d: Date): string {
 
 /** ISO 8601 with milliseconds zeroed, as S3 lists dates. */
 export function isoDate(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, ".000Z");
+  return d.toISOString().slice(0, -5) + ".000Z"; // whole seconds, as Last-Modified has them
 }
 
 /** An ETag as sent on the wire (quoted). */

@@ -4,12 +4,11 @@
  * @module
  */
 
-import type { XmlNode } from "./xml.ts";
-import { xmlDocument } from "./xml.ts";
+import { xmlDocument, xmlElement, xmlEscape, type XmlNode, XmlRaw } from "./xml.ts";
 import { uriEncode } from "./sigv4.ts";
 import { S3Error } from "./s3_error.ts";
-import { keySegments } from "./fs_paths.ts";
 import { DirListingCache, walkBucket, type WalkItem } from "./fs_walk.ts";
+import { type Ctx, isoDate, OWNER, type RelayCore, sendXml } from "./server_core.ts";
 
 /** One object as listed. */
 interface Listed {
@@ -18,7 +17,26 @@ interface Listed {
   mtime: Date;
   etag: string;
 }
-import { type Ctx, isoDate, OWNER, quote, type RelayCore, sendXml } from "./server_core.ts";
+
+/** The owner element every listed object shows. */
+const OWNER_XML = xmlElement("Owner", OWNER);
+
+/**
+ * A listed object's element (`Contents` or `Version`): `head` goes after the key, `tail` after
+ * the storage class; the ETag is quoted as S3 sends it (`&quot;` in XML).
+ */
+function contentsXml(
+  tag: string,
+  item: Listed,
+  enc: (s: string) => string,
+  head: string,
+  tail: string,
+): string {
+  return `<${tag}><Key>${xmlEscape(enc(item.key))}</Key>${head}` +
+    `<LastModified>${isoDate(item.mtime)}</LastModified>` +
+    `<ETag>&quot;${xmlEscape(item.etag)}&quot;</ETag><Size>${item.size}</Size>` +
+    `<StorageClass>STANDARD</StorageClass>${tail}</${tag}>`;
+}
 
 /** Handlers for ListBuckets, GetBucketLocation and ListObjects(V2). */
 export function listingHandlers(core: RelayCore) {
@@ -61,11 +79,6 @@ export function listingHandlers(core: RelayCore) {
 
   // ---- listing ---------------------------------------------------------------------------
 
-  /**
-   * One page of keys and common prefixes after `after`, in S3 order; `entry` renders a key.
-   * The walk is asynchronous (see fs_walk.ts) and ends early when the client goes away
-   * (`gone` is then true and nothing should be sent).
-   */
   /** What a listing shows of a walked object or folder marker. */
   function listed(bucket: string, item: WalkItem): Listed {
     if (item.marker) {
@@ -86,16 +99,22 @@ export function listingHandlers(core: RelayCore) {
     };
   }
 
+  /**
+   * One page of keys and common prefixes after `after`, in S3 order, rendered: `entry` renders
+   * a key's element (a page holds up to 1,000, so they are rendered as strings straight away,
+   * never as a tree of nodes). The walk is asynchronous (see fs_walk.ts) and ends early when
+   * the client goes away (`gone` is then true and nothing should be sent).
+   */
   async function collect(
     ctx: Ctx,
     bucket: string,
     o: { prefix: string; delimiter: string; after: string; maxKeys: number },
-    entry: (item: Listed) => XmlNode,
+    entry: (item: Listed) => string,
     enc: (s: string) => string,
   ) {
     const { prefix, delimiter, after, maxKeys } = o;
-    const contents: XmlNode[] = [];
-    const prefixes: XmlNode[] = [];
+    let contents = "";
+    let prefixes = "";
     let last = "";
     let truncated = false;
     let count = 0;
@@ -129,7 +148,7 @@ export function listingHandlers(core: RelayCore) {
             break;
           }
           lastPrefix = cp;
-          prefixes.push({ Prefix: enc(cp) });
+          prefixes += `<CommonPrefixes><Prefix>${xmlEscape(enc(cp))}</Prefix></CommonPrefixes>`;
           last = cp;
           count++;
           continue;
@@ -138,19 +157,19 @@ export function listingHandlers(core: RelayCore) {
           truncated = true;
           break;
         }
-        // The walk lstat'ed the file (symlinks are not objects); names the relay would refuse
-        // as keys (a backslash, say) are not listed either.
-        try {
-          keySegments(item.marker ? item.key.slice(0, -1) : item.key);
-        } catch {
-          continue;
-        }
-        contents.push(entry(listed(bucket, item)));
+        contents += entry(listed(bucket, item));
         last = item.key;
         count++;
       }
     }
-    return { contents, prefixes, truncated, last, count, gone: gone.signal.aborted };
+    return {
+      contents: new XmlRaw(contents),
+      prefixes: new XmlRaw(prefixes),
+      truncated,
+      last,
+      count,
+      gone: gone.signal.aborted,
+    };
   }
 
   async function listObjects(ctx: Ctx) {
@@ -173,14 +192,7 @@ export function listingHandlers(core: RelayCore) {
       ctx,
       bucket,
       { prefix, delimiter, after, maxKeys },
-      (item) => ({
-        Key: enc(item.key),
-        LastModified: isoDate(item.mtime),
-        ETag: quote(item.etag),
-        Size: item.size,
-        StorageClass: "STANDARD",
-        ...(v2 ? (fetchOwner ? { Owner: OWNER } : {}) : { Owner: OWNER }),
-      }),
+      (item) => contentsXml("Contents", item, enc, "", v2 && !fetchOwner ? "" : OWNER_XML),
       enc,
     );
     if (gone) return;
@@ -234,16 +246,14 @@ export function listingHandlers(core: RelayCore) {
       ctx,
       bucket,
       { prefix, delimiter, after: keyMarker, maxKeys },
-      (item) => ({
-        Key: enc(item.key),
-        VersionId: "null",
-        IsLatest: true,
-        LastModified: isoDate(item.mtime),
-        ETag: quote(item.etag),
-        Size: item.size,
-        StorageClass: "STANDARD",
-        Owner: OWNER,
-      }),
+      (item) =>
+        contentsXml(
+          "Version",
+          item,
+          enc,
+          "<VersionId>null</VersionId><IsLatest>true</IsLatest>",
+          OWNER_XML,
+        ),
       enc,
     );
     if (gone) return;

@@ -13,8 +13,14 @@ import { S3Error } from "./s3_error.ts";
 /** The S3 namespace. */
 export const S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/";
 
+/** Characters {@link xmlEscape} changes: a string without them is returned as it is. */
+// deno-lint-ignore no-control-regex
+const NEEDS_ESCAPE = /[&<>"'\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/;
+
 /** Escapes text for XML content and attribute values. */
 export function xmlEscape(s: string): string {
+  // Most keys and values need nothing: a listing escapes thousands of them per page.
+  if (!NEEDS_ESCAPE.test(s)) return s;
   // Characters XML 1.0 cannot carry at all become U+FFFD.
   // deno-lint-ignore no-control-regex
   s = s.replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/g, "\ufffd");
@@ -33,8 +39,13 @@ export function xmlEscape(s: string): string {
   );
 }
 
+/** Markup already rendered (by {@link xmlElement}), placed in a document as it is. */
+export class XmlRaw {
+  constructor(readonly markup: string) {}
+}
+
 /** A tree of elements: a string is text content, an array repeats the element. */
-export type XmlValue = string | number | boolean | undefined | XmlNode | XmlNode[];
+export type XmlValue = string | number | boolean | undefined | XmlRaw | XmlNode | XmlNode[];
 /** An element's children by name. */
 export interface XmlNode {
   [name: string]: XmlValue | XmlValue[];
@@ -42,6 +53,7 @@ export interface XmlNode {
 
 function render(name: string, v: XmlValue | XmlValue[]): string {
   if (v === undefined) return "";
+  if (v instanceof XmlRaw) return v.markup;
   if (Array.isArray(v)) return v.map((x) => render(name, x)).join("");
   if (typeof v === "object") {
     let inner = "";
@@ -50,6 +62,9 @@ function render(name: string, v: XmlValue | XmlValue[]): string {
   }
   return `<${name}>${xmlEscape(String(v))}</${name}>`;
 }
+
+/** Renders one element (text escaped), e.g. to collect many as {@link XmlRaw}. */
+export const xmlElement: (name: string, value: XmlValue) => string = render;
 
 /** Renders a full S3 XML document with the S3 namespace on the root element. */
 export function xmlDocument(root: string, body: XmlNode): string {
