@@ -69,17 +69,17 @@ const CACHE_MIN_ENTRIES = 256;
 
 /** Sorted directory listings, reused while a directory's mtime shows it unchanged. */
 export class DirListingCache {
-  readonly #map = new Map<string, { ino: bigint; mtimeNs: bigint; entries: Entry[] }>();
+  readonly #map = new Map<string, { ino: number; mtimeMs: number; entries: Entry[] }>();
   #total = 0;
 
   /** `maxEntries`: the most entries held over all directories (memory bound). */
   constructor(readonly maxEntries = 300_000) {}
 
   /** A cached listing still valid for a directory with this inode and mtime. */
-  get(dir: string, ino: bigint, mtimeNs: bigint): Entry[] | undefined {
+  get(dir: string, ino: number, mtimeMs: number): Entry[] | undefined {
     const hit = this.#map.get(dir);
     if (!hit) return undefined;
-    if (hit.ino !== ino || hit.mtimeNs !== mtimeNs) {
+    if (hit.ino !== ino || hit.mtimeMs !== mtimeMs) {
       this.#drop(dir);
       return undefined;
     }
@@ -89,10 +89,10 @@ export class DirListingCache {
   }
 
   /** Remembers a listing (evicting the least recently used ones over the bound). */
-  set(dir: string, ino: bigint, mtimeNs: bigint, entries: Entry[]): void {
+  set(dir: string, ino: number, mtimeMs: number, entries: Entry[]): void {
     if (entries.length < CACHE_MIN_ENTRIES || entries.length > this.maxEntries) return;
     this.#drop(dir);
-    this.#map.set(dir, { ino, mtimeNs, entries });
+    this.#map.set(dir, { ino, mtimeMs, entries });
     this.#total += entries.length;
     for (const [d] of this.#map) {
       if (this.#total <= this.maxEntries) break;
@@ -109,7 +109,7 @@ export class DirListingCache {
 }
 
 /** Directories at most this size (bytes, as `lstat` reports it) are read synchronously. */
-const SMALL_DIR_BYTES = 16_384n;
+const SMALL_DIR_BYTES = 16_384;
 /** Longest a walk runs between two turns it gives the event loop (ms). */
 const YIELD_EVERY_MS = 16;
 
@@ -119,12 +119,19 @@ async function readSorted(
   stateDir: string,
   cache: DirListingCache,
 ): Promise<{ id: string; entries: Entry[] }> {
-  const st = fs.lstatSync(dir, { bigint: true, throwIfNoEntry: false });
-  if (!st?.isDirectory()) return { id: "", entries: [] };
-  const id = `${st.dev}:${st.ino}`;
-  const hit = cache.get(dir, st.ino, st.mtimeNs);
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.lstatSync(dir);
+  } catch {
+    return { id: "", entries: [] };
+  }
+  if (!st.isDirectory) return { id: "", entries: [] };
+  const ino = st.ino ?? 0;
+  const mtimeMs = st.mtime?.getTime() ?? 0;
+  const id = `${st.dev}:${ino}`;
+  const hit = cache.get(dir, ino, mtimeMs);
   if (hit) return { id, entries: hit };
-  const readAt = BigInt(Date.now()) * 1_000_000n;
+  const readAt = Date.now();
   const entries: Entry[] = [];
   try {
     // Deno's own directory reader: about 9x faster than node:fs readdir on 100,000 entries.
@@ -152,8 +159,9 @@ async function readSorted(
   }
   entries.sort((a, b) => compareKeys(a.key, b.key));
   // Trust the listing later only if the directory had not changed for a second when it was
-  // read: mtimes are coarse, a change within the same tick could otherwise go unnoticed.
-  if (st.mtimeNs + 1_000_000_000n < readAt) cache.set(dir, st.ino, st.mtimeNs, entries);
+  // read: mtimes are coarse (and kept here in milliseconds), a change within the same tick
+  // could otherwise go unnoticed; any later change gives the directory a newer mtime.
+  if (mtimeMs + 1_000 < readAt) cache.set(dir, ino, mtimeMs, entries);
   return { id, entries };
 }
 

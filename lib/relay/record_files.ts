@@ -41,14 +41,14 @@ export class RecordFiles<T> {
 
   /** The record (frozen: no caller can change the remembered copy), or `null`. */
   read(bucket: string, key: string): T | null {
-    const known = this.#memory.get(`${bucket}\0${key}`);
-    if (known !== undefined) return known;
     let has = this.#buckets.get(bucket);
     if (has === undefined) {
       has = fs.existsSync(path.join(this.dir, bucket));
       this.#buckets.set(bucket, has);
     }
     if (!has) return null; // not remembered per key: nothing to read for any of them
+    const known = this.#memory.get(`${bucket}\0${key}`);
+    if (known !== undefined) return known;
     const file = this.path(bucket, key);
     let record: T | null = null;
     // existsSync first: a failed read throws, and that costs ~20x more.
