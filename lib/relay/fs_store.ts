@@ -51,6 +51,12 @@ export interface ObjectMeta {
   parts?: { size: number; checksum?: string }[];
   /** The content's sha256 (hex), once a client asked for it (`server_digest.ts`). */
   sha256?: string;
+  /**
+   * The file's ctime (ms) when `sha256` was computed: the digest holds only while it is the
+   * same. An edit in place that keeps inode, size and mtime (`touch -d` after writing) still
+   * moves the ctime, which no user can set back.
+   */
+  sha256CtimeMs?: number;
 }
 
 /** An object's file plus its (possibly synthesized) metadata. */
@@ -59,6 +65,8 @@ export interface ObjectInfo {
   size: number;
   mtime: Date;
   meta: ObjectMeta;
+  /** The file's ctime (ms); absent for folder markers. */
+  ctimeMs?: number;
   /** A key ending in `/` (a folder marker): `path` is the folder, or its content's file. */
   folder?: boolean;
 }
@@ -240,7 +248,11 @@ export class FsStore {
     if (parentsOf(dir, segs) !== "ok") throw noSuch();
     const st = fs.lstatSync(file, { throwIfNoEntry: false });
     if (!st?.isFile()) throw noSuch();
-    return { path: file, size: st.size, mtime: st.mtime, meta: this.metaFor(bucket, key, st) };
+    let meta = this.metaFor(bucket, key, st);
+    if (meta.sha256 !== undefined && meta.sha256CtimeMs !== st.ctimeMs) {
+      meta = { ...meta, sha256: undefined, sha256CtimeMs: undefined }; // changed since hashed
+    }
+    return { path: file, size: st.size, mtime: st.mtime, ctimeMs: st.ctimeMs, meta };
   }
 
   /**

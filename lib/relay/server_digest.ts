@@ -1,7 +1,7 @@
 /**
  * The sha256 of an object, computed by the relay where the file lies when a client asks for
  * it (`x-gangplank-checksum: sha256` on a HEAD or GET), then remembered in the object's record
- * for as long as the file is the same (inode, size, mtime): the coordinator learns the digest
+ * for as long as the file is the same (inode, size, mtime, ctime): the coordinator learns the digest
  * of every object a stage returned without reading it over HTTP, and a later ask costs
  * nothing. The answer is the `x-gangplank-sha256` header (hex); GET and HEAD carry it
  * whenever the record holds one.
@@ -42,7 +42,7 @@ export function digestRequested(req: IncomingMessage): boolean {
 export function objectSha256(core: RelayCore, bucket: string, info: ObjectInfo): Promise<string> {
   if (info.meta.sha256) return Promise.resolve(info.meta.sha256);
   const { ino, mtimeMs, key } = info.meta;
-  const id = `${bucket}\0${key}\0${ino}:${info.size}:${mtimeMs}`;
+  const id = `${bucket}\0${key}\0${ino}:${info.size}:${mtimeMs}:${info.ctimeMs}`;
   const { hashing } = core;
   let p = hashing.get(id);
   if (!p) {
@@ -54,6 +54,7 @@ export function objectSha256(core: RelayCore, bucket: string, info: ObjectInfo):
 
 async function hashAndRecord(core: RelayCore, bucket: string, info: ObjectInfo) {
   const { store } = core;
+  const hashedFrom = Date.now();
   const { sha256 } = await core.fileHasher.hashFile(
     { path: info.path, ino: info.meta.ino },
     info.size,
@@ -65,9 +66,16 @@ async function hashAndRecord(core: RelayCore, bucket: string, info: ObjectInfo) 
   } catch {
     return sha256; // deleted meanwhile
   }
+  // The ctime too: a change while the file was hashed moves it, whatever else it keeps.
   const same = now.meta.ino === info.meta.ino && now.size === info.size &&
-    now.meta.mtimeMs === info.meta.mtimeMs;
+    now.meta.mtimeMs === info.meta.mtimeMs && now.ctimeMs === info.ctimeMs;
+  // Deno reports ctime in whole seconds: a change later in the same second would keep it. So
+  // the digest is remembered only if that second had passed before the hash began (any later
+  // change then shows as a newer ctime); a file written just now is hashed again when asked.
+  const settled = now.ctimeMs !== undefined && now.ctimeMs + 1000 <= hashedFrom;
   // No await from this check to the write: no relay write to the key can come between.
-  if (same) store.writeMeta(bucket, { ...now.meta, sha256 });
+  if (same && settled) {
+    store.writeMeta(bucket, { ...now.meta, sha256, sha256CtimeMs: now.ctimeMs });
+  }
   return sha256;
 }

@@ -3,7 +3,8 @@
  * coordinator learns the sha256 of every object a stage returned without reading it back over
  * HTTP. Attacked here: the answer is the file's sha256 (for a file written through the relay
  * or put in the served tree directly), a file changed on disk behind the relay is hashed again
- * (the record is tied to inode, size and mtime), a PUT replacing the object while it is being
+ * (the record is tied to inode, size, mtime and ctime: an edit that sets the mtime back is
+ * caught too), a PUT replacing the object while it is being
  * hashed never leaves the old digest on the new content, a bad ask is refused, the store's
  * client transfers nothing when the relay answers, and still gets the right digest from a
  * server that ignores the ask.
@@ -16,6 +17,13 @@ import { curl, startRelayProcess } from "./server_harness.ts";
 import { ArtifactStore, IntegrityError } from "../../lib/relay/mod.ts";
 
 const MiB = 1024 * 1024;
+
+/** Waits until a file's ctime second is over (the relay remembers a digest only then). */
+async function settle(file: string) {
+  const ctime = (await Deno.lstat(file)).ctime!.getTime();
+  const wait = Math.floor(ctime / 1000) * 1000 + 1000 - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait + 50));
+}
 const hex = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 Deno.test("relay digests: HEAD with x-gangplank-checksum: sha256 answers the file's sha256", async (t) => {
@@ -37,7 +45,19 @@ Deno.test("relay digests: HEAD with x-gangplank-checksum: sha256 answers the fil
     assert.equal(head.status, 200);
     assert.equal(head.headers["x-gangplank-sha256"], hex(data));
     assert.equal(Number(head.headers["content-length"]), data.length);
-    // Remembered: a plain HEAD and a GET now carry it too.
+    // Written this second (ctime has whole seconds): answered, not remembered yet.
+    const soon = await curl(relay, ["-I", `${U}/bkt/a.bin`]);
+    assert.equal(
+      soon.headers["x-gangplank-sha256"],
+      undefined,
+      "not remembered within its ctime's second",
+    );
+    await settle(`${tmp.path}/srv/bkt/a.bin`);
+    assert.equal(
+      (await curl(relay, ["-I", ...ask, `${U}/bkt/a.bin`])).headers["x-gangplank-sha256"],
+      hex(data),
+    );
+    // Remembered now: a plain HEAD and a GET carry it too.
     const again = await curl(relay, ["-I", `${U}/bkt/a.bin`]);
     assert.equal(again.headers["x-gangplank-sha256"], hex(data));
     const get = await curl(relay, ["-o", "/dev/null", `${U}/bkt/a.bin`]);
@@ -58,6 +78,37 @@ Deno.test("relay digests: HEAD with x-gangplank-checksum: sha256 answers the fil
       const plain = await curl(relay, ["-I", `${U}/bkt/dir/direct.bin`]);
       assert.equal(plain.headers["x-gangplank-sha256"], undefined, "a stale record is not served");
       const second = await curl(relay, ["-I", ...ask, `${U}/bkt/dir/direct.bin`]);
+      assert.equal(second.headers["x-gangplank-sha256"], hex(other));
+    },
+  );
+
+  await t.step(
+    "an edit in place that keeps inode, size and mtime (touch -d after writing) is hashed again",
+    async () => {
+      const file = `${root}/bkt/dir/inplace.bin`;
+      const data = randomBytes(MiB);
+      await Deno.writeFile(file, data);
+      const before = await Deno.lstat(file);
+      await settle(file);
+      const first = await curl(relay, ["-I", ...ask, `${U}/bkt/dir/inplace.bin`]);
+      assert.equal(first.headers["x-gangplank-sha256"], hex(data));
+      const kept = await curl(relay, ["-I", `${U}/bkt/dir/inplace.bin`]);
+      assert.equal(kept.headers["x-gangplank-sha256"], hex(data), "remembered");
+      // Other bytes written into the same inode, then its times set back: only ctime moved.
+      const other = randomBytes(MiB);
+      const f = await Deno.open(file, { write: true });
+      await f.write(other);
+      f.close();
+      await Deno.utime(file, before.atime!, before.mtime!);
+      const after = await Deno.lstat(file);
+      assert.deepEqual(
+        [after.ino, after.size, after.mtime?.getTime()],
+        [before.ino, before.size, before.mtime?.getTime()],
+        "the edit kept inode, size and mtime",
+      );
+      const plain = await curl(relay, ["-I", `${U}/bkt/dir/inplace.bin`]);
+      assert.equal(plain.headers["x-gangplank-sha256"], undefined, "the old digest is not served");
+      const second = await curl(relay, ["-I", ...ask, `${U}/bkt/dir/inplace.bin`]);
       assert.equal(second.headers["x-gangplank-sha256"], hex(other));
     },
   );
