@@ -1,8 +1,8 @@
 /**
  * The sha256 of an object, computed by the relay where the file lies when a client asks for
  * it (`x-gangplank-checksum: sha256` on a HEAD or GET), then remembered in the object's record
- * for as long as the file is the same (inode, size, mtime, ctime): the coordinator learns the digest
- * of every object a stage returned without reading it over HTTP, and a later ask costs
+ * for as long as the file is the same (inode, size, mtime, ctime): the coordinator learns the
+ * digest of every object a stage returned without reading it over HTTP, and a later ask costs
  * nothing. The answer is the `x-gangplank-sha256` header (hex); GET and HEAD carry it
  * whenever the record holds one.
  *
