@@ -223,7 +223,11 @@ export class PodmanClient {
       });
       req.on("error", (e) => finish(this.#connError(method, path, e)));
       stream.once("close", () => {
-        // The transport died (e.g. the SSH connection dropped) before the response ended.
+        // Closed by `finish` itself (the usual end): nothing to report, and no timer left
+        // running after the request is over.
+        if (settled) return;
+        // The transport died (e.g. the SSH connection dropped) before the response ended; a
+        // turn later, so that an end already on its way is seen first.
         setTimeout(
           () =>
             finish(
