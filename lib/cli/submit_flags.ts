@@ -9,6 +9,7 @@
 import { type FlagDef, type FlagGroup, parseDuration } from "./flags.ts";
 import { BACKENDS } from "./backends/mod.ts";
 import type { Program } from "./submit_options.ts";
+import { DEFAULT_DENO_IMAGE } from "../podspec/stock_worker.ts";
 
 /** Flags that choose or generate the JobSpec (every command). */
 export function specFlags(env: Readonly<Record<string, string | undefined>>): FlagDef[] {
@@ -196,6 +197,20 @@ export const WORKER_FLAGS: readonly FlagDef[] = [
     help: "KEY=VALUE lines added to every worker's environment (repeatable)",
     group: "workers",
     repeat: true,
+  },
+  {
+    flags: "--worker-source <source>",
+    help: "podman, kube: stock: deno from --deno-image (local podman: this deno) + the run's " +
+      "worker bundle, on any glibc image (default); image: the image's own deno and worker " +
+      "(Containerfile)",
+    group: "workers",
+    choices: ["stock", "image"],
+  },
+  {
+    flags: "--deno-image <image>",
+    help: "podman, kube: image the stock source copies deno from (default " +
+      `${DEFAULT_DENO_IMAGE}; local podman: only when given)`,
+    group: "workers",
   },
 ];
 

@@ -36,6 +36,8 @@ import {
 import type { Executor, RelayEndpoint, StageOutcome, WorkerLaunch } from "./types.ts";
 import { ensureWorkerImage, WorkerImageError } from "./podman_image.ts";
 import { cleanupPodmanRuns, type PodmanCleanup, safeName } from "./podman_cleanup.ts";
+import { ensureStockVolumes, type PodmanWorkerBundle } from "./podman_stock.ts";
+import type { StockVolumes } from "../podman/mod.ts";
 import { quote } from "../toolkit/shell.ts";
 
 export { WorkerImageError } from "./podman_image.ts";
@@ -71,9 +73,15 @@ export interface PodmanExecutorOptions {
   /**
    * Local hosts: host paths of deno and the bundled worker, bound read-only at the contract
    * paths so any glibc base image works. Default: this deno and `<root>/dist/work.js`.
-   * `false`: the image must carry them (always so for remote hosts).
+   * `false`: the image must carry them. Ignored when {@link stock} is set, and on remote hosts.
    */
   mountWorker?: { deno: string; worker: string } | false;
+  /**
+   * `--worker-source stock` without this machine's deno (remote hosts, or a `--deno-image`
+   * given locally): deno copied from `denoImage` and the bundle uploaded into cache volumes on
+   * the podman host (see `podman_stock.ts`); the image needs only glibc.
+   */
+  stock?: { denoImage: string; bundle: PodmanWorkerBundle };
   /** Pull the image when the host lacks it. Default true. */
   pull?: boolean;
   /** Extra environment of every worker (under the stage's own). */
@@ -117,6 +125,7 @@ export class PodmanExecutor implements Executor {
   #reaper: { end(): void } | undefined;
   #devices: string[] | undefined;
   #runId: string | undefined;
+  #stockVolumes: StockVolumes | undefined;
   readonly #live = new Set<string>();
   readonly #volumes = new Set<string>();
   readonly #secrets = new Set<string>();
@@ -208,6 +217,7 @@ export class PodmanExecutor implements Executor {
     this.#runId = opts.runId;
     const client = await this.client({ signal });
     await this.#ensureImage(client, signal);
+    if (this.#o.stock) this.#stockVolumes = await this.#ensureStock(client, opts.runId, signal);
     this.#devices = await this.#hostDevices(signal);
     if (this.#o.privileged !== false) {
       for (const d of this.#o.devices ?? DEFAULT_DEVICES) {
@@ -280,7 +290,7 @@ export class PodmanExecutor implements Executor {
   }
 
   #mountWorker(): { deno: string; worker: string } | undefined {
-    if (this.#remote || this.#o.mountWorker === false) return undefined;
+    if (this.#remote || this.#o.stock || this.#o.mountWorker === false) return undefined;
     return this.#o.mountWorker ?? {
       deno: Deno.realPathSync(Deno.execPath()),
       worker: `${ROOT}/dist/work.js`,
@@ -295,11 +305,30 @@ export class PodmanExecutor implements Executor {
       hostLabel: this.#hostLabel(),
       pull: this.#o.pull !== false,
       mount: this.#mountWorker(),
+      carried: !this.#o.stock,
       probeName: `gangplank-${safeName(this.#runId ?? "probe")}-image-check`,
       ...(this.#runId ? { runId: this.#runId } : {}),
       log: this.#log,
       signal,
     });
+  }
+
+  async #ensureStock(c: PodmanClient, runId: string, signal: AbortSignal): Promise<StockVolumes> {
+    const { denoImage, bundle } = this.#o.stock!;
+    const r = await ensureStockVolumes({
+      client: c,
+      denoImage,
+      bundle,
+      where: this.where,
+      pull: this.#o.pull !== false,
+      runId,
+      helperName: `gangplank-${safeName(runId)}-worker-cache`,
+      labels: this.#coordinatorLabel(),
+      onHelper: (id, alive) => alive ? this.#live.add(id) : this.#live.delete(id),
+      log: this.#log,
+      signal,
+    });
+    return { deno: r.deno, worker: r.worker };
   }
 
   /**
@@ -379,6 +408,7 @@ export class PodmanExecutor implements Executor {
         user: this.#o.user,
         network: this.#o.network,
         mountWorker: this.#mountWorker(),
+        ...(this.#stockVolumes ? { stockVolumes: this.#stockVolumes } : {}),
         extra: this.#o.extraSpec,
       });
       // A container of the same name left by an earlier attempt would block creation.

@@ -18,7 +18,9 @@ import {
   parseContainerHost,
   parseKnownHosts,
 } from "../ssh/mod.ts";
-import { PodmanExecutor } from "./podman.ts";
+import { PodmanExecutor, type PodmanExecutorOptions } from "./podman.ts";
+import { readPodmanWorkerBundle } from "./podman_stock.ts";
+import { DEFAULT_DENO_IMAGE } from "../podspec/stock_worker.ts";
 
 /** The podman-specific options (the rest are `submit`'s). */
 export interface PodmanRunOptions {
@@ -46,7 +48,15 @@ export interface PodmanRunOptions {
   env?: Record<string, string>;
   /** `--keepalive SECONDS` between SSH keepalives (3 unanswered = connection lost). */
   keepaliveSeconds: number;
-  /** Local hosts: the bundled worker bound into the containers (default: the checkout's). */
+  /**
+   * `--worker-source`: `stock` (default; any glibc image: this deno and {@link workerBundle}
+   * bound in on a local host, else deno from {@link denoImage} and the bundle uploaded into
+   * cache volumes on the host) or `image` (the image carries deno and the worker).
+   */
+  workerSource?: "stock" | "image";
+  /** `--deno-image` (stock source; default lib/podspec's `DEFAULT_DENO_IMAGE`). */
+  denoImage?: string;
+  /** The bundled worker of the stock source (local default: the checkout's `dist/work.js`). */
   workerBundle?: string;
   /** The coordinator's pid, labelled on what the run creates (see `--cleanup`). */
   coordinatorPid?: number;
@@ -127,6 +137,24 @@ export function createPodmanExecutor(
     : undefined;
   // Bad input is reported before the run creates anything (work dir, relay, containers).
   if (host.kind === "ssh") assertSshCredentials({ host: host.host, port: host.port, ...ssh });
+  let worker: Pick<PodmanExecutorOptions, "mountWorker" | "stock"> = {};
+  if (p.workerSource === "image") worker = { mountWorker: false };
+  else if (host.kind === "unix" && !p.denoImage) {
+    if (p.workerBundle) {
+      worker = {
+        mountWorker: { deno: Deno.realPathSync(Deno.execPath()), worker: p.workerBundle },
+      };
+    }
+  } else {
+    if (!p.workerBundle) {
+      throw new UsageError(
+        "--worker-source stock needs the bundled worker work.js (deno task bundle), or " +
+          "--worker-source image with an image that has it",
+      );
+    }
+    const bundle = readPodmanWorkerBundle(p.workerBundle);
+    worker = { stock: { denoImage: p.denoImage || DEFAULT_DENO_IMAGE, bundle } };
+  }
   if (p.insecureIgnoreHostKey && host.kind === "ssh") {
     log("warning: --insecure-ignore-host-key: the SSH host key is NOT verified");
   }
@@ -139,9 +167,7 @@ export function createPodmanExecutor(
     privileged: p.privileged,
     ...(p.env ? { env: p.env } : {}),
     ...(p.coordinatorPid !== undefined ? { coordinatorPid: p.coordinatorPid } : {}),
-    ...(p.workerBundle
-      ? { mountWorker: { deno: Deno.realPathSync(Deno.execPath()), worker: p.workerBundle } }
-      : {}),
+    ...worker,
     log,
   });
 }

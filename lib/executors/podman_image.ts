@@ -29,6 +29,11 @@ export interface ImageCheck {
   pull: boolean;
   /** This machine's deno and bundled worker, mounted into the container (local hosts). */
   mount?: { deno: string; worker: string };
+  /**
+   * Whether the image must carry deno and the worker itself (checked by a probe container)
+   * when nothing is mounted. Default true; false for `--worker-source stock` (cache volumes).
+   */
+  carried?: boolean;
   /** Name of the probe container. */
   probeName: string;
   /** Labels the probe container with the run. */
@@ -56,6 +61,7 @@ export async function ensureWorkerImage(o: ImageCheck): Promise<void> {
     }
   }
   const mount = o.mount;
+  if (o.carried === false) return;
   if (mount) {
     if (!existsSync(mount.worker)) {
       throw new WorkerImageError(

@@ -8,88 +8,20 @@
  */
 import { Buffer } from "node:buffer";
 import http from "node:http";
-import net from "node:net";
-import type { Duplex } from "node:stream";
-import { GangplankError } from "../errors/mod.ts";
 import { LogDemuxer, type LogStream } from "./log_frames.ts";
+import {
+  type ContainerSummary,
+  normaliseArch,
+  type PodmanConnector,
+  PodmanError,
+  type PodmanInfo,
+  type SecretSummary,
+  unixConnector,
+  type VolumeSummary,
+} from "./connect.ts";
+export * from "./connect.ts";
 export { LogDemuxer, type LogStream, StreamLineSplitter } from "./log_frames.ts";
 import { LineSplitter } from "../log/lines.ts";
-
-/** A libpod call failed: `status` is the HTTP status (0 when no response arrived). */
-export class PodmanError extends GangplankError {
-  constructor(
-    message: string,
-    readonly status: number,
-    /** libpod's `cause` field, or the underlying error. */
-    override readonly cause?: unknown,
-  ) {
-    super(message, { cause });
-  }
-}
-
-/** Opens a fresh byte stream to the libpod API socket (one per request). */
-export type PodmanConnector = (signal: AbortSignal) => Promise<Duplex>;
-
-/** Connector for a local unix socket. */
-export function unixConnector(socketPath: string): PodmanConnector {
-  return (signal) =>
-    new Promise((resolve, reject) => {
-      signal.throwIfAborted();
-      const sock = net.createConnection({ path: socketPath });
-      const onAbort = () => sock.destroy(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
-      sock.once("connect", () => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(sock);
-      });
-      sock.once("error", (err) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(
-          new PodmanError(`cannot connect to podman socket ${socketPath}: ${err.message}`, 0, err),
-        );
-      });
-    });
-}
-
-/** The subset of `GET /libpod/info` this project reads. */
-export interface PodmanInfo {
-  host: { arch: string; os?: string; hostname?: string; [k: string]: unknown };
-  version?: { Version?: string; APIVersion?: string };
-  [k: string]: unknown;
-}
-
-/** One entry of `GET /libpod/containers/json`. */
-export interface ContainerSummary {
-  Id: string;
-  Names?: string[];
-  Image?: string;
-  State?: string;
-  Labels?: Record<string, string> | null;
-}
-
-/** One entry of `GET /libpod/volumes/json`. */
-export interface VolumeSummary {
-  Name: string;
-  Labels?: Record<string, string> | null;
-}
-
-/** One entry of `GET /libpod/secrets/json`. */
-export interface SecretSummary {
-  ID: string;
-  Spec: { Name: string };
-}
-
-/** Normalises an architecture name to cosa's spelling (`amd64`→`x86_64`, `arm64`→`aarch64`). */
-export function normaliseArch(arch: string): string {
-  switch (arch) {
-    case "amd64":
-      return "x86_64";
-    case "arm64":
-      return "aarch64";
-    default:
-      return arch;
-  }
-}
 
 interface RequestOptions {
   method?: string;
@@ -432,6 +364,47 @@ export class PodmanClient {
       query: { force: "true" },
       ok: [204, 404],
     });
+  }
+
+  /** Whether a named volume exists. */
+  async volumeExists(name: string, opts: { signal: AbortSignal }): Promise<boolean> {
+    const r = await this.#request(`/volumes/${encodeURIComponent(name)}/exists`, {
+      ...opts,
+      ok: [204, 404],
+    });
+    return r.status === 204;
+  }
+
+  /**
+   * Unpacks an uncompressed tar into directory `path` of a container (which may be created and
+   * never started: paths inside its volumes land in the volumes).
+   */
+  async putArchive(
+    id: string,
+    path: string,
+    tar: Uint8Array,
+    opts: { signal: AbortSignal },
+  ): Promise<void> {
+    await this.#request(`/containers/${encodeURIComponent(id)}/archive`, {
+      signal: opts.signal,
+      method: "PUT",
+      query: { path },
+      body: tar,
+    });
+  }
+
+  /** A tar of `path` in a container (created or running), or `undefined` when it is absent. */
+  async getArchive(
+    id: string,
+    path: string,
+    opts: { signal: AbortSignal },
+  ): Promise<Uint8Array | undefined> {
+    const r = await this.#request(`/containers/${encodeURIComponent(id)}/archive`, {
+      signal: opts.signal,
+      query: { path },
+      ok: [200, 404],
+    });
+    return r.status === 200 ? r.body : undefined;
   }
 
   /** Lists volumes carrying every given label. */

@@ -7,3 +7,4 @@
 export * from "./client.ts";
 export * from "./run.ts";
 export * from "./spec.ts";
+export * from "./stock.ts";

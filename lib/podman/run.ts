@@ -39,10 +39,22 @@ export async function runContainer(
   spec: unknown,
   opts: RunContainerOptions,
 ): Promise<ContainerResult> {
-  const { signal } = opts;
-  signal.throwIfAborted();
-  const id = await client.createContainer(spec, { signal });
+  opts.signal.throwIfAborted();
+  const id = await client.createContainer(spec, { signal: opts.signal });
   opts.onCreated?.(id);
+  return await runCreatedContainer(client, id, opts);
+}
+
+/**
+ * {@link runContainer} for a container already created (e.g. one whose volumes were filled
+ * through the archive endpoint first): start, stream, wait, remove.
+ */
+export async function runCreatedContainer(
+  client: PodmanClient,
+  id: string,
+  opts: Omit<RunContainerOptions, "onCreated">,
+): Promise<ContainerResult> {
+  const { signal } = opts;
   try {
     await client.startContainer(id, { signal });
     // Worker output: command lines come split already; the summary line must arrive whole.

@@ -17,6 +17,7 @@ import {
   WORKER_SCRIPT_PATH,
   WORKER_WORKDIR,
 } from "../workspec/worker_image.ts";
+import { stockStageParts, type StockVolumes } from "./stock.ts";
 
 /** A secret to mount as a file: podman secret `name`, file `/run/secrets/<target>`. */
 export interface SecretMount {
@@ -56,6 +57,11 @@ export interface WorkerContainerInput {
    * hosts); omitted when the image must carry them (remote hosts).
    */
   mountWorker?: { deno: string; worker: string };
+  /**
+   * Cache volumes holding deno and the worker bundle (stock image on a remote host, see
+   * `stock.ts`), mounted read-only; the worker runs from them.
+   */
+  stockVolumes?: StockVolumes;
   /** More labels (the run and stage labels are always set). */
   labels?: Record<string, string>;
   /** Merged last (escape hatch for options this function does not model). */
@@ -107,11 +113,16 @@ export function workerContainerSpec(i: WorkerContainerInput): Record<string, unk
       },
     );
   }
+  const stock = i.stockVolumes ? stockStageParts(i.stockVolumes) : undefined;
+  if (stock) {
+    volumes.push(...stock.volumes);
+    env.PATH = stock.path;
+  }
   const spec: Record<string, unknown> = {
     name: workerContainerName(i.runId, i.stageIndex),
     image: i.image,
-    entrypoint: [WORKER_COMMAND[0]],
-    command: WORKER_COMMAND.slice(1),
+    entrypoint: stock?.entrypoint ?? [WORKER_COMMAND[0]],
+    command: stock?.command ?? WORKER_COMMAND.slice(1),
     env,
     labels: { ...i.labels, [LABEL_RUN_ID]: i.runId, [LABEL_STAGE_ID]: i.stageId },
     work_dir: WORKER_WORKDIR,

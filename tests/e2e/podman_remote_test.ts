@@ -1,8 +1,10 @@
 /**
  * End to end, podman backend on a "remote" host over SSH: an sshd started by the test on a
  * loopback port, `CONTAINER_HOST=ssh://root@127.0.0.1:PORT/<socket of a test podman service>`.
- * Workers get the far end of the SSH remote forward (a port sshd picks), so a run only passes
- * when the forward carries the relay traffic; the forward's counters are checked too.
+ * The worker image carries deno and the worker (`--worker-source image`; the stock source on a
+ * remote host is podman_stock_remote_test.ts). Workers get the far end of the SSH remote
+ * forward (a port sshd picks), so a run only passes when the forward carries the relay
+ * traffic; the forward's counters are checked too.
  */
 import assert from "node:assert/strict";
 import net from "node:net";
@@ -68,6 +70,8 @@ Deno.test({
         `${ROOT}/examples/demo.jobspec.yaml`,
         "-i",
         TEST_WORKER_IMAGE,
+        "--worker-source",
+        "image",
         "-w",
         `${tmp.path}/w`,
         "--known-hosts",
@@ -119,6 +123,8 @@ Deno.test({
         `${tmp.path}/job.yaml`,
         "-i",
         TEST_WORKER_IMAGE,
+        "--worker-source",
+        "image",
         "-w",
         `${tmp.path}/w`,
         "--known-hosts",
@@ -151,6 +157,8 @@ Deno.test({
           `${tmp.path}/job.yaml`,
           "-i",
           TEST_WORKER_IMAGE,
+          "--worker-source",
+          "image",
           "-w",
           `${tmp.path}/w`,
           "--known-hosts",

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../../lib/errors/mod.ts";
 import { containerHostOf } from "../../lib/executors/podman_cli.ts";
-import { parseSubmitArgs, podmanRun } from "../../lib/cli/mod.ts";
-import { podmanOptions } from "../../lib/cli/backends/mod.ts";
+import { parseSubmitArgs, podmanRun, submit } from "../../lib/cli/mod.ts";
+import { kubeOptions, podmanOptions } from "../../lib/cli/backends/mod.ts";
 import { runInProcess } from "../_helpers/cli.ts";
 import { DEFAULT_WORKER_IMAGE } from "../../lib/workspec/mod.ts";
 import { existsSync } from "node:fs";
@@ -112,4 +112,35 @@ Deno.test("podman-run: an ssh:// host with no key or agent is bad input, caught 
   assert.match(r.stderr, /no key to authenticate with/);
   assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   assert.equal(existsSync(workDir), false, "the work dir must not be created");
+});
+
+Deno.test("--worker-source/--deno-image: podman and kube read them; bad values and the local backend refuse them", async () => {
+  const { podman } = podmanArgs(["--worker-source", "image", "--deno-image", "reg/deno:1"]);
+  assert.equal(podman.workerSource, "image");
+  assert.equal(podman.denoImage, "reg/deno:1");
+  const d = podmanArgs([]).podman;
+  assert.equal(d.workerSource, undefined, "unset: the stock source (the executor's default)");
+  assert.equal(d.denoImage, undefined);
+  const kube = kubeOptions(
+    parseSubmitArgs(["--backend", "kube", "--worker-source", "image", "--deno-image", "r/d:2"], {}),
+  );
+  assert.deepEqual([kube.workerSource, kube.denoImage], ["image", "r/d:2"]);
+  assert.throws(
+    () => podmanArgs(["--worker-source", "bogus"]),
+    (e) => e instanceof UsageError && /--worker-source/.test(e.message) && /bogus/.test(e.message),
+  );
+  for (const flag of [["--worker-source", "stock"], ["--deno-image", "reg/deno:1"]]) {
+    await using tmp = await tempDir();
+    const r = await runInProcess("submit", submit, [
+      "-s",
+      `${ROOT}/examples/demo.jobspec.yaml`,
+      "-w",
+      `${tmp.path}/work`,
+      ...flag,
+    ], { timeoutMs: 60_000, cwd: tmp.path });
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`${flag[0]}: the local backend runs workers as processes`));
+    assert.equal(existsSync(`${tmp.path}/work`), false, "the work dir must not be created");
+  }
 });

@@ -106,3 +106,25 @@ Deno.test("worker spec: pure (fresh objects each call), names podman accepts", (
   assert.equal(uidOf("1234:5"), 1234);
   assert.equal(uidOf("someone"), undefined);
 });
+
+Deno.test("worker spec: stock cache volumes mounted read-only, the worker run from them", () => {
+  const s = workerContainerSpec({
+    ...base,
+    volume: "vol-0",
+    stockVolumes: { deno: "gangplank-deno-abc", worker: "gangplank-worker-def" },
+  });
+  assert.deepEqual(s.volumes, [
+    { Name: "vol-0", Dest: "/srv", Options: [] },
+    { Name: "gangplank-deno-abc", Dest: "/gangplank/deno", Options: ["ro"] },
+    { Name: "gangplank-worker-def", Dest: "/gangplank/worker", Options: ["ro"] },
+  ]);
+  assert.deepEqual([...(s.entrypoint as string[]), ...(s.command as string[])], [
+    "/gangplank/deno/deno",
+    "run",
+    "-A",
+    "--no-prompt",
+    "/gangplank/worker/work.js",
+  ]);
+  assert.match((s.env as Record<string, string>).PATH, /^\/gangplank\/deno:/);
+  assert.deepEqual(s.mounts, [], "nothing of this machine is bound in");
+});

@@ -7,7 +7,7 @@
 import { resolve } from "node:path";
 import type { KubeCliOptions } from "../../executors/kube_cli.ts";
 import { UsageError } from "../../errors/mod.ts";
-import { bundlePartCount, DEFAULT_DENO_IMAGE } from "../../podspec/stock_worker.ts";
+import { bundlePartCount } from "../../podspec/stock_worker.ts";
 import { HOP_TOKEN_FILE_ENV, HOP_WORK_DIR } from "../../podspec/hop.ts";
 import { prepareWorkDir } from "../work_dir.ts";
 import { lockWorkDir } from "../work_lock.ts";
@@ -55,18 +55,6 @@ export const KUBE_FLAGS: readonly FlagDef[] = [
     help: "pods' runAsUser (default: the image's user)",
     group: "kube",
     parse: (v) => parseId(v, "--run-as-user", false),
-  },
-  {
-    flags: "--worker-source <source>",
-    help: "stock: deno from --deno-image + the run's worker bundle on any image (default); " +
-      "image: the image's own deno and worker (Containerfile)",
-    group: "kube",
-    choices: ["stock", "image"],
-  },
-  {
-    flags: "--deno-image <image>",
-    help: `image the stock source copies deno from (default ${DEFAULT_DENO_IMAGE})`,
-    group: "kube",
   },
   {
     flags: "--no-fetch",

@@ -27,6 +27,16 @@ const runtime: BackendRuntime = {
           `containers; use --backend podman or --backend kube`,
       );
     }
+    for (
+      const [attr, flag] of [["workerSource", "--worker-source"], ["denoImage", "--deno-image"]]
+    ) {
+      if (ctx.opts.flags[attr] !== undefined) {
+        throw new UsageError(
+          `${flag}: the local backend runs workers as processes with this deno; use --backend ` +
+            `podman or --backend kube`,
+        );
+      }
+    }
     const { LocalExecutor } = await import("../../executors/local.ts");
     const workerPath = (ctx.opts.flags.workerPath as string[] | undefined) ?? [];
     return new LocalExecutor({

@@ -74,6 +74,8 @@ export function podmanOptions(
     privileged: f.privileged !== false,
     runId: opts.runId,
     keepaliveSeconds: (f.keepalive as number | undefined) ?? 5,
+    workerSource: f.workerSource as PodmanRunOptions["workerSource"],
+    denoImage: str("denoImage"),
   };
 }
 
@@ -83,14 +85,16 @@ async function create(ctx: BackendContext) {
   );
   const p = podmanOptions(ctx.opts, ctx.env);
   if (ctx.pid !== undefined) p.coordinatorPid = ctx.pid;
-  if (containerHostOf(p, ctx.env, ctx.uid).kind === "unix") {
-    // Local hosts get the current worker bind-mounted.
+  if (p.workerSource !== "image") {
+    // The stock source: the run's worker, bind-mounted (local host) or uploaded (remote).
     p.workerBundle = ctx.install.workerBundle ??
       (ctx.install.bundleWorker ? await ctx.install.bundleWorker(ctx.signal) : undefined);
     if (!p.workerBundle) {
+      const local = containerHostOf(p, ctx.env, ctx.uid).kind === "unix";
       throw new UsageError(
-        "--backend podman on a local socket needs the bundled worker work.js next to this " +
-          "program (deno task bundle)",
+        `--backend podman${local ? " on a local socket" : ""} with --worker-source stock ` +
+          "needs the bundled worker work.js next to this program (deno task bundle), or " +
+          "--worker-source image with an image that has it",
       );
     }
   }
@@ -101,7 +105,8 @@ const runtime: BackendRuntime = {
   createExecutor: create,
   async cleanup(ctx) {
     const { createPodmanExecutor } = await import("../../executors/podman_cli.ts");
-    const p = podmanOptions(ctx.opts, ctx.env);
+    // Cleaning up runs no worker: the worker source does not matter.
+    const p: PodmanRunOptions = { ...podmanOptions(ctx.opts, ctx.env), workerSource: "image" };
     await using executor = createPodmanExecutor(p, ctx.env, ctx.uid, ctx.log);
     const r = await executor.cleanup({
       runId: p.runId,
