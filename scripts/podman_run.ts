@@ -6,7 +6,7 @@
  * ```sh
  * deno task podman-run -s jobspec.yaml -w ./work                      # local podman socket
  * CONTAINER_HOST=ssh://core@builder/run/user/1000/podman/podman.sock \
- * CONTAINER_SSHKEY=~/.ssh/id_ed25519 deno task podman-run -A base -i quay.io/me/worker:latest
+ * CONTAINER_SSHKEY=~/.ssh/id_ed25519 deno task podman-run -A base   # stock image, --deno-image
  * deno task podman-run --cleanup                                      # remove leftovers
  * ```
  *

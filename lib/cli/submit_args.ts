@@ -59,7 +59,8 @@ Examples:
 Examples:
   podman-run -s jobspec.yaml -w ./work           local podman socket
   CONTAINER_HOST=ssh://core@builder/run/user/1000/podman/podman.sock \\
-  CONTAINER_SSHKEY=~/.ssh/id_ed25519 podman-run -A base -i quay.io/me/worker:latest
+  CONTAINER_SSHKEY=~/.ssh/id_ed25519 podman-run -A base   stock cosa image there; deno from
+                                                  --deno-image, the worker uploaded once
   podman-run --cleanup                            remove what killed runs left
 `,
 };
