@@ -240,8 +240,8 @@ Deno.test({
       assert.deepEqual(await inodes(workerCacheVolume(sha)), before.worker);
     });
 
-    await t.step("Ctrl-C while deno is being copied removes the helper container", async () => {
-      // A "Deno image" whose deno never finishes: the run is interrupted while it copies.
+    await t.step("interrupted while deno is copied: the helper container goes", async (t) => {
+      // A "Deno image" whose deno never finishes: the run is stopped while it copies.
       await ensureTestImage({ minimal: true });
       const hang = `localhost/gangplank-deno-hang-${testId}:test`;
       const ctx = join(tmp.path, "hang");
@@ -264,9 +264,10 @@ Deno.test({
       assert.equal(built.code, 0, built.stderr);
       const hangId = await podmanCli(["image", "inspect", "--format", "{{.Id}}", hang]);
       created.add(denoCacheVolume(hangId));
-      try {
+      /** Starts a run on the hanging image; resolves once its helper runs, with the run id. */
+      const startHanging = async (w: string) => {
         const child = new Deno.Command(Deno.execPath(), {
-          args: argv(join(tmp.path, "w-int"), ["--deno-image", hang]),
+          args: argv(join(tmp.path, w), ["--deno-image", hang]),
           cwd: tmp.path,
           env: remoteEnv(),
           clearEnv: true,
@@ -274,9 +275,8 @@ Deno.test({
           stdout: "null",
           stderr: "null",
         }).spawn();
-        let runId = "";
         try {
-          runId = await waitFor(async () => {
+          const runId = await waitFor(async () => {
             const ps = await podmanCli([
               "ps",
               "--filter",
@@ -289,19 +289,44 @@ Deno.test({
             return ps.split("\n")[0];
           }, { timeoutMs: 120_000, what: "the helper container to run" });
           runIds.push(runId);
-          child.kill("SIGINT");
+          return { child, runId };
         } catch (e) {
           child.kill("SIGKILL");
+          await child.status;
           throw e;
-        } finally {
-          const st = await child.status;
-          if (runId) assert.equal(st.code, 130);
         }
+      };
+      const nothingLeft = async (runId: string) => {
         assert.equal(await podmanCli(["ps", "-a", "--filter", `ancestor=${hang}`, "-q"]), "");
         assert.deepEqual(await leftovers(podman, runId), {
           containers: [],
           volumes: [],
           secrets: [],
+        });
+      };
+      try {
+        await t.step("Ctrl-C: the run removes it and exits 130", async () => {
+          const { child, runId } = await startHanging("w-int");
+          child.kill("SIGINT");
+          assert.equal((await child.status).code, 130);
+          await nothingLeft(runId);
+        });
+        await t.step("kill -9: --cleanup --run-id removes it; cache volumes stay", async () => {
+          const { child, runId } = await startHanging("w-kill");
+          child.kill("SIGKILL");
+          await child.status;
+          assert.equal((await leftovers(podman, runId)).containers.length, 1, "helper left");
+          const r = await runCommand(Deno.execPath(), [
+            ...argv(join(tmp.path, "w-clean"), []),
+            "--cleanup",
+            "--run-id",
+            runId,
+          ], { cwd: tmp.path, timeoutMs: 120_000, env: remoteEnv() });
+          assert.equal(r.code, 0, r.stdout + r.stderr);
+          await nothingLeft(runId);
+          for (const v of [denoVolume, workerCacheVolume(await bundleSha())]) {
+            assert.ok(await podman.volumeExists(v, { signal: AbortSignal.timeout(10_000) }), v);
+          }
         });
       } finally {
         await runCommand("podman", ["rmi", "-f", hang], { timeoutMs: 60_000 }).catch(() => {});

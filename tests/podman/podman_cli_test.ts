@@ -144,3 +144,21 @@ Deno.test("--worker-source/--deno-image: podman and kube read them; bad values a
     assert.equal(existsSync(`${tmp.path}/work`), false, "the work dir must not be created");
   }
 });
+
+Deno.test("podman-run: --deno-image with --worker-source image is refused (it would be ignored)", async () => {
+  await using tmp = await tempDir();
+  const r = await runInProcess("podman-run", podmanRun, [
+    "-s",
+    `${ROOT}/examples/demo.jobspec.yaml`,
+    "--worker-source",
+    "image",
+    "--deno-image",
+    "reg/deno:1",
+    "-w",
+    `${tmp.path}/work`,
+  ], { timeoutMs: 60_000, cwd: tmp.path });
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  assert.match(r.stderr, /--deno-image reg\/deno:1: applies to --worker-source stock/);
+  assert.equal(existsSync(`${tmp.path}/work`), false, "the work dir must not be created");
+});

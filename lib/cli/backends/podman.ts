@@ -106,7 +106,11 @@ const runtime: BackendRuntime = {
   async cleanup(ctx) {
     const { createPodmanExecutor } = await import("../../executors/podman_cli.ts");
     // Cleaning up runs no worker: the worker source does not matter.
-    const p: PodmanRunOptions = { ...podmanOptions(ctx.opts, ctx.env), workerSource: "image" };
+    const p: PodmanRunOptions = {
+      ...podmanOptions(ctx.opts, ctx.env),
+      workerSource: "image",
+      denoImage: undefined,
+    };
     await using executor = createPodmanExecutor(p, ctx.env, ctx.uid, ctx.log);
     const r = await executor.cleanup({
       runId: p.runId,
