@@ -10,10 +10,14 @@
  * show whether a run uploaded or copied again.
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+import tar from "tar-stream";
 import { join } from "node:path";
-import { PodmanClient } from "../../lib/podman/mod.ts";
+import { PodmanClient, runCreatedContainer } from "../../lib/podman/mod.ts";
 import {
   CACHE_MARKER,
+  cacheHelperSpec,
   denoCacheVolume,
   LABEL_CACHE,
   workerCacheVolume,
@@ -224,6 +228,65 @@ Deno.test({
       await assertComplete(denoVolume, denoId, "deno", denoSha);
       const probe = await Deno.readTextFile(join(r.w, "builds", "cache", "probe.txt"));
       assert.match(probe, /^\/gangplank\/deno\/deno\ndeno \d/);
+    });
+
+    await t.step(
+      "two runs filling the same new cache at once both pass; it ends complete",
+      async () => {
+        await Deno.writeTextFile(join(inst, "work.js"), `// parallel ${testId}\n`, {
+          append: true,
+        });
+        const sha = await bundleSha();
+        created.add(workerCacheVolume(sha));
+        const [a, b] = await Promise.all([run(), run()]);
+        assert.equal(a.code, 0, a.out);
+        assert.equal(b.code, 0, b.out);
+        await assertComplete(workerCacheVolume(sha), sha, "work.js", sha);
+      },
+    );
+
+    await t.step("the helper refuses an upload whose sha256 is not the bundle's", async () => {
+      const signal = AbortSignal.timeout(120_000);
+      const volumes = { deno: `gangplank-test-${testId}-d`, worker: `gangplank-test-${testId}-w` };
+      for (const v of Object.values(volumes)) {
+        created.add(v);
+        await podman.createVolume(v, { signal });
+      }
+      const good = new TextEncoder().encode(`console.log("good ${testId}");\n`);
+      const goodSha = createHash("sha256").update(good).digest("hex");
+      const attempt = async (upload: Uint8Array) => {
+        const rid = `gp-test-${testId}-${crypto.randomUUID().slice(0, 4)}`;
+        runIds.push(rid);
+        const id = await podman.createContainer(
+          cacheHelperSpec({
+            name: `gangplank-${rid}-worker-cache`,
+            runId: rid,
+            denoImage,
+            volumes,
+            tag: rid,
+            workerSha256: goodSha,
+          }),
+          { signal },
+        );
+        const pack = tar.pack();
+        pack.entry({ name: `work.js.${rid}`, size: upload.length }, Buffer.from(upload));
+        pack.finalize();
+        const chunks: Uint8Array[] = [];
+        for await (const c of pack) chunks.push(c as Uint8Array);
+        await podman.putArchive(id, "/gangplank/worker", new Uint8Array(Buffer.concat(chunks)), {
+          signal,
+        });
+        const lines: string[] = [];
+        const r = await runCreatedContainer(podman, id, { signal, onLine: (l) => lines.push(l) });
+        return { code: r.exitCode, lines };
+      };
+      const dir = await mountpoint(volumes.worker);
+      const evil = await attempt(new TextEncoder().encode(`console.log("evil");\n`));
+      assert.equal(evil.code, 3, evil.lines.join("\n"));
+      assert.deepEqual([...Deno.readDirSync(dir)], [], "nothing placed, the upload removed");
+      const ok = await attempt(good);
+      assert.equal(ok.code, 0, ok.lines.join("\n"));
+      await assertComplete(volumes.worker, goodSha, "work.js", goodSha);
     });
 
     await t.step("a local host given --deno-image uses the same volumes", async () => {
