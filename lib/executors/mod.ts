@@ -12,6 +12,13 @@ export {
   WorkerImageError,
 } from "./podman.ts";
 export {
+  DenoImageError,
+  ensureStockVolumes,
+  type PodmanWorkerBundle,
+  readPodmanWorkerBundle,
+  StockCacheError,
+} from "./podman_stock.ts";
+export {
   cleanupKube,
   type CleanupResult,
   isOpenShift3,
