@@ -4,7 +4,8 @@
  * SSH connection, the relay reached through an SSH remote forward the remote side picks the
  * port of). Containers, volumes and secrets are labelled/named with the run id and removed on
  * success, failure, abort and dispose; {@link PodmanExecutor.cleanup} removes what an
- * interrupted run left.
+ * interrupted run left. Stock-image workers on a remote host run deno and the worker bundle
+ * from cache volumes that outlive the run (`podman_stock.ts`).
  *
  * @module
  */
