@@ -173,8 +173,12 @@ export async function ensureStockVolumes(o: StockCacheOptions): Promise<StockCac
   return { ...volumes, populated: { deno: needDeno, worker: needWorker } };
 }
 
-async function ensureVolume(
-  client: PodmanClient,
+/**
+ * Makes the named volume unless it exists; one that another run creates at the same moment is
+ * fine.
+ */
+export async function ensureVolume(
+  client: Pick<PodmanClient, "volumeExists" | "createVolume">,
   name: string,
   labels: Record<string, string>,
   signal: AbortSignal,
@@ -183,8 +187,9 @@ async function ensureVolume(
   try {
     await client.createVolume(name, { signal, labels });
   } catch (e) {
-    // Another run created it meanwhile.
-    if (!(e instanceof PodmanError && e.status === 409)) throw e;
+    // Another run created it meanwhile: podman answers that with 500 ("volume already
+    // exists"), not 409, so the volume's presence decides, not the status.
+    if (!(e instanceof PodmanError) || !(await client.volumeExists(name, { signal }))) throw e;
   }
 }
 
