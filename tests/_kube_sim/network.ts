@@ -49,6 +49,8 @@ export class PodNetwork {
   readonly #k: number;
   readonly #bridge: string;
   readonly #pods = new Map<string, { n: number; ns: string }>();
+  /** Numbers of pods whose namespace and veth are being removed. */
+  readonly #releasing = new Set<number>();
   #closed = false;
 
   private constructor(k: number) {
@@ -92,7 +94,7 @@ export class PodNetwork {
   /** Creates the pod's namespace and veth pair; its address. */
   async add(uid: string): Promise<PodAddress> {
     if (this.#closed) throw new Error("pod network closed");
-    const used = new Set([...this.#pods.values()].map((p) => p.n));
+    const used = new Set([...this.#pods.values()].map((p) => p.n).concat([...this.#releasing]));
     let n = 2;
     while (used.has(n) && n < 255) n++;
     if (n >= 255) throw new Error("pod network full (253 pods)");
@@ -137,8 +139,15 @@ export class PodNetwork {
     const p = this.#pods.get(uid);
     if (!p) return;
     this.#pods.delete(uid);
-    await ip(["netns", "del", p.ns]);
-    await ip(["link", "del", `ksv${this.#k}x${p.n}`]); // normally gone with the namespace
+    // The pod's number stays taken until its veth is gone: a pod added meanwhile would get
+    // the same interface name and fail with "File exists" (seen as pods left Pending).
+    this.#releasing.add(p.n);
+    try {
+      await ip(["netns", "del", p.ns]);
+      await ip(["link", "del", `ksv${this.#k}x${p.n}`]); // normally gone with the namespace
+    } finally {
+      this.#releasing.delete(p.n);
+    }
   }
 
   /** Removes every pod namespace and the bridge. */
