@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { LABEL_RUN_ID } from "../workspec/worker_image.ts";
+import { LABEL_RUN_ID, pathWithFirst, workerCommand } from "../workspec/worker_image.ts";
 
 /** Where the deno cache volume is mounted (helper: read-write; stages: read-only). */
 export const STOCK_DENO_DIR = "/gangplank/deno";
@@ -25,17 +25,13 @@ export const CACHE_MARKER = ".complete";
 export const LABEL_CACHE = "gangplank.cache";
 
 /** The worker command of a stage on the stock image with the cache volumes. */
-export const STOCK_VOLUME_COMMAND: readonly string[] = Object.freeze([
+export const STOCK_VOLUME_COMMAND = workerCommand(
   `${STOCK_DENO_DIR}/deno`,
-  "run",
-  "-A",
-  "--no-prompt",
   `${STOCK_WORKER_DIR}/work.js`,
-]);
+);
 
-/** PATH of such a stage: the copied deno first (cosa's tools may call `deno`). */
-export const STOCK_VOLUME_PATH = `${STOCK_DENO_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:` +
-  "/usr/bin:/sbin:/bin";
+/** PATH of such a stage: the copied deno first. */
+export const STOCK_VOLUME_PATH = pathWithFirst(STOCK_DENO_DIR);
 
 /** The two cache volumes a stage mounts. */
 export interface StockVolumes {

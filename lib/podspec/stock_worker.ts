@@ -13,6 +13,7 @@
 import { Buffer } from "node:buffer";
 import type { V1ConfigMap, V1Container, V1EnvVar, V1Volume } from "@kubernetes/client-node";
 import { dnsLabel, runLabels, runToken } from "./names.ts";
+import { pathWithFirst, workerCommand } from "../workspec/worker_image.ts";
 
 /**
  * Default image the deno binary is copied from: the Deno project's distroless image, pinned to
@@ -31,17 +32,13 @@ export const STOCK_BUNDLE_KEY = "work.js.gz";
 export const BUNDLE_SHA256_ANNOTATION = "gangplank.coreos-assembler.coreos.com/worker-sha256";
 
 /** The worker command with the copied deno and bundle. */
-export const STOCK_WORKER_COMMAND: readonly string[] = Object.freeze([
+export const STOCK_WORKER_COMMAND = workerCommand(
   `${STOCK_BIN_DIR}/deno`,
-  "run",
-  "-A",
-  "--no-prompt",
   `${STOCK_BIN_DIR}/work.js`,
-]);
+);
 
-/** PATH of the worker container: the copied deno first (cosa's tools may call `deno`). */
-export const STOCK_PATH = `${STOCK_BIN_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:` +
-  "/sbin:/bin";
+/** PATH of the worker container: the copied deno first. */
+export const STOCK_PATH = pathWithFirst(STOCK_BIN_DIR);
 
 /** The run's worker bundle as it travels. */
 export interface WorkerBundle {

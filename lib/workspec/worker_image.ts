@@ -18,14 +18,21 @@ export const WORKER_DENO_PATH = "/usr/local/bin/deno";
 /** Where the bundled worker (`dist/work.js`) lives inside a worker image. */
 export const WORKER_SCRIPT_PATH = "/usr/lib/gangplank/work.js";
 
+/** The worker's command (entrypoint + args) with deno and the bundle at these paths. */
+export function workerCommand(deno: string, script: string): readonly string[] {
+  return Object.freeze([deno, "run", "-A", "--no-prompt", script]);
+}
+
 /** The worker's command (entrypoint + args) in every container backend. */
-export const WORKER_COMMAND: readonly string[] = Object.freeze([
+export const WORKER_COMMAND: readonly string[] = workerCommand(
   WORKER_DENO_PATH,
-  "run",
-  "-A",
-  "--no-prompt",
   WORKER_SCRIPT_PATH,
-]);
+);
+
+/** A PATH with `dir` first (a copied deno: cosa's tools may call `deno`), then the system's. */
+export function pathWithFirst(dir: string): string {
+  return `${dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
+}
 
 /** The working directory of a worker container (cosa's scratch dir). */
 export const WORKER_WORKDIR = DEFAULT_SRV_DIR;
