@@ -97,6 +97,18 @@ Deno.test("container host: --remote/CONTAINER_HOST, else the local socket (root 
   assert.throws(() => containerHostOf(badEnv, {}, 0), /CONTAINER_HOST: expected ssh:/);
 });
 
+/** Bad input: exit 2, one line of stderr matching `why`, and no work dir created. */
+function assertRefused(
+  r: { code: number; stdout: string; stderr: string },
+  why: RegExp,
+  workDir: string,
+): void {
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  assert.match(r.stderr, why);
+  assert.equal(existsSync(workDir), false, "the work dir must not be created");
+}
+
 Deno.test("podman-run: an ssh:// host with no key or agent is bad input, caught before anything is created", async () => {
   await using tmp = await tempDir();
   const workDir = `${tmp.path}/work`;
@@ -108,10 +120,7 @@ Deno.test("podman-run: an ssh:// host with no key or agent is bad input, caught 
     "-w",
     workDir,
   ], { env: { SSH_AUTH_SOCK: "", CONTAINER_SSHKEY: "" }, timeoutMs: 60_000, cwd: tmp.path });
-  assert.equal(r.code, 2, r.stdout + r.stderr);
-  assert.match(r.stderr, /no key to authenticate with/);
-  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
-  assert.equal(existsSync(workDir), false, "the work dir must not be created");
+  assertRefused(r, /no key to authenticate with/, workDir);
 });
 
 Deno.test("--worker-source/--deno-image: podman and kube read them; bad values and the local backend refuse them", async () => {
@@ -138,10 +147,11 @@ Deno.test("--worker-source/--deno-image: podman and kube read them; bad values a
       `${tmp.path}/work`,
       ...flag,
     ], { timeoutMs: 60_000, cwd: tmp.path });
-    assert.equal(r.code, 2, r.stdout + r.stderr);
-    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
-    assert.match(r.stderr, new RegExp(`${flag[0]}: the local backend runs workers as processes`));
-    assert.equal(existsSync(`${tmp.path}/work`), false, "the work dir must not be created");
+    assertRefused(
+      r,
+      new RegExp(`${flag[0]}: the local backend runs workers as processes`),
+      `${tmp.path}/work`,
+    );
   }
 });
 
@@ -157,8 +167,9 @@ Deno.test("podman-run: --deno-image with --worker-source image is refused (it wo
     "-w",
     `${tmp.path}/work`,
   ], { timeoutMs: 60_000, cwd: tmp.path });
-  assert.equal(r.code, 2, r.stdout + r.stderr);
-  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
-  assert.match(r.stderr, /--deno-image reg\/deno:1: applies to --worker-source stock/);
-  assert.equal(existsSync(`${tmp.path}/work`), false, "the work dir must not be created");
+  assertRefused(
+    r,
+    /--deno-image reg\/deno:1: applies to --worker-source stock/,
+    `${tmp.path}/work`,
+  );
 });
