@@ -124,12 +124,6 @@ export function createPodmanExecutor(
   uid: number | null,
   log: (line: string) => void,
 ): PodmanExecutor {
-  if (p.workerSource === "image" && p.denoImage) {
-    throw new UsageError(
-      `--deno-image ${p.denoImage}: applies to --worker-source stock; --worker-source image ` +
-        "runs the image's own deno",
-    );
-  }
   const host = containerHostOf(p, env, uid);
   const ssh = host.kind === "ssh"
     ? {

@@ -13,7 +13,8 @@ import type { KubeApi } from "../_kube_sim/api_server.ts";
 
 /**
  * `--backend kube --kubeconfig <test server> --image <test image> --relay-address <node IP>
- * --deno-image <test deno image>` followed by `args` (later flags win): the coordinator runs
+ * --deno-image <test deno image>` (unless `args` choose `--worker-source image`) followed by
+ * `args` (later flags win): the coordinator runs
  * outside the simulated cluster, whose pods reach this machine at the node address (never at
  * 127.0.0.1); stock-image workers copy deno from the stand-in for the public Deno image.
  */
@@ -27,8 +28,8 @@ export function kubeSubmitArgs(kube: KubeApi, ...args: string[]): string[] {
     TEST_WORKER_IMAGE,
     "--relay-address",
     kube.nodeIP,
-    "--deno-image",
-    DENO_TEST_IMAGE,
+    // The image source refuses a Deno image (it would not be used).
+    ...(args.join(" ").includes("--worker-source image") ? [] : ["--deno-image", DENO_TEST_IMAGE]),
     ...args,
   ];
 }

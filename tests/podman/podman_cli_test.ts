@@ -124,16 +124,25 @@ Deno.test("podman-run: an ssh:// host with no key or agent is bad input, caught 
 });
 
 Deno.test("--worker-source/--deno-image: podman and kube read them; bad values and the local backend refuse them", async () => {
-  const { podman } = podmanArgs(["--worker-source", "image", "--deno-image", "reg/deno:1"]);
-  assert.equal(podman.workerSource, "image");
+  const { podman } = podmanArgs(["--worker-source", "stock", "--deno-image", "reg/deno:1"]);
+  assert.equal(podman.workerSource, "stock");
   assert.equal(podman.denoImage, "reg/deno:1");
   const d = podmanArgs([]).podman;
   assert.equal(d.workerSource, undefined, "unset: the stock source (the executor's default)");
   assert.equal(d.denoImage, undefined);
   const kube = kubeOptions(
-    parseSubmitArgs(["--backend", "kube", "--worker-source", "image", "--deno-image", "r/d:2"], {}),
+    parseSubmitArgs(["--backend", "kube", "--worker-source", "stock", "--deno-image", "r/d:2"], {}),
   );
-  assert.deepEqual([kube.workerSource, kube.denoImage], ["image", "r/d:2"]);
+  assert.deepEqual([kube.workerSource, kube.denoImage], ["stock", "r/d:2"]);
+  // The image source would not use a Deno image: refused by kube as by podman, never ignored.
+  assert.throws(
+    () =>
+      kubeOptions(
+        parseSubmitArgs(["--backend", "kube", "--worker-source", "image", "--deno-image", "x"], {}),
+      ),
+    (e) =>
+      e instanceof UsageError && /--deno-image x: applies to --worker-source stock/.test(e.message),
+  );
   assert.throws(
     () => podmanArgs(["--worker-source", "bogus"]),
     (e) => e instanceof UsageError && /--worker-source/.test(e.message) && /bogus/.test(e.message),

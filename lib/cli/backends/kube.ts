@@ -14,6 +14,7 @@ import { lockWorkDir } from "../work_lock.ts";
 import { kubeRelayPlan } from "../../executors/kube_relay.ts";
 import { runningInCluster } from "../../kube/in_cluster.ts";
 import { jobSpecToYaml } from "../../jobspec/mod.ts";
+import { workerSourceOptions } from "./worker_source.ts";
 import { type FlagDef, parseDuration, parseHostPort, parseId } from "../flags.ts";
 import type { SubmitOptions } from "../submit_options.ts";
 import type { BackendDef, BackendRuntime } from "./types.ts";
@@ -92,8 +93,7 @@ export function kubeOptions(opts: SubmitOptions): KubeCliOptions & {
     minioConfig: opts.minioConfig,
     fsGroup: f.fsGroup as KubeCliOptions["fsGroup"],
     runAsUser: f.runAsUser as number | undefined,
-    workerSource: f.workerSource as "stock" | "image" | undefined,
-    denoImage: str("denoImage"),
+    ...workerSourceOptions(f),
     unschedulableTimeoutMs: (f.unschedulableTimeout as number | undefined) ?? 120_000,
     runId: opts.runId,
   };

@@ -8,6 +8,7 @@ import { UsageError } from "../../errors/mod.ts";
 import { DEFAULT_WORKER_IMAGE } from "../../workspec/worker_image.ts";
 import type { PodmanRunOptions } from "../../executors/podman_cli.ts";
 import { type FlagDef, positiveInt } from "../flags.ts";
+import { workerSourceOptions } from "./worker_source.ts";
 import type { SubmitOptions } from "../submit_options.ts";
 import type { BackendContext, BackendDef, BackendRuntime } from "./types.ts";
 
@@ -74,8 +75,7 @@ export function podmanOptions(
     privileged: f.privileged !== false,
     runId: opts.runId,
     keepaliveSeconds: (f.keepalive as number | undefined) ?? 5,
-    workerSource: f.workerSource as PodmanRunOptions["workerSource"],
-    denoImage: str("denoImage"),
+    ...workerSourceOptions(f),
   };
 }
 
